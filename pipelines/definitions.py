@@ -1,0 +1,18 @@
+"""The one Dagster entry point: `dg dev` and `bhi run` load these definitions."""
+
+import dagster as dg
+
+from pipelines.defs.checks import CHECKS
+from pipelines.defs.ingest import extracts, reference_data, run_parameters
+from pipelines.defs.models import SQL_ASSETS
+from pipelines.defs.outputs import dashboards, exports
+from pipelines.defs.resources import RESOURCES
+from pipelines.defs.schedules import nightly_job, nightly_schedule
+
+defs = dg.Definitions(
+    assets=[reference_data, run_parameters, extracts, *SQL_ASSETS, exports, dashboards],
+    asset_checks=CHECKS,
+    jobs=[nightly_job],
+    schedules=[nightly_schedule],
+    resources=RESOURCES,
+)

@@ -1,0 +1,76 @@
+"""Asset checks for the invariants a compliance officer relies on. Blocking: exports and dashboards
+are not written from a warehouse that breaks one."""
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+
+def _rows(warehouse: DuckDBResource, sql: str) -> list[tuple]:
+    with warehouse.get_connection() as conn:
+        return conn.sql(sql).fetchall()
+
+
+@dg.asset_check(asset="fct_minutes_reconciliation", blocking=True)
+def every_minute_accounted_for(warehouse: DuckDBResource) -> dg.AssetCheckResult:
+    """Rows read = rows loaded + quarantined; minutes loaded = minutes counted + excluded."""
+    (read, loaded, quarantined, raw_minutes, classified_minutes), = _rows(
+        warehouse,
+        """
+        select
+            (select coalesce(sum(rows_read), 0) from ingest_files where table_name = 'time_entries'),
+            (select count(*) from raw_time_entries),
+            (select count(*) from quarantine where table_name = 'time_entries'),
+            (select coalesce(sum(minutes), 0) from raw_time_entries),
+            (select coalesce(sum(minutes), 0) from fct_minutes_reconciliation where status <> 'quarantined')
+        """,
+    )
+    ok = read == loaded + quarantined and raw_minutes == classified_minutes
+    return dg.AssetCheckResult(
+        passed=bool(ok),
+        metadata={
+            "rows_read": read,
+            "rows_loaded": loaded,
+            "rows_quarantined": quarantined,
+            "minutes_loaded": int(raw_minutes),
+            "minutes_counted_or_excluded": int(classified_minutes),
+        },
+    )
+
+
+@dg.asset_check(asset="fct_claims", blocking=True)
+def no_forbidden_code_combinations(warehouse: DuckDBResource) -> dg.AssetCheckResult:
+    """No patient-month bills two base codes (e.g. 99492 + 99493, 99493 + G2214) or CoCM + 99484."""
+    bad = _rows(
+        warehouse,
+        """
+        select count(*) from (
+            select c.patient_id, c.service_month
+            from fct_claims as c
+            inner join (select distinct code, kind from ref_code_thresholds) as r using (code)
+            where r.kind = 'base'
+            group by all
+            having count(*) > 1
+        )
+        """,
+    )[0][0]
+    return dg.AssetCheckResult(passed=bad == 0, metadata={"patient_months_with_two_base_codes": bad})
+
+
+@dg.asset_check(asset="fct_claims", blocking=True)
+def claim_lines_unique_and_priced(warehouse: DuckDBResource) -> dg.AssetCheckResult:
+    """claim_line_id unique; every line has units > 0 and a fee-schedule amount."""
+    dupes, unpriced = _rows(
+        warehouse,
+        """
+        select
+            (select count(*) - count(distinct claim_line_id) from fct_claims),
+            (select count(*) from fct_claims where expected_amount is null or units <= 0)
+        """,
+    )[0]
+    return dg.AssetCheckResult(
+        passed=dupes == 0 and unpriced == 0,
+        metadata={"duplicate_claim_line_ids": dupes, "unpriced_or_zero_unit_lines": unpriced},
+    )
+
+
+CHECKS = [every_minute_accounted_for, no_forbidden_code_combinations, claim_lines_unique_and_priced]

@@ -1,0 +1,63 @@
+"""Ingest assets: shipped reference data, the run's as-of date, and the extract drop."""
+
+import datetime as dt
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from pipelines.extract_format import TABLES
+from pipelines.ingest import load_drop, write_run_parameters
+from pipelines.reference import reference_tables, seed_reference
+from pipelines.defs.resources import RunPaths
+
+REFERENCE_TABLES = reference_tables()
+RAW_TABLES = [f"raw_{t}" for t in TABLES]
+
+
+@dg.multi_asset(
+    specs=[dg.AssetSpec(t, group_name="reference", kinds={"duckdb"}) for t in REFERENCE_TABLES],
+    name="reference_data",
+)
+def reference_data(warehouse: DuckDBResource, paths: RunPaths):
+    """Billing rules as data: data/reference/*.csv seeded as ref_* tables."""
+    with warehouse.get_connection() as conn:
+        counts = seed_reference(conn, paths.reference)
+    for table in REFERENCE_TABLES:
+        yield dg.MaterializeResult(asset_key=table, metadata={"rows": counts.get(table, 0)})
+
+
+class RunParametersConfig(dg.Config):
+    as_of: str | None = None  # YYYY-MM-DD; months before its month are closed, its month is open
+
+
+@dg.asset(group_name="reference", kinds={"duckdb"})
+def run_parameters(config: RunParametersConfig, warehouse: DuckDBResource) -> dg.MaterializeResult:
+    """The run's as-of date (default: today)."""
+    as_of = dt.date.fromisoformat(config.as_of) if config.as_of else dt.date.today()
+    with warehouse.get_connection() as conn:
+        write_run_parameters(conn, as_of)
+    return dg.MaterializeResult(metadata={"as_of": as_of.isoformat()})
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(t, group_name="ingest", kinds={"duckdb"}, deps=REFERENCE_TABLES)
+        for t in [*RAW_TABLES, "quarantine", "ingest_files"]
+    ],
+    name="extracts",
+)
+def extracts(context: dg.AssetExecutionContext, warehouse: DuckDBResource, paths: RunPaths):
+    """Read the extract drop, quarantine bad rows with reasons, keep a ledger of files."""
+    with warehouse.get_connection() as conn:
+        result = load_drop(conn, paths.extracts)
+    context.log.info(
+        f"ingested {result.files} files: "
+        + ", ".join(f"{t} {result.rows_loaded[t]} loaded/{result.rows_quarantined[t]} quarantined" for t in TABLES)
+    )
+    for table in TABLES:
+        yield dg.MaterializeResult(
+            asset_key=f"raw_{table}",
+            metadata={"rows_read": result.rows_read[table], "rows_loaded": result.rows_loaded[table]},
+        )
+    yield dg.MaterializeResult(asset_key="quarantine", metadata={"rows": sum(result.rows_quarantined.values())})
+    yield dg.MaterializeResult(asset_key="ingest_files", metadata={"files": result.files})

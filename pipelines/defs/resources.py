@@ -1,0 +1,41 @@
+"""Resources: the DuckDB warehouse and the folders a run reads and writes, all from the environment
+(see .env.example). `bhi run` sets these variables for its own process."""
+
+from pathlib import Path
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from pipelines.reference import DEFAULT_REFERENCE_DIR
+
+
+class RunPaths(dg.ConfigurableResource):
+    """Where the extract drop is read from and where exports and dashboards are written."""
+
+    extracts_dir: str
+    out_dir: str
+    reference_dir: str = str(DEFAULT_REFERENCE_DIR)
+
+    @property
+    def extracts(self) -> Path:
+        return Path(self.extracts_dir)
+
+    @property
+    def out(self) -> Path:
+        path = Path(self.out_dir)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @property
+    def reference(self) -> Path:
+        return Path(self.reference_dir)
+
+
+RESOURCES = {
+    "warehouse": DuckDBResource(database=dg.EnvVar("BHI_WAREHOUSE")),
+    "paths": RunPaths(
+        extracts_dir=dg.EnvVar("BHI_EXTRACTS_DIR"),
+        out_dir=dg.EnvVar("BHI_OUT_DIR"),
+        reference_dir=dg.EnvVar("BHI_REFERENCE_DIR"),
+    ),
+}

@@ -1,0 +1,51 @@
+"""CSV exports a billing system or an analyst can load. Text cells that a spreadsheet would read as a
+formula (=, +, -, @ first) are prefixed with a quote. Each file is written then renamed into place."""
+
+from pathlib import Path
+
+import duckdb
+
+EXPORTS: dict[str, str] = {
+    "claims.csv": """
+        select facility_id, patient_id, payer_id, strftime(service_month, '%Y-%m') as service_month, code,
+               units, modifiers, date_of_service, unit_amount, expected_amount, program, rule_set, month_type,
+               countable_minutes, billing_provider_id, claim_line_id
+        from fct_claims order by service_month, facility_id, patient_id, program, code""",
+    "near_threshold.csv": """
+        select facility_id, patient_id, payer_id, program, care_manager_id, month_type, countable_minutes,
+               current_codes, current_amount, next_code, next_threshold_minutes, minutes_needed, days_left,
+               dollars_gained, blockers
+        from fct_near_threshold order by dollars_gained desc nulls last, minutes_needed, patient_id""",
+    "revenue_gap.csv": """
+        select facility_id, patient_id, payer_id, program, strftime(service_month, '%Y-%m') as service_month,
+               reason, minutes, dollars, countable_minutes, current_codes, care_manager_id
+        from fct_revenue_gap order by service_month, dollars desc, patient_id""",
+    "quarantine.csv": """
+        select table_name, source_file, source_row, columns, reason, record
+        from quarantine order by source_file, source_row""",
+    "minutes_reconciliation.csv": "select * from fct_minutes_reconciliation",
+}
+
+
+def _neutralised(conn: duckdb.DuckDBPyConnection, query: str) -> str:
+    """Wrap a query so every text column is safe to open in a spreadsheet."""
+    cols = conn.sql(f"describe {query}").fetchall()
+    exprs = [
+        f"case when regexp_matches({name}, '^[=+\\-@]') then '''' || {name} else {name} end as {name}"
+        if ctype == "VARCHAR"
+        else name
+        for name, ctype, *_ in cols
+    ]
+    return f"select {', '.join(exprs)} from ({query})"
+
+
+def write_exports(conn: duckdb.DuckDBPyConnection, out_dir: Path) -> dict[str, int]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    counts = {}
+    for name, query in EXPORTS.items():
+        target = out_dir / name
+        tmp = target.with_suffix(".csv.tmp")
+        conn.execute(f"copy ({_neutralised(conn, query)}) to '{tmp.as_posix()}' (header, delimiter ',')")
+        tmp.replace(target)
+        counts[name] = conn.sql(f"select count(*) from ({query})").fetchall()[0][0]
+    return counts

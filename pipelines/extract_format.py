@@ -1,0 +1,101 @@
+"""Extract format v1: the tables a drop folder holds, their columns, types and which are required.
+
+This is the contract with the EHR side (documented in docs/extract-format.md). Billing rules are not
+here: they live in data/reference/*.csv.
+"""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str  # id | text | date | int | decimal | bool | month | time
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    columns: tuple[Column, ...]
+    required: bool = True  # must the drop hold at least one file of this table?
+    key: tuple[str, ...] = ()  # natural key: a later delivery of the same key wins
+
+    @property
+    def required_columns(self) -> list[str]:
+        return [c.name for c in self.columns if c.required]
+
+
+def _cols(spec: str) -> tuple[Column, ...]:
+    """'entry_id:id*, minutes:int*, program:text' -> Columns (* = required)."""
+    out = []
+    for part in spec.split(","):
+        name, typ = part.strip().split(":")
+        out.append(Column(name, typ.rstrip("*"), typ.endswith("*")))
+    return tuple(out)
+
+
+TABLES: dict[str, Table] = {
+    t.name: t
+    for t in (
+        Table(
+            "time_entries",
+            _cols(
+                "entry_id:id*, patient_id:id*, staff_id:id*, service_date:date*, minutes:int*,"
+                " activity:text*, program:text, start_time:time, end_time:time, documented_at:date,"
+                " encounter_id:id"
+            ),
+            key=("entry_id",),
+        ),
+        Table(
+            "staff",
+            _cols("staff_id:id*, role:text*, facility_id:id*, name:text, annual_cost:decimal, fte:decimal"),
+            key=("staff_id",),
+        ),
+        Table(
+            "enrollments",
+            _cols(
+                "patient_id:id*, program:text*, payer_id:id*, facility_id:id*, billing_provider_id:id*,"
+                " enrolled_on:date*, consent_on:date, discharged_on:date, diagnosis_code:text"
+            ),
+            key=("patient_id", "program", "enrolled_on"),
+        ),
+        Table(
+            "psych_reviews",
+            _cols("review_id:id*, patient_id:id*, review_date:date*, consultant_id:id*"),
+            key=("review_id",),
+        ),
+        Table(
+            "encounters",
+            _cols("encounter_id:id*, patient_id:id*, encounter_date:date*, provider_id:id*, cpt_code:text*"),
+            key=("encounter_id",),
+        ),
+        Table(
+            "payers",
+            _cols(
+                "payer_id:id*, name:text, rule_set:text*, count_consultant_time:bool,"
+                " max_add_on_units:int"
+            ),
+            required=False,
+            key=("payer_id",),
+        ),
+        Table(
+            "program_costs",
+            _cols("month:month*, facility_id:id*, category:text*, amount:decimal*"),
+            required=False,
+            key=("month", "facility_id", "category"),
+        ),
+    )
+}
+
+# Closed vocabularies, checked at ingest against the reference tables (rules as data).
+ACCEPTED_VALUES: dict[tuple[str, str], tuple[str, str]] = {
+    ("time_entries", "activity"): ("ref_activities", "activity"),
+    ("time_entries", "program"): ("ref_roles", "program"),
+    ("enrollments", "program"): ("ref_roles", "program"),
+    ("staff", "role"): ("ref_roles", "role"),
+    ("payers", "rule_set"): ("ref_code_thresholds", "rule_set"),
+}
+
+# Columns whose values are matched case-insensitively (stored lower-case).
+LOWER_CASE = {"payer_id", "program", "role", "activity", "rule_set", "category"}

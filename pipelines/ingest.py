@@ -1,0 +1,326 @@
+"""Ingest an extract drop into DuckDB: find files, read them as text, type and validate in SQL,
+quarantine bad rows with reasons, and record every file in a ledger.
+
+File-level problems (missing required table or column, unreadable file) raise ExtractError before
+anything is written; row-level problems never stop the load: the row goes to `quarantine`.
+All raw_* tables, the quarantine and the ledger are replaced in one transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from pipelines.extract_format import ACCEPTED_VALUES, LOWER_CASE, TABLES, Column, Table
+
+SUFFIXES = (".csv", ".parquet", ".xlsx")
+META_COLUMNS = ("source_file", "source_row", "delivery_seq")
+
+SQL_TYPES = {
+    "id": "varchar",
+    "text": "varchar",
+    "date": "date",
+    "int": "integer",
+    "decimal": "double",
+    "bool": "boolean",
+    "month": "date",
+    "time": "time",
+}
+
+FORMAT_HINT = {
+    "date": "a date (YYYY-MM-DD)",
+    "int": "a whole number",
+    "decimal": "a number",
+    "bool": "true/false",
+    "month": "a month (YYYY-MM)",
+    "time": "a time (HH:MM)",
+}
+
+
+class ExtractError(Exception):
+    """A file-level problem: the message names the file and the column and what was found."""
+
+
+@dataclass
+class IngestResult:
+    files: int = 0
+    rows_read: dict[str, int] = field(default_factory=dict)
+    rows_loaded: dict[str, int] = field(default_factory=dict)
+    rows_quarantined: dict[str, int] = field(default_factory=dict)
+
+
+def discover(drop_dir: Path) -> dict[str, list[Path]]:
+    """Files named `<table>*.csv|parquet|xlsx`, per table, in delivery order (sorted by name)."""
+    if not drop_dir.is_dir():
+        raise ExtractError(f"extract folder {drop_dir} does not exist or is not a folder")
+    names = sorted(TABLES, key=len, reverse=True)  # longest table name first
+    found: dict[str, list[Path]] = {t: [] for t in TABLES}
+    for path in sorted(p for p in drop_dir.iterdir() if p.is_file()):
+        if path.suffix.lower() not in SUFFIXES:
+            continue
+        stem = path.name.lower()
+        table = next((t for t in names if stem.startswith(t)), None)
+        if table:
+            found[table].append(path)
+    missing = [t for t, spec in TABLES.items() if spec.required and not found[t]]
+    if missing:
+        present = ", ".join(sorted(p.name for p in drop_dir.iterdir() if p.is_file())) or "(empty)"
+        raise ExtractError(
+            f"{drop_dir}: no file for required table(s) {', '.join(missing)} "
+            f"(expected <table>*.csv|parquet|xlsx); files found: {present}"
+        )
+    return found
+
+
+def _normalise_header(name: str) -> str:
+    return re.sub(r"\s+", "_", name.strip().lstrip("\ufeff").lower())
+
+
+def _as_text(df: pl.DataFrame) -> pl.DataFrame:
+    """Every column as text; dates as ISO, integral floats (Excel numbers) without '.0'."""
+    out = []
+    for name, dtype in df.schema.items():
+        col = pl.col(name)
+        if dtype == pl.Date or isinstance(dtype, pl.Datetime):
+            out.append(col.dt.strftime("%Y-%m-%d").alias(name))
+        elif dtype.is_float():
+            integral = (col.round(0) == col).fill_null(True).all()
+            out.append(pl.when(integral).then(col.cast(pl.Int64)).otherwise(col).cast(pl.String).alias(name))
+        else:
+            out.append(col.cast(pl.String).alias(name))
+    return df.select(out)
+
+
+def read_text(path: Path) -> tuple[pl.DataFrame, int]:
+    """Read one file with every column as text; return it and the row number of its first record."""
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".csv":
+            df, first_row = pl.read_csv(path, infer_schema=False), 2
+        elif suffix == ".parquet":
+            df, first_row = _as_text(pl.read_parquet(path)), 1
+        else:
+            df, first_row = _as_text(pl.read_excel(path, sheet_id=1)), 2
+    except Exception as exc:  # any parser error is a file-level error that names the file
+        raise ExtractError(f"{path}: cannot read file ({type(exc).__name__}: {exc})") from exc
+    return df.rename({c: _normalise_header(c) for c in df.columns}), first_row
+
+
+def _typed(col: Column) -> str:
+    """SQL expression turning the text column into its type (NULL when it cannot)."""
+    v = f"nullif(trim({col.name}), '')"
+    if col.name in LOWER_CASE:
+        v = f"lower({v})"
+    return {
+        "id": v,
+        "text": v,
+        "date": f"try_strptime({v}, '%Y-%m-%d')::date",
+        "int": f"case when regexp_full_match({v}, '[+-]?[0-9]+(\\.0+)?') then try_cast({v} as double)::integer end",
+        "decimal": f"try_cast({v} as double)",
+        "bool": f"case when {v} in ('true','t','yes','y','1') then true when {v} in ('false','f','no','n','0') then false end",
+        "month": f"try_strptime({v} || '-01', '%Y-%m-%d')::date",
+        "time": f"try_cast({v} as time)",
+    }[col.type]
+
+
+def _problems(spec: Table) -> list[tuple[str, str]]:
+    """(column, SQL expression giving a reason text or NULL) for every row-level check."""
+    checks: list[tuple[str, str]] = []
+    for col in spec.columns:
+        raw = f"nullif(trim({col.name}), '')"
+        if col.required:
+            checks.append((col.name, f"case when {raw} is null then 'missing required value' end"))
+        if col.type in FORMAT_HINT:
+            checks.append(
+                (
+                    col.name,
+                    f"case when {raw} is not null and t_{col.name} is null "
+                    f"then 'cannot read ''' || left({raw}, 40) || ''' as {FORMAT_HINT[col.type]}' end",
+                )
+            )
+        ref = ACCEPTED_VALUES.get((spec.name, col.name))
+        if ref:
+            ref_table, ref_col = ref
+            checks.append(
+                (
+                    col.name,
+                    f"case when t_{col.name} is not null and t_{col.name} not in "
+                    f"(select {ref_col} from {ref_table}) then 'unknown value ''' || t_{col.name} || '''' end",
+                )
+            )
+    if spec.name == "time_entries":
+        checks.append(("minutes", "case when t_minutes <= 0 then 'minutes must be greater than 0' end"))
+    if spec.name == "enrollments":
+        checks.append(
+            (
+                "payer_id",
+                "case when t_payer_id is not null and t_payer_id not in "
+                "(select payer_id from ref_payers union all select payer_id from raw_payers) "
+                "then 'unknown payer ''' || t_payer_id || ''' (not in reference or payers extract)' end",
+            )
+        )
+    if spec.key:
+        key = ", ".join(f"t_{k}" for k in spec.key)
+        checks.append(
+            (
+                spec.key[0],
+                f"case when count(*) over (partition by source_file, {key}) > 1 "
+                f"and row_number() over (partition by source_file, {key} order by source_row) > 1 "
+                f"then 'duplicate {'/'.join(spec.key)} within the file (first at row ' || "
+                f"min(source_row) over (partition by source_file, {key}) || ')' end",
+            )
+        )
+    return checks
+
+
+def _load_table(conn: duckdb.DuckDBPyConnection, spec: Table) -> tuple[int, int]:
+    """Type and validate one table's landed text; write raw_<table> and quarantine rows."""
+    typed_cols = ", ".join(f"{_typed(c)} as t_{c.name}" for c in spec.columns)
+    checks = _problems(spec)
+    reasons = ", ".join(f"case when ({expr}) is not null then '{col}: ' || ({expr}) end" for col, expr in checks)
+    columns = ", ".join(f"case when ({expr}) is not null then '{col}' end" for col, expr in checks)
+    conn.execute(
+        f"""
+        create or replace temp table _checked as
+        with typed as (select *, {typed_cols} from landing)
+        select *, concat_ws('; ', {reasons}) as _reason, concat_ws(',', {columns}) as _columns
+        from typed
+        """
+    )
+    out_cols = ", ".join(f"t_{c.name}::{SQL_TYPES[c.type]} as {c.name}" for c in spec.columns)
+    conn.execute(
+        f"create or replace table raw_{spec.name} as "
+        f"select {out_cols}, source_file, source_row, delivery_seq from _checked where _reason = ''"
+    )
+    raw_struct = ", ".join(f"'{c.name}': {c.name}" for c in spec.columns)
+    conn.execute(
+        f"""
+        insert into quarantine
+        select '{spec.name}', source_file, source_row, _columns, _reason, to_json({{{raw_struct}}})::varchar
+        from _checked where _reason <> ''
+        """
+    )
+    loaded, quarantined = conn.sql(
+        "select count(*) filter (where _reason = ''), count(*) filter (where _reason <> '') from _checked"
+    ).fetchall()[0]
+    conn.execute("drop table _checked")
+    return loaded, quarantined
+
+
+def _land(spec: Table, files: list[Path], seq: dict[Path, int]) -> pl.DataFrame:
+    """Read every file of a table, check its header, stack them as text with provenance columns."""
+    frames = []
+    for path in files:
+        df, first_row = read_text(path)
+        missing = [c for c in spec.required_columns if c not in df.columns]
+        if missing:
+            raise ExtractError(
+                f"{path}: missing required column(s) {', '.join(missing)} for table {spec.name}; "
+                f"columns found: {', '.join(df.columns) or '(none)'}"
+            )
+        wanted = [c.name for c in spec.columns]
+        df = df.select(
+            [pl.col(c) if c in df.columns else pl.lit(None, pl.String).alias(c) for c in wanted]
+        ).with_columns(
+            pl.lit(path.name).alias("source_file"),
+            (pl.int_range(pl.len(), dtype=pl.Int64) + first_row).alias("source_row"),
+            pl.lit(seq[path], pl.Int64).alias("delivery_seq"),
+        )
+        frames.append(df)
+    if frames:
+        return pl.concat(frames)
+    schema = {c.name: pl.String for c in spec.columns} | {
+        "source_file": pl.String,
+        "source_row": pl.Int64,
+        "delivery_seq": pl.Int64,
+    }
+    return pl.DataFrame(schema=schema)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# Payers load first: enrollments are checked against them.
+LOAD_ORDER = ["payers", *[t for t in TABLES if t != "payers"]]
+
+
+def load_drop(conn: duckdb.DuckDBPyConnection, drop_dir: Path) -> IngestResult:
+    """Load a whole drop folder. Raises ExtractError (nothing written) on any file-level problem."""
+    drop_dir = Path(drop_dir)
+    found = discover(drop_dir)
+    all_files = sorted((p for files in found.values() for p in files), key=lambda p: p.name)
+    seq = {p: i + 1 for i, p in enumerate(all_files)}
+    # Read and check every file before touching the warehouse.
+    errors, landed = [], {}
+    for table in LOAD_ORDER:
+        try:
+            landed[table] = _land(TABLES[table], found[table], seq)
+        except ExtractError as exc:
+            errors.append(str(exc))
+    if errors:
+        raise ExtractError("\n".join(errors))
+
+    result = IngestResult(files=len(all_files))
+    conn.begin()
+    try:
+        conn.execute(
+            "create or replace table quarantine (table_name varchar, source_file varchar, source_row bigint,"
+            " columns varchar, reason varchar, record varchar)"
+        )
+        for table in LOAD_ORDER:
+            landing = landed[table]
+            conn.register("landing", landing)
+            loaded, quarantined = _load_table(conn, TABLES[table])
+            conn.unregister("landing")
+            result.rows_read[table] = landing.height
+            result.rows_loaded[table] = loaded
+            result.rows_quarantined[table] = quarantined
+        rows_per_file = pl.concat(
+            [df.group_by("source_file").agg(pl.len().cast(pl.Int64).alias("rows_read")) for df in landed.values()]
+        )
+        ledger = pl.DataFrame(  # noqa: F841  (read by DuckDB's replacement scan)
+            {
+                "source_file": [p.name for p in all_files],
+                "table_name": [next(t for t, fs in found.items() if p in fs) for p in all_files],
+                "delivery_seq": [seq[p] for p in all_files],
+                "sha256": [_sha256(p) for p in all_files],
+                "bytes": [p.stat().st_size for p in all_files],
+            },
+            schema_overrides={"delivery_seq": pl.Int64, "bytes": pl.Int64},
+        ).join(rows_per_file, on="source_file", how="left")
+        conn.execute(
+            """
+            create or replace table ingest_files as
+            select l.source_file, l.table_name, l.delivery_seq, l.sha256, l.bytes,
+                   coalesce(l.rows_read, 0) as rows_read,
+                   coalesce(l.rows_read, 0) - coalesce(q.n, 0) as rows_loaded,
+                   coalesce(q.n, 0) as rows_quarantined,
+                   current_timestamp as loaded_at
+            from ledger l
+            left join (select source_file, count(*) as n from quarantine group by all) q using (source_file)
+            order by l.delivery_seq
+            """
+        )
+        conn.commit()
+    except Exception:
+        conn.rollback()
+        raise
+    return result
+
+
+def write_run_parameters(conn: duckdb.DuckDBPyConnection, as_of) -> None:
+    """The run's as-of date: months before its month are closed, its month is open."""
+    conn.execute(
+        "create or replace table run_parameters as select ?::date as as_of, current_timestamp as run_started_at",
+        [str(as_of)],
+    )

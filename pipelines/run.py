@@ -1,0 +1,87 @@
+"""Run the nightly job in-process (the same definitions the schedule runs) for `bhi run`."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+
+from pipelines.ingest import ExtractError
+from pipelines.reference import DEFAULT_REFERENCE_DIR
+
+
+@dataclass
+class RunOutcome:
+    success: bool
+    summary: dict
+    error: str | None = None
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str]):
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, old in saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
+
+
+def _root_cause(result: dg.ExecuteInProcessResult) -> str:
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data and event.step_failure_data.error:
+            err = event.step_failure_data.error
+            while err.cause is not None:
+                err = err.cause
+            return err.message.strip()
+    return "run failed (see the Dagster logs)"
+
+
+def run_pipeline(
+    extracts: Path,
+    out: Path,
+    warehouse: Path | None = None,
+    as_of: dt.date | None = None,
+    reference: Path = DEFAULT_REFERENCE_DIR,
+    log_level: str = "WARNING",
+) -> RunOutcome:
+    """Materialize the whole asset graph; return the run summary (fct_run_summary) or the error."""
+    from pipelines.definitions import defs  # imported late: definitions read the environment
+
+    out.mkdir(parents=True, exist_ok=True)
+    warehouse = warehouse or out / "warehouse.duckdb"
+    warehouse.parent.mkdir(parents=True, exist_ok=True)
+    env = {
+        "BHI_EXTRACTS_DIR": str(extracts),
+        "BHI_OUT_DIR": str(out),
+        "BHI_WAREHOUSE": str(warehouse),
+        "BHI_REFERENCE_DIR": str(reference),
+    }
+    run_config = {
+        "ops": {"run_parameters": {"config": {"as_of": (as_of or dt.date.today()).isoformat()}}},
+        "loggers": {"console": {"config": {"log_level": log_level}}},
+    }
+    with _environment(env):
+        instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+        with instance:
+            result = defs.resolve_job_def("nightly").execute_in_process(
+                run_config=run_config, instance=instance, raise_on_error=False
+            )
+    if not result.success:
+        return RunOutcome(False, {}, _root_cause(result))
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        cols = [c[0] for c in conn.sql("describe fct_run_summary").fetchall()]
+        row = conn.sql("select * from fct_run_summary").fetchall()[0]
+    return RunOutcome(True, dict(zip(cols, row)))
+
+
+__all__ = ["ExtractError", "RunOutcome", "run_pipeline"]

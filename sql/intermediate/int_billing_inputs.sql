@@ -1,0 +1,64 @@
+-- purpose: the minute totals the billing engine prices for each patient-month, as scenarios:
+--          actual (countable minutes), if_consented (pre-consent minutes counted too) and
+--          next_target (the next minute total at which the month earns more: a base-code floor or
+--          the next add-on unit below the payer's cap)
+-- grain: enrollment_id, service_month, scenario
+-- upstream: int_patient_months, ref_code_thresholds
+with months as (
+    select * from int_patient_months
+),
+
+thresholds as (
+    select
+        m.enrollment_id,
+        m.service_month,
+        case
+            when r.kind = 'base' and r.min_minutes > m.countable_minutes then r.min_minutes
+            when r.kind = 'add_on' and coalesce(m.max_add_on_units, 1) = 0 then null
+            when r.kind = 'add_on' and m.countable_minutes < r.min_minutes then r.min_minutes
+            -- next add-on unit: min + (units so far) * unit, unless the cap is reached
+            when r.kind = 'add_on'
+                and (m.max_add_on_units is null
+                    or (m.countable_minutes - r.min_minutes) // r.unit_minutes + 1 < m.max_add_on_units)
+                then r.min_minutes + ((m.countable_minutes - r.min_minutes) // r.unit_minutes + 1) * r.unit_minutes
+        end as target_minutes
+    from months as m
+    inner join ref_code_thresholds as r
+        on r.rule_set = m.rule_set
+        and r.program = m.program
+        and r.month_type in (m.month_type, 'any')
+        and m.service_month >= r.effective_from
+        and (r.effective_to is null or m.service_month <= r.effective_to)
+),
+
+next_targets as (
+    select enrollment_id, service_month, min(target_minutes)::integer as minutes
+    from thresholds
+    group by all
+    having min(target_minutes) is not null
+),
+
+scenarios as (
+    select enrollment_id, service_month, 'actual' as scenario, countable_minutes as minutes from months
+    union all
+    select enrollment_id, service_month, 'if_consented', consentable_minutes from months
+    union all
+    select enrollment_id, service_month, 'next_target', minutes from next_targets
+),
+
+final as (
+    select
+        s.enrollment_id,
+        s.service_month,
+        s.scenario,
+        s.minutes,
+        m.payer_id,
+        m.program,
+        m.rule_set,
+        m.month_type,
+        m.max_add_on_units
+    from scenarios as s
+    inner join months as m using (enrollment_id, service_month)
+)
+
+select * from final

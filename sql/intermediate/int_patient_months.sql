@@ -1,0 +1,144 @@
+-- purpose: one row per enrolled patient-month: minutes logged, countable and excluded, the episode
+--          month type (initial / subsequent), the payer's rules in force and the CoCM gates
+-- grain: enrollment_id, service_month (every month from enrollment to discharge or the as-of month)
+-- upstream: stg_enrollments, int_time_entries_classified, stg_psych_reviews, stg_payers, ref_programs,
+--           run_parameters
+with params as (
+    select as_of, date_trunc('month', as_of)::date as open_month from run_parameters
+),
+
+spine as (
+    select
+        n.enrollment_id,
+        n.patient_id,
+        n.program,
+        n.payer_id,
+        n.facility_id,
+        n.billing_provider_id,
+        n.enrolled_on,
+        n.consent_on,
+        n.discharged_on,
+        unnest(generate_series(
+            date_trunc('month', n.enrolled_on),
+            date_trunc('month', least(coalesce(n.discharged_on, p.as_of), p.as_of)),
+            interval 1 month
+        ))::date as service_month
+    from stg_enrollments as n
+    cross join params as p
+    where n.enrolled_on <= p.as_of
+),
+
+entries as (
+    select * from int_time_entries_classified
+    where enrollment_id is not null and version_rank = 1 and exclusion_reason is distinct from 'after_as_of_date'
+),
+
+minutes as (
+    select
+        enrollment_id,
+        service_month,
+        sum(minutes)::integer as logged_minutes,
+        coalesce(sum(minutes) filter (where is_counted), 0)::integer as countable_minutes,
+        coalesce(sum(minutes) filter (where counts_if_consented), 0)::integer as consentable_minutes,
+        coalesce(sum(minutes) filter (where not is_counted), 0)::integer as excluded_minutes,
+        coalesce(sum(minutes) filter (where not is_counted and counts_if_consented), 0)::integer as before_consent_minutes
+    from entries
+    group by all
+),
+
+care_manager_minutes as (
+    select enrollment_id, service_month, staff_id, sum(minutes) as staff_minutes
+    from entries
+    where role = 'care_manager'
+    group by all
+),
+
+care_managers as (
+    select enrollment_id, service_month, arg_max(staff_id, staff_minutes) as care_manager_id
+    from care_manager_minutes
+    group by all
+),
+
+reviews as (
+    select patient_id, review_month as service_month, count(*) as psych_reviews
+    from stg_psych_reviews
+    group by all
+),
+
+months as (
+    select
+        s.*,
+        coalesce(m.logged_minutes, 0) as logged_minutes,
+        coalesce(m.countable_minutes, 0) as countable_minutes,
+        coalesce(m.consentable_minutes, 0) as consentable_minutes,
+        coalesce(m.excluded_minutes, 0) as excluded_minutes,
+        coalesce(m.before_consent_minutes, 0) as before_consent_minutes,
+        -- a month "with service": care-manager activity that would count but for consent
+        coalesce(m.consentable_minutes, 0) > 0 as has_service,
+        coalesce(r.psych_reviews, 0) as psych_reviews,
+        -- the month's care manager, else the last one seen for this enrollment
+        last_value(c.care_manager_id ignore nulls) over (
+            partition by s.enrollment_id order by s.service_month
+            rows between unbounded preceding and current row
+        ) as care_manager_id,
+        p.rule_set,
+        p.max_add_on_units,
+        p.episode_break_months,
+        p.date_of_service_policy,
+        g.has_episodes,
+        g.requires_consent,
+        g.requires_psych_review
+    from spine as s
+    inner join ref_programs as g using (program)
+    left join minutes as m using (enrollment_id, service_month)
+    left join care_managers as c using (enrollment_id, service_month)
+    left join reviews as r on r.patient_id = s.patient_id and r.service_month = s.service_month
+    left join stg_payers as p
+        on p.payer_id = s.payer_id
+        and s.service_month >= p.effective_from
+        and (p.effective_to is null or s.service_month <= p.effective_to)
+),
+
+episodes as (
+    select
+        *,
+        last_value(case when has_service then service_month end ignore nulls) over (
+            partition by enrollment_id order by service_month
+            rows between unbounded preceding and 1 preceding
+        ) as previous_service_month
+    from months
+),
+
+typed as (
+    select
+        *,
+        -- a new episode starts at the first month with service, or after episode_break_months
+        -- consecutive calendar months without service (default 6); its first month is "initial"
+        case
+            when not has_episodes then 'any'
+            when previous_service_month is null then 'initial'
+            when date_diff('month', previous_service_month, service_month) - 1 >= episode_break_months
+                then 'initial'
+            else 'subsequent'
+        end as month_type
+    from episodes
+),
+
+final as (
+    select
+        t.*,
+        sum(case when t.has_episodes and t.has_service and t.month_type = 'initial' then 1 else 0 end)
+            over (partition by t.enrollment_id order by t.service_month)::integer as episode_number,
+        case when t.service_month = p.open_month then 'open' else 'closed' end as month_status,
+        last_day(t.service_month) as month_end,
+        case when t.service_month = p.open_month then date_diff('day', p.as_of, last_day(t.service_month))::integer else 0 end
+            as days_left,
+        -- consent documented on or before the month's last day
+        not t.requires_consent or coalesce(t.consent_on <= last_day(t.service_month), false) as consent_ok,
+        -- CoCM needs a documented psychiatric consultant review in the month
+        not t.requires_psych_review or t.psych_reviews > 0 as psych_review_ok
+    from typed as t
+    cross join params as p
+)
+
+select * from final

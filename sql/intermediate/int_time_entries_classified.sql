@@ -1,0 +1,84 @@
+-- purpose: decide for every delivered time-entry version whether its minutes count toward a bundle,
+--          and if not, the one reason why ("why are my minutes not counting?")
+-- grain: one row per delivered time-entry version (entry_id, delivery_seq, source_row)
+-- upstream: stg_time_entries, stg_enrollments, stg_staff, stg_payers, ref_activities, ref_roles, run_parameters
+with entries as (
+    select * from stg_time_entries
+),
+
+params as (
+    select as_of from run_parameters
+),
+
+-- the enrollment (program episode owner) active on the service date; an entry that names its
+-- program only matches that program's enrollment
+matched as (
+    select
+        t.*,
+        n.enrollment_id,
+        n.program,
+        n.payer_id,
+        n.facility_id,
+        n.consent_on
+    from entries as t
+    left join stg_enrollments as n
+        on n.patient_id = t.patient_id
+        and t.service_date >= n.enrolled_on
+        and (n.discharged_on is null or t.service_date <= n.discharged_on)
+        and (t.entry_program is null or t.entry_program = n.program)
+    qualify row_number() over (
+        partition by t.entry_id, t.delivery_seq, t.source_row order by n.enrolled_on desc, n.program desc
+    ) = 1
+),
+
+with_rules as (
+    select
+        m.*,
+        s.role,
+        a.exclusion_reason as activity_exclusion,
+        a.counts as activity_counts,
+        r.counts_when,
+        p.rule_set,
+        p.count_consultant_time
+    from matched as m
+    left join stg_staff as s using (staff_id)
+    left join ref_activities as a using (activity)
+    left join ref_roles as r on r.role = s.role and r.program = m.program
+    left join stg_payers as p
+        on p.payer_id = m.payer_id
+        and m.service_month >= p.effective_from
+        and (p.effective_to is null or m.service_month <= p.effective_to)
+),
+
+classified as (
+    select
+        *,
+        -- first matching reason wins; the order is the audit story told to analysts
+        case
+            when version_rank > 1 then 'superseded_by_later_delivery'
+            when enrollment_id is null then 'no_active_enrollment'
+            when service_date > (select as_of from params) then 'after_as_of_date'
+            when role is null then 'unknown_staff'
+            when not activity_counts then activity_exclusion
+            -- psychiatric consultant minutes are paid inside the code unless the payer counts them
+            when counts_when = 'payer_counts_consultant_time' and not coalesce(count_consultant_time, false)
+                then 'consultant_time_not_counted_by_payer'
+            when counts_when is distinct from 'always' and counts_when is distinct from 'payer_counts_consultant_time'
+                then 'non_counting_role'
+            -- time before the consent date never counts
+            when consent_on is null then 'no_consent_on_file'
+            when service_date < consent_on then 'before_consent'
+        end as exclusion_reason
+    from with_rules
+),
+
+final as (
+    select
+        *,
+        exclusion_reason is null as is_counted,
+        exclusion_reason is null
+        or exclusion_reason in ('no_consent_on_file', 'before_consent') as counts_if_consented
+    from classified
+)
+
+select * from final

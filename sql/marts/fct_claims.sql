@@ -1,0 +1,68 @@
+-- purpose: billable claim lines for closed months (the month-end true-up): every code with units,
+--          the payer's modifiers, the date of service and the expected (allowed) amount
+-- grain: enrollment_id, service_month, code
+-- upstream: fct_patient_months, int_billing_codes, int_threshold_dates, int_patient_months, ref_modifiers
+with months as (
+    select * from fct_patient_months
+    where month_status = 'closed' and blocked_reason is null
+),
+
+codes as (
+    select * from int_billing_codes
+    where scenario = 'actual' and units > 0
+),
+
+policies as (
+    select enrollment_id, service_month, date_of_service_policy from int_patient_months
+),
+
+modifiers as (
+    select
+        c.enrollment_id,
+        c.service_month,
+        c.code,
+        string_agg(distinct x.modifier, ',' order by x.modifier) as modifiers
+    from codes as c
+    inner join ref_modifiers as x
+        on x.code = c.code
+        and x.payer_id in (c.payer_id, '*')
+        and x.condition = 'always'
+        and c.service_month >= x.effective_from
+        and (x.effective_to is null or c.service_month <= x.effective_to)
+    group by all
+),
+
+final as (
+    select
+        m.patient_id || '-' || strftime(m.service_month, '%Y%m') || '-' || m.program || '-' || c.code
+            as claim_line_id,
+        m.facility_id,
+        m.patient_id,
+        m.payer_id,
+        m.program,
+        m.service_month,
+        c.code,
+        c.units,
+        coalesce(x.modifiers, '') as modifiers,
+        -- default: last day of the month; payer setting threshold_met: the day the floor was reached
+        case
+            when p.date_of_service_policy = 'threshold_met' then coalesce(d.threshold_met_on, last_day(m.service_month))
+            else last_day(m.service_month)
+        end as date_of_service,
+        c.unit_amount,
+        c.amount as expected_amount,
+        m.rule_set,
+        m.month_type,
+        m.countable_minutes,
+        m.billing_provider_id,
+        m.care_manager_id,
+        m.enrollment_id,
+        m.episode_number
+    from months as m
+    inner join codes as c using (enrollment_id, service_month)
+    inner join policies as p using (enrollment_id, service_month)
+    left join modifiers as x using (enrollment_id, service_month, code)
+    left join int_threshold_dates as d using (enrollment_id, service_month)
+)
+
+select * from final

@@ -1,0 +1,36 @@
+-- purpose: the month-to-date worklist: every enrolled patient in the open month, minutes so far,
+--          the next code within reach, minutes still needed, days left, dollars gained, blockers
+-- grain: enrollment_id (open month only)
+-- upstream: fct_patient_months
+with open_month as (
+    select * from fct_patient_months
+    where month_status = 'open'
+),
+
+final as (
+    select
+        facility_id,
+        patient_id,
+        payer_id,
+        program,
+        care_manager_id,
+        month_type,
+        countable_minutes,
+        current_codes,
+        current_amount,
+        next_codes as next_code,
+        next_target_minutes as next_threshold_minutes,
+        minutes_needed,
+        days_left,
+        dollars_gained,
+        concat_ws('; ',
+            case when not consent_ok then 'missing consent' end,
+            case when not psych_review_ok then 'no psychiatric review yet' end
+        ) as blockers,
+        enrollment_id,
+        service_month
+    from open_month
+)
+
+select * from final
+order by dollars_gained desc nulls last, minutes_needed, patient_id

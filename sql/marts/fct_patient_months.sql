@@ -1,0 +1,81 @@
+-- purpose: the status of every enrolled patient-month: minutes, month type, gates, what it bills
+--          now, what it would bill with consent, the next reachable code and its dollars
+-- grain: enrollment_id, service_month
+-- upstream: int_patient_months, int_billing_codes, int_billing_inputs
+with months as (
+    select * from int_patient_months
+),
+
+scenario_totals as (
+    select
+        enrollment_id,
+        service_month,
+        scenario,
+        string_agg(code || case when units > 1 then ' x' || units else '' end, ' + ' order by kind desc, code)
+            filter (where units > 0) as codes,
+        round(sum(amount), 2) as amount,
+        sum(units_over_cap)::integer as units_over_cap,
+        sum(minutes_over_cap)::integer as minutes_over_cap,
+        round(sum(amount_over_cap), 2) as amount_over_cap
+    from int_billing_codes
+    group by all
+),
+
+targets as (
+    select enrollment_id, service_month, minutes as next_target_minutes
+    from int_billing_inputs
+    where scenario = 'next_target'
+),
+
+final as (
+    select
+        m.enrollment_id,
+        m.patient_id,
+        m.program,
+        m.payer_id,
+        m.facility_id,
+        m.billing_provider_id,
+        m.care_manager_id,
+        m.service_month,
+        m.month_status,
+        m.month_type,
+        m.episode_number,
+        m.rule_set,
+        m.logged_minutes,
+        m.countable_minutes,
+        m.excluded_minutes,
+        m.before_consent_minutes,
+        m.consentable_minutes,
+        m.psych_reviews,
+        m.consent_ok,
+        m.psych_review_ok,
+        m.days_left,
+        -- the first failed gate blocks the whole month for the program
+        case
+            when not m.consent_ok then 'missing_consent'
+            when not m.psych_review_ok then 'missing_psych_review'
+        end as blocked_reason,
+        coalesce(a.codes, '') as current_codes,
+        coalesce(a.amount, 0) as current_amount,
+        case when m.consent_ok and m.psych_review_ok then coalesce(a.amount, 0) else 0 end as billable_amount,
+        coalesce(c.amount, 0) as if_consented_amount,
+        coalesce(a.units_over_cap, 0) as units_over_cap,
+        coalesce(a.minutes_over_cap, 0) as minutes_over_cap,
+        coalesce(a.amount_over_cap, 0) as amount_over_cap,
+        t.next_target_minutes,
+        t.next_target_minutes - m.countable_minutes as minutes_needed,
+        n.codes as next_codes,
+        n.amount as next_amount,
+        round(n.amount - coalesce(a.amount, 0), 2) as dollars_gained
+    from months as m
+    left join scenario_totals as a
+        on a.enrollment_id = m.enrollment_id and a.service_month = m.service_month and a.scenario = 'actual'
+    left join scenario_totals as c
+        on c.enrollment_id = m.enrollment_id and c.service_month = m.service_month and c.scenario = 'if_consented'
+    left join scenario_totals as n
+        on n.enrollment_id = m.enrollment_id and n.service_month = m.service_month and n.scenario = 'next_target'
+    left join targets as t
+        on t.enrollment_id = m.enrollment_id and t.service_month = m.service_month
+)
+
+select * from final

@@ -1,0 +1,26 @@
+-- purpose: the headline numbers of this run (printed by `bhi run`, shown on the dashboard index)
+-- grain: one row
+-- upstream: run_parameters, ingest_files, quarantine, fct_minutes_reconciliation, fct_claims, fct_revenue_gap
+with params as (
+    select as_of, date_trunc('month', as_of)::date as open_month from run_parameters
+),
+
+final as (
+    select
+        p.as_of,
+        p.open_month,
+        (select coalesce(sum(rows_read), 0)::bigint from ingest_files where table_name = 'time_entries')
+            as entries_ingested,
+        (select count(*) from quarantine) as rows_quarantined,
+        (select coalesce(sum(minutes), 0)::bigint from fct_minutes_reconciliation) as minutes_ingested,
+        (select coalesce(sum(minutes), 0)::bigint from fct_minutes_reconciliation where status = 'counted')
+            as minutes_counted,
+        (select coalesce(sum(minutes), 0)::bigint from fct_minutes_reconciliation where status = 'excluded')
+            as minutes_excluded,
+        (select count(*) from fct_claims) as claim_lines,
+        round((select coalesce(sum(expected_amount), 0) from fct_claims), 2)::double as expected_revenue,
+        round((select coalesce(sum(dollars), 0) from fct_revenue_gap), 2)::double as revenue_left_on_table
+    from params as p
+)
+
+select * from final

@@ -1,0 +1,26 @@
+-- purpose: program enrollments (the practitioner's referral), latest delivery per enrollment
+-- grain: enrollment_id (patient_id, program, enrolled_on)
+-- upstream: raw_enrollments
+with source as (
+    select * from raw_enrollments
+),
+
+final as (
+    select
+        patient_id || '|' || program || '|' || strftime(enrolled_on, '%Y-%m-%d') as enrollment_id,
+        patient_id,
+        program,
+        payer_id,
+        facility_id,
+        billing_provider_id,
+        enrolled_on,
+        consent_on,
+        discharged_on,
+        diagnosis_code
+    from source
+    qualify row_number() over (
+        partition by patient_id, program, enrolled_on order by delivery_seq desc, source_row desc
+    ) = 1
+)
+
+select * from final

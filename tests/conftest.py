@@ -1,0 +1,129 @@
+"""Shared fixtures: tiny hand-written extract drops and a fast warehouse build through the real SQL."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipelines.defs.models import MODELS, in_dependency_order, materialize
+from pipelines.ingest import load_drop, write_run_parameters
+from pipelines.reference import DEFAULT_REFERENCE_DIR, seed_reference
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SAMPLE_DIR = REPO_ROOT / "data" / "sample"
+
+
+def write_csv(path: Path, rows: list[dict], columns: list[str] | None = None) -> Path:
+    columns = columns or list(rows[0])
+    with path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=columns)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({c: row.get(c, "") for c in columns})
+    return path
+
+
+class Drop:
+    """A tiny extract drop written by a test: one care manager, one consultant, one practitioner,
+    patients added one line at a time."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        self.staff = [
+            {"staff_id": "CM1", "role": "care_manager", "facility_id": "F1", "annual_cost": "72000", "fte": "1"},
+            {"staff_id": "PC1", "role": "psychiatric_consultant", "facility_id": "F1", "annual_cost": "280000", "fte": "0.1"},
+            {"staff_id": "BP1", "role": "billing_practitioner", "facility_id": "F1", "annual_cost": "220000", "fte": "1"},
+            {"staff_id": "CS1", "role": "clinical_staff", "facility_id": "F1", "annual_cost": "50000", "fte": "1"},
+            {"staff_id": "TH1", "role": "therapist", "facility_id": "F1", "annual_cost": "90000", "fte": "1"},
+        ]
+        self.enrollments: list[dict] = []
+        self.entries: list[dict] = []
+        self.reviews: list[dict] = []
+        self.encounters: list[dict] = []
+        self.payers: list[dict] = []
+        self._seq = 0
+
+    def enroll(self, patient: str, *, program="cocm", payer="medicare", enrolled_on="2026-01-01",
+               consent_on: str | None = "2026-01-01", discharged_on="") -> None:
+        self.enrollments.append({
+            "patient_id": patient, "program": program, "payer_id": payer, "facility_id": "F1",
+            "billing_provider_id": "BP1", "enrolled_on": enrolled_on, "consent_on": consent_on or "",
+            "discharged_on": discharged_on, "diagnosis_code": "F32.1",
+        })
+
+    def log(self, patient: str, day: str, minutes, *, staff="CM1", activity="follow_up", program="") -> str:
+        self._seq += 1
+        entry_id = f"E{self._seq:05d}"
+        self.entries.append({
+            "entry_id": entry_id, "patient_id": patient, "staff_id": staff, "service_date": day,
+            "minutes": minutes, "activity": activity, "program": program,
+        })
+        return entry_id
+
+    def review(self, patient: str, day: str) -> None:
+        self.reviews.append({"review_id": f"R{len(self.reviews) + 1}", "patient_id": patient,
+                             "review_date": day, "consultant_id": "PC1"})
+
+    def month(self, patient: str, month: str, minutes: int, *, review=True, **kw) -> None:
+        """Log `minutes` countable minutes in `month` (YYYY-MM) in bursts of at most 20."""
+        day = 2
+        while minutes > 0:
+            burst = min(20, minutes)
+            self.log(patient, f"{month}-{day:02d}", burst, **kw)
+            minutes -= burst
+            day += 1
+        if review:
+            self.review(patient, f"{month}-15")
+
+    def write(self) -> Path:
+        f = self.folder
+        write_csv(f / "staff.csv", self.staff, ["staff_id", "role", "facility_id", "name", "annual_cost", "fte"])
+        write_csv(f / "enrollments.csv", self.enrollments,
+                  ["patient_id", "program", "payer_id", "facility_id", "billing_provider_id", "enrolled_on",
+                   "consent_on", "discharged_on", "diagnosis_code"])
+        write_csv(f / "time_entries.csv", self.entries,
+                  ["entry_id", "patient_id", "staff_id", "service_date", "minutes", "activity", "program",
+                   "start_time", "end_time", "documented_at", "encounter_id"])
+        write_csv(f / "psych_reviews.csv", self.reviews, ["review_id", "patient_id", "review_date", "consultant_id"])
+        write_csv(f / "encounters.csv", self.encounters,
+                  ["encounter_id", "patient_id", "encounter_date", "provider_id", "cpt_code"])
+        if self.payers:
+            write_csv(f / "payers.csv", self.payers)
+        return f
+
+
+def build_warehouse(path: Path, drop_dir: Path, as_of: str | dt.date,
+                    reference_dir: Path = DEFAULT_REFERENCE_DIR) -> duckdb.DuckDBPyConnection:
+    """Seed, ingest and run every SQL model in dependency order (the same functions the assets call)."""
+    conn = duckdb.connect(str(path))
+    seed_reference(conn, reference_dir)
+    write_run_parameters(conn, as_of)
+    load_drop(conn, drop_dir)
+    for model in in_dependency_order(MODELS):
+        materialize(conn, model)
+    return conn
+
+
+@pytest.fixture
+def drop(tmp_path: Path) -> Drop:
+    return Drop(tmp_path / "drop")
+
+
+@pytest.fixture
+def build(tmp_path: Path):
+    """build(drop, as_of) -> open connection to a freshly built warehouse file."""
+    conns = []
+
+    def _build(d: Drop, as_of: str = "2026-06-15", reference_dir: Path = DEFAULT_REFERENCE_DIR):
+        conn = build_warehouse(tmp_path / f"w{len(conns)}.duckdb", d.write(), as_of, reference_dir)
+        conns.append(conn)
+        return conn
+
+    yield _build
+    for conn in conns:
+        conn.close()
