@@ -1,9 +1,11 @@
 """Resources: the DuckDB warehouse and the folders a run reads and writes, all from the environment
 (see .env.example). `bhi run` sets these variables for its own process."""
 
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 from dagster_duckdb import DuckDBResource
 
 from pipelines.reference import DEFAULT_REFERENCE_DIR
@@ -31,8 +33,21 @@ class RunPaths(dg.ConfigurableResource):
         return Path(self.reference_dir)
 
 
+class Warehouse(DuckDBResource):
+    """DuckDBResource whose connection is closed even when the step fails: an open connection left
+    behind by a failed step would keep the file locked for the rest of the process."""
+
+    @contextmanager
+    def get_connection(self):
+        conn = duckdb.connect(self.database, read_only=False, config=dict(self.connection_config))
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+
 RESOURCES = {
-    "warehouse": DuckDBResource(database=dg.EnvVar("BHI_WAREHOUSE")),
+    "warehouse": Warehouse(database=dg.EnvVar("BHI_WAREHOUSE")),
     "paths": RunPaths(
         extracts_dir=dg.EnvVar("BHI_EXTRACTS_DIR"),
         out_dir=dg.EnvVar("BHI_OUT_DIR"),

@@ -1,10 +1,17 @@
 -- purpose: one row per enrolled patient-month: minutes logged, countable and excluded, the episode
 --          month type (initial / subsequent), the payer's rules in force and the CoCM gates
--- grain: enrollment_id, service_month (every month from enrollment to discharge or the as-of month)
--- upstream: stg_enrollments, int_time_entries_classified, stg_psych_reviews, stg_payers, ref_programs,
+-- grain: enrollment_id, service_month (every month from enrollment, or from the first month the
+--        extracts cover, to discharge or the as-of month)
+-- upstream: stg_enrollments, stg_time_entries, int_time_entries_classified, stg_psych_reviews, stg_payers, ref_programs,
 --           run_parameters
 with params as (
-    select as_of, date_trunc('month', as_of)::date as open_month from run_parameters
+    select
+        as_of,
+        date_trunc('month', as_of)::date as open_month,
+        -- the extracts say nothing about months before their first time entry
+        coalesce((select min(service_month) from stg_time_entries), date_trunc('month', as_of)::date)
+            as coverage_start
+    from run_parameters
 ),
 
 spine as (
@@ -18,8 +25,9 @@ spine as (
         n.enrolled_on,
         n.consent_on,
         n.discharged_on,
+        n.enrolled_on < p.coverage_start as enrolled_before_coverage,
         unnest(generate_series(
-            date_trunc('month', n.enrolled_on),
+            greatest(date_trunc('month', n.enrolled_on), p.coverage_start),
             date_trunc('month', least(coalesce(n.discharged_on, p.as_of), p.as_of)),
             interval 1 month
         ))::date as service_month
@@ -116,6 +124,9 @@ typed as (
         -- consecutive calendar months without service (default 6); its first month is "initial"
         case
             when not has_episodes then 'any'
+            -- enrolled before the extracts begin: the episode's first month is not in the data, so
+            -- the conservative reading is a subsequent month (never bill 99492 twice)
+            when previous_service_month is null and enrolled_before_coverage then 'subsequent'
             when previous_service_month is null then 'initial'
             when date_diff('month', previous_service_month, service_month) - 1 >= episode_break_months
                 then 'initial'

@@ -17,6 +17,8 @@ final as (
             as minutes_counted,
         (select coalesce(sum(minutes), 0)::bigint from fct_minutes_reconciliation where status = 'excluded')
             as minutes_excluded,
+        (select coalesce(sum(minutes), 0)::bigint from fct_minutes_reconciliation where status = 'quarantined')
+            as minutes_quarantined,
         (select count(*) from fct_claims) as claim_lines,
         round((select coalesce(sum(expected_amount), 0) from fct_claims), 2)::double as expected_revenue,
         round((select coalesce(sum(dollars), 0) from fct_revenue_gap), 2)::double as revenue_left_on_table
