@@ -192,3 +192,15 @@ def test_every_minute_is_counted_excluded_or_quarantined(drop: Drop, build):
     assert conn.sql("select count(*) from quarantine where table_name = 'time_entries'").fetchall() == [(3,)]
     entries = conn.sql("select sum(entries)::int from fct_minutes_reconciliation").fetchall()[0][0]
     assert entries == len(drop.entries)
+
+
+def test_enrolled_before_the_extracts_begin_is_never_billed_as_an_initial_month(drop: Drop, build):
+    drop.enroll("P1", enrolled_on="2025-09-01", consent_on="2025-09-01")  # history before the extract
+    drop.month("P1", "2026-01", 40)
+    drop.enroll("P2", enrolled_on="2026-01-01", consent_on="2026-01-01")  # enrolled within coverage
+    drop.month("P2", "2026-01", 40)
+    conn = build(drop)
+    assert claims(conn, "P1") == [("2026-01", "99493", 1)]
+    assert claims(conn, "P2") == [("2026-01", "99492", 1)]
+    first = conn.sql("select min(service_month)::varchar from fct_patient_months").fetchall()
+    assert first == [("2026-01-01",)]  # no empty months before the extract's coverage
