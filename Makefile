@@ -29,8 +29,12 @@ test: setup
 sample: setup
 	.venv/bin/bhi sample --out data/sample --patients 300 --months 6 --end-month 2026-10 --seed 7
 
+# Dagster UI on the bundled sample (http://127.0.0.1:3000); materialize the `nightly` job there.
 dev: setup
-	DAGSTER_HOME=$(CURDIR)/.dagster_home .venv/bin/dg dev
+	mkdir -p .dagster_home out/sample && cp dagster.yaml .dagster_home/dagster.yaml
+	DAGSTER_HOME=$(CURDIR)/.dagster_home BHI_EXTRACTS_DIR=$(CURDIR)/data/sample BHI_OUT_DIR=$(CURDIR)/$(OUT) \
+	BHI_WAREHOUSE=$(CURDIR)/$(OUT)/warehouse.duckdb BHI_REFERENCE_DIR=$(CURDIR)/data/reference \
+	.venv/bin/dg dev
 
 clean:
 	rm -rf out .dagster_home .pytest_cache
