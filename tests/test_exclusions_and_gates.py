@@ -204,3 +204,48 @@ def test_enrolled_before_the_extracts_begin_is_never_billed_as_an_initial_month(
     assert claims(conn, "P2") == [("2026-01", "99492", 1)]
     first = conn.sql("select min(service_month)::varchar from fct_patient_months").fetchall()
     assert first == [("2026-01-01",)]  # no empty months before the extract's coverage
+
+
+def test_re_enrolment_in_the_same_month_never_bills_two_base_codes(drop: Drop, build):
+    drop.enroll("P1", enrolled_on="2026-01-01", consent_on="2026-01-01", discharged_on="2026-02-10")
+    drop.enroll("P1", enrolled_on="2026-02-20", consent_on="2026-02-20")
+    drop.month("P1", "2026-01", 40)
+    drop.log("P1", "2026-02-05", 20)  # first stay
+    drop.log("P1", "2026-02-21", 20)  # second stay
+    drop.review("P1", "2026-02-25")
+    conn = build(drop, as_of="2026-03-05")
+    # February belongs to the new enrolment (a new episode) and bills once on all 40 minutes
+    assert claims(conn, "P1") == [("2026-01", "99492", 1), ("2026-02", "99492", 1)]
+    assert month(conn, "P1", "2026-02", "countable_minutes") == 40
+
+
+def test_cocm_and_99484_never_in_the_same_month_the_higher_paying_bills(drop: Drop, build):
+    drop.enroll("P1")
+    drop.enroll("P1", program="bhi")
+    drop.month("P1", "2026-01", 40, program="cocm")  # 99492 $145.24
+    drop.month("P1", "2026-01", 25, program="bhi", review=False)  # 99484 $53.05
+    conn = build(drop)
+    assert claims(conn, "P1") == [("2026-01", "99492", 1)]
+    blocked = conn.sql(
+        "select program, blocked_reason from fct_patient_months where patient_id = 'P1' "
+        "and service_month = date '2026-01-01' order by program"
+    ).fetchall()
+    assert blocked == [("bhi", "billed_under_other_program"), ("cocm", None)]
+
+
+def test_missing_consent_and_review_is_one_reason_not_an_overstated_consent_gap(drop: Drop, build):
+    drop.enroll("P1", consent_on=None)
+    drop.month("P1", "2026-01", 40, review=False)
+    assert gaps(build(drop), "P1") == [("2026-01", "missing_consent_and_psych_review", 40, 145.24)]
+
+
+def test_six_empty_months_inside_the_data_start_an_episode_even_for_early_enrolments(drop: Drop, build):
+    drop.enroll("P0")
+    drop.month("P0", "2025-01", 20)  # the extract starts in January 2025
+    drop.enroll("P1", enrolled_on="2024-06-01", consent_on="2024-06-01")
+    drop.month("P1", "2025-10", 40)  # nine empty months in the data before October
+    drop.enroll("P2", enrolled_on="2024-06-01", consent_on="2024-06-01")
+    drop.month("P2", "2025-03", 40)  # only two months of data before March: history unknown
+    conn = build(drop, as_of="2025-11-10")
+    assert claims(conn, "P1") == [("2025-10", "99492", 1)]
+    assert claims(conn, "P2") == [("2025-03", "99493", 1)]

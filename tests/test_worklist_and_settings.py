@@ -131,3 +131,18 @@ def test_program_roi_costs_and_revenue(drop: Drop, build):
     ).fetchall()
     # care manager: 72,000 x 1.0 FTE / 12 = 6,000 a month
     assert rows == [("2026-01", 145.24, 6000.0, 6000.0, round(145.24 - 6000, 2)), ("2026-02", 0.0, 6000.0, 6000.0, -6000.0)]
+
+
+def test_fees_are_those_in_force_at_month_end(drop: Drop, build, tmp_path):
+    drop.enroll("P1", enrolled_on="2024-02-01", consent_on="2024-02-01")
+    drop.month("P1", "2024-02", 40)
+    drop.month("P1", "2024-03", 40)
+    ref = _reference_copy(tmp_path)
+    with (ref / "fee_schedule.csv").open("a") as fh:  # the 2024 conversion factor changed on 03-09
+        fh.write("medicare,99493,2024-01-01,2024-03-08,130.00,test\n")
+        fh.write("medicare,99493,2024-03-09,2024-12-31,140.00,test\n")
+    conn = build(drop, as_of="2024-04-02", reference_dir=ref)
+    assert conn.sql("select code, unit_amount from fct_claims order by service_month").fetchall() == [
+        ("99492", 145.24),
+        ("99493", 140.0),
+    ]

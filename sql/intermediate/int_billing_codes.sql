@@ -46,7 +46,8 @@ capped as (
     from paired
 ),
 
--- the payer's own rate wins over the default ('*') rate
+-- the payer's own rate wins over the default ('*') rate; rates are those in force on the month's
+-- last day (e.g. the 2024 conversion-factor change on 2024-03-09 prices March at the new rate)
 priced as (
     select
         c.*,
@@ -56,8 +57,8 @@ priced as (
     left join ref_fee_schedule as f
         on f.code = c.code
         and f.payer_id in (c.payer_id, '*')
-        and c.service_month >= f.effective_from
-        and (f.effective_to is null or c.service_month <= f.effective_to)
+        and last_day(c.service_month) >= f.effective_from
+        and (f.effective_to is null or last_day(c.service_month) <= f.effective_to)
     qualify row_number() over (
         partition by c.enrollment_id, c.service_month, c.scenario, c.code
         order by f.payer_id = '*', f.effective_from desc

@@ -1,7 +1,8 @@
 -- purpose: one row per enrolled patient-month: minutes logged, countable and excluded, the episode
 --          month type (initial / subsequent), the payer's rules in force and the CoCM gates
--- grain: enrollment_id, service_month (every month from enrollment, or from the first month the
---        extracts cover, to discharge or the as-of month)
+-- grain: patient_id, program, service_month (every month from enrollment, or from the first month
+--        the extracts cover, to discharge or the as-of month); a month covered by two enrollments of
+--        the same program belongs to the later one, so it can never bill two base codes
 -- upstream: stg_enrollments, stg_time_entries, int_time_entries_classified, stg_psych_reviews, stg_payers, ref_programs,
 --           run_parameters
 with params as (
@@ -9,12 +10,14 @@ with params as (
         as_of,
         date_trunc('month', as_of)::date as open_month,
         -- the extracts say nothing about months before their first time entry
-        coalesce((select min(service_month) from stg_time_entries), date_trunc('month', as_of)::date)
-            as coverage_start
+        coalesce(
+            (select min(service_month) from stg_time_entries where version_rank = 1),
+            date_trunc('month', as_of)::date
+        ) as coverage_start
     from run_parameters
 ),
 
-spine as (
+enrollment_months as (
     select
         n.enrollment_id,
         n.patient_id,
@@ -36,6 +39,11 @@ spine as (
     where n.enrolled_on <= p.as_of
 ),
 
+spine as (
+    select * from enrollment_months
+    qualify row_number() over (partition by patient_id, program, service_month order by enrolled_on desc) = 1
+),
+
 entries as (
     select * from int_time_entries_classified
     where enrollment_id is not null and version_rank = 1 and exclusion_reason is distinct from 'after_as_of_date'
@@ -43,7 +51,8 @@ entries as (
 
 minutes as (
     select
-        enrollment_id,
+        patient_id,
+        program,
         service_month,
         sum(minutes)::integer as logged_minutes,
         coalesce(sum(minutes) filter (where is_counted), 0)::integer as countable_minutes,
@@ -55,14 +64,14 @@ minutes as (
 ),
 
 care_manager_minutes as (
-    select enrollment_id, service_month, staff_id, sum(minutes) as staff_minutes
+    select patient_id, program, service_month, staff_id, sum(minutes) as staff_minutes
     from entries
     where role = 'care_manager'
     group by all
 ),
 
 care_managers as (
-    select enrollment_id, service_month, arg_max(staff_id, staff_minutes) as care_manager_id
+    select patient_id, program, service_month, arg_max(staff_id, staff_minutes) as care_manager_id
     from care_manager_minutes
     group by all
 ),
@@ -86,7 +95,7 @@ months as (
         coalesce(r.psych_reviews, 0) as psych_reviews,
         -- the month's care manager, else the last one seen for this enrollment
         last_value(c.care_manager_id ignore nulls) over (
-            partition by s.enrollment_id order by s.service_month
+            partition by s.patient_id, s.program order by s.service_month
             rows between unbounded preceding and current row
         ) as care_manager_id,
         p.rule_set,
@@ -98,8 +107,8 @@ months as (
         g.requires_psych_review
     from spine as s
     inner join ref_programs as g using (program)
-    left join minutes as m using (enrollment_id, service_month)
-    left join care_managers as c using (enrollment_id, service_month)
+    left join minutes as m using (patient_id, program, service_month)
+    left join care_managers as c using (patient_id, program, service_month)
     left join reviews as r on r.patient_id = s.patient_id and r.service_month = s.service_month
     left join stg_payers as p
         on p.payer_id = s.payer_id
@@ -111,9 +120,13 @@ episodes as (
     select
         *,
         last_value(case when has_service then service_month end ignore nulls) over (
-            partition by enrollment_id order by service_month
+            partition by patient_id, program order by service_month
             rows between unbounded preceding and 1 preceding
-        ) as previous_service_month
+        ) as previous_service_month,
+        last_value(case when has_service then enrollment_id end ignore nulls) over (
+            partition by patient_id, program order by service_month
+            rows between unbounded preceding and 1 preceding
+        ) as previous_service_enrollment
     from months
 ),
 
@@ -126,20 +139,25 @@ typed as (
             when not has_episodes then 'any'
             -- enrolled before the extracts begin: the episode's first month is not in the data, so
             -- the conservative reading is a subsequent month (never bill 99492 twice)
-            when previous_service_month is null and enrolled_before_coverage then 'subsequent'
+            -- (unless the data itself shows episode_break_months empty months before this one)
+            when previous_service_month is null and enrolled_before_coverage
+                and date_diff('month', coverage_start, service_month) < episode_break_months then 'subsequent'
             when previous_service_month is null then 'initial'
             when date_diff('month', previous_service_month, service_month) - 1 >= episode_break_months
                 then 'initial'
+            -- a new enrollment (the previous episode was discharged) starts a new episode
+            when previous_service_enrollment <> enrollment_id then 'initial'
             else 'subsequent'
         end as month_type
     from episodes
+    cross join (select coverage_start from params) as c
 ),
 
 final as (
     select
         t.*,
         sum(case when t.has_episodes and t.has_service and t.month_type = 'initial' then 1 else 0 end)
-            over (partition by t.enrollment_id order by t.service_month)::integer as episode_number,
+            over (partition by t.patient_id, t.program order by t.service_month)::integer as episode_number,
         case when t.service_month = p.open_month then 'open' else 'closed' end as month_status,
         last_day(t.service_month) as month_end,
         case when t.service_month = p.open_month then date_diff('day', p.as_of, last_day(t.service_month))::integer else 0 end

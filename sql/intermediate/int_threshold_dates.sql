@@ -1,11 +1,13 @@
 -- purpose: the day each billed month reached its base code's minute floor (for the
 --          threshold_met date-of-service policy and for audits)
 -- grain: enrollment_id, service_month
--- upstream: int_time_entries_classified, int_billing_codes
+-- upstream: int_time_entries_classified, int_patient_months, int_billing_codes
 with counted as (
-    select enrollment_id, service_month, service_date, start_time, entry_id, minutes
-    from int_time_entries_classified
-    where is_counted
+    -- attributed to the patient-month's enrollment (a re-enrolled month merges both stays)
+    select m.enrollment_id, e.service_month, e.service_date, e.start_time, e.entry_id, e.minutes
+    from int_time_entries_classified as e
+    inner join int_patient_months as m using (patient_id, program, service_month)
+    where e.is_counted
 ),
 
 running as (

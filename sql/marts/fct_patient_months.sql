@@ -27,7 +27,7 @@ targets as (
     where scenario = 'next_target'
 ),
 
-final as (
+joined as (
     select
         m.enrollment_id,
         m.patient_id,
@@ -50,14 +50,8 @@ final as (
         m.consent_ok,
         m.psych_review_ok,
         m.days_left,
-        -- the first failed gate blocks the whole month for the program
-        case
-            when not m.consent_ok then 'missing_consent'
-            when not m.psych_review_ok then 'missing_psych_review'
-        end as blocked_reason,
         coalesce(a.codes, '') as current_codes,
         coalesce(a.amount, 0) as current_amount,
-        case when m.consent_ok and m.psych_review_ok then coalesce(a.amount, 0) else 0 end as billable_amount,
         coalesce(c.amount, 0) as if_consented_amount,
         coalesce(a.units_over_cap, 0) as units_over_cap,
         coalesce(a.minutes_over_cap, 0) as minutes_over_cap,
@@ -76,6 +70,38 @@ final as (
         on n.enrollment_id = m.enrollment_id and n.service_month = m.service_month and n.scenario = 'next_target'
     left join targets as t
         on t.enrollment_id = m.enrollment_id and t.service_month = m.service_month
+),
+
+-- CoCM and 99484 are never billed for the same patient-month: the higher-paying program bills
+ranked as (
+    select
+        *,
+        row_number() over (
+            partition by patient_id, service_month
+            order by (consent_ok and psych_review_ok and current_amount > 0) desc, current_amount desc, program
+        ) as program_rank,
+        count(*) filter (where consent_ok and psych_review_ok and current_amount > 0) over (
+            partition by patient_id, service_month
+        ) as billable_programs
+    from joined
+),
+
+final as (
+    select
+        * exclude (program_rank, billable_programs),
+        -- a failed gate blocks the whole month for the program
+        case
+            when not consent_ok and not psych_review_ok then 'missing_consent_and_psych_review'
+            when not consent_ok then 'missing_consent'
+            when not psych_review_ok then 'missing_psych_review'
+            when billable_programs > 1 and program_rank > 1 then 'billed_under_other_program'
+        end as blocked_reason,
+        case
+            when consent_ok and psych_review_ok and not (billable_programs > 1 and program_rank > 1)
+                then current_amount
+            else 0
+        end as billable_amount
+    from ranked
 )
 
 select * from final

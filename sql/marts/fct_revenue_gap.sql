@@ -1,5 +1,5 @@
 -- purpose: revenue left on the table in closed months, one reason per patient-month so the dollars
---          add up: the first failed gate, else time logged before consent, else a near miss (ended
+--          add up: the failed gate(s) (missing consent and review together is one reason), else time logged before consent, else a near miss (ended
 --          within near_miss_window_minutes of the next code); add-on minutes over the payer's cap
 --          are reported as their own line
 -- grain: enrollment_id, service_month, reason
@@ -16,9 +16,9 @@ window_setting as (
 ),
 
 gaps as (
-    select *, 'missing_consent' as reason, consentable_minutes as minutes, if_consented_amount as dollars
+    select *, blocked_reason as reason, consentable_minutes as minutes, if_consented_amount as dollars
     from closed
-    where blocked_reason = 'missing_consent' and if_consented_amount > 0
+    where blocked_reason in ('missing_consent', 'missing_consent_and_psych_review') and if_consented_amount > 0
     union all
     select *, 'missing_psych_review', countable_minutes, current_amount
     from closed

@@ -45,18 +45,19 @@ overridden as (
 
 kept as (
     select
-        payer_id,
-        name,
-        rule_set,
-        count_consultant_time,
-        max_add_on_units,
-        episode_break_months,
-        date_of_service_policy,
-        effective_from,
-        effective_to,
+        s.payer_id,
+        s.name,
+        s.rule_set,
+        coalesce(s.count_consultant_time, x.count_consultant_time) as count_consultant_time,
+        s.max_add_on_units,
+        coalesce(s.episode_break_months, x.episode_break_months) as episode_break_months,
+        coalesce(s.date_of_service_policy, x.date_of_service_policy) as date_of_service_policy,
+        s.effective_from,
+        s.effective_to,
         'data/reference/payers.csv' as origin
-    from shipped
-    where payer_id not in (select payer_id from delivered)
+    from shipped as s
+    cross join defaults as x
+    where s.payer_id not in (select payer_id from delivered)
 ),
 
 final as (
