@@ -11,7 +11,6 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from pipelines.ingest import ExtractError
 from pipelines.reference import DEFAULT_REFERENCE_DIR
 
 
@@ -83,5 +82,3 @@ def run_pipeline(
         row = conn.sql("select * from fct_run_summary").fetchall()[0]
     return RunOutcome(True, dict(zip(cols, row)))
 
-
-__all__ = ["ExtractError", "RunOutcome", "run_pipeline"]

@@ -8,7 +8,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from conftest import Drop, build_warehouse, write_csv
+from conftest import Drop, write_csv
 from pipelines.cli import main
 from pipelines.ingest import ExtractError, load_drop
 from pipelines.reference import seed_reference
@@ -85,10 +85,6 @@ def test_parquet_and_xlsx_files_load_like_csv(drop: Drop, tmp_path):
     drop.enroll("P1")
     drop.log("P1", "2026-01-05", 20)
     folder = drop.write()
-    extra = pl.DataFrame(
-        {"entry_id": ["X1"], "patient_id": ["P1"], "staff_id": ["CM1"], "service_date": [pl.date(2026, 1, 6)],
-         "minutes": [15], "activity": ["follow_up"]}
-    ).with_columns(pl.col("service_date"))
     extra = pl.select(
         entry_id=pl.lit("X1"), patient_id=pl.lit("P1"), staff_id=pl.lit("CM1"),
         service_date=pl.date(2026, 1, 6), minutes=pl.lit(15), activity=pl.lit("follow_up"),
