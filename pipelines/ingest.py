@@ -122,7 +122,8 @@ def _typed(col: Column) -> str:
         "date": f"try_strptime({v}, '%Y-%m-%d')::date",
         "int": f"case when regexp_full_match({v}, '[+-]?[0-9]+(\\.0+)?') then try_cast({v} as double)::integer end",
         "decimal": f"try_cast({v} as double)",
-        "bool": f"case when {v} in ('true','t','yes','y','1') then true when {v} in ('false','f','no','n','0') then false end",
+        "bool": f"case when lower({v}) in ('true','t','yes','y','1') then true "
+        f"when lower({v}) in ('false','f','no','n','0') then false end",
         "month": f"try_strptime({v} || '-01', '%Y-%m-%d')::date",
         "time": f"try_cast({v} as time)",
     }[col.type]

@@ -118,3 +118,19 @@ def test_file_error_leaves_the_previous_warehouse_intact(drop: Drop, tmp_path, c
     with duckdb.connect(str(out / "warehouse.duckdb"), read_only=True) as conn:
         assert conn.sql("select * from fct_claims").fetchall() == before
         assert conn.sql("select count(*) from raw_enrollments").fetchall() == [(1,)]
+
+
+def test_payer_booleans_read_in_any_case(drop: Drop, tmp_path):
+    drop.payers = [
+        {"payer_id": "P_A", "rule_set": "cms_midpoint", "count_consultant_time": "TRUE"},
+        {"payer_id": "P_B", "rule_set": "full_time", "count_consultant_time": "No"},
+        {"payer_id": "P_C", "rule_set": "full_time", "count_consultant_time": "maybe"},
+    ]
+    conn, _ = _ingest(tmp_path, drop.write())
+    assert conn.sql("select payer_id, count_consultant_time from raw_payers order by 1").fetchall() == [
+        ("p_a", True),
+        ("p_b", False),
+    ]
+    assert conn.sql("select source_row, reason from quarantine").fetchall() == [
+        (4, "count_consultant_time: cannot read 'maybe' as true/false")
+    ]
