@@ -183,14 +183,18 @@ def _load_table(conn: duckdb.DuckDBPyConnection, spec: Table) -> tuple[int, int]
     """Type and validate one table's landed text; write raw_<table> and quarantine rows."""
     typed_cols = ", ".join(f"{_typed(c)} as t_{c.name}" for c in spec.columns)
     checks = _problems(spec)
-    reasons = ", ".join(f"case when ({expr}) is not null then '{col}: ' || ({expr}) end" for col, expr in checks)
-    columns = ", ".join(f"case when ({expr}) is not null then '{col}' end" for col, expr in checks)
+    # each check is evaluated once (p0, p1 ...), then named and joined
+    problems = ", ".join(f"{expr} as _p{i}" for i, (_, expr) in enumerate(checks))
+    reasons = ", ".join(f"'{col}: ' || _p{i}" for i, (col, _) in enumerate(checks))
+    columns = ", ".join(f"case when _p{i} is not null then '{col}' end" for i, (col, _) in enumerate(checks))
     conn.execute(
         f"""
         create or replace temp table _checked as
-        with typed as (select *, {typed_cols} from landing)
-        select *, concat_ws('; ', {reasons}) as _reason, concat_ws(',', {columns}) as _columns
-        from typed
+        with typed as (select *, {typed_cols} from landing),
+        checked as (select *, {problems} from typed)
+        select * exclude ({", ".join(f"_p{i}" for i in range(len(checks)))}),
+               concat_ws('; ', {reasons}) as _reason, concat_ws(',', {columns}) as _columns
+        from checked
         """
     )
     out_cols = ", ".join(f"t_{c.name}::{SQL_TYPES[c.type]} as {c.name}" for c in spec.columns)

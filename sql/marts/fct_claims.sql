@@ -1,7 +1,7 @@
 -- purpose: billable claim lines for closed months (the month-end true-up): every code with units,
 --          the payer's modifiers, the date of service and the expected (allowed) amount
 -- grain: enrollment_id, service_month, code
--- upstream: fct_patient_months, int_billing_codes, int_threshold_dates, int_patient_months, ref_modifiers
+-- upstream: fct_patient_months, int_billing_codes, int_threshold_dates, ref_modifiers
 with months as (
     select * from fct_patient_months
     where month_status = 'closed' and blocked_reason is null
@@ -10,10 +10,6 @@ with months as (
 codes as (
     select * from int_billing_codes
     where scenario = 'actual' and units > 0
-),
-
-policies as (
-    select enrollment_id, service_month, date_of_service_policy from int_patient_months
 ),
 
 modifiers as (
@@ -46,7 +42,7 @@ final as (
         coalesce(x.modifiers, '') as modifiers,
         -- default: last day of the month; payer setting threshold_met: the day the floor was reached
         case
-            when p.date_of_service_policy = 'threshold_met' then coalesce(d.threshold_met_on, last_day(m.service_month))
+            when m.date_of_service_policy = 'threshold_met' then coalesce(d.threshold_met_on, last_day(m.service_month))
             else last_day(m.service_month)
         end as date_of_service,
         c.unit_amount,
@@ -60,7 +56,6 @@ final as (
         m.episode_number
     from months as m
     inner join codes as c using (enrollment_id, service_month)
-    inner join policies as p using (enrollment_id, service_month)
     left join modifiers as x using (enrollment_id, service_month, code)
     left join int_threshold_dates as d using (enrollment_id, service_month)
 )

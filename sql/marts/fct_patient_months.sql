@@ -41,6 +41,7 @@ joined as (
         m.month_type,
         m.episode_number,
         m.rule_set,
+        m.date_of_service_policy,
         m.logged_minutes,
         m.countable_minutes,
         m.excluded_minutes,
