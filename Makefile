@@ -3,6 +3,7 @@ PYTHON ?= python3
 UV := .uv/bin/uv
 AS_OF ?= 2026-10-20
 OUT ?= out/sample
+ENTRIES ?= 1000000
 
 .PHONY: setup demo test sample bench dev clean
 
@@ -28,6 +29,10 @@ test: setup
 # Regenerate the committed sample (fixed seed).
 sample: setup
 	.venv/bin/bhi sample --out data/sample --patients 300 --months 6 --end-month 2026-10 --seed 7
+
+# Benchmark on ~ENTRIES synthetic time entries (docs/performance.md); set WORKDIR to keep the drop.
+bench: setup
+	.venv/bin/bhi bench --entries $(ENTRIES) $(if $(WORKDIR),--workdir $(WORKDIR))
 
 # Dagster UI on the bundled sample (http://127.0.0.1:3000); materialize the `nightly` job there.
 dev: setup

@@ -1,4 +1,4 @@
-"""`bhi`: the command line (run the pipeline, write the synthetic sample)."""
+"""`bhi`: the command line (run the pipeline, write the synthetic sample, benchmark)."""
 
 from __future__ import annotations
 
@@ -57,6 +57,38 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from pipelines.bench import main as bench_main
+
+    if args.entries < 1:
+        print("bhi bench: --entries must be >= 1", file=sys.stderr)
+        return 2
+    print(bench_main(args.entries, args.workdir, args.threads, args.memory_limit))
+    return 0
+
+
+def _cmd_explain(args: argparse.Namespace) -> int:
+    from pipelines.explain import NotFound, explain
+
+    if not args.warehouse.exists():
+        print(f"bhi explain: no warehouse at {args.warehouse}", file=sys.stderr)
+        return 1
+    try:
+        print(explain(args.warehouse, args.patient, args.month))
+    except NotFound as exc:
+        print(f"bhi explain: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _month(value: str) -> str:
+    try:
+        dt.date.fromisoformat(f"{value}-01")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a month (YYYY-MM): {value!r}") from exc
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bhi", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -71,6 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--verbose", action="store_true", help="show Dagster's step logs")
     run.set_defaults(func=_cmd_run)
 
+    why = sub.add_parser("explain", help="why a patient-month billed what it billed (the evidence trail)")
+    why.add_argument("--warehouse", type=Path, required=True, help="DuckDB file written by bhi run")
+    why.add_argument("--patient", required=True)
+    why.add_argument("--month", type=_month, required=True, help="YYYY-MM")
+    why.set_defaults(func=_cmd_explain)
+
     sample = sub.add_parser("sample", help="write a synthetic extract drop")
     sample.add_argument("--out", type=Path, required=True)
     sample.add_argument("--patients", type=int, default=300)
@@ -78,6 +116,13 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--end-month", default="2026-10", help="last (open) month, YYYY-MM")
     sample.add_argument("--seed", type=int, default=7)
     sample.set_defaults(func=_cmd_sample)
+
+    bench = sub.add_parser("bench", help="time a full rebuild, a rerun and a bare DuckDB scan on ~N synthetic entries")
+    bench.add_argument("--entries", type=int, default=1_000_000, help="time entries to generate (~25 per patient)")
+    bench.add_argument("--workdir", type=Path, help="folder for the drop and warehouse (default: a temporary one)")
+    bench.add_argument("--threads", type=int, default=None, help="DuckDB and polars threads (default: all cores)")
+    bench.add_argument("--memory-limit", default="3GB", help="DuckDB memory_limit (default 3GB)")
+    bench.set_defaults(func=_cmd_bench)
     return parser
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
@@ -19,6 +19,7 @@ class RunOutcome:
     success: bool
     summary: dict
     error: str | None = None
+    step_seconds: dict[str, float] = field(default_factory=dict)  # Dagster step key -> seconds, run order
 
 
 @contextlib.contextmanager
@@ -45,6 +46,15 @@ def _root_cause(result: dg.ExecuteInProcessResult) -> str:
     return "run failed (see the Dagster logs)"
 
 
+def _step_seconds(result: dg.ExecuteInProcessResult) -> dict[str, float]:
+    """Duration of every successful step (assets and asset checks), in execution order."""
+    return {
+        event.step_key: event.event_specific_data.duration_ms / 1000
+        for event in result.all_events
+        if event.is_step_success and event.step_key and event.event_specific_data is not None
+    }
+
+
 def run_pipeline(
     extracts: Path,
     out: Path,
@@ -54,7 +64,9 @@ def run_pipeline(
     log_level: str = "WARNING",
 ) -> RunOutcome:
     """Materialize the whole asset graph; return the run summary (fct_run_summary) or the error."""
-    from pipelines.definitions import defs  # imported late: definitions read the environment
+    from pipelines.definitions import (
+        defs,  # imported late: definitions read the environment
+    )
 
     out.mkdir(parents=True, exist_ok=True)
     warehouse = warehouse or out / "warehouse.duckdb"
@@ -75,10 +87,11 @@ def run_pipeline(
             result = defs.resolve_job_def("nightly").execute_in_process(
                 run_config=run_config, instance=instance, raise_on_error=False
             )
+    step_seconds = _step_seconds(result)
     if not result.success:
-        return RunOutcome(False, {}, _root_cause(result))
+        return RunOutcome(False, {}, _root_cause(result), step_seconds)
     with duckdb.connect(str(warehouse), read_only=True) as conn:
         cols = [c[0] for c in conn.sql("describe fct_run_summary").fetchall()]
         row = conn.sql("select * from fct_run_summary").fetchall()[0]
-    return RunOutcome(True, dict(zip(cols, row)))
+    return RunOutcome(True, dict(zip(cols, row)), step_seconds=step_seconds)
 

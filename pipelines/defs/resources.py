@@ -1,6 +1,7 @@
 """Resources: the DuckDB warehouse and the folders a run reads and writes, all from the environment
 (see .env.example). `bhi run` sets these variables for its own process."""
 
+import os
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -33,13 +34,25 @@ class RunPaths(dg.ConfigurableResource):
         return Path(self.reference_dir)
 
 
+def _duckdb_config(config: dict) -> dict:
+    """Add DuckDB `threads` / `memory_limit` from BHI_DUCKDB_THREADS / BHI_DUCKDB_MEMORY_LIMIT (e.g. 2,
+    3GB) when they are set; otherwise DuckDB's defaults (all cores, 80% of RAM) apply."""
+    threads = os.environ.get("BHI_DUCKDB_THREADS", "").strip()
+    memory_limit = os.environ.get("BHI_DUCKDB_MEMORY_LIMIT", "").strip()
+    if threads:
+        config.setdefault("threads", int(threads))
+    if memory_limit:
+        config.setdefault("memory_limit", memory_limit)
+    return config
+
+
 class Warehouse(DuckDBResource):
     """DuckDBResource whose connection is closed even when the step fails: an open connection left
     behind by a failed step would keep the file locked for the rest of the process."""
 
     @contextmanager
     def get_connection(self):
-        conn = duckdb.connect(self.database, read_only=False, config=dict(self.connection_config))
+        conn = duckdb.connect(self.database, read_only=False, config=_duckdb_config(dict(self.connection_config)))
         try:
             yield conn
         finally:

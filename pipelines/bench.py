@@ -1,0 +1,285 @@
+"""`bhi bench`: time the real pipeline on a synthetic drop of ~N time entries (project issue 6).
+
+Stages, in order:
+
+1. generation (reported, not counted): `write_sample(patients=N/25, months=12, end_month=2026-10)`,
+   ~25 time entries per patient over 12 months; the last (open) month runs to the 20th, so the
+   as-of date of the first run is 2026-10-20, the last generated day.
+2. full rebuild: `run_pipeline` (the Dagster `nightly` job in-process) on a fresh warehouse, as of
+   2026-10-20; per-asset seconds come from the run's step events.
+3. rerun after one more day: one more time-entry file (`time_entries_2026-10_2026-10-21.csv`, it
+   sorts after the month file so it is the latest delivery) holding a copy of 2026-10-20's
+   entries without an encounter link, re-dated 2026-10-21 with new entry ids; then the job again,
+   as of 2026-10-21, on the same warehouse. Until the pipeline is incremental this recomputes
+   everything.
+4. floor: DuckDB alone reads the same time-entry CSV files (`read_csv`) and groups them by patient
+   and month, with the same threads and memory limit; the ratio full rebuild / floor says how far
+   the pipeline is from a bare scan.
+
+Each pipeline run happens in a fresh (spawned) Python process, like a nightly `bhi run`, so its
+peak RSS (`getrusage(RUSAGE_SELF).ru_maxrss`) is its own and not the generator's. The run's wall
+time excludes that process's start-up and imports (reported separately). DuckDB gets the threads
+and memory limit through BHI_DUCKDB_THREADS / BHI_DUCKDB_MEMORY_LIMIT (pipelines/defs/resources.py);
+polars (used by ingest to read the files) gets the same thread count through POLARS_MAX_THREADS.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import datetime as dt
+import multiprocessing
+import os
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ENTRIES_PER_PATIENT = 25  # what write_sample produces on average over 12 months
+MONTHS = 12
+END_MONTH = "2026-10"
+OPEN_DAY = 20
+AS_OF = dt.date(2026, 10, OPEN_DAY)  # the last generated day
+NEXT_DAY = AS_OF + dt.timedelta(days=1)
+EXTRA_FILE = f"time_entries_{END_MONTH}_{NEXT_DAY.isoformat()}.csv"
+
+RERUN_LABEL = "rerun after one more day (full recompute; incremental runs not implemented yet)"
+FLOOR_LABEL = "floor: DuckDB read_csv + group by patient, month"
+
+
+@dataclass
+class RunStats:
+    seconds: float
+    import_seconds: float
+    peak_rss_mb: float
+    step_seconds: dict[str, float] = field(default_factory=dict)
+    entries_ingested: int = 0
+
+
+@dataclass
+class BenchResult:
+    entries_requested: int
+    patients: int
+    entries_generated: int
+    extra_entries: int
+    csv_bytes: int
+    threads: int
+    memory_limit: str
+    generation_seconds: float
+    rebuild: RunStats
+    rerun: RunStats
+    floor_seconds: float
+    floor_groups: int
+    workdir: Path
+    load_before: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    load_after: tuple[float, float, float] = (0.0, 0.0, 0.0)
+
+    @property
+    def ratio(self) -> float:
+        return self.rebuild.seconds / self.floor_seconds
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def _run_stage(extracts: str, out: str, as_of: str, threads: int, memory_limit: str) -> dict:
+    """Runs in a fresh spawned process: one `run_pipeline`, timed; returns plain data."""
+    started = time.perf_counter()
+    os.environ["BHI_DUCKDB_THREADS"] = str(threads)
+    os.environ["BHI_DUCKDB_MEMORY_LIMIT"] = memory_limit
+    os.environ["POLARS_MAX_THREADS"] = str(threads)  # read before polars is imported
+    os.environ.pop("DAGSTER_HOME", None)  # ephemeral instance: no bench runs in the run history
+    import pipelines.definitions  # noqa: F401  (imports are not part of the run's time)
+    from pipelines.run import run_pipeline
+
+    import_seconds = time.perf_counter() - started
+    t0 = time.perf_counter()
+    outcome = run_pipeline(Path(extracts), Path(out), as_of=dt.date.fromisoformat(as_of))
+    seconds = time.perf_counter() - t0
+    if not outcome.success:
+        raise RuntimeError(f"pipeline run failed: {outcome.error}")
+    return {
+        "seconds": seconds,
+        "import_seconds": import_seconds,
+        "peak_rss_mb": _peak_rss_mb(),
+        "step_seconds": dict(outcome.step_seconds),
+        "entries_ingested": int(outcome.summary.get("entries_ingested") or 0),
+    }
+
+
+def _run_in_fresh_process(**kwargs) -> RunStats:
+    ctx = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
+        return RunStats(**pool.submit(_run_stage, **kwargs).result())
+
+
+def _run_in_this_process(**kwargs) -> RunStats:
+    """For quick smoke tests: no process start-up, but peak RSS is this process's high-water mark."""
+    names = ("BHI_DUCKDB_THREADS", "BHI_DUCKDB_MEMORY_LIMIT", "POLARS_MAX_THREADS", "DAGSTER_HOME")
+    saved = {k: os.environ.get(k) for k in names}
+    try:
+        return RunStats(**_run_stage(**kwargs))
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _time_entry_files(drop: Path) -> list[Path]:
+    return sorted(drop.glob("time_entries_*.csv"))
+
+
+def append_next_day(drop: Path, total_entries: int) -> int:
+    """Write EXTRA_FILE: AS_OF's unlinked entries copied to NEXT_DAY with new ids; return its rows."""
+    import polars as pl
+
+    month_file = drop / f"time_entries_{END_MONTH}.csv"
+    df = pl.read_csv(month_file, infer_schema=False)
+    day = AS_OF.isoformat()
+    extra = df.filter((pl.col("service_date") == day) & pl.col("encounter_id").is_null())
+    if extra.height == 0:  # tiny drops: take the open month's last logged day instead
+        last = df.filter(pl.col("encounter_id").is_null())["service_date"].max()
+        extra = df.filter((pl.col("service_date") == last) & pl.col("encounter_id").is_null())
+    ids = pl.int_range(total_entries + 1, total_entries + 1 + extra.height, eager=True)
+    extra = extra.with_columns(
+        ("E" + ids.cast(pl.String).str.zfill(8)).alias("entry_id"),
+        pl.lit(NEXT_DAY.isoformat()).alias("service_date"),
+        pl.lit(NEXT_DAY.isoformat()).alias("documented_at"),
+    )
+    extra.write_csv(drop / EXTRA_FILE)
+    return extra.height
+
+
+def floor_scan(files: list[Path], threads: int, memory_limit: str) -> tuple[float, int]:
+    """Seconds for DuckDB to read the CSV files and sum minutes by patient and month; groups."""
+    import duckdb
+
+    with duckdb.connect(":memory:", config={"threads": threads, "memory_limit": memory_limit}) as conn:
+        t0 = time.perf_counter()
+        conn.execute(
+            """
+            create table floor as
+            select patient_id, substr(service_date, 1, 7) as service_month,
+                   count(*) as entries, sum(try_cast(minutes as integer)) as minutes
+            from read_csv(?, header = true, all_varchar = true)
+            group by all
+            """,
+            [[str(f) for f in files]],
+        )
+        seconds = time.perf_counter() - t0
+        groups = conn.sql("select count(*) from floor").fetchall()[0][0]
+    return seconds, groups
+
+
+def run_bench(
+    entries: int,
+    workdir: Path,
+    threads: int | None = None,
+    memory_limit: str = "3GB",
+    seed: int = 7,
+    progress=None,
+    isolate: bool = True,
+) -> BenchResult:
+    """isolate=True (the CLI): each pipeline run in a fresh spawned process, so its peak RSS is its own."""
+    from pipelines.sample import write_sample
+
+    def say(message: str) -> None:
+        if progress is not None:
+            progress(message)
+
+    threads = threads or os.cpu_count() or 1
+    load_before = os.getloadavg()
+    patients = max(1, round(entries / ENTRIES_PER_PATIENT))
+    drop, out = workdir / "drop", workdir / "out"
+    for d in (drop, out):  # a fresh drop and a fresh warehouse every time
+        shutil.rmtree(d, ignore_errors=True)
+
+    t0 = time.perf_counter()
+    counts = write_sample(drop, patients=patients, months=MONTHS, end_month=END_MONTH, seed=seed, open_day=OPEN_DAY)
+    generation_seconds = time.perf_counter() - t0
+    say(f"generated {counts['time_entries']:,} time entries in {generation_seconds:.1f} s")
+    month_files = _time_entry_files(drop)
+    csv_bytes = sum(f.stat().st_size for f in month_files)
+
+    run = {"extracts": str(drop), "out": str(out), "threads": threads, "memory_limit": memory_limit}
+    run_once = _run_in_fresh_process if isolate else _run_in_this_process
+    rebuild = run_once(as_of=AS_OF.isoformat(), **run)
+    say(f"full rebuild {rebuild.seconds:.1f} s, peak RSS {rebuild.peak_rss_mb:,.0f} MB")
+    floor_seconds, floor_groups = floor_scan(month_files, threads, memory_limit)
+    say(f"floor {floor_seconds:.2f} s")
+    extra = append_next_day(drop, counts["time_entries"])
+    rerun = run_once(as_of=NEXT_DAY.isoformat(), **run)
+    say(f"rerun {rerun.seconds:.1f} s, peak RSS {rerun.peak_rss_mb:,.0f} MB")
+
+    return BenchResult(
+        entries_requested=entries,
+        patients=patients,
+        entries_generated=counts["time_entries"],
+        extra_entries=extra,
+        csv_bytes=csv_bytes,
+        threads=threads,
+        memory_limit=memory_limit,
+        generation_seconds=generation_seconds,
+        rebuild=rebuild,
+        rerun=rerun,
+        floor_seconds=floor_seconds,
+        floor_groups=floor_groups,
+        workdir=workdir,
+        load_before=load_before,
+        load_after=os.getloadavg(),
+    )
+
+
+def format_result(r: BenchResult) -> str:
+    w = 84
+    lines = [
+        (f"bhi bench: {r.entries_generated:,} time entries generated for {r.entries_requested:,} requested "
+        f"({r.patients:,} patients x {MONTHS} months, {r.csv_bytes / 1e6:,.1f} MB of time-entry CSV), "
+        f"threads {r.threads}, DuckDB memory limit {r.memory_limit}"),
+        f"workdir {r.workdir}; as of {AS_OF}, rerun as of {NEXT_DAY} with {r.extra_entries:,} more entries",
+        "load average (1/5/15 min) before " + "/".join(f"{x:.2f}" for x in r.load_before)
+        + ", after " + "/".join(f"{x:.2f}" for x in r.load_after) + f" on {os.cpu_count()} cores",
+        "",
+        f"{'stage':<{w}} {'seconds':>9} {'peak RSS MB':>12}",
+        f"{'generation (write_sample; not counted in the rebuild)':<{w}} {r.generation_seconds:>9.2f} {'':>12}",
+        f"{'full rebuild (Dagster job nightly, in-process)':<{w}} {r.rebuild.seconds:>9.2f} {r.rebuild.peak_rss_mb:>12,.0f}",
+        f"{RERUN_LABEL:<{w}} {r.rerun.seconds:>9.2f} {r.rerun.peak_rss_mb:>12,.0f}",
+        f"{FLOOR_LABEL:<{w}} {r.floor_seconds:>9.2f} {'':>12}",
+        f"ratio full rebuild / floor: {r.ratio:.1f}x",
+        "",
+        f"{'per Dagster step (seconds)':<56} {'full rebuild':>12} {'rerun':>9} {'share':>7}",
+    ]
+    steps = list(r.rebuild.step_seconds) + [k for k in r.rerun.step_seconds if k not in r.rebuild.step_seconds]
+    for key in sorted(steps, key=lambda k: -r.rebuild.step_seconds.get(k, 0.0)):
+        a, b = r.rebuild.step_seconds.get(key), r.rerun.step_seconds.get(key)
+        fa = "-" if a is None else f"{a:.2f}"
+        fb = "-" if b is None else f"{b:.2f}"
+        share = "-" if a is None else f"{a / r.rebuild.seconds:.1%}"
+        lines.append(f"{key:<56} {fa:>12} {fb:>9} {share:>7}")
+    sa, sb = sum(r.rebuild.step_seconds.values()), sum(r.rerun.step_seconds.values())
+    lines += [
+        f"{'steps total':<56} {sa:>12.2f} {sb:>9.2f} {sa / r.rebuild.seconds:>7.1%}",
+        (f"{'orchestration (run wall - steps)':<56} {r.rebuild.seconds - sa:>12.2f} {r.rerun.seconds - sb:>9.2f} "
+        f"{(r.rebuild.seconds - sa) / r.rebuild.seconds:>7.1%}"),
+        f"{'process start + imports (not counted)':<56} {r.rebuild.import_seconds:>12.2f} {r.rerun.import_seconds:>9.2f}",
+    ]
+    return "\n".join(lines)
+
+
+def _progress(message: str) -> None:
+    print(f"bhi bench: {message}", file=sys.stderr, flush=True)
+
+
+def main(entries: int, workdir: Path | None, threads: int | None, memory_limit: str) -> str:
+    """Run the bench and return the table; progress goes to stderr."""
+    if workdir is None:
+        with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+            text = format_result(run_bench(entries, Path(tmp), threads, memory_limit, progress=_progress))
+            return text.replace(f"workdir {tmp};", f"workdir {tmp} (removed);")
+    workdir.mkdir(parents=True, exist_ok=True)
+    return format_result(run_bench(entries, workdir, threads, memory_limit, progress=_progress))

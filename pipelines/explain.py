@@ -1,0 +1,90 @@
+"""`bhi explain`: why a patient-month billed what it billed, in plain language, from the evidence
+trail in the warehouse (fct_patient_months, fct_claim_evidence, int_time_entries_classified)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+
+class NotFound(Exception):
+    pass
+
+
+def _rows(conn: duckdb.DuckDBPyConnection, sql: str, params: list) -> list[dict]:
+    rel = conn.execute(sql, params)
+    cols = [d[0] for d in rel.description]
+    return [dict(zip(cols, row)) for row in rel.fetchall()]
+
+
+def explain(warehouse: Path, patient_id: str, month: str) -> str:
+    """Plain-language account of one patient-month (YYYY-MM), every program the patient is in."""
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        first_day = f"{month}-01"
+        months = _rows(
+            conn,
+            "select * from fct_patient_months where patient_id = ? and service_month = ?::date order by program",
+            [patient_id, first_day],
+        )
+        if not months:
+            raise NotFound(f"no enrolled patient-month for patient {patient_id} in {month} in {warehouse}")
+        evidence = _rows(
+            conn,
+            "select * from fct_claim_evidence where patient_id = ? and service_month = ?::date "
+            "order by sort_order, item",
+            [patient_id, first_day],
+        )
+        excluded = _rows(
+            conn,
+            """
+            select program, coalesce(exclusion_reason, overlap_reason) as reason,
+                   sum(case when exclusion_reason is not null then minutes else overlap_minutes end)::int as minutes,
+                   string_agg(entry_id, ', ' order by service_date, entry_id) as entries
+            from int_time_entries_classified
+            where patient_id = ? and service_month = ?::date
+              and (exclusion_reason is not null or overlap_minutes > 0)
+            group by all order by minutes desc
+            """,
+            [patient_id, first_day],
+        )
+    lines = [f"Patient {patient_id}, {month}"]
+    for m in months:
+        program = m["program"]
+        lines.append(
+            f"\n{program.upper()} ({m['payer_id']}, rule set {m['rule_set']}): {m['month_status']} "
+            f"{m['month_type']} month, {m['countable_minutes']} countable of {m['logged_minutes']} logged minutes"
+        )
+        thresholds = [e for e in evidence if e["program"] == program and e["section"] == "threshold"]
+        for t in thresholds:
+            lines.append(f"  {t['item']} {t['status']} with {m['countable_minutes']} countable min ({t['detail']})")
+        if m["blocked_reason"] and m["current_codes"]:
+            lines.append(
+                f"  NOT BILLED: {m['current_codes']} = ${m['current_amount']:,.2f} blocked by "
+                f"{m['blocked_reason'].replace('_', ' ')}"
+            )
+        elif m["blocked_reason"]:
+            lines.append(f"  nothing billable; also blocked by {m['blocked_reason'].replace('_', ' ')}")
+        elif m["current_codes"]:
+            verb = "bills" if m["month_status"] == "closed" else "earned so far"
+            lines.append(f"  {verb}: {m['current_codes']} = ${m['current_amount']:,.2f}")
+        else:
+            lines.append("  nothing billable")
+        if m["next_codes"] and m["minutes_needed"]:
+            lines.append(
+                f"  next: {m['next_codes']} at {m['next_target_minutes']} min "
+                f"({m['minutes_needed']} more, +${m['dollars_gained']:,.2f})"
+            )
+        ex = [x for x in excluded if x["program"] in (program, None)]
+        if ex:
+            total = sum(x["minutes"] for x in ex)
+            parts = "; ".join(f"{x['reason'].replace('_', ' ')} {x['minutes']} min (entries {x['entries']})" for x in ex)
+            lines.append(f"  {total} min excluded: {parts}")
+        for g in (e for e in evidence if e["program"] == program and e["section"] == "gate"):
+            lines.append(f"  gate {g['item'].replace('_', ' ')}: {g['status']} ({g['detail']})")
+        if m["warnings"]:
+            lines.append(f"  warnings: {m['warnings']}")
+        lines.append("  entries:")
+        for e in (e for e in evidence if e["program"] == program and e["section"] == "entry"):
+            lines.append(f"    {e['item']} {e['status']}: {e['detail']}")
+    return "\n".join(lines)
