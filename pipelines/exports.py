@@ -8,13 +8,14 @@ import duckdb
 EXPORTS: dict[str, str] = {
     "claims.csv": """
         select facility_id, patient_id, payer_id, strftime(service_month, '%Y-%m') as service_month, code,
-               units, modifiers, date_of_service, unit_amount, expected_amount, program, rule_set, month_type,
+               units, modifiers, date_of_service, unit_amount, expected_amount, expected_collection,
+               payer_share, patient_share, program, rule_set, month_type,
                countable_minutes, billing_provider_id, claim_line_id
         from fct_claims order by service_month, facility_id, patient_id, program, code""",
     "near_threshold.csv": """
         select facility_id, patient_id, payer_id, program, care_manager_id, month_type, countable_minutes,
                current_codes, current_amount, next_code, next_threshold_minutes, minutes_needed, days_left,
-               dollars_gained, blockers
+               dollars_gained, blockers, warnings
         from fct_near_threshold order by dollars_gained desc nulls last, minutes_needed, patient_id""",
     "revenue_gap.csv": """
         select facility_id, patient_id, payer_id, program, strftime(service_month, '%Y-%m') as service_month,
@@ -24,6 +25,17 @@ EXPORTS: dict[str, str] = {
         select table_name, source_file, source_row, columns, reason, record
         from quarantine order by source_file, source_row""",
     "minutes_reconciliation.csv": "select * from fct_minutes_reconciliation",
+    "claim_evidence.csv": """
+        select patient_id, strftime(service_month, '%Y-%m') as service_month, program, section, item, status,
+               minutes, detail
+        from fct_claim_evidence order by patient_id, service_month, program, sort_order, item""",
+    "rule_set_what_if.csv": """
+        select facility_id, patient_id, payer_id, program, strftime(service_month, '%Y-%m') as service_month,
+               countable_minutes, rule_set, codes, amount, what_if_rule_set, what_if_codes, what_if_amount, difference
+        from fct_rule_set_what_if order by service_month, facility_id, patient_id, program""",
+    "modifier_advisories.csv": """
+        select encounter_id, patient_id, payer_id, encounter_date, cpt_code, modifier, advice
+        from fct_modifier_advisories order by encounter_date, encounter_id""",
 }
 
 

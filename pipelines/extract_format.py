@@ -56,7 +56,8 @@ TABLES: dict[str, Table] = {
             "enrollments",
             _cols(
                 "patient_id:id*, program:text*, payer_id:id*, facility_id:id*, billing_provider_id:id*,"
-                " enrolled_on:date*, consent_on:date, discharged_on:date, diagnosis_code:text"
+                " enrolled_on:date*, consent_on:date, discharged_on:date, diagnosis_code:text,"
+                " non_duplicative_care_documented:bool"
             ),
             key=("patient_id", "program", "enrolled_on"),
         ),
@@ -80,6 +81,12 @@ TABLES: dict[str, Table] = {
             key=("payer_id",),
         ),
         Table(
+            "assessments",
+            _cols("patient_id:id*, assessment_date:date*, instrument:text*, score:decimal"),
+            required=False,
+            key=("patient_id", "assessment_date", "instrument"),
+        ),
+        Table(
             "program_costs",
             _cols("month:month*, facility_id:id*, category:text*, amount:decimal*"),
             required=False,
@@ -95,7 +102,8 @@ ACCEPTED_VALUES: dict[tuple[str, str], tuple[str, str]] = {
     ("enrollments", "program"): ("ref_roles", "program"),
     ("staff", "role"): ("ref_roles", "role"),
     ("payers", "rule_set"): ("ref_code_thresholds", "rule_set"),
+    ("assessments", "instrument"): ("ref_instruments", "instrument"),
 }
 
 # Columns whose values are matched case-insensitively (stored lower-case).
-LOWER_CASE = {"payer_id", "program", "role", "activity", "rule_set", "category"}
+LOWER_CASE = {"payer_id", "program", "role", "activity", "rule_set", "category", "instrument"}

@@ -26,6 +26,16 @@ FORCED_TYPES = {
     "has_episodes": "boolean",
     "requires_consent": "boolean",
     "requires_psych_review": "boolean",
+    "requires_initiating_visit": "boolean",
+    "measurement_based_care": "boolean",
+    "checks_outside_therapy": "boolean",
+    "requires_bh_diagnosis": "boolean",
+    "initiating_visit": "boolean",
+    "separately_billed": "boolean",
+    "max_initial_months_per_year": "integer",
+    "measurement_based_care_gate": "boolean",
+    "expected_denial_rate": "double",
+    "patient_coinsurance_share": "double",
 }
 
 

@@ -115,6 +115,7 @@ TABLE_COLUMNS = {
         "diagnosis_code",
     ),
     "psych_reviews": ("review_id", "patient_id", "review_date", "consultant_id"),
+    "assessments": ("patient_id", "assessment_date", "instrument", "score"),
     "encounters": ("encounter_id", "patient_id", "encounter_date", "provider_id", "cpt_code"),
     "program_costs": ("month", "facility_id", "category", "amount"),
 }
@@ -411,6 +412,18 @@ def write_sample(
     rv_order = np.lexsort((rv_p, rv_day))
     rv_p, rv_day = rv_p[rv_order], rv_day[rv_order]
 
+    # Measurement-based care: a rating scale in most initial months (85%) and later CoCM months (75%);
+    # drawn from its own random stream so that the other tables do not change with it.
+    arng = np.random.default_rng(seed + 1)
+    draw = arng.random((N, M))
+    has_scale = cocm_pm & np.where(initial, draw < 0.85, draw < 0.75)
+    as_p, as_m = np.nonzero(has_scale.T)[::-1]
+    as_day = _draw_day(arng, lo[as_p, as_m], hi[as_p, as_m])
+    as_order = np.lexsort((as_p, as_day))
+    as_p, as_day = as_p[as_order], as_day[as_order]
+    as_gad = arng.random(as_p.size) < 0.3
+    as_score = arng.integers(5, 25, as_p.size)
+
     # Initiating visits: an E/M or AWV by the billing practitioner shortly before enrollment.
     iv_day = enrolled - 1 - np.floor(rng.random(N) * 21).astype(np.int64)
     iv_cpt = np.minimum(np.searchsorted(np.cumsum(_INIT_CPT_P), rng.random(N), side="right"), 2)
@@ -595,6 +608,17 @@ def write_sample(
     )
     rv_df.write_csv(out / "psych_reviews.csv")
     rows["psych_reviews"] = rv_df.height
+
+    as_df = pl.DataFrame(
+        {
+            "patient_id": _ids("P", as_p + 1, pw),
+            "assessment_date": _dates(as_day),
+            "instrument": pl.Series(np.where(as_gad, "gad7", "phq9")),
+            "score": as_score,
+        }
+    )
+    as_df.write_csv(out / "assessments.csv")
+    rows["assessments"] = as_df.height
 
     init_df = pl.DataFrame(
         {

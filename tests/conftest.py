@@ -46,22 +46,41 @@ class Drop:
         self.reviews: list[dict] = []
         self.encounters: list[dict] = []
         self.payers: list[dict] = []
+        self.assessments: list[dict] = []
         self._seq = 0
 
     def enroll(self, patient: str, *, program="cocm", payer="medicare", enrolled_on="2026-01-01",
-               consent_on: str | None = "2026-01-01", discharged_on="") -> None:
+               consent_on: str | None = "2026-01-01", discharged_on="", initiating_visit: str | None = "same day",
+               non_duplicative="") -> None:
+        """Enrol a patient; by default with an initiating E/M visit by the billing practitioner that day."""
+        if initiating_visit:
+            day = enrolled_on if initiating_visit == "same day" else initiating_visit
+            self.encounter(patient, day, "99213")
         self.enrollments.append({
             "patient_id": patient, "program": program, "payer_id": payer, "facility_id": "F1",
             "billing_provider_id": "BP1", "enrolled_on": enrolled_on, "consent_on": consent_on or "",
             "discharged_on": discharged_on, "diagnosis_code": "F32.1",
+            "non_duplicative_care_documented": non_duplicative,
         })
 
-    def log(self, patient: str, day: str, minutes, *, staff="CM1", activity="follow_up", program="") -> str:
+    def encounter(self, patient: str, day: str, cpt_code: str, provider: str = "BP1") -> str:
+        encounter_id = f"V{len(self.encounters) + 1:05d}"
+        self.encounters.append({"encounter_id": encounter_id, "patient_id": patient, "encounter_date": day,
+                                "provider_id": provider, "cpt_code": cpt_code})
+        return encounter_id
+
+    def assess(self, patient: str, day: str, instrument: str = "phq9", score: int = 12) -> None:
+        self.assessments.append({"patient_id": patient, "assessment_date": day, "instrument": instrument,
+                                 "score": score})
+
+    def log(self, patient: str, day: str, minutes, *, staff="CM1", activity="follow_up", program="",
+            start: str = "", end: str = "", encounter_id: str = "") -> str:
         self._seq += 1
         entry_id = f"E{self._seq:05d}"
         self.entries.append({
             "entry_id": entry_id, "patient_id": patient, "staff_id": staff, "service_date": day,
             "minutes": minutes, "activity": activity, "program": program,
+            "start_time": start, "end_time": end, "encounter_id": encounter_id,
         })
         return entry_id
 
@@ -85,7 +104,7 @@ class Drop:
         write_csv(f / "staff.csv", self.staff, ["staff_id", "role", "facility_id", "name", "annual_cost", "fte"])
         write_csv(f / "enrollments.csv", self.enrollments,
                   ["patient_id", "program", "payer_id", "facility_id", "billing_provider_id", "enrolled_on",
-                   "consent_on", "discharged_on", "diagnosis_code"])
+                   "consent_on", "discharged_on", "diagnosis_code", "non_duplicative_care_documented"])
         write_csv(f / "time_entries.csv", self.entries,
                   ["entry_id", "patient_id", "staff_id", "service_date", "minutes", "activity", "program",
                    "start_time", "end_time", "documented_at", "encounter_id"])
@@ -94,6 +113,8 @@ class Drop:
                   ["encounter_id", "patient_id", "encounter_date", "provider_id", "cpt_code"])
         if self.payers:
             write_csv(f / "payers.csv", self.payers)
+        if self.assessments:
+            write_csv(f / "assessments.csv", self.assessments)
         return f
 
 

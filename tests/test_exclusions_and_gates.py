@@ -236,13 +236,13 @@ def test_cocm_and_99484_never_in_the_same_month_the_higher_paying_bills(drop: Dr
 def test_missing_consent_and_review_is_one_reason_not_an_overstated_consent_gap(drop: Drop, build):
     drop.enroll("P1", consent_on=None)
     drop.month("P1", "2026-01", 40, review=False)
-    assert gaps(build(drop), "P1") == [("2026-01", "missing_consent_and_psych_review", 40, 145.24)]
+    assert gaps(build(drop), "P1") == [("2026-01", "missing_consent + missing_psych_review", 40, 145.24)]
 
 
 def test_six_empty_months_inside_the_data_start_an_episode_even_for_early_enrolments(drop: Drop, build):
     drop.enroll("P0")
     drop.month("P0", "2025-01", 20)  # the extract starts in January 2025
-    drop.enroll("P1", enrolled_on="2024-06-01", consent_on="2024-06-01")
+    drop.enroll("P1", enrolled_on="2024-06-01", consent_on="2024-06-01", initiating_visit="2025-09-15")
     drop.month("P1", "2025-10", 40)  # nine empty months in the data before October
     drop.enroll("P2", enrolled_on="2024-06-01", consent_on="2024-06-01")
     drop.month("P2", "2025-03", 40)  # only two months of data before March: history unknown

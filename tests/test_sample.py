@@ -12,7 +12,7 @@ from pipelines.sample import COUNTING_ACTIVITIES, ROLES, TABLE_COLUMNS, write_sa
 
 AS_OF = dt.date(2026, 10, 20)
 MONTHS = ["2026-05", "2026-06", "2026-07", "2026-08", "2026-09", "2026-10"]
-STATIC = ["staff", "enrollments", "psych_reviews", "encounters", "program_costs"]
+STATIC = ["staff", "enrollments", "psych_reviews", "assessments", "encounters", "program_costs"]
 
 
 def _read(path: Path) -> pl.DataFrame:
@@ -365,3 +365,11 @@ def test_tiny_drop(tmp_path):
     assert rows["enrollments"] == 1
     raw = _entries_raw(tmp_path)
     assert raw.filter(_is_bad(raw)).height == 4
+
+
+def test_assessments_cover_most_cocm_months_with_validated_scales(drop):
+    d, _ = drop
+    scales = _read(d / "assessments.csv")
+    assert set(scales.get_column("instrument").unique()) == {"phq9", "gad7"}
+    enrolled = set(_read(d / "enrollments.csv").filter(pl.col("program") == "cocm").get_column("patient_id"))
+    assert set(scales.get_column("patient_id")) <= enrolled

@@ -13,6 +13,7 @@ matched as (
         r.code,
         r.kind,
         r.min_minutes,
+        r.max_minutes,
         r.unit_minutes,
         -- base code: one unit inside its band; add-on: one unit at min_minutes, one more per unit_minutes
         case
@@ -78,6 +79,8 @@ final as (
         code,
         kind,
         min_minutes,
+        max_minutes,
+        unit_minutes,
         units::integer as units,
         (units_earned - units)::integer as units_over_cap,
         case

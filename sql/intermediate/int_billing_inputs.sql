@@ -1,9 +1,10 @@
 -- purpose: the minute totals the billing engine prices for each patient-month, as scenarios:
---          actual (countable minutes), if_consented (pre-consent minutes counted too) and
+--          actual (countable minutes), if_consented (pre-consent minutes counted too),
 --          next_target (the next minute total at which the month earns more: a base-code floor or
---          the next add-on unit below the payer's cap)
+--          the next add-on unit below the payer's cap) and what_if (the actual minutes under the
+--          other time reading, ref_rule_sets)
 -- grain: enrollment_id, service_month, scenario
--- upstream: int_patient_months, ref_code_thresholds
+-- upstream: int_patient_months, ref_code_thresholds, ref_rule_sets
 with months as (
     select * from int_patient_months
 ),
@@ -44,6 +45,8 @@ scenarios as (
     select enrollment_id, service_month, 'if_consented', consentable_minutes from months
     union all
     select enrollment_id, service_month, 'next_target', minutes from next_targets
+    union all
+    select enrollment_id, service_month, 'what_if', countable_minutes from months
 ),
 
 final as (
@@ -54,11 +57,12 @@ final as (
         s.minutes,
         m.payer_id,
         m.program,
-        m.rule_set,
+        case when s.scenario = 'what_if' then w.what_if_rule_set else m.rule_set end as rule_set,
         m.month_type,
         m.max_add_on_units
     from scenarios as s
     inner join months as m using (enrollment_id, service_month)
+    left join ref_rule_sets as w on w.rule_set = m.rule_set
 )
 
 select * from final

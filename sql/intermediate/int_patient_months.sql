@@ -55,10 +55,10 @@ minutes as (
         program,
         service_month,
         sum(minutes)::integer as logged_minutes,
-        coalesce(sum(minutes) filter (where is_counted), 0)::integer as countable_minutes,
-        coalesce(sum(minutes) filter (where counts_if_consented), 0)::integer as consentable_minutes,
-        coalesce(sum(minutes) filter (where not is_counted), 0)::integer as excluded_minutes,
-        coalesce(sum(minutes) filter (where not is_counted and counts_if_consented), 0)::integer as before_consent_minutes
+        sum(counted_minutes)::integer as countable_minutes,
+        sum(consentable_minutes)::integer as consentable_minutes,
+        sum(minutes - counted_minutes)::integer as excluded_minutes,
+        sum(consentable_minutes - counted_minutes)::integer as before_consent_minutes
     from entries
     group by all
 ),
@@ -102,6 +102,10 @@ months as (
         p.max_add_on_units,
         p.episode_break_months,
         p.date_of_service_policy,
+        p.max_initial_months_per_year,
+        p.measurement_based_care_gate,
+        p.expected_denial_rate,
+        p.patient_coinsurance_share,
         g.has_episodes,
         g.requires_consent,
         g.requires_psych_review
@@ -148,15 +152,32 @@ typed as (
             -- a new enrollment (the previous episode was discharged) starts a new episode
             when previous_service_enrollment <> enrollment_id then 'initial'
             else 'subsequent'
-        end as month_type
+        end as episode_month_type
     from episodes
     cross join (select coverage_start from params) as c
+),
+
+initials_in_year as (
+    select
+        *,
+        coalesce(sum(case when has_service and episode_month_type = 'initial' then 1 else 0 end) over (
+            partition by patient_id, program, year(service_month) order by service_month
+            rows between unbounded preceding and 1 preceding
+        ), 0) as earlier_initial_months_in_year
+    from typed
 ),
 
 final as (
     select
         t.*,
-        sum(case when t.has_episodes and t.has_service and t.month_type = 'initial' then 1 else 0 end)
+        -- payers that allow 99492 once per calendar year (max_initial_months_per_year) bill a later
+        -- initial month of that year in the subsequent band
+        case
+            when t.episode_month_type = 'initial'
+                and t.earlier_initial_months_in_year >= t.max_initial_months_per_year then 'subsequent'
+            else t.episode_month_type
+        end as month_type,
+        sum(case when t.has_episodes and t.has_service and t.episode_month_type = 'initial' then 1 else 0 end)
             over (partition by t.patient_id, t.program order by t.service_month)::integer as episode_number,
         case when t.service_month = p.open_month then 'open' else 'closed' end as month_status,
         last_day(t.service_month) as month_end,
@@ -166,7 +187,7 @@ final as (
         not t.requires_consent or coalesce(t.consent_on <= last_day(t.service_month), false) as consent_ok,
         -- CoCM needs a documented psychiatric consultant review in the month
         not t.requires_psych_review or t.psych_reviews > 0 as psych_review_ok
-    from typed as t
+    from initials_in_year as t
     cross join params as p
 )
 

@@ -4,10 +4,10 @@
 -- upstream: int_time_entries_classified, int_patient_months, int_billing_codes
 with counted as (
     -- attributed to the patient-month's enrollment (a re-enrolled month merges both stays)
-    select m.enrollment_id, e.service_month, e.service_date, e.start_time, e.entry_id, e.minutes
+    select m.enrollment_id, e.service_month, e.service_date, e.start_time, e.entry_id, e.counted_minutes as minutes
     from int_time_entries_classified as e
     inner join int_patient_months as m using (patient_id, program, service_month)
-    where e.is_counted
+    where e.counted_minutes > 0
 ),
 
 running as (

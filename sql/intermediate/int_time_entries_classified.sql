@@ -1,7 +1,11 @@
 -- purpose: decide for every delivered time-entry version whether its minutes count toward a bundle,
---          and if not, the one reason why ("why are my minutes not counting?")
+--          and if not, the one reason why ("why are my minutes not counting?"); then never count
+--          the same minute twice: minutes overlapping an earlier entry of the same staff member, or
+--          an earlier countable entry for the same patient (one meeting logged by two people), are
+--          excluded as overlap
 -- grain: one row per delivered time-entry version (entry_id, delivery_seq, source_row)
--- upstream: stg_time_entries, stg_enrollments, stg_staff, stg_payers, ref_activities, ref_roles, run_parameters
+-- upstream: stg_time_entries, stg_enrollments, stg_staff, stg_payers, stg_encounters, ref_activities,
+--           ref_roles, ref_encounter_codes, run_parameters
 with entries as (
     select * from stg_time_entries
 ),
@@ -39,7 +43,9 @@ with_rules as (
         a.counts as activity_counts,
         r.counts_when,
         p.rule_set,
-        p.count_consultant_time
+        p.count_consultant_time,
+        coalesce(c.separately_billed, false) as linked_encounter_billed,
+        x.cpt_code as linked_cpt_code
     from matched as m
     left join stg_staff as s using (staff_id)
     left join ref_activities as a using (activity)
@@ -48,6 +54,8 @@ with_rules as (
         on p.payer_id = m.payer_id
         and m.service_month >= p.effective_from
         and (p.effective_to is null or m.service_month <= p.effective_to)
+    left join stg_encounters as x using (encounter_id)
+    left join ref_encounter_codes as c on c.code = x.cpt_code
 ),
 
 classified as (
@@ -60,6 +68,8 @@ classified as (
             when service_date > (select as_of from params) then 'after_as_of_date'
             when role is null then 'unknown_staff'
             when not activity_counts then activity_exclusion
+            -- time documented as part of a separately billed encounter (psychotherapy, E/M ...)
+            when linked_encounter_billed then 'linked_to_billed_encounter'
             -- psychiatric consultant minutes are paid inside the code unless the payer counts them
             when counts_when = 'payer_counts_consultant_time' and not coalesce(count_consultant_time, false)
                 then 'consultant_time_not_counted_by_payer'
@@ -72,13 +82,76 @@ classified as (
     from with_rules
 ),
 
-final as (
+flagged as (
     select
         *,
         exclusion_reason is null as is_counted,
         exclusion_reason is null
-        or exclusion_reason in ('no_consent_on_file', 'before_consent') as counts_if_consented
+        or exclusion_reason in ('no_consent_on_file', 'before_consent') as counts_if_consented,
+        -- an interval only where both times are given and consistent
+        case
+            when version_rank = 1 and end_time > start_time then service_date + start_time
+        end as starts_at,
+        case
+            when version_rank = 1 and end_time > start_time then service_date + end_time
+        end as ends_at
     from classified
+),
+
+-- busy-until of the earlier entries (by start, then entry id) of the same staff member that day,
+-- and of the earlier countable entries for the same patient and program that day
+busy as (
+    select
+        *,
+        max(ends_at) over (
+            partition by staff_id, service_date, starts_at is null
+            order by starts_at, entry_id
+            rows between unbounded preceding and 1 preceding
+        ) as staff_busy_until,
+        max(case when counts_if_consented then ends_at end) over (
+            partition by patient_id, program, service_date, starts_at is null
+            order by starts_at, entry_id
+            rows between unbounded preceding and 1 preceding
+        ) as patient_busy_until
+    from flagged
+),
+
+overlapped as (
+    select
+        *,
+        -- least() skips NULLs in DuckDB: no earlier entry means no overlap
+        case
+            when staff_busy_until is not null
+                then least(minutes, greatest(0, date_diff('minute', starts_at, least(ends_at, staff_busy_until))))
+            else 0
+        end as staff_overlap_minutes,
+        case
+            when counts_if_consented and patient_busy_until is not null
+                then least(minutes, greatest(0, date_diff('minute', starts_at, least(ends_at, patient_busy_until))))
+            else 0
+        end as patient_overlap_minutes
+    from busy
+),
+
+final as (
+    select
+        * exclude (staff_busy_until, patient_busy_until, staff_overlap_minutes, patient_overlap_minutes),
+        -- the larger of the two overlaps, so one doubled minute is never taken off twice
+        greatest(staff_overlap_minutes, patient_overlap_minutes) as overlap_minutes,
+        case
+            when greatest(staff_overlap_minutes, patient_overlap_minutes) = 0 then null
+            when staff_overlap_minutes >= patient_overlap_minutes then 'overlapping_time_same_staff'
+            else 'same_meeting_logged_twice'
+        end as overlap_reason,
+        case
+            when is_counted then minutes - greatest(staff_overlap_minutes, patient_overlap_minutes)
+            else 0
+        end as counted_minutes,
+        case
+            when counts_if_consented then minutes - greatest(staff_overlap_minutes, patient_overlap_minutes)
+            else 0
+        end as consentable_minutes
+    from overlapped
 )
 
 select * from final

@@ -47,6 +47,11 @@ final as (
         end as date_of_service,
         c.unit_amount,
         c.amount as expected_amount,
+        -- expected collection = allowed amount x (1 - expected denial rate), split payer / patient
+        round(c.amount * (1 - m.expected_denial_rate), 2) as expected_collection,
+        round(c.amount * (1 - m.expected_denial_rate) * m.patient_coinsurance_share, 2) as patient_share,
+        round(c.amount * (1 - m.expected_denial_rate), 2)
+            - round(c.amount * (1 - m.expected_denial_rate) * m.patient_coinsurance_share, 2) as payer_share,
         m.rule_set,
         m.month_type,
         m.countable_minutes,

@@ -25,8 +25,12 @@ final as (
         dollars_gained,
         concat_ws('; ',
             case when not consent_ok then 'missing consent' end,
-            case when not psych_review_ok then 'no psychiatric review yet' end
+            case when not psych_review_ok then 'no psychiatric review yet' end,
+            case when not initiating_visit_ok then 'no initiating visit' end,
+            case when not diagnosis_ok then 'no behavioral health diagnosis' end,
+            case when measurement_is_gate and not measurement_ok then 'no validated rating scale' end
         ) as blockers,
+        warnings,
         enrollment_id,
         service_month
     from open_month

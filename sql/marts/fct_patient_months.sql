@@ -1,7 +1,7 @@
 -- purpose: the status of every enrolled patient-month: minutes, month type, gates, what it bills
 --          now, what it would bill with consent, the next reachable code and its dollars
 -- grain: enrollment_id, service_month
--- upstream: int_patient_months, int_billing_codes, int_billing_inputs
+-- upstream: int_patient_months, int_month_prerequisites, int_billing_codes, int_billing_inputs
 with months as (
     select * from int_patient_months
 ),
@@ -48,8 +48,26 @@ joined as (
         m.before_consent_minutes,
         m.consentable_minutes,
         m.psych_reviews,
+        m.consent_on,
         m.consent_ok,
         m.psych_review_ok,
+        q.initiating_visit_ok,
+        q.initiating_visit_on,
+        q.diagnosis_ok,
+        q.diagnosis_code,
+        q.measurement_ok,
+        q.measurement_is_gate,
+        q.double_billing_risk,
+        m.expected_denial_rate,
+        m.patient_coinsurance_share,
+        -- the gates that fail, in audit order (measurement only where the payer makes it a gate)
+        concat_ws(' + ',
+            case when not m.consent_ok then 'missing_consent' end,
+            case when not m.psych_review_ok then 'missing_psych_review' end,
+            case when not q.initiating_visit_ok then 'missing_initiating_visit' end,
+            case when not q.diagnosis_ok then 'missing_bh_diagnosis' end,
+            case when q.measurement_is_gate and not q.measurement_ok then 'missing_measurement' end
+        ) as failed_gates,
         m.days_left,
         coalesce(a.codes, '') as current_codes,
         coalesce(a.amount, 0) as current_amount,
@@ -63,6 +81,7 @@ joined as (
         n.amount as next_amount,
         round(n.amount - coalesce(a.amount, 0), 2) as dollars_gained
     from months as m
+    inner join int_month_prerequisites as q using (patient_id, program, service_month)
     left join scenario_totals as a
         on a.enrollment_id = m.enrollment_id and a.service_month = m.service_month and a.scenario = 'actual'
     left join scenario_totals as c
@@ -79,9 +98,9 @@ ranked as (
         *,
         row_number() over (
             partition by patient_id, service_month
-            order by (consent_ok and psych_review_ok and current_amount > 0) desc, current_amount desc, program
+            order by (failed_gates = '' and current_amount > 0) desc, current_amount desc, program
         ) as program_rank,
-        count(*) filter (where consent_ok and psych_review_ok and current_amount > 0) over (
+        count(*) filter (where failed_gates = '' and current_amount > 0) over (
             partition by patient_id, service_month
         ) as billable_programs
     from joined
@@ -92,16 +111,17 @@ final as (
         * exclude (program_rank, billable_programs),
         -- a failed gate blocks the whole month for the program
         case
-            when not consent_ok and not psych_review_ok then 'missing_consent_and_psych_review'
-            when not consent_ok then 'missing_consent'
-            when not psych_review_ok then 'missing_psych_review'
+            when failed_gates <> '' then failed_gates
             when billable_programs > 1 and program_rank > 1 then 'billed_under_other_program'
         end as blocked_reason,
         case
-            when consent_ok and psych_review_ok and not (billable_programs > 1 and program_rank > 1)
-                then current_amount
+            when failed_gates = '' and not (billable_programs > 1 and program_rank > 1) then current_amount
             else 0
-        end as billable_amount
+        end as billable_amount,
+        concat_ws('; ',
+            case when not measurement_ok and not measurement_is_gate then 'no validated rating scale' end,
+            case when double_billing_risk then 'double billing risk: outside psychotherapy' end
+        ) as warnings
     from ranked
 )
 

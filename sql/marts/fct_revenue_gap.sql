@@ -1,5 +1,6 @@
 -- purpose: revenue left on the table in closed months, one reason per patient-month so the dollars
---          add up: the failed gate(s) (missing consent and review together is one reason), else time logged before consent, else a near miss (ended
+--          add up: the failed gate(s) (several together are one reason, e.g.
+--          'missing_consent + missing_psych_review'), else time logged before consent, else a near miss (ended
 --          within near_miss_window_minutes of the next code); add-on minutes over the payer's cap
 --          are reported as their own line
 -- grain: enrollment_id, service_month, reason
@@ -16,13 +17,15 @@ window_setting as (
 ),
 
 gaps as (
+    -- blocked by failed gates: what the month would bill with them met (with consent, the minutes
+    -- logged before consent count too); several failed gates are one reason
     select *, blocked_reason as reason, consentable_minutes as minutes, if_consented_amount as dollars
     from closed
-    where blocked_reason in ('missing_consent', 'missing_consent_and_psych_review') and if_consented_amount > 0
+    where not consent_ok and if_consented_amount > 0
     union all
-    select *, 'missing_psych_review', countable_minutes, current_amount
+    select *, blocked_reason, countable_minutes, current_amount
     from closed
-    where blocked_reason = 'missing_psych_review' and current_amount > 0
+    where consent_ok and failed_gates <> '' and current_amount > 0
     union all
     select *, 'time_before_consent', before_consent_minutes, round(if_consented_amount - current_amount, 2)
     from closed

@@ -11,7 +11,7 @@ final as (
         patient_id,
         encounter_date,
         provider_id,
-        cpt_code
+        upper(cpt_code) as cpt_code
     from source
     qualify row_number() over (partition by encounter_id order by delivery_seq desc, source_row desc) = 1
 )

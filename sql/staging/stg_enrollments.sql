@@ -16,7 +16,8 @@ final as (
         enrolled_on,
         consent_on,
         discharged_on,
-        diagnosis_code
+        diagnosis_code,
+        coalesce(non_duplicative_care_documented, false) as non_duplicative_care_documented
     from source
     qualify row_number() over (
         partition by patient_id, program, enrolled_on order by delivery_seq desc, source_row desc

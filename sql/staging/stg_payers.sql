@@ -35,6 +35,10 @@ overridden as (
         coalesce(d.max_add_on_units, s.max_add_on_units) as max_add_on_units,
         coalesce(s.episode_break_months, x.episode_break_months) as episode_break_months,
         coalesce(s.date_of_service_policy, x.date_of_service_policy) as date_of_service_policy,
+        s.max_initial_months_per_year,
+        coalesce(s.measurement_based_care_gate, false) as measurement_based_care_gate,
+        coalesce(s.expected_denial_rate, 0) as expected_denial_rate,
+        coalesce(s.patient_coinsurance_share, 0) as patient_coinsurance_share,
         date '1900-01-01' as effective_from,
         null::date as effective_to,
         'payers extract ' || d.source_file as origin
@@ -52,6 +56,10 @@ kept as (
         s.max_add_on_units,
         coalesce(s.episode_break_months, x.episode_break_months) as episode_break_months,
         coalesce(s.date_of_service_policy, x.date_of_service_policy) as date_of_service_policy,
+        s.max_initial_months_per_year,
+        coalesce(s.measurement_based_care_gate, false) as measurement_based_care_gate,
+        coalesce(s.expected_denial_rate, 0) as expected_denial_rate,
+        coalesce(s.patient_coinsurance_share, 0) as patient_coinsurance_share,
         s.effective_from,
         s.effective_to,
         'data/reference/payers.csv' as origin

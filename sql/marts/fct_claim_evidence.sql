@@ -1,0 +1,102 @@
+-- purpose: the evidence trail behind every patient-month (billed, unbilled or blocked): the outcome,
+--          each gate with pass or fail, the threshold row each code was earned under, and every
+--          time entry with its status and reason; `bhi explain` reads it
+-- grain: patient_id, service_month, program, section, item (section: outcome | gate | threshold | entry)
+-- upstream: fct_patient_months, int_billing_codes, int_time_entries_classified, stg_staff
+with months as (
+    select * from fct_patient_months
+),
+
+outcomes as (
+    select
+        patient_id, service_month, program, 'outcome' as section, 'codes' as item,
+        case
+            when blocked_reason is not null then 'blocked'
+            when current_codes = '' then 'nothing billable'
+            else 'billed'
+        end as status,
+        countable_minutes as minutes,
+        concat_ws('; ',
+            month_status || ' ' || month_type || ' month, rule set ' || rule_set,
+            case when current_codes <> '' then current_codes || ' = $' || printf('%.2f', current_amount) end,
+            case when blocked_reason is not null then 'blocked: ' || blocked_reason end,
+            case when warnings <> '' then 'warnings: ' || warnings end
+        ) as detail,
+        0 as sort_order
+    from months
+),
+
+gates as (
+    select patient_id, service_month, program, 'gate', 'consent',
+        case when consent_ok then 'pass' else 'fail' end, null::integer,
+        coalesce('consent on ' || strftime(consent_on, '%Y-%m-%d'), 'no consent on file'), 1
+    from months
+    union all
+    select patient_id, service_month, program, 'gate', 'psychiatric_review',
+        case when psych_review_ok then 'pass' else 'fail' end, null,
+        psych_reviews || ' documented review(s) in the month', 2
+    from months
+    union all
+    select patient_id, service_month, program, 'gate', 'initiating_visit',
+        case when initiating_visit_ok then 'pass' else 'fail' end, null,
+        coalesce('visit on ' || strftime(initiating_visit_on, '%Y-%m-%d'), 'no E/M, AWV or IPPE by the billing practitioner in the look-back'), 3
+    from months
+    union all
+    select patient_id, service_month, program, 'gate', 'behavioral_health_diagnosis',
+        case when diagnosis_ok then 'pass' else 'fail' end, null,
+        'diagnosis on the enrollment: ' || coalesce(diagnosis_code, 'none'), 4
+    from months
+    union all
+    select patient_id, service_month, program, 'gate', 'measurement_based_care',
+        case when measurement_ok then 'pass' when measurement_is_gate then 'fail' else 'warning' end, null,
+        case when measurement_ok then 'validated scale on file' else 'no validated rating scale in the initial month and the look-back' end, 4
+    from months
+),
+
+thresholds as (
+    select
+        m.patient_id, m.service_month, m.program, 'threshold', c.code,
+        case when c.units_over_cap > 0 then 'capped' else 'earned' end,
+        c.minutes,
+        c.rule_set || ' ' || c.month_type || ' ' || c.code || ' ' || c.kind || ': from ' || c.min_minutes || ' min'
+            || coalesce(' to ' || c.max_minutes || ' min', '')
+            || coalesce(', one unit per ' || c.unit_minutes || ' min', '')
+            || '; ' || c.units || ' unit(s)'
+            || case when c.units_over_cap > 0 then ', ' || c.units_over_cap || ' over the payer cap' else '' end,
+        5
+    from months as m
+    inner join int_billing_codes as c using (enrollment_id, service_month)
+    where c.scenario = 'actual'
+),
+
+entries as (
+    select
+        e.patient_id, e.service_month, coalesce(e.program, e.entry_program), 'entry', e.entry_id,
+        case
+            when e.exclusion_reason is not null then 'excluded'
+            when e.overlap_minutes > 0 and e.counted_minutes = 0 then 'excluded'
+            when e.overlap_minutes > 0 then 'partly counted'
+            else 'counted'
+        end,
+        e.minutes,
+        strftime(e.service_date, '%Y-%m-%d') || ' ' || e.activity || ' by ' || e.staff_id
+            || coalesce(' (' || s.role || ')', '') || ', ' || e.minutes || ' min'
+            || case when e.counted_minutes > 0 then ', ' || e.counted_minutes || ' counted' else '' end
+            || coalesce('; reason: ' || e.exclusion_reason, '')
+            || case when e.exclusion_reason is null and e.overlap_minutes > 0
+                then '; ' || e.overlap_minutes || ' min ' || e.overlap_reason else '' end
+            || '; ' || e.source_file || ' row ' || e.source_row,
+        10
+    from int_time_entries_classified as e
+    left join stg_staff as s using (staff_id)
+),
+
+final as (
+    select * from outcomes
+    union all select * from gates
+    union all select * from thresholds
+    union all select * from entries
+)
+
+select * from final
+order by patient_id, service_month, program, sort_order, item

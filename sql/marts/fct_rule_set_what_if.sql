@@ -1,0 +1,46 @@
+-- purpose: what every closed patient-month would bill under the other time reading (midpoint vs
+--          full time) with the same minutes and prerequisites: the value of a payer's time rule.
+--          A what-if, never a claim.
+-- grain: enrollment_id, service_month
+-- upstream: fct_patient_months, int_billing_codes, ref_rule_sets
+with closed as (
+    select * from fct_patient_months
+    where month_status = 'closed'
+),
+
+what_if as (
+    select
+        enrollment_id,
+        service_month,
+        string_agg(code || case when units > 1 then ' x' || units else '' end, ' + ' order by kind desc, code)
+            filter (where units > 0) as codes,
+        round(sum(amount), 2) as amount
+    from int_billing_codes
+    where scenario = 'what_if'
+    group by all
+),
+
+final as (
+    select
+        c.facility_id,
+        c.patient_id,
+        c.payer_id,
+        c.program,
+        c.service_month,
+        c.countable_minutes,
+        c.rule_set,
+        c.current_codes as codes,
+        c.billable_amount as amount,
+        r.what_if_rule_set,
+        coalesce(w.codes, '') as what_if_codes,
+        -- the same gates apply under either reading
+        case when c.blocked_reason is null then coalesce(w.amount, 0) else 0 end as what_if_amount,
+        round(case when c.blocked_reason is null then coalesce(w.amount, 0) else 0 end - c.billable_amount, 2)
+            as difference,
+        c.enrollment_id
+    from closed as c
+    inner join ref_rule_sets as r using (rule_set)
+    left join what_if as w using (enrollment_id, service_month)
+)
+
+select * from final
