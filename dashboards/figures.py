@@ -1,9 +1,9 @@
 """Figure builders: pure functions from a mart frame (polars) to a plotly Figure.
 
-Each function takes the mart table as read with `select * from fct_...` (extra columns are
-ignored, row order does not matter), aggregates what it needs and returns a themed
-`plotly.graph_objects.Figure`. An empty input gives a figure with zero traces and a
-"No rows" note instead of raising.
+Each function takes one mart table as read with `select * from fct_...` (extra columns are
+ignored) and only *reshapes* it: every number drawn is a value the SQL model already holds
+(sums, running totals, ranks and shares are computed in sql/marts/, never here). An empty input
+gives a figure with zero traces and a note instead of raising.
 """
 
 from __future__ import annotations
@@ -18,8 +18,13 @@ REASON_LABELS: dict[str, str] = {
     "near_miss": "Near miss (short of a threshold)",
     "missing_consent": "Missing consent",
     "missing_psych_review": "No psychiatric review",
+    "missing_consent_and_psych_review": "Missing consent and psychiatric review",
     "time_before_consent": "Time before consent",
     "over_add_on_cap": "Over the add-on cap",
+    "missing_initiating_visit": "No initiating visit",
+    "missing_bh_diagnosis": "No behavioral health diagnosis",
+    "missing_measurement": "No validated rating scale",
+    "billed_under_other_program": "Billed under the other program",
 }
 # Stable colours for the known reasons so a reason keeps its colour across months/pages.
 REASON_COLORS: dict[str, str] = {
@@ -28,18 +33,36 @@ REASON_COLORS: dict[str, str] = {
     "missing_psych_review": PALETTE[2],
     "time_before_consent": PALETTE[3],
     "over_add_on_cap": PALETTE[4],
+    "missing_consent_and_psych_review": PALETTE[5],
 }
+PROGRAM_LABELS = {"cocm": "CoCM", "bhi": "General BHI"}
 UNASSIGNED = "Unassigned"
 
 TITLE_REVENUE_GAP = "Revenue left on the table by month and reason (closed months)"
 TITLE_CARE_MANAGER = "Dollars still reachable this month, by care manager"
 TITLE_ROI = "Is the program paying for itself? Revenue vs cost, net and cumulative net by month"
+TITLE_OUTREACH_DOLLARS = "Expected revenue gained if the outreach plan is followed, by care manager"
+TITLE_OUTREACH_MINUTES = "Care-manager minutes: remaining capacity vs minutes the plan needs"
+TITLE_BLOCKED = "Patient-months blocked by a failed gate (consent, psychiatric review, initiating visit ...)"
+TITLE_DOC_LAG = "Minutes documented late, by staff member and week of service"
+TITLE_QUARANTINE = "Rows quarantined at ingest, by reason"
 
 
 def reason_label(reason: str | None) -> str:
     if reason is None:
         return "(no reason)"
-    return REASON_LABELS.get(reason, reason)
+    # several failed gates are one reason: "missing_consent + missing_psych_review"
+    return " + ".join(REASON_LABELS.get(part, part) for part in reason.split(" + "))
+
+
+def program_label(program: str | None) -> str:
+    if program is None:
+        return ""
+    return PROGRAM_LABELS.get(program, program)
+
+
+def care_manager_label(care_manager_id: str | None) -> str:
+    return UNASSIGNED if care_manager_id is None else str(care_manager_id)
 
 
 def empty_figure(title: str, message: str = "No rows to show.") -> go.Figure:
@@ -64,39 +87,34 @@ def empty_figure(title: str, message: str = "No rows to show.") -> go.Figure:
     return apply_theme(fig, height=260)
 
 
-def revenue_gap_by_month_and_reason(gap: pl.DataFrame) -> go.Figure:
+def _months(frame: pl.DataFrame, column: str = "service_month") -> list:
+    return sorted(frame.get_column(column).unique().to_list(), key=lambda d: (d is None, d))
+
+
+def revenue_gap_by_month_and_reason(monthly: pl.DataFrame) -> go.Figure:
     """Stacked bars: dollars left on the table per service_month, one trace per reason.
 
-    Input: fct_revenue_gap (service_month, reason, dollars, ...). Null dollars count as 0.
-    Traces are ordered by total dollars (largest reason at the bottom of the stack); every
-    trace has one y value per month, so the stack height of a month equals its total dollars.
+    Input: fct_revenue_gap_monthly (service_month, reason, dollars, reason_order). Traces follow
+    reason_order (largest reason overall at the bottom of the stack); a month without a reason
+    draws 0 for it, so the stack height of a month is the month's total.
     """
-    if gap.height == 0:
+    if monthly.height == 0:
         return empty_figure(TITLE_REVENUE_GAP, "No revenue left on the table in closed months.")
 
-    by = (
-        gap.select(
-            pl.col("service_month"),
-            pl.col("reason"),
-            pl.col("dollars").cast(pl.Float64).fill_null(0.0),
-        )
-        .group_by("service_month", "reason")
-        .agg(pl.col("dollars").sum())
-    )
-    months = sorted(by.get_column("service_month").unique().to_list(), key=lambda d: (d is None, d))
+    months = _months(monthly)
     month_labels = [fmt_month(m) for m in months]
-    totals = by.group_by("reason").agg(pl.col("dollars").sum().alias("total"))
-    reasons = [
-        r["reason"]
-        for r in sorted(
-            totals.to_dicts(), key=lambda r: (-r["total"], r["reason"] is None, r["reason"] or "")
-        )
-    ]
-    lookup = {(r["service_month"], r["reason"]): r["dollars"] for r in by.to_dicts()}
+    order = (
+        monthly.select("reason", "reason_order")
+        .unique()
+        .sort("reason_order", nulls_last=True)
+        .get_column("reason")
+        .to_list()
+    )
+    lookup = {(r["service_month"], r["reason"]): r["dollars"] for r in monthly.iter_rows(named=True)}
 
-    extra_colors = iter(PALETTE[5:] + PALETTE)
+    extra_colors = iter(PALETTE[6:] + PALETTE)
     fig = go.Figure()
-    for reason in reasons:
+    for reason in order:
         color = REASON_COLORS.get(reason) if reason is not None else None
         if color is None:
             color = next(extra_colors)
@@ -104,7 +122,7 @@ def revenue_gap_by_month_and_reason(gap: pl.DataFrame) -> go.Figure:
             go.Bar(
                 name=reason_label(reason),
                 x=month_labels,
-                y=[lookup.get((m, reason), 0.0) for m in months],
+                y=[lookup.get((m, reason)) or 0.0 for m in months],
                 marker_color=color,
                 hovertemplate="%{x}<br>%{fullData.name}: $%{y:,.0f}<extra></extra>",
             )
@@ -118,36 +136,29 @@ def revenue_gap_by_month_and_reason(gap: pl.DataFrame) -> go.Figure:
     return apply_theme(fig)
 
 
-def dollars_at_stake_by_care_manager(near: pl.DataFrame) -> go.Figure:
-    """Horizontal bars: sum of dollars_gained per care manager in the open month.
+def dollars_at_stake_by_care_manager(summary: pl.DataFrame) -> go.Figure:
+    """Horizontal bars: dollars still reachable this month per care manager.
 
-    Input: fct_near_threshold. Null care_manager_id is shown as "Unassigned"; rows whose
-    dollars_gained is null or <= 0 (nothing further reachable) are left out. One trace;
-    the largest care manager is drawn at the top.
+    Input: fct_outreach_summary (care_manager_id, reachable_dollars, reachable_patient_programs).
+    Care managers with nothing reachable are left out; null care manager = "Unassigned"; the
+    largest is drawn at the top.
     """
-    if near.height == 0:
-        return empty_figure(TITLE_CARE_MANAGER, "No enrolled patients in the open month.")
-
-    per_cm = (
-        near.select(
-            pl.col("care_manager_id").cast(pl.String).fill_null(UNASSIGNED),
-            pl.col("dollars_gained").cast(pl.Float64),
-        )
-        .filter(pl.col("dollars_gained") > 0)
-        .group_by("care_manager_id")
-        .agg(pl.col("dollars_gained").sum().alias("dollars"), pl.len().alias("patients"))
-        .sort(["dollars", "care_manager_id"], descending=[False, True])
-    )
-    if per_cm.height == 0:
-        return empty_figure(TITLE_CARE_MANAGER, "No further dollars reachable this month.")
+    rows = summary.filter(pl.col("reachable_dollars") > 0) if summary.height else summary
+    if rows.height == 0:
+        message = ("No enrolled patients in the open month." if summary.height == 0
+                   else "No further dollars reachable this month.")
+        return empty_figure(TITLE_CARE_MANAGER, message)
+    rows = rows.with_columns(
+        pl.col("care_manager_id").cast(pl.String).fill_null(UNASSIGNED).alias("label")
+    ).sort(["reachable_dollars", "label"], descending=[False, True])
 
     fig = go.Figure(
         go.Bar(
             name="Dollars still reachable",
             orientation="h",
-            x=per_cm.get_column("dollars").to_list(),
-            y=per_cm.get_column("care_manager_id").to_list(),
-            customdata=per_cm.get_column("patients").to_list(),
+            x=rows.get_column("reachable_dollars").to_list(),
+            y=rows.get_column("label").to_list(),
+            customdata=rows.get_column("reachable_patient_programs").to_list(),
             marker_color=PALETTE[0],
             hovertemplate="%{y}<br>$%{x:,.0f} across %{customdata} patient-programs"
             "<extra></extra>",
@@ -160,54 +171,20 @@ def dollars_at_stake_by_care_manager(near: pl.DataFrame) -> go.Figure:
                    tickformat=",.0f"),
         yaxis=dict(title=dict(text="Care manager"), type="category"),
     )
-    return apply_theme(fig, height=max(300, 120 + 28 * per_cm.height))
+    return apply_theme(fig, height=max(300, 120 + 28 * rows.height))
 
 
-def roi_monthly(roi: pl.DataFrame) -> pl.DataFrame:
-    """fct_program_roi summed over facilities: one row per service_month, in month order.
-
-    Columns: service_month, month_status ('open' if any facility row is open), expected_revenue,
-    total_cost, net, cumulative_net (running sum of the summed net, recomputed here so a
-    facility missing a month does not distort the total).
-    """
-    if roi.height == 0:
-        return pl.DataFrame(
-            schema={
-                "service_month": pl.Date,
-                "month_status": pl.String,
-                "expected_revenue": pl.Float64,
-                "total_cost": pl.Float64,
-                "net": pl.Float64,
-                "cumulative_net": pl.Float64,
-            }
-        )
-    return (
-        roi.group_by("service_month")
-        .agg(
-            pl.when((pl.col("month_status") == "open").any())
-            .then(pl.lit("open"))
-            .otherwise(pl.lit("closed"))
-            .alias("month_status"),
-            pl.col("expected_revenue").cast(pl.Float64).fill_null(0.0).sum(),
-            pl.col("total_cost").cast(pl.Float64).fill_null(0.0).sum(),
-            pl.col("net").cast(pl.Float64).fill_null(0.0).sum(),
-        )
-        .sort("service_month")
-        .with_columns(pl.col("net").cum_sum().alias("cumulative_net"))
-    )
-
-
-def program_roi_by_month(roi: pl.DataFrame) -> go.Figure:
+def program_roi_by_month(monthly: pl.DataFrame) -> go.Figure:
     """Grouped bars (expected revenue, total cost) with net and cumulative-net lines.
 
-    Input: fct_program_roi, summed over facilities (see `roi_monthly`). Four traces in this
-    order: revenue bars, cost bars, net line, cumulative net line. The open month is labelled
-    "(month to date)" on the axis because its numbers are still moving.
+    Input: fct_program_roi_monthly (all facilities together; cumulative_net is the mart's running
+    total). Four traces in this order: revenue bars, cost bars, net line, cumulative net line. The
+    open month is labelled "(month to date)" because its numbers are still moving.
     """
-    if roi.height == 0:
+    if monthly.height == 0:
         return empty_figure(TITLE_ROI, "No program months yet.")
 
-    monthly = roi_monthly(roi)
+    monthly = monthly.sort("service_month")
     labels = [
         fmt_month(r["service_month"]) + (" (month to date)" if r["month_status"] == "open" else "")
         for r in monthly.iter_rows(named=True)
@@ -241,3 +218,192 @@ def program_roi_by_month(roi: pl.DataFrame) -> go.Figure:
         yaxis=dict(title=dict(text="Dollars"), tickprefix="$", tickformat=",.0f"),
     )
     return apply_theme(fig)
+
+
+def _outreach_rows(summary: pl.DataFrame) -> pl.DataFrame:
+    """Care managers with candidates, largest planned dollars at the top of a horizontal chart."""
+    rows = summary.filter(pl.col("candidates") > 0)
+    return rows.with_columns(
+        pl.col("care_manager_id").cast(pl.String).fill_null(UNASSIGNED).alias("label")
+    ).sort(["planned_dollars", "unplanned_dollars", "label"], descending=[False, False, True])
+
+
+def outreach_dollars_by_care_manager(summary: pl.DataFrame) -> go.Figure:
+    """Stacked horizontal bars per care manager: dollars in the plan, dollars left out of it.
+
+    Input: fct_outreach_summary (planned_dollars, unplanned_dollars, planned_patients,
+    unplanned_patients, candidates).
+    """
+    rows = _outreach_rows(summary) if summary.height else summary
+    if rows.height == 0:
+        return empty_figure(TITLE_OUTREACH_DOLLARS, "No outreach candidates this month.")
+    labels = rows.get_column("label").to_list()
+    fig = go.Figure()
+    fig.add_trace(
+        go.Bar(name="In the plan (fits the capacity left)", orientation="h", y=labels,
+               x=rows.get_column("planned_dollars").to_list(),
+               customdata=rows.get_column("planned_patients").to_list(),
+               marker_color=PALETTE[2],
+               hovertemplate="%{y}<br>In plan: $%{x:,.0f} from %{customdata} patients"
+               "<extra></extra>")
+    )
+    fig.add_trace(
+        go.Bar(name="Left out (no capacity left)", orientation="h", y=labels,
+               x=rows.get_column("unplanned_dollars").to_list(),
+               customdata=rows.get_column("unplanned_patients").to_list(),
+               marker_color="#9aa5b1",
+               hovertemplate="%{y}<br>Left out: $%{x:,.0f} from %{customdata} patients"
+               "<extra></extra>")
+    )
+    fig.update_layout(
+        title=dict(text=TITLE_OUTREACH_DOLLARS),
+        barmode="stack",
+        xaxis=dict(title=dict(text="Dollars gained this month"), tickprefix="$",
+                   tickformat=",.0f"),
+        yaxis=dict(title=dict(text="Care manager"), type="category"),
+    )
+    return apply_theme(fig, height=max(300, 140 + 30 * rows.height))
+
+
+def outreach_minutes_by_care_manager(summary: pl.DataFrame) -> go.Figure:
+    """Grouped horizontal bars per care manager: capacity left, minutes the plan uses, minutes
+    all candidates would need. Input: fct_outreach_summary."""
+    rows = _outreach_rows(summary) if summary.height else summary
+    if rows.height == 0:
+        return empty_figure(TITLE_OUTREACH_MINUTES, "No outreach candidates this month.")
+    labels = rows.get_column("label").to_list()
+    minutes_hover = "%{y}<br>%{fullData.name}: %{x:,} min<extra></extra>"
+    fig = go.Figure()
+    for name, column, color in (
+        ("Capacity left this month", "capacity_minutes", PALETTE[0]),
+        ("Minutes in the plan", "planned_minutes", PALETTE[2]),
+        ("Minutes all candidates need", "candidate_minutes", "#9aa5b1"),
+    ):
+        fig.add_trace(
+            go.Bar(name=name, orientation="h", y=labels, x=rows.get_column(column).to_list(),
+                   marker_color=color, hovertemplate=minutes_hover)
+        )
+    fig.update_layout(
+        title=dict(text=TITLE_OUTREACH_MINUTES),
+        barmode="group",
+        xaxis=dict(title=dict(text="Minutes"), tickformat=",d"),
+        yaxis=dict(title=dict(text="Care manager"), type="category"),
+    )
+    return apply_theme(fig, height=max(320, 140 + 54 * rows.height))
+
+
+def blocked_months_by_month(blocked: pl.DataFrame) -> go.Figure:
+    """Stacked bars: blocked patient-months per service month, one trace per gate reason and
+    program. Input: fct_compliance_blocked_months (service_month, month_status, program,
+    blocked_reason, patient_months)."""
+    if blocked.height == 0:
+        return empty_figure(TITLE_BLOCKED, "No patient-month is blocked by a gate.")
+    months = _months(blocked)
+    status = {r["service_month"]: r["month_status"] for r in blocked.iter_rows(named=True)}
+    labels = [fmt_month(m) + (" (month to date)" if status.get(m) == "open" else "")
+              for m in months]
+    keys = (
+        blocked.select("blocked_reason", "program").unique()
+        .sort(["blocked_reason", "program"], nulls_last=True).rows()
+    )
+    lookup = {(r["service_month"], r["blocked_reason"], r["program"]): r["patient_months"]
+              for r in blocked.iter_rows(named=True)}
+    fig = go.Figure()
+    for i, (reason, program) in enumerate(keys):
+        fig.add_trace(
+            go.Bar(
+                name=f"{reason_label(reason)} · {program_label(program)}",
+                x=labels,
+                y=[lookup.get((m, reason, program)) or 0 for m in months],
+                marker_color=REASON_COLORS.get(reason, PALETTE[i % len(PALETTE)]),
+                marker_pattern_shape="/" if program == "bhi" else "",
+                hovertemplate="%{x}<br>%{fullData.name}: %{y} patient-months<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        title=dict(text=TITLE_BLOCKED),
+        barmode="stack",
+        xaxis=dict(title=dict(text="Service month"), type="category"),
+        yaxis=dict(title=dict(text="Patient-months"), tickformat=",d"),
+    )
+    return apply_theme(fig)
+
+
+def documentation_lag_heatmap(lag: pl.DataFrame) -> go.Figure:
+    """Heatmap: late minutes per staff member (rows) and ISO week of service (columns).
+
+    Input: fct_compliance_documentation_lag (staff_id, week_start, iso_week, late_minutes,
+    late_entries, minutes). Empty cells are weeks without entries for that staff member.
+    """
+    if lag.height == 0:
+        return empty_figure(TITLE_DOC_LAG, "No time entries.")
+    weeks = (lag.select("week_start", "iso_week").unique().sort("week_start").rows())
+    staff = sorted(lag.get_column("staff_id").cast(pl.String).fill_null("(none)").unique().to_list(),
+                   reverse=True)
+    cell = {(r["staff_id"] if r["staff_id"] is not None else "(none)", r["week_start"]): r
+            for r in lag.iter_rows(named=True)}
+    z, text = [], []
+    for s in staff:
+        z_row, t_row = [], []
+        for week_start, _ in weeks:
+            r = cell.get((s, week_start))
+            z_row.append(None if r is None else r["late_minutes"])
+            t_row.append("" if r is None else
+                         f"{r['late_entries']} late of {r['entries']} entries; "
+                         f"{r['late_minutes']} of {r['minutes']} min")
+        z.append(z_row)
+        text.append(t_row)
+    fig = go.Figure(
+        go.Heatmap(
+            x=[label for _, label in weeks],
+            y=staff,
+            z=z,
+            text=text,
+            colorscale=[[0.0, "#f7f8fa"], [0.001, "#fde0c5"], [1.0, NEGATIVE]],
+            colorbar=dict(title=dict(text="Late min")),
+            hoverongaps=False,
+            xgap=1,
+            ygap=1,
+            hovertemplate="%{y} · %{x}<br>%{text}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title=dict(text=TITLE_DOC_LAG),
+        xaxis=dict(title=dict(text="ISO week of service"), type="category"),
+        yaxis=dict(title=dict(text="Staff"), type="category"),
+    )
+    return apply_theme(fig, height=max(320, 160 + 24 * len(staff)))
+
+
+def quarantine_by_reason(quarantine: pl.DataFrame) -> go.Figure:
+    """Horizontal bars: quarantined rows per extract table and reason.
+    Input: fct_compliance_quarantine (table_name, reason, rows_quarantined)."""
+    if quarantine.height == 0:
+        return empty_figure(TITLE_QUARANTINE, "No rows were quarantined.")
+    rows = quarantine.sort(["rows_quarantined", "table_name", "reason"],
+                           descending=[False, True, True])
+    labels = [f"{r['table_name']}: {r['reason']}" for r in rows.iter_rows(named=True)]
+    fig = go.Figure(
+        go.Bar(
+            orientation="h",
+            y=labels,
+            x=rows.get_column("rows_quarantined").to_list(),
+            marker_color=PALETTE[3],
+            hovertemplate="%{y}<br>%{x} rows<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title=dict(text=TITLE_QUARANTINE),
+        showlegend=False,
+        xaxis=dict(title=dict(text="Rows"), tickformat=",d"),
+        yaxis=dict(type="category", automargin=True),
+    )
+    return apply_theme(fig, height=max(280, 140 + 30 * rows.height))
+
+
+# The figures leadership gets as PNG for email: (file stem, builder, mart it is drawn from).
+LEADERSHIP_FIGURES = (
+    ("program_roi_by_month", program_roi_by_month, "fct_program_roi_monthly"),
+    ("revenue_gap_by_month", revenue_gap_by_month_and_reason, "fct_revenue_gap_monthly"),
+    ("outreach_by_care_manager", outreach_dollars_by_care_manager, "fct_outreach_summary"),
+)

@@ -1,8 +1,10 @@
-"""Static dashboard site: marts in an open DuckDB connection -> four HTML pages + plotly.min.js.
+"""Static dashboard site: marts in an open DuckDB connection -> six HTML pages + plotly.min.js.
 
-`render_site(conn, out_dir)` is the only function that touches the database or the disk. The
-`*_page` functions are pure (polars frames in, an HTML string out) so they can be tested without
-a warehouse. Every value that comes from the data goes through `html.escape` (the `_table` and
+`render_site(conn, out_dir)` (and `write_leadership_pngs`) are the only functions that touch the
+database or the disk. The `*_page` functions are pure (polars frames in, an HTML string out) so
+they can be tested without a warehouse. They format, filter, sort and cut the mart rows; they do
+not add anything up: every number shown is a value held by a SQL model (sql/marts/), mostly
+fct_dashboard_headlines for the cards. Every value that comes from the data goes through `html.escape` (the `_table` and
 `_cell` helpers do it; nothing else interpolates data). The site needs no network: figures use
 the one shared `plotly.min.js` written next to the pages, so it works from file://.
 
@@ -45,18 +47,25 @@ INDEX_PAGE = "index.html"
 WORKLIST_PAGE = "worklist.html"
 REVENUE_GAP_PAGE = "revenue_gap.html"
 ROI_PAGE = "roi.html"
-PAGES = (INDEX_PAGE, WORKLIST_PAGE, REVENUE_GAP_PAGE, ROI_PAGE)
+OUTREACH_PAGE = "outreach.html"
+COMPLIANCE_PAGE = "compliance.html"
+PAGES = (INDEX_PAGE, WORKLIST_PAGE, OUTREACH_PAGE, REVENUE_GAP_PAGE, ROI_PAGE, COMPLIANCE_PAGE)
 WORKLIST_LIMIT = 500
 GAP_TABLE_LIMIT = 50
+OUTREACH_LIMIT = 60  # plan rows shown per care manager
+LATE_TABLE_LIMIT = 50
+PNG_DIR = "email"  # leadership figures as PNG, under the site folder
 NEAR_THRESHOLD_CSV = "../near_threshold.csv"  # written by the exports step into the parent dir
 
-PROGRAM_LABELS = {"cocm": "CoCM", "bhi": "General BHI"}
+PROGRAM_LABELS = figures.PROGRAM_LABELS
 
 _NAV = (
     (INDEX_PAGE, "Overview"),
     (WORKLIST_PAGE, "Worklist (open month)"),
+    (OUTREACH_PAGE, "Outreach plan"),
     (REVENUE_GAP_PAGE, "Revenue gap (closed months)"),
     (ROI_PAGE, "Program ROI"),
+    (COMPLIANCE_PAGE, "Compliance"),
 )
 
 CSS = f"""
@@ -99,6 +108,9 @@ td.blockers {{ min-width: 14em; }}
 td.nowrap {{ white-space: nowrap; }}
 tr.blocked td.blockers {{ color: {NEGATIVE}; }}
 tr.total td {{ font-weight: 650; border-top: 2px solid {GRID}; }}
+tr.out td {{ color: {MUTED}; }}
+td.behind {{ color: {NEGATIVE}; }}
+.links a .headline {{ display: block; font-size: 1.25rem; font-weight: 650; margin: 4px 0; }}
 input#filter {{ font: inherit; padding: 6px 10px; width: min(420px, 100%);
                 border: 1px solid #c5ccd3;
                 border-radius: 6px; margin: 6px 12px 10px 0; }}
@@ -255,12 +267,25 @@ def _summary_row(summary: pl.DataFrame) -> dict[str, Any] | None:
     return summary.row(0, named=True) if summary.height else None
 
 
+
+
+def _one(frame: pl.DataFrame | None) -> dict[str, Any]:
+    """First row of a one-row mart as a dict ({} when the mart is empty or missing)."""
+    return frame.row(0, named=True) if frame is not None and frame.height else {}
+
+
+def _cm(value: str | None) -> str:
+    return figures.care_manager_label(value)
+
+
 # --------------------------------------------------------------------------- pages (pure)
 
 
-def index_page(summary: pl.DataFrame) -> str:
-    """Overview: headline numbers from fct_run_summary (first row) and links to the pages."""
+def index_page(summary: pl.DataFrame, headlines: pl.DataFrame | None = None) -> str:
+    """Overview: headline numbers from fct_run_summary and fct_dashboard_headlines, and a link to
+    every page with its own headline number."""
     row = _summary_row(summary)
+    h = _one(headlines)
     parts = ["<h1>Behavioral Health Integration billing</h1>"]
     if row is None:
         parts.append(_empty("No pipeline run summary yet: run the pipeline to fill the marts."))
@@ -296,65 +321,101 @@ def index_page(summary: pl.DataFrame) -> str:
             f"{_e(fmt_minutes(row.get('minutes_counted')))} counted, "
             f"{_e(fmt_minutes(row.get('minutes_excluded')))} excluded with a reason.</p>"
         )
+
+    def link(href: str, title: str, headline: str, text: str) -> str:
+        return (f'<a href="{href}"><strong>{_e(title)}</strong>'
+                f'<span class="headline">{_e(headline)}</span>{_e(text)}</a>')
+
     parts.append("<h2>Pages</h2>")
-    parts.append(
-        '<div class="links">'
-        f'<a href="{WORKLIST_PAGE}"><strong>Worklist</strong><br>Who is near the next billing '
-        "threshold this month, what it is worth and what blocks it.</a>"
-        f'<a href="{REVENUE_GAP_PAGE}"><strong>Revenue gap</strong><br>Dollars left on the table '
-        "in closed months, by reason and by patient-month.</a>"
-        f'<a href="{ROI_PAGE}"><strong>Program ROI</strong><br>Expected revenue against care '
-        "manager and other costs, month by month.</a>"
-        "</div>"
-    )
+    parts.append('<div class="links">')
+    parts.append(link(
+        WORKLIST_PAGE, "Worklist", fmt_dollars(h.get("dollars_reachable")),
+        f"still reachable this month across {fmt_int(h.get('patient_programs_reachable'))} "
+        f"patient-programs; {fmt_int(h.get('patient_programs_behind_pace'))} behind pace, "
+        f"{fmt_int(h.get('patient_programs_blocked'))} with blockers.",
+    ))
+    parts.append(link(
+        OUTREACH_PAGE, "Outreach plan", fmt_dollars(h.get("outreach_planned_dollars")),
+        f"expected if each care manager follows the plan: "
+        f"{fmt_int(h.get('outreach_planned_patients'))} patients, "
+        f"{fmt_minutes(h.get('outreach_planned_minutes'))} in the "
+        f"{fmt_int(h.get('business_days_left'))} business days left.",
+    ))
+    parts.append(link(
+        REVENUE_GAP_PAGE, "Revenue gap",
+        fmt_dollars(row.get("revenue_left_on_table") if row else h.get("gap_dollars")),
+        f"left on the table in closed months, across {fmt_int(h.get('gap_patient_months'))} "
+        "patient-months, by reason.",
+    ))
+    parts.append(link(
+        ROI_PAGE, "Program ROI", fmt_dollars(h.get("roi_closed_net")),
+        f"net over the closed months (ROI {fmt_pct(h.get('roi_closed_pct'))}); cumulative net "
+        f"including the open month {fmt_dollars(h.get('roi_cumulative_net'))}.",
+    ))
+    parts.append(link(
+        COMPLIANCE_PAGE, "Compliance", f"{fmt_int(h.get('blocked_months_closed'))} blocked months",
+        f"in closed months by missing consent or psychiatric review "
+        f"({fmt_dollars(h.get('blocked_dollars_closed'))}); "
+        f"{fmt_int(h.get('late_entries'))} entries documented late; "
+        f"{fmt_int(h.get('quarantined_rows'))} rows quarantined.",
+    ))
+    parts.append("</div>")
     return _page("Overview", INDEX_PAGE, "\n".join(parts), as_of=as_of)
 
 
-def sort_worklist(near: pl.DataFrame) -> pl.DataFrame:
-    """Most dollars first; ties: fewest minutes needed, fewest days left, then ids."""
-    return near.sort(
-        ["dollars_gained", "minutes_needed", "days_left", "facility_id", "patient_id", "program"],
-        descending=[True, False, False, False, False, False],
-        nulls_last=True,
-    )
+def _pace(r: dict[str, Any]) -> str:
+    status = r.get("pace_status")
+    if not status or status == "no next code":
+        return "—"
+    return f"{status} ({fmt_int(r.get('projected_minutes'))} of {fmt_int(r.get('next_threshold_minutes'))})"
 
 
 def worklist_page(
-    near: pl.DataFrame,
+    worklist: pl.DataFrame,
+    headlines: pl.DataFrame | None = None,
+    care_managers: pl.DataFrame | None = None,
     *,
     open_month: dt.date | None = None,
     as_of: dt.date | None = None,
     limit: int = WORKLIST_LIMIT,
 ) -> str:
-    """Analyst worklist for the open month from fct_near_threshold (top `limit` rows by dollars)."""
-    total = near.height
+    """Analyst worklist for the open month.
+
+    worklist: fct_worklist_pace rows (all or only the first `limit` by worklist_rank: the page
+    shows the top `limit` by worklist_rank); headlines: fct_dashboard_headlines (cards and the
+    total row count); care_managers: fct_outreach_summary (the chart).
+    """
+    h = _one(headlines)
+    total = h.get("patient_programs_enrolled", worklist.height) or 0
+    cms = care_managers if care_managers is not None else pl.DataFrame()
     parts = [
         "<h1>Worklist: who is near the next code this month</h1>",
         f'<p class="lead">Open month {_e(fmt_month(open_month))}'
         + (f", as of {_e(fmt_date(as_of))}" if as_of else "")
-        + ". Sorted by dollars gained if the next threshold is reached.</p>",
+        + ". Sorted by dollars gained if the next threshold is reached. Pace = minutes so far ÷ "
+        "days elapsed × days in the month, against the next threshold.</p>",
     ]
-    if total == 0:
+    if total == 0 or worklist.height == 0:
         parts.append(_empty("No rows: no enrolled patients with activity in the open month."))
-        fig = figures.dollars_at_stake_by_care_manager(near)
-        parts.append(_figure_html(fig, "fig-care-manager"))
+        parts.append(_figure_html(figures.dollars_at_stake_by_care_manager(cms), "fig-care-manager"))
         return _page("Worklist", WORKLIST_PAGE, "\n".join(parts), as_of=as_of)
 
-    gained = near.get_column("dollars_gained").cast(pl.Float64).fill_null(0.0)
-    reachable = int((gained > 0).sum())
-    blocked = int((near.get_column("blockers").fill_null("") != "").sum())
+    blocked = h.get("patient_programs_blocked") or 0
+    behind = h.get("patient_programs_behind_pace") or 0
     parts.append('<div class="card-grid">')
-    reachable_dollars = float(gained.clip(lower_bound=0).sum())
-    parts.append(_card("Dollars still reachable", fmt_dollars(reachable_dollars), "good"))
-    parts.append(_card("Patient-programs with a next code", fmt_int(reachable)))
-    parts.append(_card("Patient-programs with blockers", fmt_int(blocked),
+    parts.append(_card("Dollars still reachable", fmt_dollars(h.get("dollars_reachable")), "good"))
+    parts.append(_card("Patient-programs with a next code",
+                       fmt_int(h.get("patient_programs_reachable"))))
+    parts.append(_card("Behind pace for the next code", fmt_int(h.get("patient_programs_behind_pace")),
+                       "alert" if behind else ""))
+    parts.append(_card("Patient-programs with blockers", fmt_int(h.get("patient_programs_blocked")),
                        "alert" if blocked else ""))
     parts.append(_card("Patient-programs enrolled", fmt_int(total)))
     parts.append("</div>")
 
-    parts.append(_figure_html(figures.dollars_at_stake_by_care_manager(near), "fig-care-manager"))
+    parts.append(_figure_html(figures.dollars_at_stake_by_care_manager(cms), "fig-care-manager"))
 
-    shown = sort_worklist(near).head(limit)
+    shown = worklist.sort("worklist_rank").head(limit)
     if total > shown.height:
         scope = (
             f"Showing top {shown.height:,} of {total:,} rows; full list in "
@@ -376,24 +437,27 @@ def worklist_page(
     columns: list[tuple[str, bool, str]] = [
         ("Patient", False, "nowrap"), ("Care manager", False, ""), ("Program", False, "nowrap"),
         ("Minutes", True, ""), ("Next code", False, "nowrap"), ("Min. needed", True, ""),
-        ("$ gained", True, ""), ("Blockers", False, "blockers"),
+        ("$ gained", True, ""), ("Pace (projected of needed)", False, "nowrap"),
+        ("Min./day needed", True, ""), ("Blockers", False, "blockers"),
         ("Current codes", False, "nowrap"), ("Current $", True, ""), ("Days left", True, ""),
         ("Payer", False, ""), ("Facility", False, ""),
     ]
     rows = []
     for r in shown.iter_rows(named=True):
         blockers = r.get("blockers") or ""
-        cm = r.get("care_manager_id")
         rows.append(
             (
                 [
                     r.get("patient_id"),
-                    figures.UNASSIGNED if cm is None else cm,
+                    _cm(r.get("care_manager_id")),
                     _program(r.get("program")),
                     fmt_int(r.get("countable_minutes")),
                     _next_code(r.get("next_code"), r.get("next_threshold_minutes")),
                     fmt_int(r.get("minutes_needed")),
                     fmt_dollars(r.get("dollars_gained")),
+                    _pace(r),
+                    "—" if r.get("minutes_per_day_needed") is None
+                    else f"{r['minutes_per_day_needed']:,.1f}",
                     blockers,
                     r.get("current_codes") or "—",
                     fmt_dollars(r.get("current_amount")),
@@ -416,81 +480,135 @@ def worklist_page(
                  phi=True)
 
 
-def top_patient_months(gap: pl.DataFrame, limit: int = GAP_TABLE_LIMIT) -> pl.DataFrame:
-    """fct_revenue_gap grouped to patient-month (facility, patient, payer, program, month).
-
-    Columns: the keys, minutes, dollars, reasons (text like "Missing consent $120 (40 min);
-    ..." ordered by dollars). Sorted by dollars desc; at most `limit` rows.
-    """
-    keys = ["facility_id", "patient_id", "payer_id", "program", "service_month"]
-    if gap.height == 0:
-        return pl.DataFrame(
-            schema={**{k: gap.schema.get(k, pl.String) for k in keys},
-                    "minutes": pl.Int64, "dollars": pl.Float64, "reasons": pl.String}
-        )
-    per_reason = (
-        gap.with_columns(
-            pl.col("dollars").cast(pl.Float64).fill_null(0.0),
-            pl.col("minutes").cast(pl.Int64).fill_null(0),
-        )
-        .group_by(*keys, "reason")
-        .agg(pl.col("minutes").sum(), pl.col("dollars").sum())
-    )
-    top = (
-        per_reason.group_by(*keys)
-        .agg(pl.col("minutes").sum(), pl.col("dollars").sum())
-        .sort(
-            ["dollars", "service_month", "facility_id", "patient_id", "program"],
-            descending=[True, True, False, False, False],
-            nulls_last=True,
-        )
-        .head(limit)
-    )
-    # Reason text only for the rows shown (the gap table can be large).
-    detail = per_reason.join(top.select(keys), on=keys, how="semi", nulls_equal=True).sort(
-        ["dollars", "reason"], descending=[True, False], nulls_last=True
-    )
-    reasons: dict[tuple, list[str]] = {}
-    for r in detail.iter_rows(named=True):
-        reasons.setdefault(tuple(r[k] for k in keys), []).append(
-            f"{figures.reason_label(r['reason'])} {fmt_dollars(r['dollars'])} "
-            f"({fmt_minutes(r['minutes'])})"
-        )
-    text = [
-        "; ".join(reasons.get(tuple(r[k] for k in keys), [])) for r in top.iter_rows(named=True)
+def outreach_page(
+    plan: pl.DataFrame,
+    summary: pl.DataFrame,
+    headlines: pl.DataFrame | None = None,
+    *,
+    as_of: dt.date | None = None,
+    limit: int = OUTREACH_LIMIT,
+) -> str:
+    """The open month's outreach plan per care manager (fct_outreach_plan, fct_outreach_summary)
+    and the expected revenue gained if it is followed (fct_dashboard_headlines)."""
+    h = _one(headlines)
+    parts = [
+        "<h1>Outreach plan: who to contact first this month</h1>",
+        '<p class="lead">Per care manager, patients ranked by dollars gained per care-manager '
+        "minute still needed to reach the next code (no blockers), taken in that order while the "
+        "minutes fit the capacity left this month: fte × "
+        f"{_e(fmt_int(h.get('business_days_left')))} business days left × "
+        f"{_e(h.get('care_manager_hours_per_day') if h.get('care_manager_hours_per_day') is not None else '—')} "
+        "hours a day × a CoCM share of "
+        f"{_e(fmt_pct(None if h.get('care_manager_cocm_share') is None else 100 * h['care_manager_cocm_share']))}"
+        " (settings.csv).</p>",
     ]
-    return top.with_columns(pl.Series("reasons", text, dtype=pl.String))
+    if plan.height == 0:
+        parts.append(_empty("No rows: no patient without blockers can reach a next code this month."))
+        parts.append(_figure_html(figures.outreach_dollars_by_care_manager(summary),
+                                  "fig-outreach-dollars"))
+        return _page("Outreach plan", OUTREACH_PAGE, "\n".join(parts), as_of=as_of)
+
+    parts.append('<div class="card-grid">')
+    parts.append(_card("Expected revenue gained if the plan is followed",
+                       fmt_dollars(h.get("outreach_planned_dollars")), "good"))
+    parts.append(_card("Patients in the plan", fmt_int(h.get("outreach_planned_patients"))))
+    parts.append(_card("Minutes in the plan", fmt_minutes(h.get("outreach_planned_minutes"))))
+    parts.append(_card("Capacity left (all care managers)",
+                       fmt_minutes(h.get("outreach_capacity_minutes"))))
+    left_out = h.get("outreach_unplanned_dollars") or 0
+    parts.append(_card("Left out for lack of capacity", fmt_dollars(h.get("outreach_unplanned_dollars")),
+                       "alert" if left_out > 0 else ""))
+    parts.append("</div>")
+    parts.append(_figure_html(figures.outreach_dollars_by_care_manager(summary),
+                              "fig-outreach-dollars"))
+    parts.append(_figure_html(figures.outreach_minutes_by_care_manager(summary),
+                              "fig-outreach-minutes"))
+
+    parts.append("<h2>By care manager</h2>")
+    cms = summary.filter(pl.col("candidates") > 0)
+    parts.append(
+        _table(
+            [("Care manager", False), ("Facility", False), ("Capacity left", True),
+             ("Candidates", True), ("In plan", True), ("Minutes in plan", True),
+             ("Capacity used", True), ("$ if followed", True), ("$ left out", True)],
+            (
+                (
+                    [_cm(r["care_manager_id"]), r.get("facility_id") or "—",
+                     fmt_minutes(r["capacity_minutes"]), fmt_int(r["candidates"]),
+                     fmt_int(r["planned_patients"]), fmt_minutes(r["planned_minutes"]),
+                     fmt_pct(r["capacity_used_pct"]), fmt_dollars(r["planned_dollars"]),
+                     fmt_dollars(r["unplanned_dollars"])],
+                    "",
+                )
+                for r in cms.iter_rows(named=True)
+            ),
+            table_id="outreach-summary",
+        )
+    )
+
+    parts.append("<h2>The plan, care manager by care manager</h2>")
+    parts.append('<p class="note">In rank order; "cumulative" is the running total of minutes '
+                 "needed. Greyed rows do not fit the capacity left.</p>")
+    for i, r in enumerate(cms.iter_rows(named=True)):
+        cm = r["care_manager_id"]
+        rows = plan.filter(
+            pl.col("care_manager_id").is_null() if cm is None else pl.col("care_manager_id") == cm
+        ).sort("rank").head(limit)
+        parts.append(
+            f"<h3>{_e(_cm(cm))}: {_e(fmt_dollars(r['planned_dollars']))} from "
+            f"{_e(fmt_int(r['planned_patients']))} patients in "
+            f"{_e(fmt_minutes(r['planned_minutes']))} of {_e(fmt_minutes(r['capacity_minutes']))}</h3>"
+        )
+        if r["candidates"] > rows.height:
+            parts.append(f'<p class="note">Showing the first {rows.height:,} of '
+                         f"{r['candidates']:,} candidates (all are in the warehouse table "
+                         "fct_outreach_plan).</p>")
+        parts.append(
+            _table(
+                [("Rank", True), ("Patient", False), ("Payer", False), ("Program", False),
+                 ("Minutes so far", True), ("Next code", False), ("Min. needed", True),
+                 ("$ gained", True), ("$ per minute", True), ("Cumulative min.", True),
+                 ("In plan", False)],
+                (
+                    (
+                        [fmt_int(p["rank"]), p["patient_id"], p["payer_id"], _program(p["program"]),
+                         fmt_int(p["countable_minutes"]),
+                         _next_code(p["next_code"], p["next_threshold_minutes"]),
+                         fmt_int(p["minutes_needed"]), fmt_dollars(p["dollars_gained"]),
+                         fmt_dollars(p["dollars_per_minute"], cents=True),
+                         fmt_int(p["cumulative_minutes"]), "yes" if p["in_plan"] else "no"],
+                        "" if p["in_plan"] else "out",
+                    )
+                    for p in rows.iter_rows(named=True)
+                ),
+                table_id=f"plan-{i + 1}",
+                col_classes={1: "nowrap", 5: "nowrap"},
+            )
+        )
+    return _page("Outreach plan", OUTREACH_PAGE, "\n".join(parts), as_of=as_of, phi=True)
 
 
 def revenue_gap_page(
-    gap: pl.DataFrame, *, as_of: dt.date | None = None, limit: int = GAP_TABLE_LIMIT
+    monthly: pl.DataFrame,
+    by_reason: pl.DataFrame,
+    patient_months: pl.DataFrame,
+    headlines: pl.DataFrame | None = None,
+    *,
+    as_of: dt.date | None = None,
+    limit: int = GAP_TABLE_LIMIT,
 ) -> str:
-    """Closed months: stacked bar by month and reason, totals by reason, top patient-months."""
+    """Closed months: stacked bar by month and reason (fct_revenue_gap_monthly), totals by reason
+    (fct_revenue_gap_by_reason) and the top patient-months (fct_revenue_gap_patient_months)."""
+    h = _one(headlines)
     parts = [
         "<h1>Revenue left on the table (closed months)</h1>",
         '<p class="lead">Dollars that documented work did not turn into claims, and why.</p>',
     ]
-    parts.append(_figure_html(figures.revenue_gap_by_month_and_reason(gap), "fig-revenue-gap"))
-    if gap.height == 0:
+    parts.append(_figure_html(figures.revenue_gap_by_month_and_reason(monthly), "fig-revenue-gap"))
+    if by_reason.height == 0:
         parts.append(_empty("No rows: nothing was left on the table in closed months."))
         return _page("Revenue gap", REVENUE_GAP_PAGE, "\n".join(parts), as_of=as_of)
 
-    by_reason = (
-        gap.with_columns(
-            pl.col("dollars").cast(pl.Float64).fill_null(0.0),
-            pl.col("minutes").cast(pl.Int64).fill_null(0),
-        )
-        .group_by("reason")
-        .agg(
-            pl.col("dollars").sum(),
-            pl.col("minutes").sum(),
-            pl.struct("facility_id", "patient_id", "program", "service_month")
-            .n_unique()
-            .alias("patient_months"),
-        )
-        .sort(["dollars", "reason"], descending=[True, False], nulls_last=True)
-    )
-    total_dollars = float(by_reason.get_column("dollars").sum())
     parts.append("<h2>By reason</h2>")
     reason_rows: list[tuple[Sequence[Any], str]] = [
         (
@@ -498,9 +616,9 @@ def revenue_gap_page(
              fmt_minutes(r["minutes"]), fmt_dollars(r["dollars"])],
             "",
         )
-        for r in by_reason.iter_rows(named=True)
+        for r in by_reason.sort("reason_order").iter_rows(named=True)
     ]
-    reason_rows.append((["Total", "", "", fmt_dollars(total_dollars)], "total"))
+    reason_rows.append((["Total", "", "", fmt_dollars(h.get("gap_dollars"))], "total"))
     parts.append(
         _table(
             [("Reason", False), ("Patient-months", True), ("Minutes", True), ("Dollars", True)],
@@ -509,14 +627,21 @@ def revenue_gap_page(
         )
     )
 
-    n_patient_months = gap.select(
-        pl.struct("facility_id", "patient_id", "payer_id", "program", "service_month").n_unique()
-    ).item()
-    top = top_patient_months(gap, limit)
+    top = patient_months.sort("dollar_rank").head(limit)
+    n_patient_months = h.get("gap_patient_months", patient_months.height)
     parts.append("<h2>Top patient-months by dollars</h2>")
     parts.append(
         f'<p class="note">Showing top {top.height:,} of {n_patient_months:,} patient-months.</p>'
     )
+
+    def reasons_text(r: dict[str, Any]) -> str:
+        return "; ".join(
+            f"{figures.reason_label(reason)} {fmt_dollars(dollars)} ({fmt_minutes(minutes)})"
+            for reason, dollars, minutes in zip(
+                r["reasons"] or [], r["reason_dollars"] or [], r["reason_minutes"] or []
+            )
+        )
+
     parts.append(
         _table(
             [("Month", False), ("Facility", False), ("Patient", False), ("Payer", False),
@@ -525,7 +650,7 @@ def revenue_gap_page(
                 (
                     [fmt_month(r["service_month"]), r["facility_id"], r["patient_id"],
                      r["payer_id"], _program(r["program"]), fmt_int(r["minutes"]),
-                     fmt_dollars(r["dollars"]), r["reasons"]],
+                     fmt_dollars(r["dollars"]), reasons_text(r)],
                     "",
                 )
                 for r in top.iter_rows(named=True)
@@ -537,62 +662,39 @@ def revenue_gap_page(
     return _page("Revenue gap", REVENUE_GAP_PAGE, "\n".join(parts), as_of=as_of, phi=True)
 
 
-def facility_roi(roi: pl.DataFrame) -> pl.DataFrame:
-    """fct_program_roi closed months summed per facility (sorted by facility_id).
-
-    roi_pct here is 100 * net / total_cost over the facility's closed months (null when the
-    cost is 0); the mart's per-month roi_pct is not averaged.
-    """
-    money = ["expected_revenue", "care_manager_cost", "other_cost", "total_cost", "net"]
-    counts = ["claim_lines", "patients_billed", "patient_months_enrolled"]
-    closed = roi.filter(pl.col("month_status") == "closed")
-    return (
-        closed.group_by("facility_id")
-        .agg(
-            pl.col("service_month").n_unique().alias("closed_months"),
-            *[pl.col(c).cast(pl.Float64).fill_null(0.0).sum() for c in money],
-            *[pl.col(c).cast(pl.Int64).fill_null(0).sum() for c in counts],
-        )
-        .with_columns(
-            pl.when(pl.col("total_cost") > 0)
-            .then(100.0 * pl.col("net") / pl.col("total_cost"))
-            .otherwise(None)
-            .alias("roi_pct")
-        )
-        .sort("facility_id", nulls_last=True)
-    )
-
-
-def roi_page(roi: pl.DataFrame, *, as_of: dt.date | None = None) -> str:
-    """Leadership ROI page. Uses only fct_program_roi, which holds no patient identifiers."""
+def roi_page(
+    monthly: pl.DataFrame,
+    facility: pl.DataFrame,
+    headlines: pl.DataFrame | None = None,
+    *,
+    as_of: dt.date | None = None,
+) -> str:
+    """Leadership ROI page from fct_program_roi_monthly, fct_program_roi_facility and
+    fct_dashboard_headlines; none of them holds patient identifiers."""
+    h = _one(headlines)
     parts = [
         "<h1>Program ROI</h1>",
         '<p class="lead">Expected revenue against care manager and other costs, all facilities '
         "together. The open month is month to date.</p>",
     ]
-    parts.append(_figure_html(figures.program_roi_by_month(roi), "fig-roi"))
-    if roi.height == 0:
+    parts.append(_figure_html(figures.program_roi_by_month(monthly), "fig-roi"))
+    if monthly.height == 0:
         parts.append(_empty("No rows: no program months in fct_program_roi yet."))
         return _page("Program ROI", ROI_PAGE, "\n".join(parts), as_of=as_of)
 
-    monthly = figures.roi_monthly(roi)
-    closed_m = monthly.filter(pl.col("month_status") == "closed")
-    cum = float(monthly.get_column("cumulative_net").tail(1).item())
+    closed_net = h.get("roi_closed_net")
+    cum = h.get("roi_cumulative_net")
     parts.append('<div class="card-grid">')
-    parts.append(_card("Expected revenue, closed months",
-                       fmt_dollars(float(closed_m.get_column("expected_revenue").sum()))))
-    parts.append(_card("Total cost, closed months",
-                       fmt_dollars(float(closed_m.get_column("total_cost").sum()))))
-    closed_net = float(closed_m.get_column("net").sum())
+    parts.append(_card("Expected revenue, closed months", fmt_dollars(h.get("roi_closed_revenue"))))
+    parts.append(_card("Total cost, closed months", fmt_dollars(h.get("roi_closed_cost"))))
     parts.append(_card("Net, closed months", fmt_dollars(closed_net),
-                       "good" if closed_net >= 0 else "alert"))
+                       "" if closed_net is None else ("good" if closed_net >= 0 else "alert")))
     parts.append(_card("Cumulative net incl. open month", fmt_dollars(cum),
-                       "good" if cum >= 0 else "alert"))
+                       "" if cum is None else ("good" if cum >= 0 else "alert")))
     parts.append("</div>")
 
-    per_fac = facility_roi(roi)
     parts.append("<h2>By facility (closed months)</h2>")
-    if per_fac.height == 0:
+    if facility.height == 0:
         parts.append(_empty("No closed months yet; only the open month is available."))
     else:
         headers = [
@@ -601,25 +703,17 @@ def roi_page(roi: pl.DataFrame, *, as_of: dt.date | None = None) -> str:
             ("Patient-months enrolled", True), ("Care manager cost", True), ("Other cost", True),
             ("Total cost", True), ("Net", True), ("ROI", True),
         ]
-
-        def row_values(r: dict[str, Any]) -> list[str]:
-            return [
-                fmt_int(r["closed_months"]), fmt_dollars(r["expected_revenue"]),
-                fmt_int(r["claim_lines"]), fmt_int(r["patients_billed"]),
-                fmt_int(r["patient_months_enrolled"]), fmt_dollars(r["care_manager_cost"]),
-                fmt_dollars(r["other_cost"]), fmt_dollars(r["total_cost"]),
-                fmt_dollars(r["net"]), fmt_pct(r["roi_pct"]),
-            ]
-
-        rows: list[tuple[Sequence[Any], str]] = [
-            ([r["facility_id"], *row_values(r)], "") for r in per_fac.iter_rows(named=True)
-        ]
-        tot = per_fac.select(pl.exclude("facility_id", "roi_pct", "closed_months").sum()).row(
-            0, named=True
-        )
-        tot["closed_months"] = closed_m.height
-        tot["roi_pct"] = 100.0 * tot["net"] / tot["total_cost"] if tot["total_cost"] > 0 else None
-        rows.append((["All facilities", *row_values(tot)], "total"))
+        rows: list[tuple[Sequence[Any], str]] = []
+        for r in facility.sort(["is_total", "facility_id"], nulls_last=True).iter_rows(named=True):
+            label = "All facilities" if r["is_total"] else r["facility_id"]
+            rows.append((
+                [label, fmt_int(r["closed_months"]), fmt_dollars(r["expected_revenue"]),
+                 fmt_int(r["claim_lines"]), fmt_int(r["patients_billed"]),
+                 fmt_int(r["patient_months_enrolled"]), fmt_dollars(r["care_manager_cost"]),
+                 fmt_dollars(r["other_cost"]), fmt_dollars(r["total_cost"]),
+                 fmt_dollars(r["net"]), fmt_pct(r["roi_pct"])],
+                "total" if r["is_total"] else "",
+            ))
         parts.append(_table(headers, rows, table_id="facility-roi"))
         parts.append(
             '<p class="note">ROI = net ÷ total cost over the closed months. "Patient-months '
@@ -628,11 +722,126 @@ def roi_page(roi: pl.DataFrame, *, as_of: dt.date | None = None) -> str:
     return _page("Program ROI", ROI_PAGE, "\n".join(parts), as_of=as_of)
 
 
+def compliance_page(
+    blocked: pl.DataFrame,
+    lag: pl.DataFrame,
+    quarantine: pl.DataFrame,
+    headlines: pl.DataFrame | None = None,
+    *,
+    as_of: dt.date | None = None,
+    limit: int = LATE_TABLE_LIMIT,
+) -> str:
+    """Compliance: months blocked by a gate (fct_compliance_blocked_months), documentation lag
+    per staff member and week (fct_compliance_documentation_lag), quarantined rows by reason
+    (fct_compliance_quarantine). No patient identifiers."""
+    h = _one(headlines)
+    days = h.get("late_documentation_days")
+    parts = [
+        "<h1>Compliance</h1>",
+        '<p class="lead">Months a gate held back (consent, psychiatric review), time documented '
+        f"late (more than {_e(fmt_int(days))} days after the service date; settings.csv "
+        "<code>late_documentation_days</code>) and rows rejected at ingest.</p>",
+    ]
+    parts.append('<div class="card-grid">')
+    parts.append(_card("Blocked patient-months, closed months",
+                       fmt_int(h.get("blocked_months_closed")),
+                       "alert" if (h.get("blocked_months_closed") or 0) > 0 else ""))
+    parts.append(_card("Dollars held back, closed months", fmt_dollars(h.get("blocked_dollars_closed"))))
+    parts.append(_card("Blocked patient-months, open month", fmt_int(h.get("blocked_months_open"))))
+    parts.append(_card("Entries documented late",
+                       f"{fmt_int(h.get('late_entries'))} of {fmt_int(h.get('documented_entries'))}",
+                       "alert" if (h.get("late_entries") or 0) > 0 else ""))
+    parts.append(_card("Share of minutes documented late", fmt_pct(h.get("late_minutes_pct"))))
+    parts.append(_card("Rows quarantined", fmt_int(h.get("quarantined_rows")),
+                       "alert" if (h.get("quarantined_rows") or 0) > 0 else ""))
+    parts.append("</div>")
+
+    parts.append("<h2>Months blocked by a gate</h2>")
+    parts.append(_figure_html(figures.blocked_months_by_month(blocked), "fig-blocked"))
+    if blocked.height:
+        parts.append(
+            _table(
+                [("Month", False), ("Status", False), ("Program", False), ("Reason", False),
+                 ("Patient-months", True), ("Patients", True), ("Minutes held back", True),
+                 ("Dollars held back", True)],
+                (
+                    (
+                        [fmt_month(r["service_month"]), r["month_status"], _program(r["program"]),
+                         figures.reason_label(r["blocked_reason"]), fmt_int(r["patient_months"]),
+                         fmt_int(r["patients"]), fmt_minutes(r["minutes_held_back"]),
+                         fmt_dollars(r["dollars_held_back"])],
+                        "",
+                    )
+                    for r in blocked.sort(["service_month", "program", "blocked_reason"],
+                                          descending=[True, False, False]).iter_rows(named=True)
+                ),
+                table_id="blocked-months",
+                col_classes={0: "nowrap"},
+            )
+        )
+        parts.append('<p class="note">Dollars held back: what the month would bill with the gate '
+                     "passed (closed months are also in the revenue gap; the open month is month "
+                     "to date).</p>")
+
+    parts.append("<h2>Documentation lag</h2>")
+    parts.append(_figure_html(figures.documentation_lag_heatmap(lag), "fig-doc-lag"))
+    late = (
+        lag.filter(pl.col("late_entries") > 0)
+        .sort(["late_minutes", "week_start", "staff_id"], descending=[True, True, False])
+        if lag.height else lag
+    )
+    if late.height == 0:
+        parts.append(_empty("No time documented late."))
+    else:
+        shown = late.head(limit)
+        parts.append(f'<p class="note">Staff-weeks with late entries: showing {shown.height:,} of '
+                     f"{late.height:,}, most late minutes first.</p>")
+        parts.append(
+            _table(
+                [("Week", False), ("Staff", False), ("Role", False), ("Entries", True),
+                 ("Late entries", True), ("Late minutes", True), ("Late share of minutes", True),
+                 ("Longest lag", True), ("Undated", True)],
+                (
+                    (
+                        [f"{r['iso_week']} ({fmt_date(r['week_start'])})", r["staff_id"],
+                         r["role"] or "—", fmt_int(r["entries"]), fmt_int(r["late_entries"]),
+                         fmt_minutes(r["late_minutes"]), fmt_pct(r["late_minutes_pct"]),
+                         "—" if r["max_lag_days"] is None else f"{r['max_lag_days']:,} days",
+                         fmt_int(r["undated_entries"])],
+                        "",
+                    )
+                    for r in shown.iter_rows(named=True)
+                ),
+                table_id="late-documentation",
+                col_classes={0: "nowrap"},
+            )
+        )
+
+    parts.append("<h2>Quarantined rows</h2>")
+    parts.append(_figure_html(figures.quarantine_by_reason(quarantine), "fig-quarantine"))
+    if quarantine.height:
+        parts.append(
+            _table(
+                [("Extract table", False), ("Reason", False), ("Rows", True), ("Files", True)],
+                (
+                    ([r["table_name"], r["reason"], fmt_int(r["rows_quarantined"]),
+                      fmt_int(r["files"])], "")
+                    for r in quarantine.sort(["rows_quarantined", "table_name", "reason"],
+                                             descending=[True, False, False]).iter_rows(named=True)
+                ),
+                table_id="quarantine",
+            )
+        )
+        parts.append('<p class="note">Row by row, with file, row number and column: '
+                     '<a href="../quarantine.csv">../quarantine.csv</a>.</p>')
+    return _page("Compliance", COMPLIANCE_PAGE, "\n".join(parts), as_of=as_of)
+
+
 # --------------------------------------------------------------------------- site
 
 
-def _read(conn: duckdb.DuckDBPyConnection, table: str) -> pl.DataFrame:
-    return conn.sql(f"select * from {table}").pl()
+def _read(conn: duckdb.DuckDBPyConnection, table: str, where: str = "") -> pl.DataFrame:
+    return conn.sql(f"select * from {table} {where}").pl()
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -642,27 +851,49 @@ def _write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+# Marts the site reads (a missing one raises duckdb.CatalogException).
+SITE_MARTS = (
+    "fct_run_summary", "fct_dashboard_headlines", "fct_worklist_pace", "fct_outreach_summary",
+    "fct_outreach_plan", "fct_revenue_gap_monthly", "fct_revenue_gap_by_reason",
+    "fct_revenue_gap_patient_months", "fct_program_roi_monthly", "fct_program_roi_facility",
+    "fct_compliance_blocked_months", "fct_compliance_documentation_lag",
+    "fct_compliance_quarantine",
+)
+
+
 def render_site(
     conn: duckdb.DuckDBPyConnection,
     out_dir: str | os.PathLike[str],
     *,
     worklist_limit: int = WORKLIST_LIMIT,
     gap_table_limit: int = GAP_TABLE_LIMIT,
+    outreach_limit: int = OUTREACH_LIMIT,
 ) -> Path:
-    """Read the marts from `conn` and write the static site into `out_dir`; return index.html.
+    """Read the marts (SITE_MARTS) from `conn` and write the static site into `out_dir`; return
+    index.html.
 
-    Writes index.html, worklist.html, revenue_gap.html, roi.html and one shared plotly.min.js.
-    Reads fct_run_summary, fct_near_threshold, fct_revenue_gap and fct_program_roi (a missing
-    table raises duckdb.CatalogException; an empty one renders a "no rows" message).
-    Only reads from the connection, so a read-only connection is enough.
+    Writes the six pages (PAGES) and one shared plotly.min.js. Long tables are cut in SQL (the
+    worklist, the outreach plan and the top patient-months), so the page size does not grow
+    with the number of patients. Only reads, so a read-only connection is enough.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
 
     summary = _read(conn, "fct_run_summary")
-    near = _read(conn, "fct_near_threshold")
-    gap = _read(conn, "fct_revenue_gap")
-    roi = _read(conn, "fct_program_roi")
+    headlines = _read(conn, "fct_dashboard_headlines")
+    worklist = _read(conn, "fct_worklist_pace",
+                     f"where worklist_rank <= {int(worklist_limit)} order by worklist_rank")
+    outreach = _read(conn, "fct_outreach_summary")
+    plan = _read(conn, "fct_outreach_plan", f"where rank <= {int(outreach_limit)}")
+    gap_monthly = _read(conn, "fct_revenue_gap_monthly")
+    gap_by_reason = _read(conn, "fct_revenue_gap_by_reason")
+    gap_top = _read(conn, "fct_revenue_gap_patient_months",
+                    f"where dollar_rank <= {int(gap_table_limit)} order by dollar_rank")
+    roi_monthly = _read(conn, "fct_program_roi_monthly")
+    roi_facility = _read(conn, "fct_program_roi_facility")
+    blocked = _read(conn, "fct_compliance_blocked_months")
+    lag = _read(conn, "fct_compliance_documentation_lag")
+    quarantined = _read(conn, "fct_compliance_quarantine")
 
     row = _summary_row(summary)
     as_of = row.get("as_of") if row else None
@@ -670,8 +901,55 @@ def render_site(
 
     _write_text(out / PLOTLY_JS, plotly.offline.get_plotlyjs())
     _write_text(out / WORKLIST_PAGE,
-                worklist_page(near, open_month=open_month, as_of=as_of, limit=worklist_limit))
-    _write_text(out / REVENUE_GAP_PAGE, revenue_gap_page(gap, as_of=as_of, limit=gap_table_limit))
-    _write_text(out / ROI_PAGE, roi_page(roi, as_of=as_of))
-    _write_text(out / INDEX_PAGE, index_page(summary))
+                worklist_page(worklist, headlines, outreach, open_month=open_month, as_of=as_of,
+                              limit=worklist_limit))
+    _write_text(out / OUTREACH_PAGE,
+                outreach_page(plan, outreach, headlines, as_of=as_of, limit=outreach_limit))
+    _write_text(out / REVENUE_GAP_PAGE,
+                revenue_gap_page(gap_monthly, gap_by_reason, gap_top, headlines, as_of=as_of,
+                                 limit=gap_table_limit))
+    _write_text(out / ROI_PAGE, roi_page(roi_monthly, roi_facility, headlines, as_of=as_of))
+    _write_text(out / COMPLIANCE_PAGE,
+                compliance_page(blocked, lag, quarantined, headlines, as_of=as_of))
+    _write_text(out / INDEX_PAGE, index_page(summary, headlines))
     return out / INDEX_PAGE
+
+
+def write_leadership_pngs(
+    conn: duckdb.DuckDBPyConnection,
+    out_dir: str | os.PathLike[str],
+    *,
+    width: int = 1100,
+    scale: float = 2.0,
+) -> list[Path]:
+    """Export the leadership figures (figures.LEADERSHIP_FIGURES) as PNG files for email.
+
+    Uses plotly's static export (kaleido 1.x), which drives a Chromium-family browser: kaleido
+    finds one on PATH (Debian's /usr/bin/chromium) or where the BROWSER_PATH environment variable
+    points. Raises RuntimeError (with kaleido's message) when kaleido or a browser is missing;
+    nothing is written then. Files are written next to their target and renamed into place.
+    """
+    try:
+        import kaleido  # noqa: F401  (plotly imports it lazily; fail early with a clear message)
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise RuntimeError("PNG export needs the kaleido package (pip install 'kaleido>=1')") from exc
+    import plotly.io as pio
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    figs, tmps, targets = [], [], []
+    for stem, builder, table in figures.LEADERSHIP_FIGURES:
+        fig = builder(_read(conn, table))
+        fig.update_layout(title=dict(x=0.015), margin=dict(l=80, r=30))  # room at the edges
+        figs.append(fig)
+        targets.append(out / f"{stem}.png")
+        tmps.append(out / f".{stem}.tmp.png")
+    try:
+        pio.write_images(figs, tmps, format="png", width=width, scale=scale)
+    except Exception as exc:
+        for tmp in tmps:
+            tmp.unlink(missing_ok=True)
+        raise RuntimeError(f"PNG export failed: {exc}") from exc
+    for tmp, target in zip(tmps, targets):
+        os.replace(tmp, target)
+    return targets

@@ -1,15 +1,20 @@
 """Dashboards: figure builders and the static site, on a tiny hand-written warehouse.
 
-The warehouse is a temporary DuckDB *file* holding the five mart tables with the exact
-column types of the marts; no pipeline code is needed.
+The warehouse is a temporary DuckDB *file* holding hand-written rows for the marts the pipeline
+builds upstream of the dashboards (fct_run_summary, fct_near_threshold, fct_revenue_gap,
+fct_program_roi, fct_patient_months) and the few source tables the dashboard marts read, with the
+column types of the real tables; the dashboard marts themselves (fct_worklist_pace,
+fct_outreach_*, fct_revenue_gap_*, fct_program_roi_*, fct_compliance_*, fct_dashboard_headlines)
+are then built from their SQL files, so every number a page shows is checked through the SQL.
 """
 
 from __future__ import annotations
 
 import ast
 import datetime as dt
-import re
 import os
+import re
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -17,11 +22,17 @@ import polars as pl
 import pytest
 
 from dashboards import figures, site, theme
+from pipelines.defs.models import MODELS, in_dependency_order, materialize
 
 D = dt.date
 EVIL = "<script>alert(1)</script>"
 EVIL_PATIENT = f"PAT-EVIL{EVIL}"
-PAGES = ("index.html", "worklist.html", "revenue_gap.html", "roi.html")
+PAGES = ("index.html", "worklist.html", "outreach.html", "revenue_gap.html", "roi.html",
+         "compliance.html")
+# Charts per page (the browser test waits for each to be drawn).
+CHARTS = {"index.html": 0, "worklist.html": 1, "outreach.html": 2, "revenue_gap.html": 1,
+          "roi.html": 1, "compliance.html": 3}
+DASHBOARD_MARTS = set(site.SITE_MARTS) - {"fct_run_summary"} | {"fct_care_manager_capacity"}
 
 # --------------------------------------------------------------------------- fixture builders
 
@@ -34,7 +45,9 @@ DDL = {
         facility_id varchar, patient_id varchar, payer_id varchar, program varchar,
         care_manager_id varchar, countable_minutes integer, current_codes varchar,
         current_amount double, next_code varchar, next_threshold_minutes integer,
-        minutes_needed integer, days_left integer, dollars_gained double, blockers varchar""",
+        minutes_needed integer, days_left integer, dollars_gained double, blockers varchar,
+        month_type varchar default 'subsequent', enrollment_id varchar default 'E',
+        service_month date default '2026-10-01'""",
     "fct_revenue_gap": """
         facility_id varchar, patient_id varchar, payer_id varchar, program varchar,
         service_month date, reason varchar, minutes integer, dollars double""",
@@ -43,6 +56,21 @@ DDL = {
         claim_lines bigint, patients_billed bigint, patient_months_enrolled bigint,
         care_manager_cost double, other_cost double, total_cost double, net double,
         cumulative_net double, roi_pct double""",
+    "fct_patient_months": """
+        patient_id varchar, program varchar, service_month date, month_status varchar,
+        blocked_reason varchar, logged_minutes integer, countable_minutes integer,
+        consentable_minutes integer, current_amount double, if_consented_amount double""",
+    "int_time_entries_classified": """
+        staff_id varchar, role varchar, service_date date, documented_at date, minutes integer,
+        version_rank bigint default 1, exclusion_reason varchar default null""",
+    "quarantine": """
+        table_name varchar, source_file varchar, source_row bigint, columns varchar,
+        reason varchar, record varchar""",
+    "stg_staff": """
+        staff_id varchar, role varchar, facility_id varchar, name varchar, annual_cost double,
+        fte double""",
+    "ref_settings": "setting varchar, value varchar, description varchar",
+    "run_parameters": "as_of date",
 }
 
 SUMMARY = [(D(2026, 10, 20), D(2026, 10, 1), 1234, 7, 56789, 50000, 6000, 321, 45678.9, 9876.5)]
@@ -84,25 +112,86 @@ ROI = [
     ("FAC-B", D(2026, 10, 1), "open", 1000.0, 8, 6, 24, 3500.0, 300.0, 3800.0, -2800.0,
      -3600.0, None),
 ]
+
+PATIENT_MONTHS = [
+    # patient, program, month, status, blocked_reason, logged, countable, consentable, amount,
+    # if consented
+    ("PAT-0001", "cocm", D(2026, 8, 1), "closed", "missing_psych_review", 70, 70, 70, 80.0, 80.0),
+    ("PAT-0002", "cocm", D(2026, 8, 1), "closed", "missing_consent", 30, 0, 30, 0.0, 120.25),
+    ("PAT-0006", "bhi", D(2026, 9, 1), "closed", "missing_consent_and_psych_review", 25, 0, 25,
+     0.0, 53.05),
+    ("PAT-0007", "cocm", D(2026, 9, 1), "closed", None, 60, 60, 60, 133.59, 133.59),
+    ("PAT-0003", "bhi", D(2026, 10, 1), "open", "missing_consent", 12, 0, 12, 0.0, 0.0),
+]
+
+ENTRIES = [
+    # staff, role, service date, documented at, minutes
+    ("CM-1", "care_manager", D(2026, 9, 28), D(2026, 10, 5), 20),  # 7 days: on time
+    ("CM-1", "care_manager", D(2026, 9, 29), D(2026, 10, 7), 15),  # 8 days: late
+    ("CM-1", "care_manager", D(2026, 10, 6), D(2026, 10, 6), 30),
+    ("CM-2", "care_manager", D(2026, 10, 7), D(2026, 10, 19), 25),  # 12 days: late
+    ("PC-1", "psychiatric_consultant", D(2026, 10, 8), None, 10),  # undated
+]
+
+QUARANTINE = [
+    ("time_entries", "te.csv", 5, "minutes", "minutes: cannot read 'abc' as a whole number", "{}"),
+    ("time_entries", "te.csv", 9, "minutes", "minutes: cannot read 'abc' as a whole number", "{}"),
+    ("enrollments", "en.csv", 2, "payer_id", "payer_id: unknown payer", "{}"),
+]
+
+STAFF = [
+    ("CM-1", "care_manager", "FAC-A", "Care Manager 1", 72000.0, 1.0),
+    ("CM-2", "care_manager", "FAC-B", "Care Manager 2", 72000.0, 0.5),
+    ("PC-1", "psychiatric_consultant", "FAC-A", "Consultant", 280000.0, 0.1),
+]
+
+SETTINGS = [
+    ("care_manager_hours_per_day", "8", ""),
+    ("care_manager_cocm_share", "0.5", ""),
+    ("late_documentation_days", "7", ""),
+]
+
 ROWS = {
     "fct_run_summary": SUMMARY,
     "fct_near_threshold": NEAR,
     "fct_revenue_gap": GAP,
     "fct_program_roi": ROI,
+    "fct_patient_months": PATIENT_MONTHS,
+    "int_time_entries_classified": ENTRIES,
+    "quarantine": QUARANTINE,
+    "stg_staff": STAFF,
 }
+# Present even in an "empty" warehouse: the run's parameters and the settings.
+ALWAYS = {"run_parameters": [(D(2026, 10, 20),)], "ref_settings": SETTINGS}
 
 
-def build_warehouse(path: Path, rows: dict[str, list[tuple]] | None = None) -> Path:
-    """Create the four mart tables (exact types) in a DuckDB file and insert `rows`."""
+def _create(conn: duckdb.DuckDBPyConnection, rows: dict[str, list[tuple]]) -> None:
+    for table, columns in DDL.items():
+        conn.execute(f"create or replace table {table} ({columns})")
+        data = rows.get(table, ALWAYS.get(table, []))
+        if data:
+            names = [c[0] for c in conn.sql(f"describe {table}").fetchall()][: len(data[0])]
+            marks = ", ".join("?" * len(data[0]))
+            conn.executemany(f"insert into {table} ({', '.join(names)}) values ({marks})", data)
+
+
+def build_dashboard_marts(conn: duckdb.DuckDBPyConnection) -> None:
+    """Build the dashboard marts from their SQL files over the tables already in `conn`."""
+    for model in in_dependency_order(MODELS):
+        if model.name in DASHBOARD_MARTS:
+            materialize(conn, model)
+
+
+def build_warehouse(path: Path, rows: dict[str, list[tuple]] | None = None, *, setup=None) -> Path:
+    """Create the upstream tables (exact types), insert `rows`, run `setup(conn)` if given, then
+    build the dashboard marts through their SQL."""
     rows = ROWS if rows is None else rows
     conn = duckdb.connect(str(path))
     try:
-        for table, columns in DDL.items():
-            conn.execute(f"create or replace table {table} ({columns})")
-            data = rows.get(table, [])
-            if data:
-                marks = ", ".join("?" * len(data[0]))
-                conn.executemany(f"insert into {table} values ({marks})", data)
+        _create(conn, rows)
+        if setup is not None:
+            setup(conn)
+        build_dashboard_marts(conn)
     finally:
         conn.close()
     return path
@@ -116,23 +205,27 @@ def render(db_path: Path, out_dir: Path, **kwargs) -> Path:
         conn.close()
 
 
-def read_table(table: str, rows: list[tuple]) -> pl.DataFrame:
-    """Typed polars frame for one mart, going through DuckDB so dtypes match the real read."""
-    conn = duckdb.connect()
+@pytest.fixture(scope="module")
+def warehouse(tmp_path_factory) -> Path:
+    return build_warehouse(tmp_path_factory.mktemp("wh") / "w.duckdb")
+
+
+@pytest.fixture(scope="module")
+def empty_warehouse(tmp_path_factory) -> Path:
+    return build_warehouse(tmp_path_factory.mktemp("wh0") / "w.duckdb", {})
+
+
+def read_mart(db_path: Path, table: str) -> pl.DataFrame:
+    conn = duckdb.connect(str(db_path), read_only=True)
     try:
-        conn.execute(f"create table {table} ({DDL[table]})")
-        if rows:
-            conn.executemany(f"insert into {table} values ({', '.join('?' * len(rows[0]))})", rows)
         return conn.sql(f"select * from {table}").pl()
     finally:
         conn.close()
 
 
 @pytest.fixture(scope="module")
-def built_site(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("dash")
-    db = build_warehouse(root / "w.duckdb")
-    index = render(db, root / "site")
+def built_site(warehouse: Path, tmp_path_factory) -> Path:
+    index = render(warehouse, tmp_path_factory.mktemp("dash") / "site")
     return index.parent
 
 
@@ -168,12 +261,28 @@ def test_pages_load_plotly_locally_and_nothing_remote(built_site: Path, name: st
                          text, re.I)
 
 
+@pytest.mark.parametrize("name", PAGES)
+def test_every_page_links_every_page(built_site: Path, name: str):
+    text = page(built_site, name)
+    for other in PAGES:
+        assert f'href="{other}"' in text, (name, other)
+
+
 def test_index_shows_headline_numbers_and_links(built_site: Path):
     text = page(built_site, "index.html")
     for expected in ("2026-10-20", "2026-10", "1,234", "321", "$45,679", "$9,877"):
         assert expected in text
-    for link in ("worklist.html", "revenue_gap.html", "roi.html"):
-        assert f'href="{link}"' in text
+    links = re.search(r'<div class="links">(.*?)</div>\s*<footer>', text, re.S).group(1)
+    for link in PAGES[1:]:
+        assert f'href="{link}"' in links
+    # one headline number per page, all from fct_dashboard_headlines
+    assert "$337" in links  # worklist: 160 + 65 + 45.5 + 66 = 336.5 still reachable
+    assert "$226" in links  # outreach: 160 + 66 in plan (both fit)
+    assert "$9,877" in links  # revenue gap
+    assert "$400" in links  # ROI: closed net 500 + 700 - 800
+    assert "3 blocked months" in links  # compliance: closed months blocked by a gate
+    assert "2 entries documented late" in links
+    assert "3 rows quarantined" in links
 
 
 def test_patient_id_is_escaped_on_every_page(built_site: Path):
@@ -184,16 +293,17 @@ def test_patient_id_is_escaped_on_every_page(built_site: Path):
     assert "PAT-EVIL&lt;script&gt;" in page(built_site, "revenue_gap.html")
 
 
-def test_roi_page_has_no_patient_identifiers(built_site: Path):
-    text = page(built_site, "roi.html")
-    patient_ids = {r[1] for r in NEAR} | {r[1] for r in GAP}
+@pytest.mark.parametrize("name", ["roi.html", "compliance.html", "index.html"])
+def test_leadership_pages_have_no_patient_identifiers(built_site: Path, name: str):
+    text = page(built_site, name)
+    patient_ids = {r[1] for r in NEAR} | {r[1] for r in GAP} | {r[0] for r in PATIENT_MONTHS}
     for pid in patient_ids:
         assert pid not in text
         assert pid.split("<")[0] not in text  # also not the escaped form
     assert "PAT-" not in text
 
 
-def test_worklist_sorted_by_dollars_with_filter_box(built_site: Path):
+def test_worklist_sorted_by_dollars_with_filter_box_and_pace(built_site: Path):
     text = page(built_site, "worklist.html")
     assert 'id="filter"' in text and "#worklist tbody tr" in text
     rows = tbody_rows(text, "worklist")
@@ -205,24 +315,102 @@ def test_worklist_sorted_by_dollars_with_filter_box(built_site: Path):
     assert "../near_threshold.csv" in text
     assert "Unassigned" in text  # null care manager
     assert 'class="blocked"' in text
+    # as of Oct 20: 20 of 31 days elapsed; 62 min -> 96 projected >= 70: on pace
+    assert "on pace (96 of 70)" in rows[0]
+    # 50 min -> 78 projected >= 60; 12 min -> 19 < 20: behind
+    assert "on pace (78 of 60)" in rows[1]
+    assert "behind pace (19 of 20)" in rows[3]
+    cards = re.search(r'<div class="card-grid">(.*?)</div>\s*<div class="figure">', text, re.S).group(1)
+    assert "$337" in cards  # 160 + 65 + 45.5 + 66 = 336.5, half up
+    assert "Behind pace" in cards
+
+
+def near_rows(n: int) -> list[tuple]:
+    return [
+        ("FAC-A", f"PAT-{i:06d}", "MCR", "cocm", f"CM-{i % 7}", 30, "", 0.0, "99492", 70,
+         40, 11, float(i), "")
+        for i in range(1, n + 1)
+    ]
 
 
 def test_worklist_caps_at_500_rows(tmp_path: Path):
-    near = [
-        ("FAC-A", f"PAT-{i:04d}", "MCR", "cocm", f"CM-{i % 7}", 30, "", 0.0, "99492", 70,
-         40, 11, float(i), "")
-        for i in range(1, 601)
-    ]
-    db = build_warehouse(tmp_path / "w.duckdb", {**ROWS, "fct_near_threshold": near})
+    db = build_warehouse(tmp_path / "w.duckdb", {**ROWS, "fct_near_threshold": near_rows(600)})
     render(db, tmp_path / "site")
     text = page(tmp_path / "site", "worklist.html")
     rows = tbody_rows(text, "worklist")
     assert len(rows) == 500
     assert "Showing top 500 of 600 rows" in text
     assert 'href="../near_threshold.csv"' in text
-    assert "PAT-0600" in rows[0]  # most dollars first
-    assert "PAT-0101" in rows[-1]
-    assert "PAT-0100<" not in text  # below the cut
+    assert "PAT-000600" in rows[0]  # most dollars first
+    assert "PAT-000101" in rows[-1]
+    assert "PAT-000100<" not in text  # below the cut
+
+
+def test_100000_patients_do_not_make_huge_pages(tmp_path: Path):
+    def many(conn: duckdb.DuckDBPyConnection) -> None:
+        conn.execute(
+            """
+            insert into fct_near_threshold (facility_id, patient_id, payer_id, program,
+                care_manager_id, countable_minutes, current_codes, current_amount, next_code,
+                next_threshold_minutes, minutes_needed, days_left, dollars_gained, blockers,
+                enrollment_id)
+            select 'FAC-' || (i % 5), 'PAT-' || lpad(i::varchar, 6, '0'), 'MCR', 'cocm',
+                'CM-' || (i % 40), 10 + i % 50, '', 0.0, '99493', 60, 50 - i % 50, 11,
+                round(57 + (i % 97), 2), case when i % 9 = 0 then 'missing consent' else '' end,
+                'E' || i
+            from range(100000) as t(i)
+            """
+        )
+        conn.execute(
+            """
+            insert into stg_staff select 'CM-' || i, 'care_manager', 'FAC-' || (i % 5), '', 70000, 1
+            from range(40) as t(i)
+            """
+        )
+
+    db = build_warehouse(tmp_path / "w.duckdb", {**ROWS, "fct_near_threshold": []}, setup=many)
+    render(db, tmp_path / "site")
+    worklist = page(tmp_path / "site", "worklist.html")
+    assert "Showing top 500 of 100,000 rows" in worklist
+    assert len(tbody_rows(worklist, "worklist")) == 500
+    for name in PAGES:
+        size = (tmp_path / "site" / name).stat().st_size
+        assert size < 2_500_000, (name, size)
+    outreach = page(tmp_path / "site", "outreach.html")
+    assert "Showing the first 60 of" in outreach
+    assert "fct_outreach_plan" in outreach
+
+
+def test_outreach_page_plan_per_care_manager(built_site: Path):
+    text = page(built_site, "outreach.html")
+    summary = tbody_rows(text, "outreach-summary")
+    # CM-1 (PAT-0001) and CM-2 (PAT-0005) have candidates; the evil CM's patient is blocked
+    assert len(summary) == 2
+    assert "CM-1" in summary[0] and "1,920 min" in summary[0] and "$160" in summary[0]
+    assert "CM-2" in summary[1] and "960 min" in summary[1] and "$66" in summary[1]
+    plan1 = tbody_rows(text, "plan-1")
+    assert len(plan1) == 1 and "PAT-0001" in plan1[0] and "yes" in plan1[0]
+    assert "$20.00" in plan1[0]  # 160 / 8 per minute
+    cards = re.search(r'<div class="card-grid">(.*?)</div>\s*<div class="figure">', text, re.S).group(1)
+    assert "$226" in cards  # expected revenue gained if followed
+    assert "8 business days left" in text
+    assert "PAT-0003" not in text  # blocked: not a candidate
+
+
+def test_compliance_page_tables(built_site: Path):
+    text = page(built_site, "compliance.html")
+    blocked = tbody_rows(text, "blocked-months")
+    assert len(blocked) == 4  # (Oct bhi), (Sep bhi both), (Aug cocm consent), (Aug cocm review)
+    assert "2026-10" in blocked[0] and "open" in blocked[0]
+    late = tbody_rows(text, "late-documentation")
+    assert len(late) == 2
+    assert "CM-2" in late[0] and "25 min" in late[0] and "12 days" in late[0]
+    assert "CM-1" in late[1] and "15 min" in late[1] and "2026-W40" in late[1]
+    quarantine = tbody_rows(text, "quarantine")
+    assert len(quarantine) == 2
+    assert "time_entries" in quarantine[0] and ">2<" in quarantine[0]
+    assert "more than 7 days" in text
+    assert "2 of 5" in text  # entries documented late
 
 
 def test_revenue_gap_page_tables(built_site: Path):
@@ -233,6 +421,7 @@ def test_revenue_gap_page_tables(built_site: Path):
     top = tbody_rows(text, "top-patient-months")
     assert len(top) == 4  # patient-months, not reason rows
     assert "PAT-0001" in top[0] and "$230" in top[0]  # 150 + 80 beats 210 and 120.25
+    assert "Near miss (short of a threshold) $150 (65 min); No psychiatric review $80" in top[0]
     assert "Showing top 4 of 4 patient-months" in text
 
 
@@ -255,15 +444,19 @@ def test_roi_page_facility_table(built_site: Path):
     assert "FAC-A" in rows[0] and "$10,200" in rows[0] and "$1,200" in rows[0]
     assert "FAC-B" in rows[1] and "-$800" in rows[1] and "-21.1%" in rows[1]
     assert "All facilities" in rows[2] and "$13,200" in rows[2] and "$400" in rows[2]
+    cards = re.search(r'<div class="card-grid">(.*?)</div>\s*<h2>', text, re.S).group(1)
+    assert "$13,200" in cards and "$400" in cards
+    assert "-$4,900" in cards  # cumulative net incl. the open month
 
 
-def test_empty_marts_render_no_rows_pages(tmp_path: Path):
-    db = build_warehouse(tmp_path / "w.duckdb", {})
-    index = render(db, tmp_path / "site")
+def test_empty_marts_render_no_rows_pages(empty_warehouse: Path, tmp_path: Path):
+    index = render(empty_warehouse, tmp_path / "site")
     assert index == tmp_path / "site" / "index.html"
     assert "No pipeline run summary yet" in page(index.parent, "index.html")
-    for name in ("worklist.html", "revenue_gap.html", "roi.html"):
+    for name in ("worklist.html", "outreach.html", "revenue_gap.html", "roi.html"):
         assert "No rows" in page(index.parent, name), name
+    compliance = page(index.parent, "compliance.html")
+    assert "No time documented late" in compliance
 
 
 def test_only_open_month_roi_has_no_closed_table(tmp_path: Path):
@@ -274,22 +467,28 @@ def test_only_open_month_roi_has_no_closed_table(tmp_path: Path):
     assert "No closed months yet" in page(tmp_path / "site", "roi.html")
 
 
-def test_render_site_is_repeatable(tmp_path: Path):
-    db = build_warehouse(tmp_path / "w.duckdb")
-    render(db, tmp_path / "a")
-    render(db, tmp_path / "b")
-    render(db, tmp_path / "b")  # overwrite in place
+def test_render_site_is_repeatable(warehouse: Path, tmp_path: Path):
+    render(warehouse, tmp_path / "a")
+    render(warehouse, tmp_path / "b")
+    render(warehouse, tmp_path / "b")  # overwrite in place
     for name in PAGES:
         assert page(tmp_path / "a", name) == page(tmp_path / "b", name)
     assert not list((tmp_path / "b").glob(".*.tmp"))
 
 
+def test_pages_do_no_arithmetic_on_mart_values():
+    """Pages format, filter, sort and cut; sums and totals live in the SQL marts."""
+    for module in (site, figures):
+        source = Path(module.__file__).read_text(encoding="utf-8")
+        for pattern in (r"\.sum\(", r"\.cum_sum\(", r"group_by\(", r"\.agg\(", r"\.mean\("):
+            assert not re.search(pattern, source), (module.__name__, pattern)
+
+
 # --------------------------------------------------------------------------- figures
 
 
-def test_revenue_gap_figure_stacks_to_input_dollars():
-    gap = read_table("fct_revenue_gap", GAP)
-    fig = figures.revenue_gap_by_month_and_reason(gap)
+def test_revenue_gap_figure_stacks_to_input_dollars(warehouse: Path):
+    fig = figures.revenue_gap_by_month_and_reason(read_mart(warehouse, "fct_revenue_gap_monthly"))
     assert fig.layout.barmode == "stack"
     assert len(fig.data) == 5  # one trace per reason
     assert all(t.type == "bar" for t in fig.data)
@@ -302,19 +501,17 @@ def test_revenue_gap_figure_stacks_to_input_dollars():
     assert "month and reason" in fig.layout.title.text
 
 
-def test_revenue_gap_figure_unknown_reason_and_null_dollars():
-    gap = read_table(
-        "fct_revenue_gap",
-        [("F", "P", "X", "cocm", D(2026, 9, 1), "brand_new_reason", 5, None),
-         ("F", "P", "X", "cocm", D(2026, 9, 1), "near_miss", 5, 12.0)],
-    )
-    fig = figures.revenue_gap_by_month_and_reason(gap)
+def test_revenue_gap_figure_unknown_reason_and_null_dollars(tmp_path: Path):
+    gap = [("F", "P", "X", "cocm", D(2026, 9, 1), "brand_new_reason", 5, None),
+           ("F", "P", "X", "cocm", D(2026, 9, 1), "near_miss", 5, 12.0)]
+    db = build_warehouse(tmp_path / "w.duckdb", {**ROWS, "fct_revenue_gap": gap})
+    fig = figures.revenue_gap_by_month_and_reason(read_mart(db, "fct_revenue_gap_monthly"))
     assert {t.name for t in fig.data} == {"brand_new_reason", figures.REASON_LABELS["near_miss"]}
     assert sum(sum(t.y) for t in fig.data) == pytest.approx(12.0)
 
 
-def test_care_manager_figure_sums_reachable_dollars():
-    fig = figures.dollars_at_stake_by_care_manager(read_table("fct_near_threshold", NEAR))
+def test_care_manager_figure_shows_reachable_dollars(warehouse: Path):
+    fig = figures.dollars_at_stake_by_care_manager(read_mart(warehouse, "fct_outreach_summary"))
     assert len(fig.data) == 1
     bar = fig.data[0]
     got = dict(zip(bar.y, bar.x))
@@ -322,8 +519,8 @@ def test_care_manager_figure_sums_reachable_dollars():
     assert list(bar.y)[-1] == "CM-1"  # largest drawn at the top of a horizontal bar chart
 
 
-def test_roi_figure_sums_facilities_and_accumulates_net():
-    fig = figures.program_roi_by_month(read_table("fct_program_roi", ROI))
+def test_roi_figure_sums_facilities_and_accumulates_net(warehouse: Path):
+    fig = figures.program_roi_by_month(read_mart(warehouse, "fct_program_roi_monthly"))
     assert [t.type for t in fig.data] == ["bar", "bar", "scatter", "scatter"]
     revenue, cost, net, cum = fig.data
     assert list(revenue.x) == ["2026-08", "2026-09", "2026-10 (month to date)"]
@@ -333,24 +530,80 @@ def test_roi_figure_sums_facilities_and_accumulates_net():
     assert list(cum.y) == pytest.approx([500.0, 400.0, -4900.0])
 
 
+def test_outreach_figures(warehouse: Path):
+    summary = read_mart(warehouse, "fct_outreach_summary")
+    dollars = figures.outreach_dollars_by_care_manager(summary)
+    assert [t.name.split(" (")[0] for t in dollars.data] == ["In the plan", "Left out"]
+    assert dict(zip(dollars.data[0].y, dollars.data[0].x)) == {"CM-1": 160.0, "CM-2": 66.0}
+    assert list(dollars.data[1].x) == [0.0, 0.0]
+    minutes = figures.outreach_minutes_by_care_manager(summary)
+    assert dict(zip(minutes.data[0].y, minutes.data[0].x)) == {"CM-1": 1920, "CM-2": 960}
+    assert dict(zip(minutes.data[1].y, minutes.data[1].x)) == {"CM-1": 8, "CM-2": 10}
+
+
+def test_compliance_figures(warehouse: Path):
+    blocked = figures.blocked_months_by_month(read_mart(warehouse, "fct_compliance_blocked_months"))
+    assert blocked.layout.barmode == "stack"
+    assert sum(sum(t.y) for t in blocked.data) == 4  # patient-months blocked, all months
+    heat = figures.documentation_lag_heatmap(
+        read_mart(warehouse, "fct_compliance_documentation_lag"))
+    assert heat.data[0].type == "heatmap"
+    assert list(heat.data[0].x) == ["2026-W40", "2026-W41"]
+    cells = {(y, x): heat.data[0].z[i][j] for i, y in enumerate(heat.data[0].y)
+             for j, x in enumerate(heat.data[0].x)}
+    assert cells[("CM-1", "2026-W40")] == 15 and cells[("CM-1", "2026-W41")] == 0
+    assert cells[("CM-2", "2026-W40")] is None and cells[("CM-2", "2026-W41")] == 25
+    quarantine = figures.quarantine_by_reason(read_mart(warehouse, "fct_compliance_quarantine"))
+    assert sorted(quarantine.data[0].x) == [1, 2]
+
+
 @pytest.mark.parametrize(
     ("builder", "table"),
     [
-        (figures.revenue_gap_by_month_and_reason, "fct_revenue_gap"),
-        (figures.dollars_at_stake_by_care_manager, "fct_near_threshold"),
-        (figures.program_roi_by_month, "fct_program_roi"),
+        (figures.revenue_gap_by_month_and_reason, "fct_revenue_gap_monthly"),
+        (figures.dollars_at_stake_by_care_manager, "fct_outreach_summary"),
+        (figures.program_roi_by_month, "fct_program_roi_monthly"),
+        (figures.outreach_dollars_by_care_manager, "fct_outreach_summary"),
+        (figures.outreach_minutes_by_care_manager, "fct_outreach_summary"),
+        (figures.blocked_months_by_month, "fct_compliance_blocked_months"),
+        (figures.documentation_lag_heatmap, "fct_compliance_documentation_lag"),
+        (figures.quarantine_by_reason, "fct_compliance_quarantine"),
     ],
 )
-def test_figures_accept_empty_frames(builder, table):
-    fig = builder(read_table(table, []))
+def test_figures_accept_empty_frames(builder, table, empty_warehouse: Path):
+    fig = builder(read_mart(empty_warehouse, table))
     assert len(fig.data) == 0
     assert fig.layout.annotations and fig.layout.title.text
 
 
-def test_care_manager_figure_with_nothing_reachable():
+def test_care_manager_figure_with_nothing_reachable(tmp_path: Path):
     rows = [r for r in NEAR if r[12] is None]
-    fig = figures.dollars_at_stake_by_care_manager(read_table("fct_near_threshold", rows))
+    db = build_warehouse(tmp_path / "w.duckdb", {**ROWS, "fct_near_threshold": rows})
+    fig = figures.dollars_at_stake_by_care_manager(read_mart(db, "fct_outreach_summary"))
     assert len(fig.data) == 0
+
+
+# --------------------------------------------------------------------------- PNG for email
+
+
+def test_leadership_pngs_with_kaleido(warehouse: Path, tmp_path: Path):
+    pytest.importorskip("kaleido")
+    if not shutil.which("chromium") and not os.environ.get("BROWSER_PATH"):
+        pytest.skip("kaleido needs a Chromium browser (Debian's chromium or BROWSER_PATH)")
+    conn = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        paths = site.write_leadership_pngs(conn, tmp_path / "email")
+    finally:
+        conn.close()
+    assert [p.name for p in paths] == [f"{stem}.png" for stem, _, _ in figures.LEADERSHIP_FIGURES]
+    for path in paths:
+        data = path.read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n", path
+        width = int.from_bytes(data[16:20], "big")
+        assert width == 2200, path  # 1100 px at scale 2
+        assert len(data) > 20_000, path  # a drawn chart, not an empty canvas
+    assert not list((tmp_path / "email").glob(".*"))
+    _keep_artifacts(paths, "png")
 
 
 # --------------------------------------------------------------------------- theme & purity
@@ -368,8 +621,8 @@ def test_formatters():
     assert theme.fmt_month(D(2026, 3, 1)) == "2026-03"
 
 
-def test_figures_use_the_theme():
-    fig = figures.program_roi_by_month(read_table("fct_program_roi", ROI))
+def test_figures_use_the_theme(warehouse: Path):
+    fig = figures.program_roi_by_month(read_mart(warehouse, "fct_program_roi_monthly"))
     assert fig.layout.template.layout.font.family == theme.FONT_STACK
     assert fig.layout.height
 
@@ -393,14 +646,30 @@ def test_dashboards_package_has_no_dagster_imports():
 CHROMIUM = Path("/usr/bin/chromium")
 
 
+def _keep_artifacts(paths: list[Path], subdir: str) -> None:
+    """Copy files to $BHI_ARTIFACTS_DIR/<subdir>/ when that variable is set (CI keeps them)."""
+    target = os.environ.get("BHI_ARTIFACTS_DIR")
+    if not target:
+        return
+    folder = Path(target) / subdir
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in paths:
+        shutil.copy2(path, folder / path.name)
+
+
 @pytest.mark.browser
-def test_site_renders_offline_from_file_urls(built_site: Path):
-    """Charts draw with the network off (file://, local plotly.min.js); the filter hides rows."""
+def test_site_renders_offline_from_file_urls(built_site: Path, tmp_path: Path):
+    """All six pages open from file:// with the network off and no console errors, every chart
+    is drawn (local plotly.min.js), the worklist filter hides rows; full-page screenshots are
+    kept under the test's tmp dir (and copied to $BHI_ARTIFACTS_DIR/screenshots/ when set)."""
     sync_api = pytest.importorskip("playwright.sync_api")
     if not CHROMIUM.exists():
         if os.environ.get("CI"):  # CI installs chromium (scripts/ensure-chromium.sh): never skip there
             pytest.fail("CI must run the browser tests but /usr/bin/chromium is missing")
         pytest.skip("needs Debian's chromium at /usr/bin/chromium")
+    shots_dir = tmp_path / "screenshots"
+    shots_dir.mkdir()
+    shots: list[Path] = []
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
         try:
@@ -408,22 +677,46 @@ def test_site_renders_offline_from_file_urls(built_site: Path):
             pg = ctx.new_page()
             errors: list[str] = []
             pg.on("pageerror", lambda e: errors.append(str(e)))
+            pg.on("console", lambda m: errors.append(f"console: {m.text}")
+                  if m.type == "error" else None)
+            pg.on("requestfailed", lambda r: errors.append(f"request failed: {r.url}"))
             pg.on("dialog", lambda d: (errors.append(f"dialog: {d.message}"), d.dismiss()))
-            for name, charts in (("index.html", 0), ("worklist.html", 1),
-                                 ("revenue_gap.html", 1), ("roi.html", 1)):
+            for name in PAGES:
                 pg.goto((built_site / name).as_uri())
                 assert pg.evaluate("typeof Plotly") == "object", name
+                charts = CHARTS[name]
+                assert pg.locator(".figure").count() == charts, name
+                # every chart drawn: one plotly root per figure div, each with its SVG layer
                 pg.wait_for_function(
-                    f"document.querySelectorAll('.js-plotly-plot').length === {charts}"
+                    f"document.querySelectorAll('.figure .js-plotly-plot').length === {charts} && "
+                    f"document.querySelectorAll('.figure .js-plotly-plot .main-svg').length >= {charts}"
                 )
+                drawn = pg.evaluate(
+                    "Array.from(document.querySelectorAll('.figure .js-plotly-plot'))"
+                    ".map(d => d.querySelectorAll('.trace .point, .trace .js-line, .hm image,"
+                    " .annotation').length)"
+                )
+                assert all(n > 0 for n in drawn), (name, drawn)
+                shot = shots_dir / name.replace(".html", ".png")
+                pg.screenshot(path=str(shot), full_page=True)
+                shots.append(shot)
             pg.goto((built_site / "worklist.html").as_uri())
             assert pg.locator("#filter-count").text_content() == "5 of 5 rows shown"
             pg.fill("#filter", "CM-2")
             assert pg.locator("#worklist tbody tr:visible").count() == 2
+            assert pg.locator("#filter-count").text_content() == "2 of 5 rows shown"
             pg.fill("#filter", "missing consent")
             assert pg.locator("#worklist tbody tr:visible").count() == 2
+            pg.fill("#filter", "behind pace")
+            assert pg.locator("#worklist tbody tr:visible").count() == 1
             pg.fill("#filter", "")
             assert pg.locator("#worklist tbody tr:visible").count() == 5
             assert errors == []
         finally:
             browser.close()
+    assert sorted(s.name for s in shots_dir.iterdir()) == sorted(
+        n.replace(".html", ".png") for n in PAGES
+    )
+    for shot in shots:
+        assert shot.read_bytes()[:4] == b"\x89PNG" and shot.stat().st_size > 10_000, shot
+    _keep_artifacts(shots, "screenshots")

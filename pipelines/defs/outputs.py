@@ -3,11 +3,20 @@
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from dashboards.site import render_site
+from dashboards.site import PNG_DIR, SITE_MARTS, render_site, write_leadership_pngs
 from pipelines.defs.resources import RunPaths
 from pipelines.exports import write_exports
 
-MARTS = ["fct_claims", "fct_near_threshold", "fct_revenue_gap", "fct_minutes_reconciliation", "quarantine"]
+MARTS = [
+    "fct_claims",
+    "fct_near_threshold",
+    "fct_revenue_gap",
+    "fct_minutes_reconciliation",
+    "fct_claim_evidence",
+    "fct_rule_set_what_if",
+    "fct_modifier_advisories",
+    "quarantine",
+]
 
 
 @dg.asset(deps=MARTS, group_name="outputs", kinds={"csv"})
@@ -18,13 +27,22 @@ def exports(warehouse: DuckDBResource, paths: RunPaths) -> dg.MaterializeResult:
     return dg.MaterializeResult(metadata={name: rows for name, rows in counts.items()})
 
 
-@dg.asset(
-    deps=["fct_run_summary", "fct_near_threshold", "fct_revenue_gap", "fct_program_roi"],
-    group_name="outputs",
-    kinds={"plotly", "html"},
-)
-def dashboards(warehouse: DuckDBResource, paths: RunPaths) -> dg.MaterializeResult:
-    """Static offline dashboard site (index, worklist, revenue gap, ROI) under <out>/dashboards/."""
+@dg.asset(deps=list(SITE_MARTS), group_name="outputs", kinds={"plotly", "html"})
+def dashboards(
+    context: dg.AssetExecutionContext, warehouse: DuckDBResource, paths: RunPaths
+) -> dg.MaterializeResult:
+    """Static offline dashboard site under <out>/dashboards/ (index, worklist, outreach plan,
+    revenue gap, ROI, compliance) and the leadership figures as PNG for email under
+    <out>/dashboards/email/ (kaleido + a Chromium browser; skipped with a warning when missing)."""
+    site_dir = paths.out / "dashboards"
     with warehouse.get_connection() as conn:
-        index = render_site(conn, paths.out / "dashboards")
-    return dg.MaterializeResult(metadata={"index": dg.MetadataValue.path(str(index))})
+        index = render_site(conn, site_dir)
+        try:
+            pngs = write_leadership_pngs(conn, site_dir / PNG_DIR)
+            png_note = ", ".join(p.name for p in pngs)
+        except RuntimeError as exc:
+            context.log.warning(f"leadership PNGs not written: {exc}")
+            png_note = f"not written: {exc}"
+    return dg.MaterializeResult(
+        metadata={"index": dg.MetadataValue.path(str(index)), "leadership_png": png_note}
+    )
