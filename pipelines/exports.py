@@ -57,7 +57,9 @@ def write_exports(conn: duckdb.DuckDBPyConnection, out_dir: Path) -> dict[str, i
     for name, query in EXPORTS.items():
         target = out_dir / name
         tmp = target.with_suffix(".csv.tmp")
-        conn.execute(f"copy ({_neutralised(conn, query)}) to '{tmp.as_posix()}' (header, delimiter ',')")
+        # COPY answers with the number of rows it wrote: the query runs once
+        counts[name] = conn.execute(
+            f"copy ({_neutralised(conn, query)}) to '{tmp.as_posix()}' (header, delimiter ',')"
+        ).fetchall()[0][0]
         tmp.replace(target)
-        counts[name] = conn.sql(f"select count(*) from ({query})").fetchall()[0][0]
     return counts

@@ -165,15 +165,12 @@ def _problems(spec: Table) -> list[tuple[str, str]]:
                 "then 'unknown payer ''' || t_payer_id || ''' (not in reference or payers extract)' end",
             )
         )
-    if spec.key:
-        key = ", ".join(f"t_{k}" for k in spec.key)
+    if spec.key:  # _first_row comes from the duplicate-key join in _load_table
         checks.append(
             (
                 spec.key[0],
-                f"case when count(*) over (partition by source_file, {key}) > 1 "
-                f"and row_number() over (partition by source_file, {key} order by source_row) > 1 "
-                f"then 'duplicate {'/'.join(spec.key)} within the file (first at row ' || "
-                f"min(source_row) over (partition by source_file, {key}) || ')' end",
+                f"case when source_row > _first_row then 'duplicate {'/'.join(spec.key)} "
+                f"within the file (first at row ' || _first_row || ')' end",
             )
         )
     return checks
@@ -187,12 +184,21 @@ def _load_table(conn: duckdb.DuckDBPyConnection, spec: Table) -> tuple[int, int]
     problems = ", ".join(f"{expr} as _p{i}" for i, (_, expr) in enumerate(checks))
     reasons = ", ".join(f"'{col}: ' || _p{i}" for i, (col, _) in enumerate(checks))
     columns = ", ".join(f"case when _p{i} is not null then '{col}' end" for i, (col, _) in enumerate(checks))
+    key = ", ".join(["source_file", *(f"t_{k}" for k in spec.key)])
+    # a key delivered twice in one file: a group-by and a join (cheaper than windows over every row)
+    duplicates = (
+        f"select {key}, min(source_row) as _first_row from typed group by all having count(*) > 1"
+        if spec.key
+        else "select null as source_file, null::bigint as _first_row where false"
+    )
     conn.execute(
         f"""
         create or replace temp table _checked as
-        with typed as (select *, {typed_cols} from landing),
-        checked as (select *, {problems} from typed)
-        select * exclude ({", ".join(f"_p{i}" for i in range(len(checks)))}),
+        with typed as (select *, {typed_cols} from _landing_{spec.name}),
+        duplicates as ({duplicates}),
+        keyed as (select * from typed left join duplicates using ({key if spec.key else "source_file"})),
+        checked as (select *, {problems} from keyed)
+        select * exclude (_first_row, {", ".join(f"_p{i}" for i in range(len(checks)))}),
                concat_ws('; ', {reasons}) as _reason, concat_ws(',', {columns}) as _columns
         from checked
         """
@@ -217,34 +223,39 @@ def _load_table(conn: duckdb.DuckDBPyConnection, spec: Table) -> tuple[int, int]
     return loaded, quarantined
 
 
-def _land(spec: Table, files: list[Path], seq: dict[Path, int]) -> pl.DataFrame:
-    """Read every file of a table, check its header, stack them as text with provenance columns."""
-    frames = []
+def _land(conn: duckdb.DuckDBPyConnection, spec: Table, files: list[Path], seq: dict[Path, int]) -> list[str]:
+    """Read every file of a table as text into the temp table _landing_<table>, one file at a time
+    (so memory holds one file, not the drop). Returns file-level errors; nothing is written to the
+    warehouse itself."""
+    cols = ", ".join(f"{c.name} varchar" for c in spec.columns)
+    conn.execute(
+        f"create or replace temp table _landing_{spec.name} ({cols}, source_file varchar, source_row bigint,"
+        " delivery_seq bigint)"
+    )
+    errors = []
     for path in files:
-        df, first_row = read_text(path)
+        try:
+            df, first_row = read_text(path)
+        except ExtractError as exc:
+            errors.append(str(exc))
+            continue
         missing = [c for c in spec.required_columns if c not in df.columns]
         if missing:
-            raise ExtractError(
+            errors.append(
                 f"{path}: missing required column(s) {', '.join(missing)} for table {spec.name}; "
                 f"columns found: {', '.join(df.columns) or '(none)'}"
             )
-        wanted = [c.name for c in spec.columns]
-        df = df.select(
-            [pl.col(c) if c in df.columns else pl.lit(None, pl.String).alias(c) for c in wanted]
+            continue
+        df = df.select(  # noqa: F841  (read by DuckDB's replacement scan)
+            [pl.col(c.name) if c.name in df.columns else pl.lit(None, pl.String).alias(c.name) for c in spec.columns]
         ).with_columns(
             pl.lit(path.name).alias("source_file"),
             (pl.int_range(pl.len(), dtype=pl.Int64) + first_row).alias("source_row"),
             pl.lit(seq[path], pl.Int64).alias("delivery_seq"),
         )
-        frames.append(df)
-    if frames:
-        return pl.concat(frames)
-    schema = {c.name: pl.String for c in spec.columns} | {
-        "source_file": pl.String,
-        "source_row": pl.Int64,
-        "delivery_seq": pl.Int64,
-    }
-    return pl.DataFrame(schema=schema)
+        conn.execute(f"insert into _landing_{spec.name} select * from df")
+        del df
+    return errors
 
 
 def _sha256(path: Path) -> str:
@@ -265,14 +276,10 @@ def load_drop(conn: duckdb.DuckDBPyConnection, drop_dir: Path) -> IngestResult:
     found = discover(drop_dir)
     all_files = sorted((p for files in found.values() for p in files), key=lambda p: p.name)
     seq = {p: i + 1 for i, p in enumerate(all_files)}
-    # Read and check every file before touching the warehouse.
-    errors, landed = [], {}
-    for table in LOAD_ORDER:
-        try:
-            landed[table] = _land(TABLES[table], found[table], seq)
-        except ExtractError as exc:
-            errors.append(str(exc))
+    # Read and check every file (into temp tables) before touching the warehouse.
+    errors = [e for table in LOAD_ORDER for e in _land(conn, TABLES[table], found[table], seq)]
     if errors:
+        _drop_landing(conn)
         raise ExtractError("\n".join(errors))
 
     result = IngestResult(files=len(all_files))
@@ -283,16 +290,15 @@ def load_drop(conn: duckdb.DuckDBPyConnection, drop_dir: Path) -> IngestResult:
             " columns varchar, reason varchar, record varchar)"
         )
         for table in LOAD_ORDER:
-            landing = landed[table]
-            conn.register("landing", landing)
             loaded, quarantined = _load_table(conn, TABLES[table])
-            conn.unregister("landing")
-            result.rows_read[table] = landing.height
+            result.rows_read[table] = loaded + quarantined
             result.rows_loaded[table] = loaded
             result.rows_quarantined[table] = quarantined
-        rows_per_file = pl.concat(
-            [df.group_by("source_file").agg(pl.len().cast(pl.Int64).alias("rows_read")) for df in landed.values()]
-        )
+        rows_per_file = conn.sql(  # noqa: F841  (read by DuckDB's replacement scan)
+            " union all ".join(
+                f"select source_file, count(*)::bigint as rows_read from _landing_{t} group by all" for t in TABLES
+            )
+        ).pl()
         ledger = pl.DataFrame(  # noqa: F841  (read by DuckDB's replacement scan)
             {
                 "source_file": [p.name for p in all_files],
@@ -320,7 +326,14 @@ def load_drop(conn: duckdb.DuckDBPyConnection, drop_dir: Path) -> IngestResult:
     except Exception:
         conn.rollback()
         raise
+    finally:
+        _drop_landing(conn)
     return result
+
+
+def _drop_landing(conn: duckdb.DuckDBPyConnection) -> None:
+    for table in TABLES:
+        conn.execute(f"drop table if exists _landing_{table}")
 
 
 def write_run_parameters(conn: duckdb.DuckDBPyConnection, as_of) -> None:

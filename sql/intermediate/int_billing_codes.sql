@@ -32,9 +32,13 @@ matched as (
 ),
 
 -- an add-on code is billed only together with a base code
+bases as (
+    select distinct enrollment_id, service_month, scenario from matched where kind = 'base'
+),
+
 paired as (
     select * from matched
-    qualify bool_or(kind = 'base') over (partition by enrollment_id, service_month, scenario)
+    semi join bases using (enrollment_id, service_month, scenario)
 ),
 
 capped as (
@@ -48,22 +52,25 @@ capped as (
 ),
 
 -- the payer's own rate wins over the default ('*') rate; rates are those in force on the month's
--- last day (e.g. the 2024 conversion-factor change on 2024-03-09 prices March at the new rate)
-priced as (
-    select
-        c.*,
-        f.amount as unit_amount,
-        f.payer_id as fee_schedule_payer
-    from capped as c
-    left join ref_fee_schedule as f
-        on f.code = c.code
-        and f.payer_id in (c.payer_id, '*')
-        and last_day(c.service_month) >= f.effective_from
-        and (f.effective_to is null or last_day(c.service_month) <= f.effective_to)
+-- last day (e.g. the 2024 conversion-factor change on 2024-03-09 prices March at the new rate);
+-- resolved once per payer, code and month, then joined to every line
+rates as (
+    select k.payer_id, k.code, k.service_month, f.amount as unit_amount, f.payer_id as fee_schedule_payer
+    from (select distinct payer_id, code, service_month from capped) as k
+    inner join ref_fee_schedule as f
+        on f.code = k.code
+        and f.payer_id in (k.payer_id, '*')
+        and last_day(k.service_month) >= f.effective_from
+        and (f.effective_to is null or last_day(k.service_month) <= f.effective_to)
     qualify row_number() over (
-        partition by c.enrollment_id, c.service_month, c.scenario, c.code
-        order by f.payer_id = '*', f.effective_from desc
+        partition by k.payer_id, k.code, k.service_month order by f.payer_id = '*', f.effective_from desc
     ) = 1
+),
+
+priced as (
+    select c.*, r.unit_amount, r.fee_schedule_payer
+    from capped as c
+    left join rates as r using (payer_id, code, service_month)
 ),
 
 final as (

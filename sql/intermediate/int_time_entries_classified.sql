@@ -16,22 +16,38 @@ params as (
 
 -- the enrollment (program episode owner) active on the service date; an entry that names its
 -- program only matches that program's enrollment
-matched as (
+-- (most patients have one enrollment: only the others need a choice, the latest enrollment wins)
+enrollment_counts as (
+    select patient_id, count(*) as enrollments from stg_enrollments group by all
+),
+
+candidates as (
     select
         t.*,
         n.enrollment_id,
         n.program,
         n.payer_id,
         n.facility_id,
-        n.consent_on
+        n.consent_on,
+        n.enrolled_on,
+        coalesce(c.enrollments, 0) > 1 as several_enrollments
     from entries as t
+    left join enrollment_counts as c using (patient_id)
     left join stg_enrollments as n
         on n.patient_id = t.patient_id
         and t.service_date >= n.enrolled_on
         and (n.discharged_on is null or t.service_date <= n.discharged_on)
         and (t.entry_program is null or t.entry_program = n.program)
+),
+
+matched as (
+    select * exclude (enrolled_on, several_enrollments) from candidates
+    where not several_enrollments
+    union all
+    select * exclude (enrolled_on, several_enrollments) from candidates
+    where several_enrollments
     qualify row_number() over (
-        partition by t.entry_id, t.delivery_seq, t.source_row order by n.enrolled_on desc, n.program desc
+        partition by entry_id, delivery_seq, source_row order by enrolled_on desc nulls last, program desc
     ) = 1
 ),
 

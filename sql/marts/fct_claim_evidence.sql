@@ -99,4 +99,3 @@ final as (
 )
 
 select * from final
-order by patient_id, service_month, program, sort_order, item

@@ -11,8 +11,11 @@ scenario_totals as (
         enrollment_id,
         service_month,
         scenario,
-        string_agg(code || case when units > 1 then ' x' || units else '' end, ' + ' order by kind desc, code)
-            filter (where units > 0) as codes,
+        -- at most one base code and one add-on per scenario: the base first (no sort needed)
+        nullif(concat_ws(' + ',
+            max(case when kind = 'base' and units > 0 then code end),
+            max(case when kind = 'add_on' and units > 0 then code || case when units > 1 then ' x' || units else '' end end)
+        ), '') as codes,
         round(sum(amount), 2) as amount,
         sum(units_over_cap)::integer as units_over_cap,
         sum(minutes_over_cap)::integer as minutes_over_cap,

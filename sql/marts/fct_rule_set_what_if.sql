@@ -12,8 +12,11 @@ what_if as (
     select
         enrollment_id,
         service_month,
-        string_agg(code || case when units > 1 then ' x' || units else '' end, ' + ' order by kind desc, code)
-            filter (where units > 0) as codes,
+        -- at most one base code and one add-on per scenario: the base first (no sort needed)
+        nullif(concat_ws(' + ',
+            max(case when kind = 'base' and units > 0 then code end),
+            max(case when kind = 'add_on' and units > 0 then code || case when units > 1 then ' x' || units else '' end end)
+        ), '') as codes,
         round(sum(amount), 2) as amount
     from int_billing_codes
     where scenario = 'what_if'

@@ -1,5 +1,5 @@
 -- purpose: time entries, typed and ranked by delivery: the latest delivery of an entry_id wins
--- grain: one row per delivered version of a time entry (version_rank = 1 is the live version)
+-- grain: one row per delivered version of a time entry (version_rank 1 is the live version, 2 superseded)
 -- upstream: raw_time_entries
 with source as (
     select * from raw_time_entries
@@ -25,13 +25,20 @@ renamed as (
     from source
 ),
 
+-- the latest delivery of each entry_id (a group-by: cheaper than ranking every row)
+latest as (
+    select entry_id, max(delivery_seq * 10000000000 + source_row) as version_key
+    from renamed
+    group by entry_id
+),
+
 final as (
     select
-        *,
-        row_number() over (
-            partition by entry_id order by delivery_seq desc, source_row desc
-        ) as version_rank
-    from renamed
+        r.*,
+        -- 1 = the live version, 2 = superseded by a later delivery
+        case when l.version_key = r.delivery_seq * 10000000000 + r.source_row then 1 else 2 end as version_rank
+    from renamed as r
+    inner join latest as l using (entry_id)
 )
 
 select * from final
