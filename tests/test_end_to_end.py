@@ -15,6 +15,7 @@ import pytest
 from conftest import SAMPLE_DIR
 
 BASE_CODES = {"99492", "99493", "G2214", "99484"}
+PAGES = ["index.html", "worklist.html", "outreach.html", "revenue_gap.html", "roi.html", "compliance.html"]
 
 
 def read_csv(path: Path) -> list[dict]:
@@ -112,7 +113,7 @@ def test_every_minute_of_the_sample_is_accounted_for(sample_run):
 def test_dashboards_are_written_offline(sample_run):
     out, _ = sample_run
     site = out / "dashboards"
-    for page in ["index.html", "worklist.html", "revenue_gap.html", "roi.html"]:
+    for page in PAGES:
         html = (site / page).read_text()
         assert "cdn.plot.ly" not in html and 'src="https://' not in html
     assert (site / "plotly.min.js").stat().st_size > 1_000_000
@@ -177,7 +178,7 @@ def test_sample_dashboards_render_in_headless_chromium(sample_run):
             page = browser.new_context(offline=True, viewport={"width": 1366, "height": 900}).new_page()
             errors: list[str] = []
             page.on("pageerror", lambda e: errors.append(str(e)))
-            for name in ["index.html", "worklist.html", "revenue_gap.html", "roi.html"]:
+            for name in PAGES:
                 page.goto((site / name).as_uri())
                 if name != "index.html":
                     page.wait_for_selector(".js-plotly-plot .main-svg")
@@ -185,4 +186,9 @@ def test_sample_dashboards_render_in_headless_chromium(sample_run):
             assert errors == []
         finally:
             browser.close()
-    assert len(list(shots.glob("*.png"))) == 4
+    assert len(list(shots.glob("*.png"))) == len(PAGES) == 6
+    artifacts = os.environ.get("BHI_ARTIFACTS_DIR")
+    if artifacts:  # keep the sample's screenshots for a reviewer
+        import shutil
+
+        shutil.copytree(shots, Path(artifacts) / "sample-screenshots", dirs_exist_ok=True)
