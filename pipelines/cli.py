@@ -26,6 +26,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         warehouse=args.warehouse,
         as_of=args.as_of,
         log_level="INFO" if args.verbose else "WARNING",
+        profile=args.profile,
+        full_refresh=args.full_refresh,
     )
     if not outcome.success:
         print(f"bhi run failed: {outcome.error}", file=sys.stderr)
@@ -99,6 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--warehouse", type=Path, help="DuckDB file (default: <out>/warehouse.duckdb)")
     run.add_argument(
         "--as-of", type=_date, default=None, help="YYYY-MM-DD (default today): its month is open, earlier months closed"
+    )
+    run.add_argument(
+        "--profile", help="source profile: a name from profiles/ or a YAML path (default: bhi-profile.yaml in the drop)"
+    )
+    run.add_argument(
+        "--full-refresh", action="store_true", help="forget the file ledger and reload every file of the drop"
     )
     run.add_argument("--verbose", action="store_true", help="show Dagster's step logs")
     run.set_defaults(func=_cmd_run)

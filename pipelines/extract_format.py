@@ -43,7 +43,7 @@ TABLES: dict[str, Table] = {
             _cols(
                 "entry_id:id*, patient_id:id*, staff_id:id*, service_date:date*, minutes:int*,"
                 " activity:text*, program:text, start_time:time, end_time:time, documented_at:date,"
-                " encounter_id:id"
+                " encounter_id:id, deleted:bool"
             ),
             key=("entry_id",),
         ),
@@ -87,6 +87,12 @@ TABLES: dict[str, Table] = {
             key=("patient_id", "assessment_date", "instrument"),
         ),
         Table(
+            "facilities",
+            _cols("facility_id:id*, facility_type:text*, name:text"),
+            required=False,
+            key=("facility_id",),
+        ),
+        Table(
             "program_costs",
             _cols("month:month*, facility_id:id*, category:text*, amount:decimal*"),
             required=False,
@@ -103,7 +109,8 @@ ACCEPTED_VALUES: dict[tuple[str, str], tuple[str, str]] = {
     ("staff", "role"): ("ref_roles", "role"),
     ("payers", "rule_set"): ("ref_code_thresholds", "rule_set"),
     ("assessments", "instrument"): ("ref_instruments", "instrument"),
+    ("facilities", "facility_type"): ("ref_facility_types", "facility_type"),
 }
 
 # Columns whose values are matched case-insensitively (stored lower-case).
-LOWER_CASE = {"payer_id", "program", "role", "activity", "rule_set", "category", "instrument"}
+LOWER_CASE = {"payer_id", "program", "role", "activity", "rule_set", "category", "instrument", "facility_type"}

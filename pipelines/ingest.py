@@ -9,16 +9,16 @@ All raw_* tables, the quarantine and the ledger are replaced in one transaction.
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 import polars as pl
 
+from pipelines.errors import ExtractError
+from pipelines.readers import discover, read_text
 from pipelines.extract_format import ACCEPTED_VALUES, LOWER_CASE, TABLES, Column, Table
 
-SUFFIXES = (".csv", ".parquet", ".xlsx")
 META_COLUMNS = ("source_file", "source_row", "delivery_seq")
 
 SQL_TYPES = {
@@ -42,73 +42,12 @@ FORMAT_HINT = {
 }
 
 
-class ExtractError(Exception):
-    """A file-level problem: the message names the file and the column and what was found."""
-
-
 @dataclass
 class IngestResult:
     files: int = 0
     rows_read: dict[str, int] = field(default_factory=dict)
     rows_loaded: dict[str, int] = field(default_factory=dict)
     rows_quarantined: dict[str, int] = field(default_factory=dict)
-
-
-def discover(drop_dir: Path) -> dict[str, list[Path]]:
-    """Files named `<table>*.csv|parquet|xlsx`, per table, in delivery order (sorted by name)."""
-    if not drop_dir.is_dir():
-        raise ExtractError(f"extract folder {drop_dir} does not exist or is not a folder")
-    names = sorted(TABLES, key=len, reverse=True)  # longest table name first
-    found: dict[str, list[Path]] = {t: [] for t in TABLES}
-    for path in sorted(p for p in drop_dir.iterdir() if p.is_file()):
-        if path.suffix.lower() not in SUFFIXES:
-            continue
-        stem = path.name.lower()
-        table = next((t for t in names if stem.startswith(t)), None)
-        if table:
-            found[table].append(path)
-    missing = [t for t, spec in TABLES.items() if spec.required and not found[t]]
-    if missing:
-        present = ", ".join(sorted(p.name for p in drop_dir.iterdir() if p.is_file())) or "(empty)"
-        raise ExtractError(
-            f"{drop_dir}: no file for required table(s) {', '.join(missing)} "
-            f"(expected <table>*.csv|parquet|xlsx); files found: {present}"
-        )
-    return found
-
-
-def _normalise_header(name: str) -> str:
-    return re.sub(r"\s+", "_", name.strip().lstrip("\ufeff").lower())
-
-
-def _as_text(df: pl.DataFrame) -> pl.DataFrame:
-    """Every column as text; dates as ISO, integral floats (Excel numbers) without '.0'."""
-    out = []
-    for name, dtype in df.schema.items():
-        col = pl.col(name)
-        if dtype == pl.Date or isinstance(dtype, pl.Datetime):
-            out.append(col.dt.strftime("%Y-%m-%d").alias(name))
-        elif dtype.is_float():
-            integral = (col.round(0) == col).fill_null(True).all()
-            out.append(pl.when(integral).then(col.cast(pl.Int64)).otherwise(col).cast(pl.String).alias(name))
-        else:
-            out.append(col.cast(pl.String).alias(name))
-    return df.select(out)
-
-
-def read_text(path: Path) -> tuple[pl.DataFrame, int]:
-    """Read one file with every column as text; return it and the row number of its first record."""
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".csv":
-            df, first_row = pl.read_csv(path, infer_schema=False), 2
-        elif suffix == ".parquet":
-            df, first_row = _as_text(pl.read_parquet(path)), 1
-        else:
-            df, first_row = _as_text(pl.read_excel(path, sheet_id=1)), 2
-    except Exception as exc:  # any parser error is a file-level error that names the file
-        raise ExtractError(f"{path}: cannot read file ({type(exc).__name__}: {exc})") from exc
-    return df.rename({c: _normalise_header(c) for c in df.columns}), first_row
 
 
 def _typed(col: Column) -> str:
@@ -223,7 +162,9 @@ def _load_table(conn: duckdb.DuckDBPyConnection, spec: Table) -> tuple[int, int]
     return loaded, quarantined
 
 
-def _land(conn: duckdb.DuckDBPyConnection, spec: Table, files: list[Path], seq: dict[Path, int]) -> list[str]:
+def _land(
+    conn: duckdb.DuckDBPyConnection, spec: Table, files: list[Path], seq: dict[Path, int], profile=None
+) -> list[str]:
     """Read every file of a table as text into the temp table _landing_<table>, one file at a time
     (so memory holds one file, not the drop). Returns file-level errors; nothing is written to the
     warehouse itself."""
@@ -235,7 +176,7 @@ def _land(conn: duckdb.DuckDBPyConnection, spec: Table, files: list[Path], seq: 
     errors = []
     for path in files:
         try:
-            df, first_row = read_text(path)
+            df, first_row = read_text(path, spec.name, profile)
         except ExtractError as exc:
             errors.append(str(exc))
             continue
@@ -270,14 +211,16 @@ def _sha256(path: Path) -> str:
 LOAD_ORDER = ["payers", *[t for t in TABLES if t != "payers"]]
 
 
-def load_drop(conn: duckdb.DuckDBPyConnection, drop_dir: Path) -> IngestResult:
+def load_drop(
+    conn: duckdb.DuckDBPyConnection, drop_dir: Path, profile: str | None = None, full_refresh: bool = False
+) -> IngestResult:
     """Load a whole drop folder. Raises ExtractError (nothing written) on any file-level problem."""
     drop_dir = Path(drop_dir)
-    found = discover(drop_dir)
+    found = discover(drop_dir, profile)
     all_files = sorted((p for files in found.values() for p in files), key=lambda p: p.name)
     seq = {p: i + 1 for i, p in enumerate(all_files)}
     # Read and check every file (into temp tables) before touching the warehouse.
-    errors = [e for table in LOAD_ORDER for e in _land(conn, TABLES[table], found[table], seq)]
+    errors = [e for table in LOAD_ORDER for e in _land(conn, TABLES[table], found[table], seq, profile)]
     if errors:
         _drop_landing(conn)
         raise ExtractError("\n".join(errors))

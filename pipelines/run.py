@@ -62,6 +62,8 @@ def run_pipeline(
     as_of: dt.date | None = None,
     reference: Path = DEFAULT_REFERENCE_DIR,
     log_level: str = "WARNING",
+    profile: str | None = None,
+    full_refresh: bool = False,
 ) -> RunOutcome:
     """Materialize the whole asset graph; return the run summary (fct_run_summary) or the error."""
     from pipelines.definitions import (
@@ -78,7 +80,10 @@ def run_pipeline(
         "BHI_REFERENCE_DIR": str(reference),
     }
     run_config = {
-        "ops": {"run_parameters": {"config": {"as_of": (as_of or dt.date.today()).isoformat()}}},
+        "ops": {
+            "run_parameters": {"config": {"as_of": (as_of or dt.date.today()).isoformat()}},
+            "extracts": {"config": {"profile": profile, "full_refresh": full_refresh}},
+        },
         "loggers": {"console": {"config": {"log_level": log_level}}},
     }
     with _environment(env):

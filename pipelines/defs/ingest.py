@@ -39,6 +39,11 @@ def run_parameters(config: RunParametersConfig, warehouse: DuckDBResource) -> dg
     return dg.MaterializeResult(metadata={"as_of": as_of.isoformat()})
 
 
+class ExtractsConfig(dg.Config):
+    profile: str | None = None  # source profile name (profiles/<name>.yaml) or path; default: bhi-profile.yaml in the drop
+    full_refresh: bool = False  # forget the ledger and reload every file of the drop
+
+
 @dg.multi_asset(
     specs=[
         dg.AssetSpec(t, group_name="ingest", kinds={"duckdb"}, deps=REFERENCE_TABLES)
@@ -46,10 +51,10 @@ def run_parameters(config: RunParametersConfig, warehouse: DuckDBResource) -> dg
     ],
     name="extracts",
 )
-def extracts(context: dg.AssetExecutionContext, warehouse: DuckDBResource, paths: RunPaths):
+def extracts(context: dg.AssetExecutionContext, config: ExtractsConfig, warehouse: DuckDBResource, paths: RunPaths):
     """Read the extract drop, quarantine bad rows with reasons, keep a ledger of files."""
     with warehouse.get_connection() as conn:
-        result = load_drop(conn, paths.extracts)
+        result = load_drop(conn, paths.extracts, profile=config.profile, full_refresh=config.full_refresh)
     context.log.info(
         f"ingested {result.files} files: "
         + ", ".join(f"{t} {result.rows_loaded[t]} loaded/{result.rows_quarantined[t]} quarantined" for t in TABLES)
