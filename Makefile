@@ -34,7 +34,8 @@ sample: setup
 bench: setup
 	.venv/bin/bhi bench --entries $(ENTRIES) $(if $(WORKDIR),--workdir $(WORKDIR))
 
-# Dagster UI on the bundled sample (http://127.0.0.1:3000); materialize the `nightly` job there.
+# Dagster UI + daemon on the bundled sample (http://127.0.0.1:3000); launch the `nightly` job there.
+# DAGSTER_HOME=.dagster_home gets dagster.yaml (telemetry off, one run per warehouse in the run queue).
 dev: setup
 	mkdir -p .dagster_home out/sample && cp dagster.yaml .dagster_home/dagster.yaml
 	DAGSTER_HOME=$(CURDIR)/.dagster_home BHI_EXTRACTS_DIR=$(CURDIR)/data/sample BHI_OUT_DIR=$(CURDIR)/$(OUT) \

@@ -3,16 +3,18 @@
 import dagster as dg
 
 from pipelines.defs.checks import CHECKS
-from pipelines.defs.ingest import extracts, reference_data, run_parameters
+from pipelines.defs.ingest import claims_previous_run, extracts, reference_data, run_parameters
 from pipelines.defs.models import SQL_ASSETS
 from pipelines.defs.outputs import dashboards, exports
 from pipelines.defs.resources import RESOURCES
 from pipelines.defs.schedules import nightly_job, nightly_schedule
+from pipelines.defs.sensors import extract_drop_sensor
 
 defs = dg.Definitions(
-    assets=[reference_data, run_parameters, extracts, *SQL_ASSETS, exports, dashboards],
+    assets=[reference_data, run_parameters, claims_previous_run, extracts, *SQL_ASSETS, exports, dashboards],
     asset_checks=CHECKS,
     jobs=[nightly_job],
     schedules=[nightly_schedule],
+    sensors=[extract_drop_sensor],
     resources=RESOURCES,
 )

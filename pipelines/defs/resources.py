@@ -1,7 +1,10 @@
 """Resources: the DuckDB warehouse and the folders a run reads and writes, all from the environment
 (see .env.example). `bhi run` sets these variables for its own process."""
 
+import hashlib
 import os
+import re
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -46,13 +49,81 @@ def _duckdb_config(config: dict) -> dict:
     return config
 
 
+# DuckDB 2.x, when another process holds the file open read-write:
+#   IO Error: Could not set lock on file "/srv/bhi/out/warehouse.duckdb": Conflicting lock is held in
+#   /usr/bin/python3.11 (PID 8892). See also https://duckdb.org/docs/current/connect/concurrency
+LOCK_ERROR_MARKER = "Could not set lock on file"
+LOCK_WAIT_ENV = "BHI_LOCK_WAIT_SECONDS"
+WAREHOUSE_TAG = "bhi/warehouse"  # run-queue tag: dagster.yaml allows one run per value (= per warehouse file)
+
+
+class WarehouseLockedError(Exception):
+    """The warehouse file is open for writing in another process (another `bhi run` or Dagster run)."""
+
+
+def lock_wait_seconds() -> float:
+    """BHI_LOCK_WAIT_SECONDS: how long to keep retrying a locked warehouse before failing (default 0)."""
+    raw = os.environ.get(LOCK_WAIT_ENV, "").strip()
+    if not raw:
+        return 0.0
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ValueError(f"{LOCK_WAIT_ENV} must be a number of seconds, got {raw!r}") from exc
+    return max(value, 0.0)
+
+
+def lock_message(database: str, duckdb_message: str, waited: float) -> str:
+    """The error a user sees when the warehouse is locked: who holds it and what to do."""
+    holder = re.search(r"Conflicting lock is held in (.*?) \(PID (\d+)\)", duckdb_message)
+    who = f" (process {holder.group(2)}: {holder.group(1)})" if holder else ""
+    waited_note = f" after waiting {waited:g} s ({LOCK_WAIT_ENV})" if waited > 0 else ""
+    return (
+        f"warehouse {database} is locked{waited_note}: another bhi run or Dagster run is writing it "
+        f"(or another program has it open){who}. This step wrote nothing; try again when that run "
+        f"finishes (or set {LOCK_WAIT_ENV} to wait for it). DuckDB said: {duckdb_message}"
+    )
+
+
+def connect_warehouse(database: str, config: dict | None = None) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse read-write. If another process holds DuckDB's write lock, retry every second
+    for up to BHI_LOCK_WAIT_SECONDS, then raise WarehouseLockedError with a message naming the holder."""
+    wait = lock_wait_seconds()
+    started = time.monotonic()
+    while True:
+        try:
+            return duckdb.connect(database, read_only=False, config=dict(config or {}))
+        except duckdb.IOException as exc:
+            message = str(exc)
+            if LOCK_ERROR_MARKER not in message:
+                raise
+            remaining = wait - (time.monotonic() - started)
+            if remaining <= 0:
+                # `from None`: the root cause a user sees (bhi run prints it) is this message, which
+                # still quotes DuckDB's own text.
+                raise WarehouseLockedError(lock_message(database, message, wait)) from None
+            time.sleep(min(1.0, remaining))
+
+
+def warehouse_tag(database: str | None = None) -> str:
+    """Value of the `bhi/warehouse` run tag: one value per warehouse file (file name + a short hash of
+    its absolute path), so the run queue allows one run per file and different files in parallel."""
+    database = database if database is not None else os.environ.get("BHI_WAREHOUSE", "")
+    if not database:
+        return "unset"
+    path = os.path.abspath(os.path.expanduser(database))
+    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(path).name)[:40]
+    return f"{stem}-{hashlib.sha256(path.encode()).hexdigest()[:8]}"
+
+
 class Warehouse(DuckDBResource):
-    """DuckDBResource whose connection is closed even when the step fails: an open connection left
-    behind by a failed step would keep the file locked for the rest of the process."""
+    """DuckDBResource whose connection is closed even when the step fails (an open connection left
+    behind by a failed step would keep the file locked for the rest of the process), and which turns
+    DuckDB's lock error into a WarehouseLockedError that says who is writing the file."""
 
     @contextmanager
     def get_connection(self):
-        conn = duckdb.connect(self.database, read_only=False, config=_duckdb_config(dict(self.connection_config)))
+        conn = connect_warehouse(self.database, _duckdb_config(dict(self.connection_config)))
         try:
             yield conn
         finally:

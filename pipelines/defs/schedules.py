@@ -1,15 +1,30 @@
-"""The nightly job (the whole graph, one process so there is one DuckDB writer) and its schedule."""
+"""The nightly job (the whole graph, one process so there is one DuckDB writer) and its schedule.
+
+Every run of the job carries the `bhi/warehouse` tag (one value per warehouse file); dagster.yaml
+limits the run queue to one in-progress run per value, so the daemon never starts a second writer."""
 
 import os
 
 import dagster as dg
+
+from pipelines.defs.resources import WAREHOUSE_TAG, warehouse_tag
 
 nightly_job = dg.define_asset_job(
     "nightly",
     selection=dg.AssetSelection.all(),
     executor_def=dg.in_process_executor,
     description="Ingest the extract drop and rebuild every model, export and dashboard.",
+    tags={WAREHOUSE_TAG: warehouse_tag()},
 )
+
+
+def run_tags(as_of: str) -> dict[str, str]:
+    """Tags of a scheduled or sensor-requested run: its as-of date and the run-queue warehouse tag."""
+    return {"bhi/as_of": as_of, WAREHOUSE_TAG: warehouse_tag()}
+
+
+def as_of_config(as_of: str) -> dict:
+    return {"ops": {"run_parameters": {"config": {"as_of": as_of}}}}
 
 
 @dg.schedule(
@@ -20,8 +35,4 @@ nightly_job = dg.define_asset_job(
 def nightly_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     """02:00 every night; the as-of date is the scheduled day, so last month closes on the 1st."""
     as_of = context.scheduled_execution_time.date().isoformat()
-    return dg.RunRequest(
-        run_key=as_of,
-        run_config={"ops": {"run_parameters": {"config": {"as_of": as_of}}}},
-        tags={"bhi/as_of": as_of},
-    )
+    return dg.RunRequest(run_key=as_of, run_config=as_of_config(as_of), tags=run_tags(as_of))

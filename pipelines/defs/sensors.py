@@ -1,0 +1,153 @@
+"""A sensor on the extract drop: request a `nightly` run when extract files arrive or change.
+
+The drop is BHI_EXTRACTS_DIR. The files that count are every file ingest could read: canonical
+`<table>*.csv|parquet|xlsx`, FHIR `<Resource>.ndjson`, and files a source profile's name patterns
+pick (`.csv .tsv .txt .parquet .xlsx`), plus the drop's profile `bhi-profile.yaml`. Matching is by
+suffix, a superset of what ingest assigns to a table (a stray `notes.txt` causes one harmless rerun;
+a missed delivery would be worse). Hidden files, Office lock files (`~$...`), sub-folders and
+in-progress uploads (`.part`, `.tmp`, `.filepart`, ...) are ignored.
+
+- The cursor is a fingerprint of (name, size, mtime_ns) of those files. No change since the last
+  run request -> a SkipReason; a new, replaced, touched or removed file -> a RunRequest.
+- run_key = "drop-<fingerprint>": Dagster never launches two runs for the same drop state.
+- A file modified less than BHI_SENSOR_SETTLE_SECONDS ago (default 60) may still be being
+  written: the whole tick waits (SkipReason naming the files) and the cursor does not move, because
+  the run would ingest every file of the folder, half-written ones included.
+- as_of = today in BHI_TIMEZONE, passed like the schedule does; runs carry the `bhi/warehouse` tag.
+- Evaluated every BHI_SENSOR_INTERVAL_SECONDS (default 60, read when the definitions load).
+  Stopped by default: start it in the UI (Automation -> extract_drop_sensor) or with
+  `dagster sensor start extract_drop_sensor -m pipelines.definitions`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+
+from pipelines.defs.schedules import as_of_config, nightly_job, run_tags
+
+SETTLE_ENV = "BHI_SENSOR_SETTLE_SECONDS"
+INTERVAL_ENV = "BHI_SENSOR_INTERVAL_SECONDS"
+DEFAULT_SETTLE_SECONDS = 60.0
+DEFAULT_INTERVAL_SECONDS = 60
+# Every suffix pipelines/readers.py reads (canonical names, profile patterns, FHIR NDJSON); a test
+# keeps this in step with the readers.
+EXTRACT_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".xlsx", ".ndjson")
+PROFILE_FILE = "bhi-profile.yaml"
+
+
+def _env_number(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be a number of seconds, got {raw!r}") from exc
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0, got {raw!r}")
+    return value
+
+
+def settle_seconds() -> float:
+    return _env_number(SETTLE_ENV, DEFAULT_SETTLE_SECONDS)
+
+
+def is_drop_file(name: str) -> bool:
+    """True for a file ingest may read (by suffix) and for the drop's source profile."""
+    lower = name.lower()
+    if lower.startswith((".", "~$")):  # hidden files, Office lock files
+        return False
+    return lower == PROFILE_FILE or lower.endswith(EXTRACT_SUFFIXES)
+
+
+@dataclass(frozen=True)
+class DropState:
+    settled: tuple[tuple[str, int, int], ...]  # (name, size, mtime_ns), sorted by name
+    settling: tuple[str, ...]  # modified within the settle window: maybe still being written
+
+    @property
+    def fingerprint(self) -> str:
+        payload = json.dumps(self.settled, separators=(",", ":")).encode()
+        return hashlib.sha256(payload).hexdigest()[:16]
+
+
+def scan_drop(folder: Path, settle: float, now_ns: int | None = None) -> DropState:
+    """The drop's extract files split into settled (fingerprinted) and still settling."""
+    now_ns = time.time_ns() if now_ns is None else now_ns
+    settle_ns = int(settle * 1_000_000_000)
+    settled, settling = [], []
+    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+        if not is_drop_file(entry.name):
+            continue
+        try:
+            if not entry.is_file():
+                continue
+            stat = entry.stat()
+        except FileNotFoundError:  # removed while we looked
+            continue
+        if now_ns - stat.st_mtime_ns < settle_ns:
+            settling.append(entry.name)
+        else:
+            settled.append((entry.name, stat.st_size, stat.st_mtime_ns))
+    return DropState(tuple(settled), tuple(settling))
+
+
+def today_in_timezone() -> str:
+    return dt.datetime.now(ZoneInfo(os.environ.get("BHI_TIMEZONE", "UTC"))).date().isoformat()
+
+
+def evaluate_drop(folder_setting: str | None, cursor: str | None, settle: float) -> dg.RunRequest | dg.SkipReason:
+    """One tick: a RunRequest (its run_key carries the new fingerprint) or a SkipReason saying why not."""
+    if not folder_setting:
+        return dg.SkipReason("BHI_EXTRACTS_DIR is not set: the sensor does not know which drop folder to watch")
+    folder = Path(folder_setting)
+    if not folder.is_dir():
+        return dg.SkipReason(f"extract drop {folder} does not exist or is not a folder")
+    state = scan_drop(folder, settle)
+    if state.settling:
+        names = ", ".join(state.settling[:5]) + (f" and {len(state.settling) - 5} more" if len(state.settling) > 5 else "")
+        return dg.SkipReason(
+            f"waiting for {len(state.settling)} file(s) in {folder} modified less than {settle:g} s ago "
+            f"({SETTLE_ENV}) to settle: {names}"
+        )
+    if not state.settled:
+        return dg.SkipReason(
+            f"no extract files in {folder} (expected {'|'.join('*' + x for x in EXTRACT_SUFFIXES)} or {PROFILE_FILE})"
+        )
+    fingerprint = state.fingerprint
+    if fingerprint == cursor:
+        return dg.SkipReason(
+            f"no new or changed extract files in {folder} since the last run request "
+            f"({len(state.settled)} files, fingerprint {fingerprint})"
+        )
+    as_of = today_in_timezone()
+    return dg.RunRequest(
+        run_key=f"drop-{fingerprint}",
+        run_config=as_of_config(as_of),
+        tags={**run_tags(as_of), "bhi/drop_fingerprint": fingerprint, "bhi/drop_files": str(len(state.settled))},
+    )
+
+
+@dg.sensor(
+    job=nightly_job,
+    minimum_interval_seconds=int(_env_number(INTERVAL_ENV, DEFAULT_INTERVAL_SECONDS)),
+    default_status=dg.DefaultSensorStatus.STOPPED,
+    description=(
+        "Requests a nightly run when extract files in BHI_EXTRACTS_DIR are added, replaced or removed "
+        f"(after they have been quiet for {SETTLE_ENV} seconds, default 60)."
+    ),
+)
+def extract_drop_sensor(context: dg.SensorEvaluationContext):
+    result = evaluate_drop(os.environ.get("BHI_EXTRACTS_DIR"), context.cursor, settle_seconds())
+    if isinstance(result, dg.RunRequest):
+        context.update_cursor(result.tags["bhi/drop_fingerprint"])
+    return result
