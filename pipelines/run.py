@@ -20,6 +20,7 @@ class RunOutcome:
     summary: dict
     error: str | None = None
     step_seconds: dict[str, float] = field(default_factory=dict)  # Dagster step key -> seconds, run order
+    file_errors: list[str] = field(default_factory=list)  # files this run rejected (the others loaded)
 
 
 @contextlib.contextmanager
@@ -37,6 +38,14 @@ def _environment(values: dict[str, str]):
 
 
 def _root_cause(result: dg.ExecuteInProcessResult) -> str:
+    # a blocking asset check that failed says why in its description (e.g. which fee rate is missing)
+    failed_checks = [
+        f"check {e.check_name} on {e.asset_key.to_user_string()} failed: {e.description}"
+        for e in result.get_asset_check_evaluations()
+        if not e.passed and e.description
+    ]
+    if failed_checks:
+        return "\n".join(failed_checks)
     for event in result.all_events:
         if event.is_step_failure and event.step_failure_data and event.step_failure_data.error:
             err = event.step_failure_data.error
@@ -98,5 +107,6 @@ def run_pipeline(
     with duckdb.connect(str(warehouse), read_only=True) as conn:
         cols = [c[0] for c in conn.sql("describe fct_run_summary").fetchall()]
         row = conn.sql("select * from fct_run_summary").fetchall()[0]
-    return RunOutcome(True, dict(zip(cols, row)), step_seconds=step_seconds)
+        file_errors = [r[0] for r in conn.sql("select error from ingest_errors order by source_file").fetchall()]
+    return RunOutcome(True, dict(zip(cols, row)), step_seconds=step_seconds, file_errors=file_errors)
 

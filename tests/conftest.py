@@ -10,7 +10,7 @@ import duckdb
 import pytest
 
 from pipelines.defs.models import MODELS, in_dependency_order, materialize
-from pipelines.ingest import load_drop, write_run_parameters
+from pipelines.ingest import load_drop, snapshot_claims, write_run_parameters
 from pipelines.reference import DEFAULT_REFERENCE_DIR, seed_reference
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -47,18 +47,27 @@ class Drop:
         self.encounters: list[dict] = []
         self.payers: list[dict] = []
         self.assessments: list[dict] = []
+        self.facilities: list[dict] = []  # written only when a test lists a facility type
         self._seq = 0
+
+    def facility(self, facility_id: str, facility_type: str) -> None:
+        """List a facility in the optional facilities extract (physician_office, fqhc, rhc)."""
+        self.facilities.append({"facility_id": facility_id, "facility_type": facility_type})
+
+    def add_staff(self, staff_id: str, role: str, facility_id: str = "F1") -> None:
+        self.staff.append({"staff_id": staff_id, "role": role, "facility_id": facility_id,
+                           "annual_cost": "90000", "fte": "1"})
 
     def enroll(self, patient: str, *, program="cocm", payer="medicare", enrolled_on="2026-01-01",
                consent_on: str | None = "2026-01-01", discharged_on="", initiating_visit: str | None = "same day",
-               non_duplicative="") -> None:
+               non_duplicative="", facility="F1", billing_provider="BP1") -> None:
         """Enrol a patient; by default with an initiating E/M visit by the billing practitioner that day."""
         if initiating_visit:
             day = enrolled_on if initiating_visit == "same day" else initiating_visit
-            self.encounter(patient, day, "99213")
+            self.encounter(patient, day, "99213", provider=billing_provider)
         self.enrollments.append({
-            "patient_id": patient, "program": program, "payer_id": payer, "facility_id": "F1",
-            "billing_provider_id": "BP1", "enrolled_on": enrolled_on, "consent_on": consent_on or "",
+            "patient_id": patient, "program": program, "payer_id": payer, "facility_id": facility,
+            "billing_provider_id": billing_provider, "enrolled_on": enrolled_on, "consent_on": consent_on or "",
             "discharged_on": discharged_on, "diagnosis_code": "F32.1",
             "non_duplicative_care_documented": non_duplicative,
         })
@@ -115,6 +124,8 @@ class Drop:
             write_csv(f / "payers.csv", self.payers)
         if self.assessments:
             write_csv(f / "assessments.csv", self.assessments)
+        if self.facilities:
+            write_csv(f / "facilities.csv", self.facilities, ["facility_id", "facility_type", "name"])
         return f
 
 
@@ -124,6 +135,7 @@ def build_warehouse(path: Path, drop_dir: Path, as_of: str | dt.date,
     conn = duckdb.connect(str(path))
     seed_reference(conn, reference_dir)
     write_run_parameters(conn, as_of)
+    snapshot_claims(conn)
     load_drop(conn, drop_dir)
     for model in in_dependency_order(MODELS):
         materialize(conn, model)

@@ -172,11 +172,23 @@ def test_redelivered_file_never_double_counts(drop: Drop, build):
     drop.month("P1", "2026-01", 40)
     folder = drop.write()
     shutil.copy(folder / "time_entries.csv", folder / "time_entries_redelivered.csv")
+    # the same bytes again: recorded in the ledger as a duplicate, never loaded twice
+    conn = build(drop)
+    assert reasons(conn, "P1") == {"counted": 40}
+    assert claims(conn, "P1") == [("2026-01", "99492", 1)]
+    assert conn.sql("select status from ingest_files where source_file = 'time_entries_redelivered.csv'").fetchall() == [
+        ("duplicate",)
+    ]
+    # re-exported with one more column (other bytes, same entries): the later delivery wins, once
+    data = (folder / "time_entries.csv").read_text().splitlines()
+    (folder / "time_entries_redelivered.csv").write_text(
+        "\n".join([data[0] + ",deleted", *(line + ",false" for line in data[1:])]) + "\n"
+    )
     conn = build(drop)
     assert reasons(conn, "P1") == {"counted": 40, "superseded_by_later_delivery": 40}
     assert claims(conn, "P1") == [("2026-01", "99492", 1)]
     live = conn.sql("select distinct source_file from int_time_entries_classified where is_counted").fetchall()
-    assert live == [("time_entries_redelivered.csv",)]  # the later delivery wins
+    assert live == [("time_entries_redelivered.csv",)]
 
 
 def test_every_minute_is_counted_excluded_or_quarantined(drop: Drop, build):

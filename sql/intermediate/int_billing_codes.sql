@@ -1,7 +1,9 @@
 -- purpose: the billing engine: codes, units and dollars earned by each scenario's minutes under the
---          payer's rule set (threshold rows), add-on cap and fee schedule in force in the service month
+--          payer's rule set (threshold rows in force for the month and the facility type), add-on cap
+--          and fee schedule in force in the service month; a code without a fee-schedule row has a null
+--          unit_amount and amount (reported by fct_unpriced_claim_lines)
 -- grain: enrollment_id, service_month, scenario, code
--- upstream: int_billing_inputs, ref_code_thresholds, ref_fee_schedule
+-- upstream: int_billing_inputs, int_code_thresholds, ref_fee_schedule
 with inputs as (
     select * from int_billing_inputs
     where minutes > 0
@@ -21,12 +23,12 @@ matched as (
             else (i.minutes - r.min_minutes) // r.unit_minutes + 1
         end as units_earned
     from inputs as i
-    inner join ref_code_thresholds as r
+    inner join int_code_thresholds as r
         on r.rule_set = i.rule_set
         and r.program = i.program
-        and r.month_type in (i.month_type, 'any')
-        and i.service_month >= r.effective_from
-        and (r.effective_to is null or i.service_month <= r.effective_to)
+        and r.month_type = i.month_type
+        and r.facility_type is not distinct from i.facility_type
+        and r.service_month = i.service_month
         and i.minutes >= r.min_minutes
         and (r.max_minutes is null or i.minutes <= r.max_minutes)
 ),
@@ -83,6 +85,7 @@ final as (
         program,
         rule_set,
         month_type,
+        facility_type,
         code,
         kind,
         min_minutes,

@@ -4,7 +4,7 @@
 --          the next add-on unit below the payer's cap) and what_if (the actual minutes under the
 --          other time reading, ref_rule_sets)
 -- grain: enrollment_id, service_month, scenario
--- upstream: int_patient_months, ref_code_thresholds, ref_rule_sets
+-- upstream: int_patient_months, int_code_thresholds, ref_rule_sets
 with months as (
     select * from int_patient_months
 ),
@@ -24,12 +24,13 @@ thresholds as (
                 then r.min_minutes + ((m.countable_minutes - r.min_minutes) // r.unit_minutes + 1) * r.unit_minutes
         end as target_minutes
     from months as m
-    inner join ref_code_thresholds as r
+    -- the rows in force for the month, facility rows overriding the generic ones
+    inner join int_code_thresholds as r
         on r.rule_set = m.rule_set
         and r.program = m.program
-        and r.month_type in (m.month_type, 'any')
-        and m.service_month >= r.effective_from
-        and (r.effective_to is null or m.service_month <= r.effective_to)
+        and r.month_type = m.month_type
+        and r.facility_type is not distinct from m.facility_type
+        and r.service_month = m.service_month
 ),
 
 next_targets as (
@@ -59,6 +60,7 @@ final as (
         m.program,
         case when s.scenario = 'what_if' then w.what_if_rule_set else m.rule_set end as rule_set,
         m.month_type,
+        m.facility_type,
         m.max_add_on_units
     from scenarios as s
     inner join months as m using (enrollment_id, service_month)

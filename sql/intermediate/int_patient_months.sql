@@ -1,11 +1,16 @@
 -- purpose: one row per enrolled patient-month: minutes logged, countable and excluded, the episode
 --          month type (initial / subsequent, after the payer's once-a-year limit), the payer's rules
---          in force and the consent and psychiatric-review gates
+--          in force, the enrollment facility's type (facilities extract, else the default_facility_type
+--          setting) and the consent and psychiatric-review gates
 -- grain: patient_id, program, service_month (the rows of int_episodes)
 -- upstream: int_episodes, int_patient_month_minutes, stg_enrollments, stg_psych_reviews, stg_payers,
---           ref_programs, run_parameters
+--           stg_facilities, ref_programs, ref_settings, run_parameters
 with params as (
     select as_of, date_trunc('month', as_of)::date as open_month from run_parameters
+),
+
+default_facility as (
+    select max(value) as facility_type from ref_settings where setting = 'default_facility_type'
 ),
 
 reviews as (
@@ -21,6 +26,8 @@ final as (
         t.program,
         n.payer_id,
         n.facility_id,
+        -- a facility not in the facilities extract takes the documented default (physician_office)
+        coalesce(f.facility_type, d.facility_type) as facility_type,
         n.billing_provider_id,
         n.enrolled_on,
         n.consent_on,
@@ -67,10 +74,12 @@ final as (
         not g.requires_psych_review or coalesce(v.psych_reviews, 0) > 0 as psych_review_ok
     from int_episodes as t
     cross join params as p
+    cross join default_facility as d
     inner join stg_enrollments as n using (enrollment_id)
     inner join ref_programs as g on g.program = t.program
     left join int_patient_month_minutes as m
         on m.patient_id = t.patient_id and m.program = t.program and m.service_month = t.service_month
+    left join stg_facilities as f on f.facility_id = n.facility_id
     left join reviews as v on v.patient_id = t.patient_id and v.service_month = t.service_month
     left join stg_payers as r
         on r.payer_id = n.payer_id

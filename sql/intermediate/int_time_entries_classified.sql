@@ -29,6 +29,7 @@ candidates as (
         n.payer_id,
         n.facility_id,
         n.consent_on,
+        n.billing_provider_id,
         n.enrolled_on,
         coalesce(c.enrollments, 0) > 1 as several_enrollments
     from entries as t
@@ -80,6 +81,8 @@ classified as (
         -- first matching reason wins; the order is the audit story told to analysts
         case
             when version_rank > 1 then 'superseded_by_later_delivery'
+            -- the source system voided the entry (its latest delivery says deleted)
+            when is_deleted then 'voided_in_source'
             when enrollment_id is null then 'no_active_enrollment'
             when service_date > (select as_of from params) then 'after_as_of_date'
             when role is null then 'unknown_staff'
@@ -89,7 +92,12 @@ classified as (
             -- psychiatric consultant minutes are paid inside the code unless the payer counts them
             when counts_when = 'payer_counts_consultant_time' and not coalesce(count_consultant_time, false)
                 then 'consultant_time_not_counted_by_payer'
-            when counts_when is distinct from 'always' and counts_when is distinct from 'payer_counts_consultant_time'
+            -- a role whose minutes count only as the billing provider's own time (G0323: the clinician's
+            -- own time): another staff member of that role does not count
+            when counts_when = 'billing_provider_own_time' and staff_id is distinct from billing_provider_id
+                then 'not_billing_providers_own_time'
+            when counts_when is null
+                or counts_when not in ('always', 'payer_counts_consultant_time', 'billing_provider_own_time')
                 then 'non_counting_role'
             -- time before the consent date never counts
             when consent_on is null then 'no_consent_on_file'

@@ -17,7 +17,8 @@ outcomes as (
         end as status,
         countable_minutes as minutes,
         concat_ws('; ',
-            month_status || ' ' || month_type || ' month, rule set ' || rule_set,
+            month_status || ' ' || month_type || ' month, rule set ' || rule_set
+                || coalesce(', facility type ' || facility_type, ''),
             case when current_codes <> '' then current_codes || ' = $' || printf('%.2f', current_amount) end,
             case when blocked_reason is not null then 'blocked: ' || blocked_reason end,
             case when warnings <> '' then 'warnings: ' || warnings end

@@ -58,7 +58,8 @@ final as (
         m.billing_provider_id,
         m.care_manager_id,
         m.enrollment_id,
-        m.episode_number
+        m.episode_number,
+        m.facility_type
     from months as m
     inner join codes as c using (enrollment_id, service_month)
     left join modifiers as x using (enrollment_id, service_month, code)

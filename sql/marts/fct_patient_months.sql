@@ -1,7 +1,10 @@
 -- purpose: the status of every enrolled patient-month: minutes, month type, gates, what it bills
---          now, what it would bill with consent, the next reachable code and its dollars
+--          now, what it would bill with consent, the next reachable code and its dollars; programs of
+--          one same_month_group (ref_programs: CoCM, 99484, G0323) never bill in the same month, the
+--          higher-paying one bills
 -- grain: enrollment_id, service_month
--- upstream: int_patient_months, int_month_prerequisites, int_billing_codes, int_billing_inputs
+-- upstream: int_patient_months, int_month_prerequisites, int_billing_codes, int_billing_inputs,
+--           ref_programs
 with months as (
     select * from int_patient_months
 ),
@@ -19,7 +22,10 @@ scenario_totals as (
         round(sum(amount), 2) as amount,
         sum(units_over_cap)::integer as units_over_cap,
         sum(minutes_over_cap)::integer as minutes_over_cap,
-        round(sum(amount_over_cap), 2) as amount_over_cap
+        round(sum(amount_over_cap), 2) as amount_over_cap,
+        -- codes with no fee-schedule row in force (e.g. FQHC/RHC G0512/G0511: no rate is shipped)
+        string_agg(distinct code, ', ' order by code) filter (where units > 0 and unit_amount is null)
+            as unpriced_codes
     from int_billing_codes
     group by all
 ),
@@ -37,6 +43,7 @@ joined as (
         m.program,
         m.payer_id,
         m.facility_id,
+        m.facility_type,
         m.billing_provider_id,
         m.care_manager_id,
         m.service_month,
@@ -74,6 +81,7 @@ joined as (
         m.days_left,
         coalesce(a.codes, '') as current_codes,
         coalesce(a.amount, 0) as current_amount,
+        a.unpriced_codes,
         coalesce(c.amount, 0) as if_consented_amount,
         coalesce(a.units_over_cap, 0) as units_over_cap,
         coalesce(a.minutes_over_cap, 0) as minutes_over_cap,
@@ -82,7 +90,9 @@ joined as (
         t.next_target_minutes - m.countable_minutes as minutes_needed,
         n.codes as next_codes,
         n.amount as next_amount,
-        round(n.amount - coalesce(a.amount, 0), 2) as dollars_gained
+        -- an unpriced next code gains $0 (its rate is unknown), not null
+        round(coalesce(n.amount, case when n.codes is not null then 0 end) - coalesce(a.amount, 0), 2)
+            as dollars_gained
     from months as m
     inner join int_month_prerequisites as q using (patient_id, program, service_month)
     left join scenario_totals as a
@@ -95,18 +105,21 @@ joined as (
         on t.enrollment_id = m.enrollment_id and t.service_month = m.service_month
 ),
 
--- CoCM and 99484 are never billed for the same patient-month: the higher-paying program bills
+-- programs of one same_month_group (CoCM, 99484, G0323) are never billed for the same patient-month:
+-- the higher-paying program bills (a month with codes counts even when a code has no rate yet)
 ranked as (
     select
-        *,
-        row_number() over (
-            partition by patient_id, service_month
-            order by (failed_gates = '' and current_amount > 0) desc, current_amount desc, program
-        ) as program_rank,
-        count(*) filter (where failed_gates = '' and current_amount > 0) over (
-            partition by patient_id, service_month
+        j.*,
+        row_number() over same_month as program_rank,
+        count(*) filter (where j.failed_gates = '' and j.current_codes <> '') over (
+            partition by j.patient_id, j.service_month, coalesce(g.same_month_group, j.program)
         ) as billable_programs
-    from joined
+    from joined as j
+    left join ref_programs as g using (program)
+    window same_month as (
+        partition by j.patient_id, j.service_month, coalesce(g.same_month_group, j.program)
+        order by (j.failed_gates = '' and j.current_codes <> '') desc, j.current_amount desc, j.program
+    )
 ),
 
 final as (
@@ -123,7 +136,10 @@ final as (
         end as billable_amount,
         concat_ws('; ',
             case when not measurement_ok and not measurement_is_gate then 'no validated rating scale' end,
-            case when double_billing_risk then 'double billing risk: outside psychotherapy' end
+            case when double_billing_risk then 'double billing risk: outside psychotherapy' end,
+            case when unpriced_codes is not null then 'no fee_schedule.csv rate for ' || unpriced_codes
+                || ' (payer ' || payer_id || ', ' || strftime(service_month, '%Y-%m')
+                || '): load your contracted rate' end
         ) as warnings
     from ranked
 )
