@@ -46,6 +46,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
         f"  worklist (open month)   {out / 'near_threshold.csv'}\n"
         f"  dashboards              {out / 'dashboards' / 'index.html'}"
     )
+    if outcome.file_errors:
+        # the other files loaded and every output was written, but a file was skipped: not a clean run
+        print(
+            f"bhi run: {len(outcome.file_errors)} file(s) rejected and not loaded (fix or remove them; they are"
+            " retried on the next run):\n" + "\n".join(f"  {e}" for e in outcome.file_errors),
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

@@ -21,9 +21,14 @@ EXPORTS: dict[str, str] = {
         select facility_id, patient_id, payer_id, program, strftime(service_month, '%Y-%m') as service_month,
                reason, minutes, dollars, countable_minutes, current_codes, care_manager_id
         from fct_revenue_gap order by service_month, dollars desc, patient_id""",
+    "claims_changes.csv": """
+        select change, patient_id, payer_id, program, strftime(service_month, '%Y-%m') as service_month, code,
+               units_before, units_after, amount_before, amount_after, amount_difference, date_of_service_before,
+               date_of_service_after, modifiers_before, modifiers_after, entries_delivered_this_run, claim_line_id
+        from fct_claim_changes order by service_month, patient_id, program, code""",
     "quarantine.csv": """
         select table_name, source_file, source_row, columns, reason, record
-        from quarantine order by source_file, source_row""",
+        from quarantine order by delivery_seq, source_row""",
     "minutes_reconciliation.csv": "select * from fct_minutes_reconciliation",
     "claim_evidence.csv": """
         select patient_id, strftime(service_month, '%Y-%m') as service_month, program, section, item, status,

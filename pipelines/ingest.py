@@ -1,9 +1,12 @@
 """Ingest an extract drop into DuckDB: find files, read them as text, type and validate in SQL,
-quarantine bad rows with reasons, and record every file in a ledger.
+quarantine bad rows with reasons, and record every file in a ledger (`ingest_files`).
 
-File-level problems (missing required table or column, unreadable file) raise ExtractError before
-anything is written; row-level problems never stop the load: the row goes to `quarantine`.
-All raw_* tables, the quarantine and the ledger are replaced in one transaction.
+Loads are incremental: only files not loaded before are read; a file whose bytes were already loaded
+(re-delivered, or copied under another name) is recorded and skipped, so it never counts twice. The
+raw_* tables keep every delivered version (the latest delivery of a key wins in staging). A file with
+a file-level problem (missing column, unreadable, empty) is rejected with a message naming the file
+and column, the others load; row-level problems never stop the load: the row goes to `quarantine`.
+All writes of one load happen in one transaction.
 """
 
 from __future__ import annotations
@@ -15,8 +18,10 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from pipelines import fhir
 from pipelines.errors import ExtractError
-from pipelines.readers import discover, read_text
+from pipelines.profiles import load_profile
+from pipelines.readers import discover, read_parts
 from pipelines.extract_format import ACCEPTED_VALUES, LOWER_CASE, TABLES, Column, Table
 
 META_COLUMNS = ("source_file", "source_row", "delivery_seq")
@@ -48,6 +53,10 @@ class IngestResult:
     rows_read: dict[str, int] = field(default_factory=dict)
     rows_loaded: dict[str, int] = field(default_factory=dict)
     rows_quarantined: dict[str, int] = field(default_factory=dict)
+    file_errors: list[str] = field(default_factory=list)  # files skipped for a file-level problem
+    files_loaded: int = 0
+    files_skipped: int = 0  # already loaded before, or a copy of a loaded file
+    rows_in_warehouse: dict[str, int] = field(default_factory=dict)  # raw rows of every delivery so far
 
 
 def _typed(col: Column) -> str:
@@ -95,6 +104,15 @@ def _problems(spec: Table) -> list[tuple[str, str]]:
             )
     if spec.name == "time_entries":
         checks.append(("minutes", "case when t_minutes <= 0 then 'minutes must be greater than 0' end"))
+        # an implausibly long entry (setting max_minutes_per_entry) is a typo until someone confirms it
+        limit = "(select value::integer from ref_settings where setting = 'max_minutes_per_entry')"
+        checks.append(
+            (
+                "minutes",
+                f"case when t_minutes > {limit} then 'minutes ' || t_minutes || ' over the maximum of ' || {limit}"
+                " || ' per entry (setting max_minutes_per_entry)' end",
+            )
+        )
     if spec.name == "enrollments":
         checks.append(
             (
@@ -144,14 +162,15 @@ def _load_table(conn: duckdb.DuckDBPyConnection, spec: Table) -> tuple[int, int]
     )
     out_cols = ", ".join(f"t_{c.name}::{SQL_TYPES[c.type]} as {c.name}" for c in spec.columns)
     conn.execute(
-        f"create or replace table raw_{spec.name} as "
+        f"insert into raw_{spec.name} "
         f"select {out_cols}, source_file, source_row, delivery_seq from _checked where _reason = ''"
     )
     raw_struct = ", ".join(f"'{c.name}': {c.name}" for c in spec.columns)
     conn.execute(
         f"""
         insert into quarantine
-        select '{spec.name}', source_file, source_row, _columns, _reason, to_json({{{raw_struct}}})::varchar
+        select '{spec.name}', source_file, source_row, _columns, _reason, to_json({{{raw_struct}}})::varchar,
+               delivery_seq
         from _checked where _reason <> ''
         """
     )
@@ -165,38 +184,48 @@ def _load_table(conn: duckdb.DuckDBPyConnection, spec: Table) -> tuple[int, int]
 def _land(
     conn: duckdb.DuckDBPyConnection, spec: Table, files: list[Path], seq: dict[Path, int], profile=None
 ) -> list[str]:
-    """Read every file of a table as text into the temp table _landing_<table>, one file at a time
-    (so memory holds one file, not the drop). Returns file-level errors; nothing is written to the
-    warehouse itself."""
+    """Read every file of a table as canonical text into the temp table _landing_<table>, one file
+    at a time (so memory holds one file, not the drop). A workbook read with a sheet pattern lands
+    one part per sheet, recorded as `file.xlsx[Sheet]`. Returns file-level errors (each starts with
+    the file's path); nothing is written to the warehouse itself."""
     cols = ", ".join(f"{c.name} varchar" for c in spec.columns)
     conn.execute(
         f"create or replace temp table _landing_{spec.name} ({cols}, source_file varchar, source_row bigint,"
         " delivery_seq bigint)"
     )
+    # FHIR Observations are matched to instruments through the seeded reference (rules as data)
+    instruments = _instruments(conn) if spec.name == "assessments" else None
     errors = []
     for path in files:
         try:
-            df, first_row = read_text(path, spec.name, profile)
+            parts = read_parts(path, spec.name, profile, instruments)
         except ExtractError as exc:
             errors.append(str(exc))
             continue
-        missing = [c for c in spec.required_columns if c not in df.columns]
-        if missing:
-            errors.append(
-                f"{path}: missing required column(s) {', '.join(missing)} for table {spec.name}; "
-                f"columns found: {', '.join(df.columns) or '(none)'}"
+        for part in parts:
+            df = part.data.select(  # noqa: F841  (read by DuckDB's replacement scan)
+                *(
+                    pl.col(c.name) if c.name in part.data.columns else pl.lit(None, pl.String).alias(c.name)
+                    for c in spec.columns
+                ),
+                pl.lit(part.label).alias("source_file"),
+                pl.col("source_row").cast(pl.Int64),
+                pl.lit(seq[path], pl.Int64).alias("delivery_seq"),
             )
-            continue
-        df = df.select(  # noqa: F841  (read by DuckDB's replacement scan)
-            [pl.col(c.name) if c.name in df.columns else pl.lit(None, pl.String).alias(c.name) for c in spec.columns]
-        ).with_columns(
-            pl.lit(path.name).alias("source_file"),
-            (pl.int_range(pl.len(), dtype=pl.Int64) + first_row).alias("source_row"),
-            pl.lit(seq[path], pl.Int64).alias("delivery_seq"),
-        )
-        conn.execute(f"insert into _landing_{spec.name} select * from df")
-        del df
+            conn.execute(f"insert into _landing_{spec.name} select * from df")
+            del df
     return errors
+
+
+def _instruments(conn: duckdb.DuckDBPyConnection) -> dict[str, str] | None:
+    """{loinc: instrument} from ref_instruments (None when it is not seeded: readers use the file)."""
+    try:
+        rows = conn.sql(
+            "select trim(loinc), instrument from ref_instruments where nullif(trim(loinc), '') is not null"
+        ).fetchall()
+    except duckdb.Error:
+        return None
+    return {str(loinc): instrument for loinc, instrument in rows}
 
 
 def _sha256(path: Path) -> str:
@@ -210,28 +239,177 @@ def _sha256(path: Path) -> str:
 # Payers load first: enrollments are checked against them.
 LOAD_ORDER = ["payers", *[t for t in TABLES if t != "payers"]]
 
+LEDGER_COLUMNS = (
+    "source_file varchar, path varchar, table_name varchar, delivery_seq bigint, sha256 varchar, bytes bigint,"
+    " status varchar, detail varchar, rows_read bigint, rows_loaded bigint, rows_quarantined bigint,"
+    " loaded_at timestamp"
+)
+QUARANTINE_COLUMNS = (
+    "table_name varchar, source_file varchar, source_row bigint, columns varchar, reason varchar, record varchar,"
+    " delivery_seq bigint"
+)
+
+
+def _names(columns_sql: str) -> list[str]:
+    return [c.split()[0] for c in columns_sql.split(", ")]
+
+
+def _columns(conn: duckdb.DuckDBPyConnection, table: str) -> list[str] | None:
+    rows = conn.execute(
+        "select column_name from duckdb_columns() where table_name = ? and schema_name = 'main'"
+        " and database_name = current_database() order by column_index",
+        [table],
+    ).fetchall()
+    return [r[0] for r in rows] or None
+
+
+def _layout_changed(conn: duckdb.DuckDBPyConnection) -> bool:
+    """True when the warehouse was written by another layout of the ledger or raw tables (an older
+    version of bhi): the load then starts again from the whole drop."""
+    expected = {
+        "ingest_files": _names(LEDGER_COLUMNS),
+        "quarantine": _names(QUARANTINE_COLUMNS),
+        **{f"raw_{t}": [*(c.name for c in spec.columns), *META_COLUMNS] for t, spec in TABLES.items()},
+    }
+    return any(_columns(conn, table) not in (None, cols) for table, cols in expected.items())
+
+
+def _reset(conn: duckdb.DuckDBPyConnection) -> None:
+    """Forget every delivery: the load reads the whole drop again (`bhi run --full-refresh`)."""
+    for table in ["ingest_files", "quarantine", *(f"raw_{t}" for t in TABLES)]:
+        conn.execute(f"drop table if exists {table}")
+
+
+def _create_tables(conn: duckdb.DuckDBPyConnection) -> None:
+    conn.execute(f"create table if not exists ingest_files ({LEDGER_COLUMNS})")
+    conn.execute(f"create table if not exists quarantine ({QUARANTINE_COLUMNS})")
+    for t, spec in TABLES.items():
+        cols = ", ".join(f"{c.name} {SQL_TYPES[c.type]}" for c in spec.columns)
+        conn.execute(
+            f"create table if not exists raw_{t} ({cols}, source_file varchar, source_row bigint, delivery_seq bigint)"
+        )
+
+
+def _fingerprint(path: Path) -> str:
+    """SHA-256 of the file; for a FHIR EpisodeOfCare file also of the Coverage, Consent and Condition
+    files it is read with, so a changed Coverage file re-reads the enrollments."""
+    if fhir.resource_of(path.name) != "EpisodeOfCare":
+        return _sha256(path)
+    context = sorted(p for p in path.parent.iterdir() if p.is_file() and fhir.resource_of(p.name) in CONTEXT_OF_ENROLLMENTS)
+    return hashlib.sha256("".join(_sha256(p) for p in [path, *context]).encode()).hexdigest()
+
+
+CONTEXT_OF_ENROLLMENTS = ("Coverage", "Consent", "Condition")
+
+
+def _plan(conn: duckdb.DuckDBPyConnection, found: dict[str, list[Path]], fresh: bool) -> pl.DataFrame:
+    """Every file of the drop, in delivery order (by name), with what this load does with it:
+    `new` (read it; it gets the next delivery_seq), `unchanged` (this file was loaded before), or
+    `duplicate` (same bytes as another file loaded before or earlier in this drop: a re-delivered
+    file is recorded, never counted twice)."""
+    files = sorted(((p, t) for t, paths in found.items() for p in paths), key=lambda pt: pt[0].name)
+    drop = pl.DataFrame(  # noqa: F841  (read by DuckDB's replacement scan)
+        {
+            "source_file": [p.name for p, _ in files],
+            "path": [str(p) for p, _ in files],
+            "table_name": [t for _, t in files],
+            "sha256": [_fingerprint(p) for p, _ in files],
+            "bytes": [p.stat().st_size for p, _ in files],
+        },
+        schema={"source_file": pl.String, "path": pl.String, "table_name": pl.String, "sha256": pl.String,
+                "bytes": pl.Int64},
+    )
+    ledger = (
+        "(select source_file, table_name, delivery_seq, sha256, status from ingest_files)"
+        if _columns(conn, "ingest_files") and not fresh
+        else "(select null::varchar as source_file, null::varchar as table_name, null::bigint as delivery_seq,"
+        " null::varchar as sha256, null::varchar as status where false)"
+    )
+    return conn.sql(
+        f"""
+        with d as (select *, row_number() over (order by source_file) as _order from drop),
+        ledger as {ledger},
+        -- a file is the same delivery when the same table already loaded the same bytes
+        loaded as (
+            select table_name, sha256, arg_min(source_file, delivery_seq) as first_file,
+                   list(distinct source_file) as file_names
+            from ledger where status = 'loaded' group by all
+        ),
+        marked as (
+            select d.*,
+                   case
+                       when list_contains(l.file_names, d.source_file) then 'unchanged'
+                       when l.sha256 is not null then 'duplicate'
+                       -- the same bytes twice in one drop: the first file by name loads
+                       when row_number() over (partition by d.table_name, d.sha256 order by d._order) > 1
+                           then 'duplicate'
+                       else 'new'
+                   end as action,
+                   coalesce(l.first_file, first_value(d.source_file) over (
+                       partition by d.table_name, d.sha256 order by d._order)) as duplicate_of
+            from d left join loaded as l using (table_name, sha256)
+        )
+        select * exclude (_order),
+               case when action = 'new'
+                   then (select coalesce(max(delivery_seq), 0) from ledger)
+                        + row_number() over (partition by action = 'new' order by _order)
+               end as delivery_seq
+        from marked order by _order
+        """
+    ).pl()
+
 
 def load_drop(
-    conn: duckdb.DuckDBPyConnection, drop_dir: Path, profile: str | None = None, full_refresh: bool = False
+    conn: duckdb.DuckDBPyConnection,
+    drop_dir: Path,
+    profile: str | None = None,
+    full_refresh: bool = False,
+    full_refresh_tables: frozenset[str] = frozenset(),
 ) -> IngestResult:
-    """Load a whole drop folder. Raises ExtractError (nothing written) on any file-level problem."""
+    """Load the files of a drop folder that are new since the last load (all of them on the first
+    run or with full_refresh). A file already loaded, or a copy of one, is recorded and skipped. A
+    file with a file-level problem is recorded as rejected and reported in `result.file_errors`;
+    the other files load. A table in full_refresh_tables is replaced by its newest file(s) instead
+    of appended to. Everything is written in one transaction: a failure leaves the previous state."""
     drop_dir = Path(drop_dir)
-    found = discover(drop_dir, profile)
-    all_files = sorted((p for files in found.values() for p in files), key=lambda p: p.name)
-    seq = {p: i + 1 for i, p in enumerate(all_files)}
-    # Read and check every file (into temp tables) before touching the warehouse.
-    errors = [e for table in LOAD_ORDER for e in _land(conn, TABLES[table], found[table], seq, profile)]
-    if errors:
-        _drop_landing(conn)
-        raise ExtractError("\n".join(errors))
-
-    result = IngestResult(files=len(all_files))
+    profile = load_profile(profile, drop_dir)  # a name in profiles/, a YAML path, the drop's bhi-profile.yaml, or None
+    if profile is not None:
+        full_refresh_tables = frozenset(full_refresh_tables) | profile.full_refresh_tables
+    # start again from the whole drop: asked for, or a warehouse written by another layout
+    fresh = full_refresh or _layout_changed(conn)
+    loaded_before = set() if fresh or not _columns(conn, "ingest_files") else {
+        t for (t,) in conn.sql("select distinct table_name from ingest_files where status = 'loaded'").fetchall()
+    }
+    found = discover(drop_dir, profile, loaded_before)
+    plan = _plan(conn, found, fresh)  # noqa: F841 (read by DuckDB below)
+    new = plan.filter(pl.col("action") == "new")
+    seq = {Path(p): s for p, s in zip(new["path"], new["delivery_seq"])}
+    # Read and check the new files (into temp tables) before touching the warehouse.
+    errors: list[str] = []
+    for table in LOAD_ORDER:
+        errors += _land(conn, TABLES[table], [p for p in found[table] if p in seq], seq, profile)
+    failed = sorted(str(p) for p in seq if any(e.startswith((f"{p}:", f"{p}[")) for e in errors))
+    failures = pl.DataFrame(  # noqa: F841  (read by DuckDB's replacement scan)
+        {"path": failed, "error": [next(e for e in errors if e.startswith(p)) for p in failed]},
+        schema={"path": pl.String, "error": pl.String},
+    )
+    result = IngestResult(files=plan.height, file_errors=errors)
     conn.begin()
     try:
-        conn.execute(
-            "create or replace table quarantine (table_name varchar, source_file varchar, source_row bigint,"
-            " columns varchar, reason varchar, record varchar)"
-        )
+        if fresh:
+            _reset(conn)
+        _create_tables(conn)
+        for table in sorted(full_refresh_tables):
+            if not any(p in seq and str(p) not in failed for p in found.get(table, [])):
+                continue
+            # a full-refresh table: its new delivery replaces everything delivered before
+            conn.execute(f"delete from raw_{table}")
+            conn.execute("delete from quarantine where table_name = ?", [table])
+            conn.execute(
+                "update ingest_files set status = 'replaced', detail = 'full-refresh table: replaced by a later file'"
+                " where table_name = ? and status = 'loaded'",
+                [table],
+            )
         for table in LOAD_ORDER:
             loaded, quarantined = _load_table(conn, TABLES[table])
             result.rows_read[table] = loaded + quarantined
@@ -239,31 +417,43 @@ def load_drop(
             result.rows_quarantined[table] = quarantined
         rows_per_file = conn.sql(  # noqa: F841  (read by DuckDB's replacement scan)
             " union all ".join(
-                f"select source_file, count(*)::bigint as rows_read from _landing_{t} group by all" for t in TABLES
+                f"select delivery_seq, count(*)::bigint as rows_read from _landing_{t} group by all" for t in TABLES
             )
         ).pl()
-        ledger = pl.DataFrame(  # noqa: F841  (read by DuckDB's replacement scan)
-            {
-                "source_file": [p.name for p in all_files],
-                "table_name": [next(t for t, fs in found.items() if p in fs) for p in all_files],
-                "delivery_seq": [seq[p] for p in all_files],
-                "sha256": [_sha256(p) for p in all_files],
-                "bytes": [p.stat().st_size for p in all_files],
-            },
-            schema_overrides={"delivery_seq": pl.Int64, "bytes": pl.Int64},
-        ).join(rows_per_file, on="source_file", how="left")
+        # a ledger row for every file of the drop not recorded before (a rejected file is retried
+        # on every run until it is fixed or removed, and recorded each time)
         conn.execute(
             """
-            create or replace table ingest_files as
-            select l.source_file, l.table_name, l.delivery_seq, l.sha256, l.bytes,
-                   coalesce(l.rows_read, 0) as rows_read,
-                   coalesce(l.rows_read, 0) - coalesce(q.n, 0) as rows_loaded,
-                   coalesce(q.n, 0) as rows_quarantined,
-                   current_timestamp as loaded_at
-            from ledger l
-            left join (select source_file, count(*) as n from quarantine group by all) q using (source_file)
-            order by l.delivery_seq
+            insert into ingest_files
+            select p.source_file, p.path, p.table_name,
+                   case when f.path is null then p.delivery_seq end, p.sha256, p.bytes,
+                   case when f.path is not null then 'rejected'
+                        when p.action = 'duplicate' then 'duplicate' else 'loaded' end,
+                   case when f.path is not null then f.error
+                        when p.action = 'duplicate' then 'same content as ' || p.duplicate_of || ': not loaded again'
+                   end,
+                   coalesce(r.rows_read, 0), coalesce(r.rows_read, 0) - coalesce(q.n, 0), coalesce(q.n, 0),
+                   current_timestamp
+            from plan as p
+            left join failures as f using (path)
+            left join rows_per_file as r using (delivery_seq)
+            left join (
+                select delivery_seq, count(*) as n from quarantine where delivery_seq is not null group by all
+            ) as q using (delivery_seq)
+            where p.action = 'new'
+               or (p.action = 'duplicate' and not exists (
+                   select 1 from ingest_files as i
+                   where i.sha256 = p.sha256 and i.source_file = p.source_file and i.status = 'duplicate'))
             """
+        )
+        # this load's rejected files, for the run summary (`bhi run` exits non-zero when there are any)
+        conn.execute(
+            "create or replace table ingest_errors as"
+            " select p.source_file, p.path, p.table_name, f.error from plan as p inner join failures as f using (path)"
+            " order by p.source_file"
+        )
+        result.rows_in_warehouse = dict(
+            conn.sql(" union all ".join(f"select '{t}', count(*) from raw_{t}" for t in TABLES)).fetchall()
         )
         conn.commit()
     except Exception:
@@ -271,6 +461,8 @@ def load_drop(
         raise
     finally:
         _drop_landing(conn)
+    result.files_loaded = new.height - len(failed)
+    result.files_skipped = plan.height - new.height
     return result
 
 
@@ -285,3 +477,20 @@ def write_run_parameters(conn: duckdb.DuckDBPyConnection, as_of) -> None:
         "create or replace table run_parameters as select ?::date as as_of, current_timestamp as run_started_at",
         [str(as_of)],
     )
+
+
+CLAIM_BASELINE_COLUMNS = (
+    "claim_line_id varchar, patient_id varchar, payer_id varchar, program varchar, service_month date,"
+    " code varchar, units integer, modifiers varchar, date_of_service date, expected_amount decimal(12,2)"
+)
+
+
+def snapshot_claims(conn: duckdb.DuckDBPyConnection) -> int:
+    """Keep the claims of the last successful build as `claims_previous_run`, before this run
+    rebuilds fct_claims, so the run can say which claims it added, removed or changed."""
+    names = ", ".join(c.split()[0] for c in CLAIM_BASELINE_COLUMNS.split(", "))
+    conn.execute(f"create or replace table claims_previous_run ({CLAIM_BASELINE_COLUMNS})")
+    if _columns(conn, "fct_claims"):
+        conn.execute(f"insert into claims_previous_run select {names} from fct_claims")
+    return conn.sql("select count(*) from claims_previous_run").fetchall()[0][0]
+

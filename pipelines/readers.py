@@ -1,71 +1,328 @@
-"""Find the files of an extract drop and read each one as text: every column a string, headers
-normalised, with the row number of the first record (so quarantine can name file and row)."""
+"""Find the files of an extract drop and read each one as canonical text.
+
+`discover` assigns the files of a drop folder to tables (canonical `<table>*` names, a source
+profile's name patterns, or FHIR Bulk Data `<Resource>.ndjson` names). `read_parts` reads one file
+into one or more `Part`s (an XLSX read with a sheet pattern gives one part per sheet): every column a
+string with its canonical name, values converted to canonical text where the profile says how
+(ISO dates, HH:MM times, whole minutes, canonical codes), and the row number of every record so the
+quarantine can name file, sheet and row. What cannot be converted is passed on as delivered; the SQL
+checks of the ingest quarantine the row with a reason. File-level problems raise ExtractError naming
+the file (and sheet) and the column.
+
+Encodings (CSV): a UTF-8 or UTF-16 byte-order mark decides; otherwise UTF-8 if the bytes are valid
+UTF-8, else Windows-1252, else Latin-1 -- unless the profile sets `csv.encoding`. Delimiters: `,`
+`;` tab or `|`, found by csv.Sniffer on the first lines and checked against the header, unless the
+profile sets `csv.delimiter`.
+"""
 
 from __future__ import annotations
 
+import codecs
+import csv
+import fnmatch
+import io
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
+from pipelines import fhir
 from pipelines.errors import ExtractError
 from pipelines.extract_format import TABLES
+from pipelines.profiles import Profile, apply_profile, normalise_header, select_columns
 
-SUFFIXES = (".csv", ".parquet", ".xlsx")
+SUFFIXES = (".csv", ".parquet", ".xlsx")  # canonical `<table>*` naming
+PROFILE_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".xlsx")  # files a profile pattern may name
+SNIFF_LINES = 50
 
 
-def discover(drop_dir: Path, profile=None) -> dict[str, list[Path]]:
-    """Files named `<table>*.csv|parquet|xlsx`, per table, in delivery order (sorted by name)."""
+@dataclass
+class Part:
+    """One readable unit of a file: the whole file, or one sheet of a workbook."""
+
+    label: str  # recorded as source_file: the file name, or `file.xlsx[Sheet]` for one of several sheets
+    data: pl.DataFrame  # canonical columns as String, plus source_row (Int64)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Discovery
+
+
+def _matches(name: str, patterns: tuple[str, ...]) -> bool:
+    return any(fnmatch.fnmatchcase(name.lower(), p.lower()) for p in patterns)
+
+
+def discover(
+    drop_dir: Path, profile: Profile | None = None, loaded_before: set[str] | frozenset[str] = frozenset()
+) -> dict[str, list[Path]]:
+    """Files per table, in delivery order (sorted by name).
+
+    A file is FHIR NDJSON when named `<Resource>[_N].ndjson` (Encounter, Observation, EpisodeOfCare);
+    else it belongs to the table whose profile `files` patterns it matches; else, for tables without
+    patterns, to the table its name starts with (`.csv`, `.parquet`, `.xlsx`; longest name first)."""
+    drop_dir = Path(drop_dir)
     if not drop_dir.is_dir():
         raise ExtractError(f"extract folder {drop_dir} does not exist or is not a folder")
-    names = sorted(TABLES, key=len, reverse=True)  # longest table name first
+    patterns = {t: tp.files for t, tp in (profile.tables.items() if profile else []) if tp.files}
+    names = sorted((t for t in TABLES if t not in patterns), key=len, reverse=True)  # longest first
     found: dict[str, list[Path]] = {t: [] for t in TABLES}
     for path in sorted(p for p in drop_dir.iterdir() if p.is_file()):
-        if path.suffix.lower() not in SUFFIXES:
+        resource = fhir.resource_of(path.name)
+        if resource is not None:
+            table = fhir.TABLE_OF_RESOURCE.get(resource)
+            if table:
+                found[table].append(path)
+            continue  # context resources (Coverage, Consent, Condition, Patient) are read with their table
+        suffix = path.suffix.lower()
+        by_pattern = [t for t, pats in patterns.items() if suffix in PROFILE_SUFFIXES and _matches(path.name, pats)]
+        if len(by_pattern) > 1:
+            raise ExtractError(
+                f"{path}: matches the file patterns of several tables ({', '.join(by_pattern)}) "
+                f"in profile {profile.path or profile.name}; make the patterns distinct"
+            )
+        if by_pattern:
+            found[by_pattern[0]].append(path)
+            continue
+        if suffix not in SUFFIXES:
             continue
         stem = path.name.lower()
         table = next((t for t in names if stem.startswith(t)), None)
         if table:
             found[table].append(path)
-    missing = [t for t, spec in TABLES.items() if spec.required and not found[t]]
+    # a required table needs a file, unless an earlier load already brought one (incremental drops)
+    missing = [t for t, spec in TABLES.items() if spec.required and not found[t] and t not in loaded_before]
     if missing:
         present = ", ".join(sorted(p.name for p in drop_dir.iterdir() if p.is_file())) or "(empty)"
+        expected = "; ".join(
+            f"{t}: {' or '.join(patterns[t])}" for t in missing if t in patterns
+        )
         raise ExtractError(
             f"{drop_dir}: no file for required table(s) {', '.join(missing)} "
-            f"(expected <table>*.csv|parquet|xlsx); files found: {present}"
+            f"(expected <table>*.csv|parquet|xlsx{'; profile patterns ' + expected if expected else ''}); "
+            f"files found: {present}"
         )
     return found
 
 
-def _normalise_header(name: str) -> str:
-    return re.sub(r"\s+", "_", name.strip().lstrip("\ufeff").lower())
+# ---------------------------------------------------------------------------------------------------
+# Native columns -> canonical text
 
 
-def _as_text(df: pl.DataFrame) -> pl.DataFrame:
-    """Every column as text; dates as ISO, integral floats (Excel numbers) without '.0'."""
+def _is_integral(col: pl.Expr) -> pl.Expr:
+    return (col.round(0) == col).fill_null(True).all()
+
+
+def to_text(df: pl.DataFrame, table: str) -> pl.DataFrame:
+    """Every column as text, by the canonical type of the column it now feeds:
+    dates `YYYY-MM-DD` (a month column `YYYY-MM`), times `HH:MM` (an Excel time cell is a date-time
+    on 1899-12-31), durations in whole minutes, integral floats without `.0`, booleans true/false.
+    A date-time in any other column (e.g. a start timestamp) keeps its time: `YYYY-MM-DD HH:MM:SS`."""
+    types = {c.name: c.type for c in TABLES[table].columns}
     out = []
     for name, dtype in df.schema.items():
-        col = pl.col(name)
-        if dtype == pl.Date or isinstance(dtype, pl.Datetime):
-            out.append(col.dt.strftime("%Y-%m-%d").alias(name))
+        col, typ = pl.col(name), types.get(name, "text")
+        if dtype == pl.String:
+            e = col
+        elif dtype == pl.Date or isinstance(dtype, pl.Datetime):
+            fmt = {"time": "%H:%M", "month": "%Y-%m", "date": "%Y-%m-%d"}.get(typ)
+            if fmt is None and dtype == pl.Date:
+                fmt = "%Y-%m-%d"
+            e = col.dt.strftime(fmt) if fmt else col.dt.strftime("%Y-%m-%d %H:%M:%S")
+        elif dtype == pl.Time:
+            e = col.dt.strftime("%H:%M" if typ == "time" else "%H:%M:%S")
+        elif isinstance(dtype, pl.Duration):
+            e = (col.dt.total_seconds() // 60).cast(pl.Int64).cast(pl.String)
         elif dtype.is_float():
-            integral = (col.round(0) == col).fill_null(True).all()
-            out.append(pl.when(integral).then(col.cast(pl.Int64)).otherwise(col).cast(pl.String).alias(name))
+            e = pl.when(_is_integral(col)).then(col.cast(pl.Int64, strict=False).cast(pl.String)).otherwise(
+                col.cast(pl.String)
+            )
         else:
-            out.append(col.cast(pl.String).alias(name))
+            e = col.cast(pl.String)
+        out.append(e.cast(pl.String).alias(name))
     return df.select(out)
 
 
-def read_text(path: Path, table: str, profile=None) -> tuple[pl.DataFrame, int]:
-    """Read one file with every column as text; return it and the row number of its first record."""
+def _excel_text(df: pl.DataFrame, table: str) -> pl.DataFrame:
+    """A sheet read as text (its columns mix cell types) shows date cells as `2026-05-04 00:00:00` and
+    time/duration cells as date-times on 1899-12-31: turn those into canonical text by column type."""
+    types = {c.name: c.type for c in TABLES[table].columns}
+    out = []
+    for name in df.columns:
+        col, typ = pl.col(name), types.get(name)
+        if typ == "date":
+            out.append(pl.coalesce(col.str.extract(r"^(\d{4}-\d{2}-\d{2}) 00:00:00$", 1), col).alias(name))
+        elif typ == "time":
+            out.append(pl.coalesce(col.str.extract(r"^1899-12-3[01] (\d{2}:\d{2}):\d{2}$", 1), col).alias(name))
+        elif typ == "int":
+            hm = r"^1899-12-3[01] (\d{2}):(\d{2}):\d{2}$"
+            minutes = col.str.extract(hm, 1).cast(pl.Int64) * 60 + col.str.extract(hm, 2).cast(pl.Int64)
+            out.append(pl.coalesce(minutes.cast(pl.String), col).alias(name))
+    return df.with_columns(out) if out else df
+
+
+def _canonical(
+    df: pl.DataFrame, table: str, profile: Profile | None, where: str, first_row: int, excel_text: bool = False
+) -> pl.DataFrame:
+    """Native frame with normalised headers -> canonical text columns plus source_row; checks that
+    every required column is there (an ExtractError naming `where`)."""
+    found = list(df.columns)
+    n = df.height
+    try:
+        df = select_columns(df, table, profile)
+    except ExtractError as exc:
+        raise ExtractError(f"{where}: {exc}") from None
+    df = to_text(df, table)
+    if excel_text:
+        df = _excel_text(df, table)
+    df = apply_profile(df, table, profile)
+    missing = [c for c in TABLES[table].required_columns if c not in df.columns]
+    if missing:
+        mapped = f" (after the column mapping of profile {profile.name})" if profile else ""
+        raise ExtractError(
+            f"{where}: missing required column(s) {', '.join(missing)} for table {table}{mapped}; "
+            f"columns found: {', '.join(found) or '(none)'}"
+        )
+    return df.with_columns((pl.int_range(n, dtype=pl.Int64) + first_row).alias("source_row"))
+
+
+def _headers(df: pl.DataFrame) -> pl.DataFrame:
+    return df.rename({c: normalise_header(c) for c in df.columns})
+
+
+# ---------------------------------------------------------------------------------------------------
+# CSV
+
+
+def decode(raw: bytes, encoding: str, path: Path) -> str:
+    """Bytes -> text. `auto`: BOM (UTF-8, UTF-16), else UTF-8, else Windows-1252, else Latin-1."""
+    if encoding == "auto":
+        if raw.startswith(codecs.BOM_UTF8):
+            candidates = ["utf-8-sig"]
+        elif raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            candidates = ["utf-16"]
+        else:
+            candidates = ["utf-8", "cp1252", "latin-1"]
+    else:
+        candidates = [encoding]
+    for i, enc in enumerate(candidates):
+        try:
+            return raw.decode(enc).lstrip("\ufeff")
+        except UnicodeDecodeError as exc:
+            if i == len(candidates) - 1:
+                raise ExtractError(
+                    f"{path}: cannot read file as {enc} (byte {exc.start}: {raw[exc.start:exc.start + 1]!r}); "
+                    "set csv.encoding in the source profile"
+                ) from None
+    raise AssertionError("unreachable")
+
+
+def sniff_delimiter(text: str, configured: str = "auto") -> str:
+    """The configured delimiter, or the one csv.Sniffer finds on the first lines (one of , ; tab |)
+    that also splits the header; failing that, the candidate most frequent in the header."""
+    if configured != "auto":
+        return configured
+    lines = text.splitlines()
+    header = lines[0] if lines else ""
+    try:
+        found = csv.Sniffer().sniff("\n".join(lines[:SNIFF_LINES]), delimiters=",;\t|").delimiter
+    except csv.Error:
+        found = None
+    if found and found in header:
+        return found
+    counts = {d: header.count(d) for d in (",", ";", "\t", "|")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+def _read_csv(path: Path, table: str, profile: Profile | None) -> list[Part]:
+    options = profile.csv_options(table) if profile else None
+    raw = path.read_bytes()
+    text = decode(raw, options.encoding if options else "auto", path)
+    if not text.strip():
+        raise ExtractError(f"{path}: empty file (expected a header row)")
+    delimiter = sniff_delimiter(text, options.delimiter if options else "auto")
+    try:
+        df = pl.read_csv(
+            io.BytesIO(text.encode("utf-8")), separator=delimiter, infer_schema=False, quote_char='"'
+        )
+    except Exception as exc:
+        raise ExtractError(f"{path}: cannot read file ({type(exc).__name__}: {exc})") from exc
+    return [Part(path.name, _canonical(_headers(df), table, profile, str(path), 2))]
+
+
+# ---------------------------------------------------------------------------------------------------
+# XLSX
+
+
+def _read_xlsx(path: Path, table: str, profile: Profile | None) -> list[Part]:
+    import fastexcel
+
+    try:
+        sheets = fastexcel.read_excel(path).sheet_names
+    except Exception as exc:
+        raise ExtractError(f"{path}: cannot read file ({type(exc).__name__}: {exc})") from exc
+    wanted = profile.sheet_for(table) if profile else None
+    if wanted is None:
+        chosen, several = sheets[:1], False
+    elif any(ch in wanted for ch in "*?["):
+        chosen, several = [s for s in sheets if fnmatch.fnmatchcase(s.lower(), wanted.lower())], True
+    else:
+        chosen = [s for s in sheets if s == wanted] or [s for s in sheets if s.lower() == wanted.lower()]
+        several = False
+    if not chosen:
+        raise ExtractError(
+            f"{path}: no sheet {'matching ' if several else ''}'{wanted}' for table {table}; "
+            f"sheets found: {', '.join(sheets) or '(none)'}"
+        )
+    parts = []
+    for sheet in chosen:
+        where = f"{path}[{sheet}]"
+        as_text = False
+        try:
+            try:
+                df = pl.read_excel(path, sheet_name=sheet, raise_if_empty=False, infer_schema_length=None)
+            except fastexcel.UnsupportedColumnTypeCombinationError:
+                # a column mixes cell types (durations and numbers, dates and text): read it all as text
+                df = pl.read_excel(path, sheet_name=sheet, raise_if_empty=False, infer_schema_length=0)
+                as_text = True
+        except Exception as exc:
+            raise ExtractError(f"{where}: cannot read sheet ({type(exc).__name__}: {exc})") from exc
+        if df.width == 0:
+            if several:
+                continue  # an empty sheet among several (a blank tab) holds no records
+            raise ExtractError(f"{where}: empty sheet (expected a header row)")
+        label = f"{path.name}[{sheet}]" if several else path.name
+        parts.append(Part(label, _canonical(_headers(df), table, profile, where, 2, excel_text=as_text)))
+    return parts
+
+
+# ---------------------------------------------------------------------------------------------------
+# Entry point
+
+
+def read_parts(
+    path: Path, table: str, profile: Profile | None = None, instruments: dict[str, str] | None = None
+) -> list[Part]:
+    """Read one file of `table` as canonical text parts. `instruments` maps LOINC codes to
+    assessment instruments for FHIR Observations (default: data/reference/instruments.csv)."""
     suffix = path.suffix.lower()
     try:
-        if suffix == ".csv":
-            df, first_row = pl.read_csv(path, infer_schema=False), 2
-        elif suffix == ".parquet":
-            df, first_row = _as_text(pl.read_parquet(path)), 1
-        else:
-            df, first_row = _as_text(pl.read_excel(path, sheet_id=1)), 2
-    except Exception as exc:  # any parser error is a file-level error that names the file
-        raise ExtractError(f"{path}: cannot read file ({type(exc).__name__}: {exc})") from exc
-    return df.rename({c: _normalise_header(c) for c in df.columns}), first_row
+        size = path.stat().st_size
+    except OSError as exc:
+        raise ExtractError(f"{path}: cannot read file ({exc})") from exc
+    if size == 0:
+        raise ExtractError(f"{path}: empty file (0 bytes)")
+    if suffix == ".ndjson":
+        df = fhir.read_resource_file(path, table, instruments)
+        rows = df.get_column("source_row")
+        return [Part(path.name, apply_profile(df.drop("source_row"), table, profile).with_columns(rows))]
+    if suffix == ".xlsx":
+        return _read_xlsx(path, table, profile)
+    if suffix == ".parquet":
+        try:
+            df = pl.read_parquet(path)
+        except Exception as exc:
+            raise ExtractError(f"{path}: cannot read file ({type(exc).__name__}: {exc})") from exc
+        return [Part(path.name, _canonical(_headers(df), table, profile, str(path), 1))]
+    return _read_csv(path, table, profile)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import duckdb
 import polars as pl
@@ -26,9 +27,14 @@ def test_missing_required_column_names_file_column_and_what_was_found(drop: Drop
     folder = drop.write()
     df = pl.read_csv(folder / "time_entries.csv", infer_schema=False).drop("minutes")
     df.write_csv(folder / "time_entries.csv")
-    with pytest.raises(ExtractError) as err:
-        _ingest(tmp_path, folder)
-    message = str(err.value)
+    conn, result = _ingest(tmp_path, folder)
+    # the file is rejected (named, with the column); the other files load
+    (message,) = result.file_errors
+    assert conn.sql("select count(*) from raw_time_entries").fetchall() == [(0,)]
+    assert conn.sql("select count(*) from raw_enrollments").fetchall() == [(1,)]
+    assert conn.sql("select status from ingest_files where source_file = 'time_entries.csv'").fetchall() == [
+        ("rejected",)
+    ]
     assert "time_entries.csv" in message
     assert "missing required column(s) minutes" in message
     assert "columns found: entry_id, patient_id, staff_id, service_date, activity" in message
@@ -44,8 +50,9 @@ def test_missing_required_table_lists_the_files_found(drop: Drop, tmp_path):
 def test_unreadable_file_is_named(drop: Drop, tmp_path):
     folder = drop.write()
     (folder / "encounters_2.parquet").write_bytes(b"not a parquet file")
-    with pytest.raises(ExtractError, match=r"encounters_2.parquet: cannot read file"):
-        _ingest(tmp_path, folder)
+    _, result = _ingest(tmp_path, folder)
+    (message,) = result.file_errors
+    assert re.search(r"encounters_2.parquet: cannot read file", message)
 
 
 def test_bad_rows_are_quarantined_with_file_row_column_and_reason(drop: Drop, tmp_path):

@@ -6,7 +6,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from pipelines.extract_format import TABLES
-from pipelines.ingest import load_drop, write_run_parameters
+from pipelines.ingest import load_drop, snapshot_claims, write_run_parameters
 from pipelines.reference import reference_tables, seed_reference
 from pipelines.defs.resources import RunPaths
 
@@ -39,6 +39,15 @@ def run_parameters(config: RunParametersConfig, warehouse: DuckDBResource) -> dg
     return dg.MaterializeResult(metadata={"as_of": as_of.isoformat()})
 
 
+@dg.asset(group_name="ingest", kinds={"duckdb"})
+def claims_previous_run(warehouse: DuckDBResource) -> dg.MaterializeResult:
+    """The claims of the last successful build, kept before this run rebuilds them (for
+    fct_claim_changes / claims_changes.csv)."""
+    with warehouse.get_connection() as conn:
+        rows = snapshot_claims(conn)
+    return dg.MaterializeResult(metadata={"claim_lines": rows})
+
+
 class ExtractsConfig(dg.Config):
     profile: str | None = None  # source profile name (profiles/<name>.yaml) or path; default: bhi-profile.yaml in the drop
     full_refresh: bool = False  # forget the ledger and reload every file of the drop
@@ -46,8 +55,8 @@ class ExtractsConfig(dg.Config):
 
 @dg.multi_asset(
     specs=[
-        dg.AssetSpec(t, group_name="ingest", kinds={"duckdb"}, deps=REFERENCE_TABLES)
-        for t in [*RAW_TABLES, "quarantine", "ingest_files"]
+        dg.AssetSpec(t, group_name="ingest", kinds={"duckdb"}, deps=[*REFERENCE_TABLES, "run_parameters", "claims_previous_run"])
+        for t in [*RAW_TABLES, "quarantine", "ingest_files", "ingest_errors"]
     ],
     name="extracts",
 )
@@ -55,8 +64,11 @@ def extracts(context: dg.AssetExecutionContext, config: ExtractsConfig, warehous
     """Read the extract drop, quarantine bad rows with reasons, keep a ledger of files."""
     with warehouse.get_connection() as conn:
         result = load_drop(conn, paths.extracts, profile=config.profile, full_refresh=config.full_refresh)
+    for error in result.file_errors:
+        context.log.warning(f"file rejected, the others loaded: {error}")
     context.log.info(
-        f"ingested {result.files} files: "
+        f"{result.files} files in the drop: {result.files_loaded} loaded, {result.files_skipped} already loaded or"
+        f" copies, {len(result.file_errors)} rejected; "
         + ", ".join(f"{t} {result.rows_loaded[t]} loaded/{result.rows_quarantined[t]} quarantined" for t in TABLES)
     )
     for table in TABLES:
@@ -65,4 +77,8 @@ def extracts(context: dg.AssetExecutionContext, config: ExtractsConfig, warehous
             metadata={"rows_read": result.rows_read[table], "rows_loaded": result.rows_loaded[table]},
         )
     yield dg.MaterializeResult(asset_key="quarantine", metadata={"rows": sum(result.rows_quarantined.values())})
-    yield dg.MaterializeResult(asset_key="ingest_files", metadata={"files": result.files})
+    yield dg.MaterializeResult(
+        asset_key="ingest_files",
+        metadata={"files": result.files, "files_loaded": result.files_loaded, "files_skipped": result.files_skipped},
+    )
+    yield dg.MaterializeResult(asset_key="ingest_errors", metadata={"files_rejected": len(result.file_errors)})

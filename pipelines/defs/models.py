@@ -15,7 +15,8 @@ from pipelines.reference import REPO_ROOT
 
 SQL_DIR = REPO_ROOT / "sql"
 LAYERS = ("staging", "intermediate", "marts")
-SOURCE_TABLES = [*REFERENCE_TABLES, *RAW_TABLES, "quarantine", "ingest_files", "run_parameters"]
+SOURCE_TABLES = [*REFERENCE_TABLES, *RAW_TABLES, "quarantine", "ingest_files", "ingest_errors", "run_parameters",
+                 "claims_previous_run"]
 
 
 @dataclass(frozen=True)

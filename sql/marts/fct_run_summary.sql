@@ -9,7 +9,7 @@ final as (
     select
         p.as_of,
         p.open_month,
-        (select coalesce(sum(rows_read), 0)::bigint from ingest_files where table_name = 'time_entries')
+        (select coalesce(sum(rows_read), 0)::bigint from ingest_files where table_name = 'time_entries' and status = 'loaded')
             as entries_ingested,
         (select count(*) from quarantine) as rows_quarantined,
         (select coalesce(sum(minutes), 0)::bigint from fct_minutes_reconciliation) as minutes_ingested,

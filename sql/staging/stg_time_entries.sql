@@ -1,4 +1,5 @@
--- purpose: time entries, typed and ranked by delivery: the latest delivery of an entry_id wins
+-- purpose: time entries, typed and ranked by delivery: the latest delivery of an entry_id wins (a
+--          latest delivery with deleted = true voids the entry; earlier versions stay as history)
 -- grain: one row per delivered version of a time entry (version_rank 1 is the live version, 2 superseded)
 -- upstream: raw_time_entries
 with source as (
@@ -19,6 +20,7 @@ renamed as (
         end_time,
         documented_at,
         encounter_id,
+        coalesce(deleted, false) as is_deleted,
         source_file,
         source_row,
         delivery_seq
