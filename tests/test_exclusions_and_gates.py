@@ -129,7 +129,7 @@ def test_clinical_staff_time_counts_for_bhi_but_not_cocm(drop: Drop, build):
     assert reasons(conn, "P2") == {"counted": 20}
 
 
-def test_entries_outside_enrollment_or_after_as_of_are_excluded(drop: Drop, build):
+def test_entries_outside_enrollment_or_after_as_of_are_excluded_with_the_reason(drop: Drop, build):
     drop.enroll("P1", enrolled_on="2026-01-10", consent_on="2026-01-10", discharged_on="2026-05-31")
     drop.log("P1", "2026-01-05", 15)  # before enrolment
     drop.log("P1", "2026-06-02", 15)  # after discharge
@@ -138,8 +138,8 @@ def test_entries_outside_enrollment_or_after_as_of_are_excluded(drop: Drop, buil
     drop.log("P2", "2026-06-20", 15)  # after the as-of date
     drop.log("P2", "2026-01-20", 15, staff="NOBODY")  # unknown staff member
     conn = build(drop, as_of="2026-06-15")
-    assert reasons(conn, "P1") == {"no_active_enrollment": 30}
-    assert reasons(conn, "P9") == {"no_active_enrollment": 15}
+    assert reasons(conn, "P1") == {"service_before_enrollment": 15, "no_active_enrollment": 15}
+    assert reasons(conn, "P9") == {"patient_not_enrolled": 15}
     assert reasons(conn, "P2") == {"after_as_of_date": 15, "unknown_staff": 15}
 
 

@@ -10,9 +10,10 @@ import shutil
 import duckdb
 import pytest
 
-from conftest import Drop, build_warehouse, write_csv
+from conftest import REPO_ROOT, Drop, build_warehouse, write_csv
 from pipelines.cli import main
-from pipelines.ingest import load_drop
+from pipelines.ingest import ExtractError, load_drop
+from pipelines.reference import seed_reference
 
 AS_OF = "2026-03-10"  # January and February closed, March open
 
@@ -208,4 +209,63 @@ def test_entry_over_the_maximum_minutes_is_quarantined_with_the_setting_named(dr
     assert conn.sql("select source_row, columns, reason from quarantine").fetchall() == [
         (3, "minutes", "minutes: minutes 241 over the maximum of 240 per entry (setting max_minutes_per_entry)")
     ]
+    conn.close()
+
+
+def test_a_profile_full_refresh_table_is_replaced_through_bhi_run(tmp_path):
+    # the registry profile declares its staff roster a full-refresh table
+    folder = tmp_path / "drop"
+    shutil.copytree(REPO_ROOT / "data" / "examples" / "registry", folder)
+    out = tmp_path / "out"
+    args = ["run", "--extracts", str(folder), "--out", str(out), "--as-of", "2026-07-10", "--profile", "registry"]
+    assert main(args) == 0
+    assert _sql(out, "select count(*) from raw_staff") == [(5,)]
+    claims = _claims(out)
+    # tonight's roster drops the medical assistant (S05): the table is replaced, not appended to
+    roster = (folder / "Clinicians.txt").read_text(encoding="utf-8-sig").splitlines()
+    (folder / "Clinicians_2026-07-10.txt").write_text("\n".join(l for l in roster if not l.startswith("S05")) + "\n")
+    assert main(args) == 0
+    assert _sql(out, "select staff_id from raw_staff order by 1") == [("S01",), ("S02",), ("S03",), ("S04",)]
+    assert _sql(out, "select source_file, status from ingest_files where table_name = 'staff' order by source_file") == [
+        ("Clinicians.txt", "replaced"),
+        ("Clinicians_2026-07-10.txt", "loaded"),
+    ]
+    # the medical assistant's minutes are now unknown staff (decided again each run), and the claims
+    # they carried are reported as removed
+    assert _sql(out, "select distinct exclusion_reason from int_time_entries_classified where staff_id = 'S05'") == [
+        ("unknown_staff",)
+    ]
+    removed = [c for c in _changes(out) if c["change"] == "removed"]
+    assert removed and len(_claims(out)) == len(claims) - len(removed)
+
+
+def test_a_drop_with_only_tonights_files_loads_on_top_of_the_earlier_ones(nightly, tmp_path):
+    drop, _, out = nightly
+    tonight = tmp_path / "tonight"
+    tonight.mkdir()
+    late = _entry(drop, "E00007") | {"entry_id": "LATE1", "service_date": "2026-02-27", "minutes": 5}
+    _deliver(tonight, "time_entries_2026-03-10.csv", [late])
+    # no staff, enrollments, psych_reviews or encounters file tonight: they were loaded before
+    assert _run(tonight, out) == 0
+    assert sorted((c["change"], c["code"]) for c in _changes(out)) == [("added", "99493"), ("removed", "G2214")]
+    # on an empty warehouse the same folder is still an error naming what is missing
+    with pytest.raises(ExtractError, match=r"no file for required table\(s\) staff, enrollments, psych_reviews, encounters"):
+        load_drop(duckdb.connect(str(tmp_path / "empty.duckdb")), tonight)
+
+
+def test_a_changed_fhir_coverage_file_re_reads_the_enrollments(tmp_path):
+    folder = tmp_path / "fhir"
+    shutil.copytree(REPO_ROOT / "data" / "examples" / "fhir_bulk", folder)
+    conn = duckdb.connect(str(tmp_path / "w.duckdb"))
+    seed_reference(conn)
+    load_drop(conn, folder)
+    assert conn.sql("select payer_id from raw_enrollments where patient_id = 'P003'").fetchall() == [("nc_medicaid",)]
+    coverage = folder / "Coverage.ndjson"
+    coverage.write_text(coverage.read_text().replace("Organization/nc_medicaid", "Organization/medicare"))
+    result = load_drop(conn, folder)
+    assert result.files_loaded == 1  # EpisodeOfCare.ndjson again, with the new payer as its latest delivery
+    latest = conn.sql(
+        "select payer_id from raw_enrollments where patient_id = 'P003' order by delivery_seq desc limit 1"
+    ).fetchall()
+    assert latest == [("medicare",)]
     conn.close()

@@ -18,7 +18,8 @@ params as (
 -- program only matches that program's enrollment
 -- (most patients have one enrollment: only the others need a choice, the latest enrollment wins)
 enrollment_counts as (
-    select patient_id, count(*) as enrollments from stg_enrollments group by all
+    select patient_id, count(*) as enrollments, min(enrolled_on) as first_enrolled_on
+    from stg_enrollments group by all
 ),
 
 candidates as (
@@ -31,6 +32,7 @@ candidates as (
         n.consent_on,
         n.billing_provider_id,
         n.enrolled_on,
+        c.first_enrolled_on,
         coalesce(c.enrollments, 0) > 1 as several_enrollments
     from entries as t
     left join enrollment_counts as c using (patient_id)
@@ -83,6 +85,10 @@ classified as (
             when version_rank > 1 then 'superseded_by_later_delivery'
             -- the source system voided the entry (its latest delivery says deleted)
             when is_deleted then 'voided_in_source'
+            -- no enrollment covers the service date: never enrolled, before the first enrollment,
+            -- or after a discharge / between enrollments
+            when enrollment_id is null and first_enrolled_on is null then 'patient_not_enrolled'
+            when enrollment_id is null and service_date < first_enrolled_on then 'service_before_enrollment'
             when enrollment_id is null then 'no_active_enrollment'
             when service_date > (select as_of from params) then 'after_as_of_date'
             when role is null then 'unknown_staff'
