@@ -10,8 +10,8 @@ Stages, in order:
 3. rerun after one more day: one more time-entry file (`time_entries_2026-10_2026-10-21.csv`, it
    sorts after the month file so it is the latest delivery) holding a copy of 2026-10-20's
    entries without an encounter link, re-dated 2026-10-21 with new entry ids; then the job again,
-   as of 2026-10-21, on the same warehouse. Until the pipeline is incremental this recomputes
-   everything.
+   as of 2026-10-21, on the same warehouse: the nightly incremental run (only the new file is read;
+   only the patients and entry versions it can change are rebuilt, see pipelines/scope.py).
 4. floor: DuckDB alone reads the same time-entry CSV files (`read_csv`) and groups them by patient
    and month, with the same threads and memory limit; the ratio full rebuild / floor says how far
    the pipeline is from a bare scan.
@@ -45,7 +45,7 @@ AS_OF = dt.date(2026, 10, OPEN_DAY)  # the last generated day
 NEXT_DAY = AS_OF + dt.timedelta(days=1)
 EXTRA_FILE = f"time_entries_{END_MONTH}_{NEXT_DAY.isoformat()}.csv"
 
-RERUN_LABEL = "rerun after one more day (full recompute; incremental runs not implemented yet)"
+RERUN_LABEL = "nightly incremental run after one more day"
 FLOOR_LABEL = "floor: DuckDB read_csv + group by patient, month"
 
 
@@ -56,6 +56,7 @@ class RunStats:
     peak_rss_mb: float
     step_seconds: dict[str, float] = field(default_factory=dict)
     entries_ingested: int = 0
+    build: dict = field(default_factory=dict)  # run_scope of the run: mode, reason, patients, entries
 
 
 @dataclass
@@ -107,6 +108,7 @@ def _run_stage(extracts: str, out: str, as_of: str, threads: int, memory_limit: 
         "peak_rss_mb": _peak_rss_mb(),
         "step_seconds": dict(outcome.step_seconds),
         "entries_ingested": int(outcome.summary.get("entries_ingested") or 0),
+        "build": dict(outcome.build),
     }
 
 
@@ -214,7 +216,10 @@ def run_bench(
     say(f"floor {floor_seconds:.2f} s")
     extra = append_next_day(drop, counts["time_entries"])
     rerun = run_once(as_of=NEXT_DAY.isoformat(), **run)
-    say(f"rerun {rerun.seconds:.1f} s, peak RSS {rerun.peak_rss_mb:,.0f} MB")
+    say(
+        f"rerun {rerun.seconds:.1f} s, peak RSS {rerun.peak_rss_mb:,.0f} MB ({rerun.build.get('mode')} build:"
+        f" {rerun.build.get('patients', 0):,} patients, {rerun.build.get('entries', 0):,} entry versions)"
+    )
 
     return BenchResult(
         entries_requested=entries,
@@ -241,7 +246,9 @@ def format_result(r: BenchResult) -> str:
         (f"bhi bench: {r.entries_generated:,} time entries generated for {r.entries_requested:,} requested "
         f"({r.patients:,} patients x {MONTHS} months, {r.csv_bytes / 1e6:,.1f} MB of time-entry CSV), "
         f"threads {r.threads}, DuckDB memory limit {r.memory_limit}"),
-        f"workdir {r.workdir}; as of {AS_OF}, rerun as of {NEXT_DAY} with {r.extra_entries:,} more entries",
+        f"workdir {r.workdir}; as of {AS_OF}, rerun as of {NEXT_DAY} with {r.extra_entries:,} more entries"
+        f" ({r.rerun.build.get('mode')} build: {r.rerun.build.get('patients', 0):,} patients,"
+        f" {r.rerun.build.get('entries', 0):,} entry versions rebuilt)",
         "load average (1/5/15 min) before " + "/".join(f"{x:.2f}" for x in r.load_before)
         + ", after " + "/".join(f"{x:.2f}" for x in r.load_after) + f" on {os.cpu_count()} cores",
         "",

@@ -34,8 +34,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return 1
     s = outcome.summary
     out = args.out
+    b = outcome.build
+    build = (
+        f"incremental: {b['patients']:,} patients, {b['entries']:,} entry versions rebuilt"
+        if b.get("mode") == "incremental"
+        else f"full: {b.get('reason', '')}"
+    )
     print(
         f"bhi run: as of {s['as_of']} (open month {s['open_month']:%Y-%m}) in {time.perf_counter() - started:.1f} s\n"
+        f"  build                   {build}\n"
         f"  time entries ingested   {s['entries_ingested']:>12,}\n"
         f"  rows quarantined        {s['rows_quarantined']:>12,}   -> {out / 'quarantine.csv'}\n"
         f"  minutes counted         {s['minutes_counted']:>12,} of {s['minutes_ingested']:,} ingested"

@@ -7,11 +7,22 @@ from pipelines.defs.ingest import claims_previous_run, extracts, reference_data,
 from pipelines.defs.models import SQL_ASSETS
 from pipelines.defs.outputs import dashboards, exports
 from pipelines.defs.resources import RESOURCES
+from pipelines.defs.scope import build_state, run_scope
 from pipelines.defs.schedules import nightly_job, nightly_schedule
 from pipelines.defs.sensors import extract_drop_sensor
 
 defs = dg.Definitions(
-    assets=[reference_data, run_parameters, claims_previous_run, extracts, *SQL_ASSETS, exports, dashboards],
+    assets=[
+        reference_data,
+        run_parameters,
+        claims_previous_run,
+        extracts,
+        run_scope,
+        *SQL_ASSETS,
+        build_state,
+        exports,
+        dashboards,
+    ],
     asset_checks=CHECKS,
     jobs=[nightly_job],
     schedules=[nightly_schedule],

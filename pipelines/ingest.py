@@ -275,8 +275,9 @@ def _layout_changed(conn: duckdb.DuckDBPyConnection) -> bool:
 
 
 def _reset(conn: duckdb.DuckDBPyConnection) -> None:
-    """Forget every delivery: the load reads the whole drop again (`bhi run --full-refresh`)."""
-    for table in ["ingest_files", "quarantine", *(f"raw_{t}" for t in TABLES)]:
+    """Forget every delivery: the load reads the whole drop again (`bhi run --full-refresh`), and
+    the models are rebuilt in full (no build_state to be incremental from)."""
+    for table in ["ingest_files", "quarantine", "build_state", *(f"raw_{t}" for t in TABLES)]:
         conn.execute(f"drop table if exists {table}")
 
 

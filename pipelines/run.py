@@ -21,6 +21,7 @@ class RunOutcome:
     error: str | None = None
     step_seconds: dict[str, float] = field(default_factory=dict)  # Dagster step key -> seconds, run order
     file_errors: list[str] = field(default_factory=list)  # files this run rejected (the others loaded)
+    build: dict = field(default_factory=dict)  # run_scope: mode full|incremental, reason, patients, entries
 
 
 @contextlib.contextmanager
@@ -108,5 +109,7 @@ def run_pipeline(
         cols = [c[0] for c in conn.sql("describe fct_run_summary").fetchall()]
         row = conn.sql("select * from fct_run_summary").fetchall()[0]
         file_errors = [r[0] for r in conn.sql("select error from ingest_errors order by source_file").fetchall()]
-    return RunOutcome(True, dict(zip(cols, row)), step_seconds=step_seconds, file_errors=file_errors)
+        scope = conn.sql("select * from run_scope")
+        build = dict(zip(scope.columns, scope.fetchall()[0]))
+    return RunOutcome(True, dict(zip(cols, row)), step_seconds=step_seconds, file_errors=file_errors, build=build)
 

@@ -41,5 +41,10 @@ def test_bench_prints_every_stage(tmp_path):
     for step in ("extracts", "stg_time_entries", "int_time_entries_classified", "fct_claims", "dashboards"):
         cells = row(step)
         assert len(cells) == 3 and cells[0] > 0 and cells[1] > 0, step  # rebuild s, rerun s, share %
-    assert re.search(r"rerun as of 2026-10-21 with [1-9][0-9,]* more entries", out)
+    # the rerun is the nightly incremental run: it rebuilds only the patients the new day touches
+    scope = re.search(
+        r"rerun as of 2026-10-21 with [1-9][0-9,]* more entries \(incremental build: ([0-9,]+) patients, ([0-9,]+) entry",
+        out,
+    )
+    assert scope and 0 < int(scope.group(1).replace(",", "")) < 3000 / 25
     assert (tmp_path / "drop" / "time_entries_2026-10_2026-10-21.csv").exists()

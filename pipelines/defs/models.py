@@ -28,6 +28,12 @@ class SqlModel:
     upstream: tuple[str, ...]
     header: dict[str, str]
 
+    @property
+    def incremental(self) -> str | None:
+        """`patient` or `entry` when the header says the model can be rebuilt for a scope only."""
+        value = self.header.get("incremental", "").split(" ")[0]
+        return value or None
+
 
 def _strip_comments(sql: str) -> str:
     return re.sub(r"--[^\n]*", "", sql)
@@ -62,10 +68,95 @@ def load_models(sql_dir: Path = SQL_DIR) -> list[SqlModel]:
     return models
 
 
+def _table_columns(conn: duckdb.DuckDBPyConnection, table: str) -> set[str]:
+    rows = conn.execute(
+        "select column_name from duckdb_columns() where table_name = ? and schema_name = 'main'"
+        " and database_name = current_database()",
+        [table],
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+def _incremental_run(conn: duckdb.DuckDBPyConnection, model: SqlModel) -> bool:
+    """Rebuild only the scope: the model allows it, its table exists and this run's scope says so."""
+    if not model.incremental or not _table_columns(conn, model.name) or not _table_columns(conn, "run_scope"):
+        return False
+    return conn.sql("select mode from run_scope").fetchall()[0][0] == "incremental"
+
+
+ENTRY_KEY = "entry_id, delivery_seq, source_row"
+# the patients a scoped model reads: those of scope_patients, or for the entry model the patients
+# of every entry version its overlap windows must see
+SCOPE_PATIENTS = {
+    "patient": "select patient_id from scope_patients",
+    "entry": f"select distinct patient_id from main.stg_time_entries semi join scope_entry_inputs using ({ENTRY_KEY})",
+}
+
+
+def _patient_filter(columns: set[str]) -> str | None:
+    """WHERE condition keeping the rows of patients in _scope_patients (None: not patient-grained)."""
+    if "patient_id" in columns:
+        return "patient_id in (select patient_id from _scope_patients)"
+    if "enrollment_id" in columns:
+        return (
+            "enrollment_id in (select enrollment_id from main.stg_enrollments"
+            " where patient_id in (select patient_id from _scope_patients))"
+        )
+    return None
+
+
+def _materialize_scope(conn: duckdb.DuckDBPyConnection, model: SqlModel, body: str) -> None:
+    """Delete the scope's rows and insert them again from the model's SQL, with every patient-
+    grained upstream table narrowed to the scope (CTEs named like the tables shadow them). The
+    result is the same as a full rebuild because every rule reads only the patient's own rows
+    (the entry model: whole staff-days and patient-days, see pipelines/scope.py)."""
+    kind = model.incremental
+    shadows = [f"_scope_patients as ({SCOPE_PATIENTS[kind]})"]
+    for upstream in model.upstream:
+        if kind == "entry" and upstream == "stg_time_entries":
+            shadows.append(
+                f"{upstream} as (select * from main.{upstream} semi join scope_entry_inputs using ({ENTRY_KEY}))"
+            )
+            continue
+        if kind == "entry" and upstream != "stg_enrollments":
+            continue  # the entry model narrows only entries and enrollments
+        condition = _patient_filter(_table_columns(conn, upstream))
+        if condition:
+            shadows.append(f"{upstream} as (select * from main.{upstream} where {condition})")
+    assert body[:4].lower() == "with", f"{model.path.name}: an incremental model must start with WITH"
+    scoped = f"with {', '.join(shadows)}, {body[4:]}"
+    if kind == "entry":
+        conn.execute(
+            f"delete from {model.name} as t using scope_entries as k where t.entry_id = k.entry_id"
+            " and t.delivery_seq = k.delivery_seq and t.source_row = k.source_row"
+        )
+        conn.execute(
+            f"insert into {model.name} by name select m.* from ({scoped}) as m"
+            f" semi join scope_entries using ({ENTRY_KEY})"
+        )
+        return
+    keep = _patient_filter(_table_columns(conn, model.name))
+    if keep is None:
+        raise ValueError(f"{model.path.name}: an incremental patient model needs patient_id or enrollment_id")
+    scope_cte = f"with _scope_patients as ({SCOPE_PATIENTS[kind]}) "
+    conn.execute(f"{scope_cte}delete from {model.name} where {keep}")
+    conn.execute(f"insert into {model.name} by name {scope_cte}select * from ({scoped}) as m where {keep}")
+
+
 def materialize(conn: duckdb.DuckDBPyConnection, model: SqlModel) -> int:
-    """(Re)build one model's table from its SQL file; return its row count."""
+    """(Re)build one model's table from its SQL file, in full or (incremental models in an
+    incremental run) for this run's scope only; return its row count."""
     body = _strip_comments(model.sql).strip().rstrip(";")
-    conn.execute(f"create or replace table {model.name} as {body}")
+    if _incremental_run(conn, model):
+        conn.begin()
+        try:
+            _materialize_scope(conn, model, body)
+            conn.commit()
+        except Exception:
+            conn.rollback()
+            raise
+    else:
+        conn.execute(f"create or replace table {model.name} as {body}")
     return conn.sql(f"select count(*) from {model.name}").fetchall()[0][0]
 
 
@@ -92,7 +183,7 @@ def _build(model: SqlModel) -> dg.AssetsDefinition:
 
     @dg.asset(
         name=model.name,
-        deps=list(model.upstream),
+        deps=[*model.upstream, *(["run_scope"] if model.incremental else [])],
         group_name=model.layer,
         kinds={"duckdb", "sql"},
         description=model.header.get("purpose", ""),
@@ -109,3 +200,13 @@ def _build(model: SqlModel) -> dg.AssetsDefinition:
 
 MODELS = load_models()
 SQL_ASSETS = [_build(m) for m in MODELS]
+
+
+def code_version(reference_dir: Path) -> str:
+    """Changes when any SQL model or reference CSV changes: the next run then rebuilds in full."""
+    digest = hashlib.sha256()
+    for model in MODELS:
+        digest.update(model.sql.encode())
+    for path in sorted(Path(reference_dir).glob("*.csv")):
+        digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()[:16]

@@ -3,6 +3,7 @@
 --          and fee schedule in force in the service month; a code without a fee-schedule row has a null
 --          unit_amount and amount (reported by fct_unpriced_claim_lines)
 -- grain: enrollment_id, service_month, scenario, code
+-- incremental: patient (a nightly run rebuilds only the patients in scope_patients)
 -- upstream: int_billing_inputs, int_code_thresholds, ref_fee_schedule
 with inputs as (
     select * from int_billing_inputs

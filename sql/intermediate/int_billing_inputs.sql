@@ -4,6 +4,7 @@
 --          the next add-on unit below the payer's cap) and what_if (the actual minutes under the
 --          other time reading, ref_rule_sets)
 -- grain: enrollment_id, service_month, scenario
+-- incremental: patient (a nightly run rebuilds only the patients in scope_patients)
 -- upstream: int_patient_months, int_code_thresholds, ref_rule_sets
 with months as (
     select * from int_patient_months

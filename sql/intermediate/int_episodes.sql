@@ -5,6 +5,7 @@
 -- grain: patient_id, program, service_month (every month from enrollment, or from the first month
 --        the extracts cover, to discharge or the as-of month); a month covered by two enrollments of
 --        the same program belongs to the later one, so it can never bill two base codes
+-- incremental: patient (a nightly run rebuilds only the patients in scope_patients)
 -- upstream: stg_enrollments, stg_time_entries, int_patient_month_minutes, stg_payers, ref_programs,
 --           run_parameters
 with params as (

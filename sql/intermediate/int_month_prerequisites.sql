@@ -3,6 +3,7 @@
 --          measurement-based care (a warning, or a gate
 --          where the payer says so) and the double-billing risk of an outside therapist (a flag)
 -- grain: patient_id, program, service_month
+-- incremental: patient (a nightly run rebuilds only the patients in scope_patients)
 -- upstream: int_patient_months, stg_encounters, stg_assessments, stg_staff, stg_enrollments,
 --           ref_encounter_codes, ref_instruments, ref_programs, ref_settings, ref_diagnosis_codes
 with months as (

@@ -1,6 +1,7 @@
 -- purpose: minutes per patient-month from the classified entries: logged, countable, if consented,
 --          excluded, before consent; and the care manager with the most minutes in the month
 -- grain: patient_id, program, service_month
+-- incremental: patient (a nightly run rebuilds only the patients in scope_patients)
 -- upstream: int_time_entries_classified
 with entries as (
     select * from int_time_entries_classified

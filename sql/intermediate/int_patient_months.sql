@@ -3,6 +3,7 @@
 --          in force, the enrollment facility's type (facilities extract, else the default_facility_type
 --          setting) and the consent and psychiatric-review gates
 -- grain: patient_id, program, service_month (the rows of int_episodes)
+-- incremental: patient (a nightly run rebuilds only the patients in scope_patients)
 -- upstream: int_episodes, int_patient_month_minutes, stg_enrollments, stg_psych_reviews, stg_payers,
 --           stg_facilities, ref_programs, ref_settings, run_parameters
 with params as (
@@ -66,8 +67,6 @@ final as (
         t.episode_number,
         case when t.service_month = p.open_month then 'open' else 'closed' end as month_status,
         last_day(t.service_month) as month_end,
-        case when t.service_month = p.open_month then date_diff('day', p.as_of, last_day(t.service_month))::integer else 0 end
-            as days_left,
         -- consent documented on or before the month's last day
         not g.requires_consent or coalesce(n.consent_on <= last_day(t.service_month), false) as consent_ok,
         -- CoCM needs a documented psychiatric consultant review in the month

@@ -1,6 +1,7 @@
 -- purpose: the day each billed month reached its base code's minute floor (for the
 --          threshold_met date-of-service policy and for audits)
 -- grain: enrollment_id, service_month
+-- incremental: patient (a nightly run rebuilds only the patients in scope_patients)
 -- upstream: int_time_entries_classified, int_patient_months, int_billing_codes
 with counted as (
     -- attributed to the patient-month's enrollment (a re-enrolled month merges both stays)

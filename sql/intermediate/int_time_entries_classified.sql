@@ -4,6 +4,7 @@
 --          an earlier countable entry for the same patient (one meeting logged by two people), are
 --          excluded as overlap
 -- grain: one row per delivered time-entry version (entry_id, delivery_seq, source_row)
+-- incremental: entry (a nightly run reclassifies only the versions in scope_entries)
 -- upstream: stg_time_entries, stg_enrollments, stg_staff, stg_payers, stg_encounters, ref_activities,
 --           ref_roles, ref_encounter_codes, run_parameters
 with entries as (

@@ -2,6 +2,7 @@
 --          each gate with pass or fail, the threshold row each code was earned under, and every
 --          time entry with its status and reason; `bhi explain` reads it
 -- grain: patient_id, service_month, program, section, item (section: outcome | gate | threshold | entry)
+-- incremental: patient (a nightly run rebuilds only the patients in scope_patients)
 -- upstream: fct_patient_months, int_billing_codes, int_time_entries_classified, stg_staff
 with months as (
     select * from fct_patient_months

@@ -1,6 +1,7 @@
 -- purpose: billable claim lines for closed months (the month-end true-up): every code with units,
 --          the payer's modifiers, the date of service and the expected (allowed) amount
 -- grain: enrollment_id, service_month, code
+-- incremental: patient (a nightly run rebuilds only the patients in scope_patients)
 -- upstream: fct_patient_months, int_billing_codes, int_threshold_dates, ref_modifiers
 with months as (
     select * from fct_patient_months

@@ -2,6 +2,7 @@
 --          on an E/M visit on the day CoCM is initiated (condition em_same_day_as_cocm_start): the
 --          E/M is billed elsewhere, so this is a worklist for the coder, not a claim line
 -- grain: encounter_id, modifier
+-- incremental: patient (a nightly run rebuilds only the patients in scope_patients)
 -- upstream: int_patient_months, int_time_entries_classified, stg_encounters, ref_encounter_codes,
 --           ref_modifiers
 with episode_starts as (

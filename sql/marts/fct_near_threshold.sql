@@ -1,10 +1,14 @@
 -- purpose: the month-to-date worklist: every enrolled patient in the open month, minutes so far,
 --          the next code within reach, minutes still needed, days left, dollars gained, blockers
 -- grain: enrollment_id (open month only)
--- upstream: fct_patient_months
+-- upstream: fct_patient_months, run_parameters
 with open_month as (
     select * from fct_patient_months
     where month_status = 'open'
+),
+
+params as (
+    select as_of from run_parameters
 ),
 
 final as (
@@ -21,7 +25,8 @@ final as (
         next_codes as next_code,
         next_target_minutes as next_threshold_minutes,
         minutes_needed,
-        days_left,
+        -- the only day-dependent column: computed here, so patient-month models change by month only
+        date_diff('day', (select as_of from params), last_day(service_month))::integer as days_left,
         dollars_gained,
         concat_ws('; ',
             case when not consent_ok then 'missing consent' end,

@@ -3,6 +3,7 @@
 --          one same_month_group (ref_programs: CoCM, 99484, G0323) never bill in the same month, the
 --          higher-paying one bills
 -- grain: enrollment_id, service_month
+-- incremental: patient (a nightly run rebuilds only the patients in scope_patients)
 -- upstream: int_patient_months, int_month_prerequisites, int_billing_codes, int_billing_inputs,
 --           ref_programs
 with months as (
@@ -78,7 +79,6 @@ joined as (
             case when not q.diagnosis_ok then 'missing_bh_diagnosis' end,
             case when q.measurement_is_gate and not q.measurement_ok then 'missing_measurement' end
         ) as failed_gates,
-        m.days_left,
         coalesce(a.codes, '') as current_codes,
         coalesce(a.amount, 0) as current_amount,
         a.unpriced_codes,

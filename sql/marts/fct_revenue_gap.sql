@@ -4,6 +4,7 @@
 --          within near_miss_window_minutes of the next code); add-on minutes over the payer's cap
 --          are reported as their own line
 -- grain: enrollment_id, service_month, reason
+-- incremental: patient (a nightly run rebuilds only the patients in scope_patients)
 -- upstream: fct_patient_months, ref_settings
 with closed as (
     select * from fct_patient_months

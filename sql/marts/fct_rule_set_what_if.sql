@@ -2,6 +2,7 @@
 --          full time) with the same minutes and prerequisites: the value of a payer's time rule.
 --          A what-if, never a claim.
 -- grain: enrollment_id, service_month
+-- incremental: patient (a nightly run rebuilds only the patients in scope_patients)
 -- upstream: fct_patient_months, int_billing_codes, ref_rule_sets
 with closed as (
     select * from fct_patient_months

@@ -1,0 +1,221 @@
+"""What a run must recompute: everything (a full build) or only the patients and time entries that
+new deliveries or the advancing as-of date can change (an incremental build).
+
+The unit of incremental work is the patient, not the month: episodes (initial or subsequent month,
+six-month breaks) and the once-a-year 99492 rule read a patient's whole history, so a late entry in a
+closed month can change later months of the same patient, never another patient's. Overlapping
+time is the one rule that crosses patients (one staff member's entries for two patients on one
+day), so the entries to reclassify are closed over staff-days and patient-days.
+
+`compute_scope` writes:
+- run_scope (one row): mode `full` or `incremental`, why, and the sizes below;
+- scope_entries: time-entry versions whose classification is rebuilt (entry_id, delivery_seq,
+  source_row), and scope_entry_inputs: the versions their overlap windows need to see;
+- scope_patients: patients whose patient-grained rows (months, codes, claims, evidence) are rebuilt.
+`record_build` stores what the finished build covered (build_state), the baseline of the next run.
+
+A full build is needed when there is no earlier build, `--full-refresh` was asked for, the SQL
+models or the reference data changed, the as-of date moved to another month or backwards, or a
+delivery changes rules for everyone (staff roster, payers, facilities) or replaced a full-refresh
+table.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+# A new delivery of one of these tables can change any patient: the build is full.
+TABLES_FORCING_FULL = ("staff", "payers", "facilities")
+SCOPE_TABLES = ("run_scope", "scope_entries", "scope_entry_inputs", "scope_patients")
+
+
+@dataclass(frozen=True)
+class Scope:
+    mode: str  # full | incremental
+    reason: str
+    patients: int = 0
+    entries: int = 0
+
+
+def digest_files(paths: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(paths):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _exists(conn: duckdb.DuckDBPyConnection, table: str) -> bool:
+    return bool(
+        conn.execute(
+            "select count(*) from duckdb_tables() where table_name = ? and schema_name = 'main'"
+            " and database_name = current_database()",
+            [table],
+        ).fetchall()[0][0]
+    )
+
+
+def _why_full(conn: duckdb.DuckDBPyConnection, code_version: str, model_tables: list[str]) -> str | None:
+    if not _exists(conn, "build_state"):
+        return "no earlier build in this warehouse (first run, --full-refresh, or a new warehouse layout)"
+    (last_seq, last_as_of, last_version), = conn.sql(
+        "select last_delivery_seq, as_of, code_version from build_state"
+    ).fetchall()
+    as_of = conn.sql("select as_of from run_parameters").fetchall()[0][0]
+    if last_version != code_version:
+        return "the SQL models or the reference data changed since the last build"
+    if (as_of.year, as_of.month) != (last_as_of.year, last_as_of.month):
+        return f"the as-of month changed ({last_as_of:%Y-%m} -> {as_of:%Y-%m}): months closed or opened"
+    if as_of < last_as_of:
+        return f"the as-of date moved back ({last_as_of} -> {as_of})"
+    missing = [t for t in model_tables if not _exists(conn, t)]
+    if missing:
+        return f"model table(s) missing: {', '.join(missing[:3])}"
+    tables = ", ".join(f"'{t}'" for t in TABLES_FORCING_FULL)
+    # a full-refresh table's new file replaced (deleted) earlier rows: no diff to follow
+    forcing = conn.sql(
+        f"""
+        select distinct table_name from ingest_files
+        where status = 'loaded' and delivery_seq > {int(last_seq)}
+          and (table_name in ({tables})
+               or table_name in (select table_name from ingest_files where status = 'replaced'))
+        order by 1
+        """
+    ).fetchall()
+    if forcing:
+        return f"new delivery of {', '.join(t for (t,) in forcing)} (changes every patient's rules)"
+    return None
+
+
+def compute_scope(
+    conn: duckdb.DuckDBPyConnection, code_version: str, model_tables: list[str]
+) -> Scope:
+    """Decide full or incremental and write the scope tables (one transaction)."""
+    reason = _why_full(conn, code_version, model_tables)
+    conn.begin()
+    try:
+        if reason:
+            for table in ("scope_entries", "scope_entry_inputs"):
+                conn.execute(
+                    f"create or replace table {table} (entry_id varchar, delivery_seq bigint, source_row bigint)"
+                )
+            conn.execute("create or replace table scope_patients (patient_id varchar)")
+            scope = Scope("full", reason)
+        else:
+            _incremental_scope(conn)
+            patients = conn.sql("select count(*) from scope_patients").fetchall()[0][0]
+            entries = conn.sql("select count(*) from scope_entries").fetchall()[0][0]
+            scope = Scope("incremental", "only what the new deliveries and the as-of date change", patients, entries)
+        conn.execute(
+            "create or replace table run_scope as select ? as mode, ? as reason, ?::bigint as patients,"
+            " ?::bigint as entries",
+            [scope.mode, scope.reason, scope.patients, scope.entries],
+        )
+        conn.commit()
+    except Exception:
+        conn.rollback()
+        raise
+    return scope
+
+
+def _incremental_scope(conn: duckdb.DuckDBPyConnection) -> None:
+    """Entries and patients the deliveries since the last build (and the days since its as-of date)
+    can change. Every set below is computed from the raw tables with set operations in DuckDB."""
+    conn.execute(
+        """
+        create or replace temp table _since as
+        select b.last_delivery_seq as last_seq, b.as_of as last_as_of, p.as_of
+        from build_state as b cross join run_parameters as p
+        """
+    )
+    # R: versions whose own classification can change: every version of a delivered entry_id (the
+    # older ones become superseded), entries of patients with a new enrollment row, entries linked
+    # to a newly delivered encounter, entries dated after the last as-of date up to this one
+    conn.execute(
+        """
+        create or replace temp table _changed as
+        with since as (select * from _since),
+        new_ids as (select distinct entry_id from raw_time_entries where delivery_seq > (select last_seq from since)),
+        new_enrolled as (
+            select distinct patient_id from raw_enrollments where delivery_seq > (select last_seq from since)
+        ),
+        new_encounters as (
+            select distinct encounter_id from raw_encounters where delivery_seq > (select last_seq from since)
+        )
+        select entry_id, delivery_seq, source_row, patient_id, staff_id, service_date
+        from raw_time_entries
+        where entry_id in (select entry_id from new_ids)
+           or patient_id in (select patient_id from new_enrolled)
+           or encounter_id in (select encounter_id from new_encounters)
+           or (service_date > (select last_as_of from since) and service_date <= (select as_of from since))
+        """
+    )
+    # the overlap rules compare entries of one staff member on one day and of one patient on one
+    # day: every entry sharing a staff-day or a patient-day with a changed one is reclassified, and
+    # its windows read every entry of its own staff-day and patient-day
+    conn.execute(
+        """
+        create or replace table scope_entries as
+        select r.entry_id, r.delivery_seq, r.source_row
+        from raw_time_entries as r
+        where (r.staff_id, r.service_date) in (select (staff_id, service_date) from _changed)
+           or (r.patient_id, r.service_date) in (select (patient_id, service_date) from _changed)
+        """
+    )
+    conn.execute(
+        """
+        create or replace table scope_entry_inputs as
+        with rescoped as (
+            select r.* from raw_time_entries as r
+            semi join scope_entries as k using (entry_id, delivery_seq, source_row)
+        )
+        select r.entry_id, r.delivery_seq, r.source_row
+        from raw_time_entries as r
+        where (r.staff_id, r.service_date) in (select (staff_id, service_date) from rescoped)
+           or (r.patient_id, r.service_date) in (select (patient_id, service_date) from rescoped)
+        """
+    )
+    # patients whose months, codes, claims and evidence are rebuilt: those of the reclassified
+    # entries, and those with any other new delivery or an enrollment that started since last time
+    conn.execute(
+        """
+        create or replace table scope_patients as
+        with since as (select * from _since)
+        select patient_id from raw_time_entries
+        semi join scope_entries using (entry_id, delivery_seq, source_row)
+        -- every version of a re-delivered review or encounter: a correction may move it to another patient
+        union
+        select patient_id from raw_psych_reviews where review_id in (
+            select review_id from raw_psych_reviews where delivery_seq > (select last_seq from since))
+        union
+        select patient_id from raw_assessments where delivery_seq > (select last_seq from since)
+        union
+        select patient_id from raw_encounters where encounter_id in (
+            select encounter_id from raw_encounters where delivery_seq > (select last_seq from since))
+        union
+        select patient_id from raw_enrollments
+        where delivery_seq > (select last_seq from since)
+           or (enrolled_on > (select last_as_of from since) and enrolled_on <= (select as_of from since))
+        """
+    )
+    conn.execute("drop table _changed")
+    conn.execute("drop table _since")
+
+
+def record_build(conn: duckdb.DuckDBPyConnection, code_version: str) -> None:
+    """The build finished: the next run starts from these deliveries and this as-of date."""
+    conn.execute(
+        """
+        create or replace table build_state as
+        select
+            (select coalesce(max(delivery_seq), 0) from ingest_files where status = 'loaded') as last_delivery_seq,
+            (select as_of from run_parameters) as as_of,
+            ? as code_version,
+            current_timestamp as built_at
+        """,
+        [code_version],
+    )
