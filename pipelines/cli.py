@@ -64,6 +64,26 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_close(args: argparse.Namespace) -> int:
+    from pipelines.run import close_months_run
+
+    last = args.through or args.month
+    if last < args.month:
+        print(f"bhi close: --through {last} is before --month {args.month}", file=sys.stderr)
+        return 2
+    outcome = close_months_run(args.out, args.month, last, warehouse=args.warehouse, log_level="CRITICAL")
+    if not outcome.success:
+        print(f"bhi close failed: {outcome.error}", file=sys.stderr)
+        return 1
+    folder = args.out / "month_end"
+    for month, lines, amount, as_of in outcome.summary["months"]:
+        print(
+            f"closed {month} as of {as_of}: {lines:,} claim lines, ${amount:,.2f}"
+            f"  -> {folder / f'claims_{month}.csv'}, {folder / f'claim_evidence_{month}.csv'}"
+        )
+    return 0
+
+
 def _cmd_sample(args: argparse.Namespace) -> int:
     from pipelines.sample import write_sample
 
@@ -131,6 +151,15 @@ def build_parser() -> argparse.ArgumentParser:
     why.add_argument("--patient", required=True)
     why.add_argument("--month", type=_month, required=True, help="YYYY-MM")
     why.set_defaults(func=_cmd_explain)
+
+    close = sub.add_parser(
+        "close", help="month-end close: the claim file and evidence of closed months (a backfill over a range)"
+    )
+    close.add_argument("--out", type=Path, required=True, help="the output folder of `bhi run`")
+    close.add_argument("--warehouse", type=Path, help="DuckDB file (default: <out>/warehouse.duckdb)")
+    close.add_argument("--month", type=_month, required=True, help="first month to close, YYYY-MM")
+    close.add_argument("--through", type=_month, help="last month to close, YYYY-MM (default: --month)")
+    close.set_defaults(func=_cmd_close)
 
     sample = sub.add_parser("sample", help="write a synthetic extract drop")
     sample.add_argument("--out", type=Path, required=True)

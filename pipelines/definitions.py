@@ -5,6 +5,7 @@ import dagster as dg
 from pipelines.defs.checks import CHECKS
 from pipelines.defs.ingest import claims_previous_run, extracts, reference_data, run_parameters
 from pipelines.defs.models import SQL_ASSETS
+from pipelines.defs.month_end import month_end_claims, month_end_job, month_end_schedule
 from pipelines.defs.outputs import dashboards, exports
 from pipelines.defs.resources import RESOURCES
 from pipelines.defs.scope import build_state, run_scope
@@ -22,10 +23,11 @@ defs = dg.Definitions(
         build_state,
         exports,
         dashboards,
+        month_end_claims,
     ],
     asset_checks=CHECKS,
-    jobs=[nightly_job],
-    schedules=[nightly_schedule],
+    jobs=[nightly_job, month_end_job],
+    schedules=[nightly_schedule, month_end_schedule],
     sensors=[extract_drop_sensor],
     resources=RESOURCES,
 )

@@ -113,3 +113,40 @@ def run_pipeline(
         build = dict(zip(scope.columns, scope.fetchall()[0]))
     return RunOutcome(True, dict(zip(cols, row)), step_seconds=step_seconds, file_errors=file_errors, build=build)
 
+
+def close_months_run(
+    out: Path, first: str, last: str, warehouse: Path | None = None, log_level: str = "WARNING"
+) -> RunOutcome:
+    """Run the `month_end_close` job for the months first..last (YYYY-MM) in one run (a backfill of
+    the monthly partitions), on the warehouse a nightly run wrote."""
+    from pipelines.definitions import defs  # imported late: definitions read the environment
+
+    warehouse = warehouse or out / "warehouse.duckdb"
+    if not warehouse.exists():
+        return RunOutcome(False, {}, f"no warehouse at {warehouse}: run `bhi run` first")
+    env = {
+        "BHI_EXTRACTS_DIR": str(out),  # not read by the close
+        "BHI_OUT_DIR": str(out),
+        "BHI_WAREHOUSE": str(warehouse),
+        "BHI_REFERENCE_DIR": str(DEFAULT_REFERENCE_DIR),
+    }
+    tags = {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
+    with _environment(env):
+        instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+        with instance:
+            result = defs.resolve_job_def("month_end_close").execute_in_process(
+                instance=instance,
+                tags=tags,
+                run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+                raise_on_error=False,
+            )
+    if not result.success:
+        return RunOutcome(False, {}, _root_cause(result), _step_seconds(result))
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        rows = conn.execute(
+            "select strftime(service_month, '%Y-%m') as month, claim_lines, expected_amount, closed_as_of"
+            " from month_end_close where service_month between ?::date and ?::date order by 1",
+            [f"{first}-01", f"{last}-01"],
+        ).fetchall()
+    return RunOutcome(True, {"months": rows}, step_seconds=_step_seconds(result))
+

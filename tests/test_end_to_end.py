@@ -136,7 +136,8 @@ def test_definitions_load_with_schedule_job_and_checks():
     job = defs.resolve_job_def("nightly")
     keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
     assert {"raw_time_entries", "quarantine", "fct_claims", "fct_near_threshold", "exports", "dashboards"} <= keys
-    assert len(list(job.asset_layer.executable_asset_keys)) == len(keys)
+    # the nightly job runs every asset but the monthly partitions of the month-end close
+    assert {k.to_user_string() for k in job.asset_layer.executable_asset_keys} == keys - {"month_end_claims"}
     checks = {c.name for c in defs.resolve_asset_graph().asset_check_keys}
     assert {"every_minute_accounted_for", "no_forbidden_code_combinations"} <= checks
     schedule = defs.resolve_schedule_def("nightly_schedule")

@@ -11,9 +11,10 @@ from pipelines.defs.resources import WAREHOUSE_TAG, warehouse_tag
 
 nightly_job = dg.define_asset_job(
     "nightly",
-    selection=dg.AssetSelection.all(),
+    # every asset except the monthly partitions of the month-end close (their own job and schedule)
+    selection=dg.AssetSelection.all() - dg.AssetSelection.groups("month_end"),
     executor_def=dg.in_process_executor,
-    description="Ingest the extract drop and rebuild every model, export and dashboard.",
+    description="Ingest the new extract files and rebuild what they change: models, exports, dashboards.",
     tags={WAREHOUSE_TAG: warehouse_tag()},
 )
 

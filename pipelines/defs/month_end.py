@@ -1,0 +1,76 @@
+"""Month-end close as monthly partitions: one partition per closed service month, a backfill over a
+range of months in one run (delete-then-insert, so reruns are idempotent), and a schedule that
+closes the previous month on the 1st at 03:00, after the 02:00 nightly run closed it.
+
+The billing models themselves are not partitioned by month: episodes (initial or subsequent month,
+six-month breaks) and the once-a-year 99492 rule read a patient's whole history, so the nightly
+run rebuilds by patient instead (pipelines/scope.py)."""
+
+import datetime as dt
+import os
+import warnings
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from pipelines.defs.resources import WAREHOUSE_TAG, RunPaths, warehouse_tag
+from pipelines.month_end import close_months
+
+FIRST_MONTH = os.environ.get("BHI_FIRST_MONTH", "2024-01")  # first partition (YYYY-MM)
+
+MONTHS = dg.MonthlyPartitionsDefinition(
+    start_date=FIRST_MONTH, fmt="%Y-%m", timezone=os.environ.get("BHI_TIMEZONE", "UTC")
+)
+
+
+# backfill_policy (one run for a range of months) is marked beta in Dagster 1.13
+warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", category=dg.BetaWarning)
+
+
+@dg.asset(
+    partitions_def=MONTHS,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    deps=["fct_claims", "fct_claim_evidence", "run_parameters"],
+    group_name="month_end",
+    kinds={"duckdb", "csv"},
+)
+def month_end_claims(
+    context: dg.AssetExecutionContext, warehouse: DuckDBResource, paths: RunPaths
+) -> dg.MaterializeResult:
+    """The closed month's claim lines (month_end_claims, month_end_close) and
+    <out>/month_end/claims_<YYYY-MM>.csv + claim_evidence_<YYYY-MM>.csv, for every month of the run's
+    partition range."""
+    first, last = context.partition_key_range.start, context.partition_key_range.end
+    with warehouse.get_connection() as conn:
+        closed = close_months(conn, paths.out, first, last)
+    for month, lines, amount in closed:
+        context.log.info(f"closed {month}: {lines} claim lines, ${amount:,.2f}")
+    return dg.MaterializeResult(
+        metadata={
+            "months": len(closed),
+            "claim_lines": sum(lines for _, lines, _ in closed),
+            "expected_amount": float(sum(amount for *_, amount in closed)),
+        }
+    )
+
+
+month_end_job = dg.define_asset_job(
+    "month_end_close",
+    selection=[month_end_claims],
+    executor_def=dg.in_process_executor,
+    tags={WAREHOUSE_TAG: warehouse_tag()},
+    description="Close service months: the month's claim file and evidence, kept as of the close.",
+)
+
+@dg.schedule(
+    job=month_end_job,
+    cron_schedule="0 3 1 * *",
+    execution_timezone=os.environ.get("BHI_TIMEZONE", "UTC"),
+    name="month_end_close_schedule",
+)
+def month_end_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    """On the 1st at 03:00 (after the 02:00 nightly run, whose as-of date closed the previous month):
+    close the previous month."""
+    first_of_month = context.scheduled_execution_time.date().replace(day=1)
+    month = (first_of_month - dt.timedelta(days=1)).strftime("%Y-%m")
+    return dg.RunRequest(run_key=f"close-{month}", partition_key=month, tags={WAREHOUSE_TAG: warehouse_tag()})

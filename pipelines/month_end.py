@@ -1,0 +1,87 @@
+"""Month-end close: the claim file and its evidence for one closed service month, kept as of the day
+it was closed. A billing team submits `month_end/claims_<YYYY-MM>.csv`; the auditor reads
+`month_end/claim_evidence_<YYYY-MM>.csv`; `month_end_claims` keeps the lines in the warehouse.
+
+Closing a month again (a rerun, or after a late entry re-opened it) replaces that month's rows and
+files (delete-then-insert), so a backfill over a range of months can run any number of times.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import duckdb
+
+from pipelines.exports import EXPORTS, write_csv
+
+MONTH_END_DIR = "month_end"
+
+
+def months_between(first: str, last: str) -> list[str]:
+    """['2026-05', '2026-06', ...] from YYYY-MM to YYYY-MM inclusive."""
+    start, end = dt.date.fromisoformat(f"{first}-01"), dt.date.fromisoformat(f"{last}-01")
+    if end < start:
+        raise ValueError(f"month range {first}..{last} is empty")
+    months = []
+    while start <= end:
+        months.append(f"{start:%Y-%m}")
+        start = (start.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+    return months
+
+
+def close_months(conn: duckdb.DuckDBPyConnection, out_dir: Path, first: str, last: str) -> list[tuple]:
+    """Close every month from `first` to `last` (YYYY-MM): rows in month_end_claims and
+    month_end_close, and the two CSV files per month. Returns (month, claim lines, amount)."""
+    months = months_between(first, last)
+    as_of = conn.sql("select as_of from run_parameters").fetchall()[0][0]
+    open_month = f"{as_of:%Y-%m}"
+    if months[-1] >= open_month:
+        raise ValueError(
+            f"month {months[-1]} is not closed as of {as_of} (the warehouse's last run); close months before"
+            f" {open_month}, or run the nightly job with a later --as-of first"
+        )
+    month_list = ", ".join(f"'{m}-01'::date" for m in months)
+    conn.begin()
+    try:
+        conn.execute(
+            "create table if not exists month_end_claims as"
+            " select *, current_timestamp as closed_at, as_of as closed_as_of from fct_claims, run_parameters where false"
+        )
+        conn.execute(f"delete from month_end_claims where service_month in ({month_list})")
+        conn.execute(
+            "insert into month_end_claims by name select c.*, current_timestamp as closed_at, p.as_of as closed_as_of"
+            f" from fct_claims as c cross join run_parameters as p where c.service_month in ({month_list})"
+        )
+        conn.execute(
+            "create table if not exists month_end_close (service_month date, claim_lines bigint,"
+            " expected_amount decimal(14,2), expected_collection decimal(14,2), closed_as_of date, closed_at timestamp)"
+        )
+        conn.execute(f"delete from month_end_close where service_month in ({month_list})")
+        conn.execute(
+            f"""
+            insert into month_end_close
+            select m.month, count(c.claim_line_id), coalesce(sum(c.expected_amount), 0),
+                   coalesce(sum(c.expected_collection), 0), any_value(p.as_of), current_timestamp
+            from (select unnest([{month_list}]) as month) as m
+            cross join run_parameters as p
+            left join fct_claims as c on c.service_month = m.month
+            group by m.month
+            """
+        )
+        conn.commit()
+    except Exception:
+        conn.rollback()
+        raise
+    folder = Path(out_dir) / MONTH_END_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    for month in months:
+        for name in ("claims", "claim_evidence"):
+            query = f"select * from ({EXPORTS[name + '.csv']}) where service_month = '{month}'"
+            if name == "claim_evidence":  # one month is small enough to sort for the auditor
+                query += " order by patient_id, program, sort_order, item"
+            write_csv(conn, query, folder / f"{name}_{month}.csv")
+    return conn.sql(
+        f"select strftime(service_month, '%Y-%m'), claim_lines, expected_amount from month_end_close"
+        f" where service_month in ({month_list}) order by 1"
+    ).fetchall()
