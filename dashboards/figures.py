@@ -37,6 +37,20 @@ REASON_COLORS: dict[str, str] = {
 }
 PROGRAM_LABELS = {"cocm": "CoCM", "bhi": "General BHI"}
 UNASSIGNED = "Unassigned"
+# charts with one bar or row per care manager or staff member show the top ones only (by the rank
+# column of the mart), so a system with thousands of staff still gets a readable, small page
+TOP_ROWS = 30
+
+
+def top(frame: pl.DataFrame, rank_column: str, limit: int = TOP_ROWS) -> pl.DataFrame:
+    """The rows ranked 1..limit by the mart's rank column (all rows when the frame has none)."""
+    if rank_column not in frame.columns:
+        return frame
+    return frame.filter(pl.col(rank_column) <= limit)
+
+
+def _of_total(title: str, shown: int, total: int) -> str:
+    return title if shown >= total else f"{title} (top {shown:,} of {total:,})"
 
 TITLE_REVENUE_GAP = "Revenue left on the table by month and reason (closed months)"
 TITLE_CARE_MANAGER = "Dollars still reachable this month, by care manager"
@@ -144,6 +158,8 @@ def dollars_at_stake_by_care_manager(summary: pl.DataFrame) -> go.Figure:
     largest is drawn at the top.
     """
     rows = summary.filter(pl.col("reachable_dollars") > 0) if summary.height else summary
+    total = rows.height
+    rows = top(rows, "reachable_rank")
     if rows.height == 0:
         message = ("No enrolled patients in the open month." if summary.height == 0
                    else "No further dollars reachable this month.")
@@ -165,7 +181,7 @@ def dollars_at_stake_by_care_manager(summary: pl.DataFrame) -> go.Figure:
         )
     )
     fig.update_layout(
-        title=dict(text=TITLE_CARE_MANAGER),
+        title=dict(text=_of_total(TITLE_CARE_MANAGER, rows.height, total)),
         showlegend=False,
         xaxis=dict(title=dict(text="Dollars if the next threshold is reached"), tickprefix="$",
                    tickformat=",.0f"),
@@ -221,8 +237,9 @@ def program_roi_by_month(monthly: pl.DataFrame) -> go.Figure:
 
 
 def _outreach_rows(summary: pl.DataFrame) -> pl.DataFrame:
-    """Care managers with candidates, largest planned dollars at the top of a horizontal chart."""
-    rows = summary.filter(pl.col("candidates") > 0)
+    """Care managers with candidates (the top ones by plan_rank), largest planned dollars at the top
+    of a horizontal chart."""
+    rows = top(summary.filter(pl.col("candidates") > 0), "plan_rank")
     return rows.with_columns(
         pl.col("care_manager_id").cast(pl.String).fill_null(UNASSIGNED).alias("label")
     ).sort(["planned_dollars", "unplanned_dollars", "label"], descending=[False, False, True])
@@ -234,6 +251,7 @@ def outreach_dollars_by_care_manager(summary: pl.DataFrame) -> go.Figure:
     Input: fct_outreach_summary (planned_dollars, unplanned_dollars, planned_patients,
     unplanned_patients, candidates).
     """
+    total = summary.filter(pl.col("candidates") > 0).height if summary.height else 0
     rows = _outreach_rows(summary) if summary.height else summary
     if rows.height == 0:
         return empty_figure(TITLE_OUTREACH_DOLLARS, "No outreach candidates this month.")
@@ -256,7 +274,7 @@ def outreach_dollars_by_care_manager(summary: pl.DataFrame) -> go.Figure:
                "<extra></extra>")
     )
     fig.update_layout(
-        title=dict(text=TITLE_OUTREACH_DOLLARS),
+        title=dict(text=_of_total(TITLE_OUTREACH_DOLLARS, rows.height, total)),
         barmode="stack",
         xaxis=dict(title=dict(text="Dollars gained this month"), tickprefix="$",
                    tickformat=",.0f"),
@@ -268,6 +286,7 @@ def outreach_dollars_by_care_manager(summary: pl.DataFrame) -> go.Figure:
 def outreach_minutes_by_care_manager(summary: pl.DataFrame) -> go.Figure:
     """Grouped horizontal bars per care manager: capacity left, minutes the plan uses, minutes
     all candidates would need. Input: fct_outreach_summary."""
+    total = summary.filter(pl.col("candidates") > 0).height if summary.height else 0
     rows = _outreach_rows(summary) if summary.height else summary
     if rows.height == 0:
         return empty_figure(TITLE_OUTREACH_MINUTES, "No outreach candidates this month.")
@@ -284,7 +303,7 @@ def outreach_minutes_by_care_manager(summary: pl.DataFrame) -> go.Figure:
                    marker_color=color, hovertemplate=minutes_hover)
         )
     fig.update_layout(
-        title=dict(text=TITLE_OUTREACH_MINUTES),
+        title=dict(text=_of_total(TITLE_OUTREACH_MINUTES, rows.height, total)),
         barmode="group",
         xaxis=dict(title=dict(text="Minutes"), tickformat=",d"),
         yaxis=dict(title=dict(text="Care manager"), type="category"),
@@ -338,6 +357,8 @@ def documentation_lag_heatmap(lag: pl.DataFrame) -> go.Figure:
     if lag.height == 0:
         return empty_figure(TITLE_DOC_LAG, "No time entries.")
     weeks = (lag.select("week_start", "iso_week").unique().sort("week_start").rows())
+    all_staff = lag.get_column("staff_id").n_unique()
+    lag = top(lag, "staff_late_rank")
     staff = sorted(lag.get_column("staff_id").cast(pl.String).fill_null("(none)").unique().to_list(),
                    reverse=True)
     cell = {(r["staff_id"] if r["staff_id"] is not None else "(none)", r["week_start"]): r
@@ -368,7 +389,7 @@ def documentation_lag_heatmap(lag: pl.DataFrame) -> go.Figure:
         )
     )
     fig.update_layout(
-        title=dict(text=TITLE_DOC_LAG),
+        title=dict(text=_of_total(TITLE_DOC_LAG, len(staff), all_staff)),
         xaxis=dict(title=dict(text="ISO week of service"), type="category"),
         yaxis=dict(title=dict(text="Staff"), type="category"),
     )

@@ -53,6 +53,9 @@ PAGES = (INDEX_PAGE, WORKLIST_PAGE, OUTREACH_PAGE, REVENUE_GAP_PAGE, ROI_PAGE, C
 WORKLIST_LIMIT = 500
 GAP_TABLE_LIMIT = 50
 OUTREACH_LIMIT = 60  # plan rows shown per care manager
+OUTREACH_CARE_MANAGERS = 100  # rows of the by-care-manager table
+OUTREACH_PLANS = 20  # care managers whose plan is listed on the page (all are in outreach_plan.csv)
+OUTREACH_PLAN_CSV = "../outreach_plan.csv"  # written by the exports step into the parent dir
 LATE_TABLE_LIMIT = 50
 PNG_DIR = "email"  # leadership figures as PNG, under the site folder
 NEAR_THRESHOLD_CSV = "../near_threshold.csv"  # written by the exports step into the parent dir
@@ -525,7 +528,13 @@ def outreach_page(
                               "fig-outreach-minutes"))
 
     parts.append("<h2>By care manager</h2>")
-    cms = summary.filter(pl.col("candidates") > 0)
+    candidates = summary.filter(pl.col("candidates") > 0)
+    cms = figures.top(candidates, "plan_rank", OUTREACH_CARE_MANAGERS)
+    if "plan_rank" in cms.columns:
+        cms = cms.sort("plan_rank")
+    if cms.height < candidates.height:
+        parts.append(f'<p class="note">Showing the {cms.height:,} care managers with the most dollars in '
+                     f"the plan, of {candidates.height:,}.</p>")
     parts.append(
         _table(
             [("Care manager", False), ("Facility", False), ("Capacity left", True),
@@ -549,7 +558,11 @@ def outreach_page(
     parts.append("<h2>The plan, care manager by care manager</h2>")
     parts.append('<p class="note">In rank order; "cumulative" is the running total of minutes '
                  "needed. Greyed rows do not fit the capacity left.</p>")
-    for i, r in enumerate(cms.iter_rows(named=True)):
+    plans = cms.head(OUTREACH_PLANS)
+    if plans.height < candidates.height:
+        parts.append(f'<p class="note">The plans of the first {plans.height:,} care managers; every care '
+                     f'manager\'s plan is in <a href="{OUTREACH_PLAN_CSV}">outreach_plan.csv</a>.</p>')
+    for i, r in enumerate(plans.iter_rows(named=True)):
         cm = r["care_manager_id"]
         rows = plan.filter(
             pl.col("care_manager_id").is_null() if cm is None else pl.col("care_manager_id") == cm

@@ -17,6 +17,11 @@ EXPORTS: dict[str, str] = {
                current_codes, current_amount, next_code, next_threshold_minutes, minutes_needed, days_left,
                dollars_gained, blockers, warnings
         from fct_near_threshold order by dollars_gained desc nulls last, minutes_needed, patient_id""",
+    "outreach_plan.csv": """
+        select care_manager_id, rank, patient_id, payer_id, program, countable_minutes, next_code,
+               next_threshold_minutes, minutes_needed, dollars_gained, dollars_per_minute, cumulative_minutes,
+               in_plan
+        from fct_outreach_plan order by care_manager_id nulls last, rank""",
     "revenue_gap.csv": """
         select facility_id, patient_id, payer_id, program, strftime(service_month, '%Y-%m') as service_month,
                reason, minutes, dollars, countable_minutes, current_codes, care_manager_id
@@ -30,10 +35,12 @@ EXPORTS: dict[str, str] = {
         select table_name, source_file, source_row, columns, reason, record
         from quarantine order by delivery_seq, source_row""",
     "minutes_reconciliation.csv": "select * from fct_minutes_reconciliation",
+    # every patient-month's evidence, in warehouse order: sorting 30M rows (10M entries) costs more
+    # than writing them; the month-end files (month_end/claim_evidence_<YYYY-MM>.csv) are sorted
     "claim_evidence.csv": """
         select patient_id, strftime(service_month, '%Y-%m') as service_month, program, section, item, status,
-               minutes, detail
-        from fct_claim_evidence order by patient_id, service_month, program, sort_order, item""",
+               minutes, detail, sort_order
+        from fct_claim_evidence""",
     "rule_set_what_if.csv": """
         select facility_id, patient_id, payer_id, program, strftime(service_month, '%Y-%m') as service_month,
                countable_minutes, rule_set, codes, amount, what_if_rule_set, what_if_codes, what_if_amount, difference
@@ -56,15 +63,15 @@ def _neutralised(conn: duckdb.DuckDBPyConnection, query: str) -> str:
     return f"select {', '.join(exprs)} from ({query})"
 
 
+def write_csv(conn: duckdb.DuckDBPyConnection, query: str, target: Path) -> int:
+    """Write one query as CSV (formula cells neutralised), then rename it into place; return rows."""
+    tmp = target.with_suffix(".csv.tmp")
+    # COPY answers with the number of rows it wrote: the query runs once
+    rows = conn.execute(f"copy ({_neutralised(conn, query)}) to '{tmp.as_posix()}' (header, delimiter ',')").fetchall()
+    tmp.replace(target)
+    return rows[0][0]
+
+
 def write_exports(conn: duckdb.DuckDBPyConnection, out_dir: Path) -> dict[str, int]:
     out_dir.mkdir(parents=True, exist_ok=True)
-    counts = {}
-    for name, query in EXPORTS.items():
-        target = out_dir / name
-        tmp = target.with_suffix(".csv.tmp")
-        # COPY answers with the number of rows it wrote: the query runs once
-        counts[name] = conn.execute(
-            f"copy ({_neutralised(conn, query)}) to '{tmp.as_posix()}' (header, delimiter ',')"
-        ).fetchall()[0][0]
-        tmp.replace(target)
-    return counts
+    return {name: write_csv(conn, query, out_dir / name) for name, query in EXPORTS.items()}

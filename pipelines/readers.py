@@ -196,6 +196,11 @@ def _headers(df: pl.DataFrame) -> pl.DataFrame:
 
 def decode(raw: bytes, encoding: str, path: Path) -> str:
     """Bytes -> text. `auto`: BOM (UTF-8, UTF-16), else UTF-8, else Windows-1252, else Latin-1."""
+    return _decode(raw, encoding, path)[0]
+
+
+def _decode(raw: bytes, encoding: str, path: Path) -> tuple[str, str]:
+    """(text, the encoding that read it)."""
     if encoding == "auto":
         if raw.startswith(codecs.BOM_UTF8):
             candidates = ["utf-8-sig"]
@@ -207,7 +212,7 @@ def decode(raw: bytes, encoding: str, path: Path) -> str:
         candidates = [encoding]
     for i, enc in enumerate(candidates):
         try:
-            return raw.decode(enc).lstrip("\ufeff")
+            return raw.decode(enc).lstrip("\ufeff"), enc
         except UnicodeDecodeError as exc:
             if i == len(candidates) - 1:
                 raise ExtractError(
@@ -222,7 +227,7 @@ def sniff_delimiter(text: str, configured: str = "auto") -> str:
     that also splits the header; failing that, the candidate most frequent in the header."""
     if configured != "auto":
         return configured
-    lines = text.splitlines()
+    lines = text[: 1 << 16].splitlines()  # the first lines are enough (and a big file stays cheap)
     header = lines[0] if lines else ""
     try:
         found = csv.Sniffer().sniff("\n".join(lines[:SNIFF_LINES]), delimiters=",;\t|").delimiter
@@ -238,14 +243,15 @@ def sniff_delimiter(text: str, configured: str = "auto") -> str:
 def _read_csv(path: Path, table: str, profile: Profile | None) -> list[Part]:
     options = profile.csv_options(table) if profile else None
     raw = path.read_bytes()
-    text = decode(raw, options.encoding if options else "auto", path)
+    text, encoding = _decode(raw, options.encoding if options else "auto", path)
     if not text.strip():
         raise ExtractError(f"{path}: empty file (expected a header row)")
     delimiter = sniff_delimiter(text, options.delimiter if options else "auto")
+    # UTF-8 without a byte-order mark (the common case) goes to polars as delivered; any other
+    # encoding is handed over re-encoded as UTF-8
+    data = raw if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else text.encode("utf-8")
     try:
-        df = pl.read_csv(
-            io.BytesIO(text.encode("utf-8")), separator=delimiter, infer_schema=False, quote_char='"'
-        )
+        df = pl.read_csv(io.BytesIO(data), separator=delimiter, infer_schema=False, quote_char='"')
     except Exception as exc:
         raise ExtractError(f"{path}: cannot read file ({type(exc).__name__}: {exc})") from exc
     return [Part(path.name, _canonical(_headers(df), table, profile, str(path), 2))]

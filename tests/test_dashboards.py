@@ -346,7 +346,7 @@ def test_worklist_caps_at_500_rows(tmp_path: Path):
     assert "PAT-000100<" not in text  # below the cut
 
 
-def test_100000_patients_do_not_make_huge_pages(tmp_path: Path):
+def test_100000_patients_and_3000_care_managers_do_not_make_huge_pages(tmp_path: Path):
     def many(conn: duckdb.DuckDBPyConnection) -> None:
         conn.execute(
             """
@@ -355,7 +355,7 @@ def test_100000_patients_do_not_make_huge_pages(tmp_path: Path):
                 next_threshold_minutes, minutes_needed, days_left, dollars_gained, blockers,
                 enrollment_id)
             select 'FAC-' || (i % 5), 'PAT-' || lpad(i::varchar, 6, '0'), 'MCR', 'cocm',
-                'CM-' || (i % 40), 10 + i % 50, '', 0.0, '99493', 60, 50 - i % 50, 11,
+                'CM-' || (i % 3000), 10 + i % 50, '', 0.0, '99493', 60, 50 - i % 50, 11,
                 round(57 + (i % 97), 2), case when i % 9 = 0 then 'missing consent' else '' end,
                 'E' || i
             from range(100000) as t(i)
@@ -364,7 +364,7 @@ def test_100000_patients_do_not_make_huge_pages(tmp_path: Path):
         conn.execute(
             """
             insert into stg_staff select 'CM-' || i, 'care_manager', 'FAC-' || (i % 5), '', 70000, 1
-            from range(40) as t(i)
+            from range(3000) as t(i)
             """
         )
 
@@ -377,8 +377,28 @@ def test_100000_patients_do_not_make_huge_pages(tmp_path: Path):
         size = (tmp_path / "site" / name).stat().st_size
         assert size < 2_500_000, (name, size)
     outreach = page(tmp_path / "site", "outreach.html")
-    assert "Showing the first 60 of" in outreach
-    assert "fct_outreach_plan" in outreach
+    assert "Showing the first" in outreach and "fct_outreach_plan" in outreach
+    # thousands of care managers: the top 100 in the table, 20 plans, the rest in outreach_plan.csv
+    assert re.search(r"Showing the 100 care managers with the most dollars in the plan, of 3,00\d\.", outreach)
+    assert len(tbody_rows(outreach, "outreach-summary")) == 100
+    assert len(re.findall(r'<table[^>]* id="plan-\d+"', outreach)) == 20 and "../outreach_plan.csv" in outreach
+    assert re.search(r"\(top 30 of 3,00\d\)", page(tmp_path / "site", "worklist.html"))
+
+
+def test_heatmap_shows_the_30_staff_with_the_most_late_minutes():
+    lag = pl.DataFrame({
+        "staff_id": [f"S{i:04d}" for i in range(5000)],
+        "week_start": [dt.date(2026, 5, 4)] * 5000,
+        "iso_week": ["2026-W19"] * 5000,
+        "late_minutes": list(range(5000)),
+        "late_entries": [1] * 5000,
+        "minutes": [10_000] * 5000,
+        "entries": [2] * 5000,
+        "staff_late_rank": list(range(5000, 0, -1)),
+    })
+    fig = figures.documentation_lag_heatmap(lag)
+    assert len(fig.data[0].y) == 30 and "S4999" in fig.data[0].y and "S4969" not in fig.data[0].y
+    assert fig.layout.title.text.endswith("(top 30 of 5,000)")
 
 
 def test_outreach_page_plan_per_care_manager(built_site: Path):

@@ -301,3 +301,18 @@ def test_bhi_run_on_an_example_with_its_profile(tmp_path):
     assert {"99492", "99493", "99484"} <= {c["code"] for c in claims}
     assert not any(c["patient_id"] == "MRN006" for c in claims)  # no consent on file
     assert PROFILES_DIR.is_dir()
+
+
+@pytest.mark.parametrize(
+    "example, profile",
+    [("registry", "registry"), ("tracker_xlsx", "tracker_xlsx"), ("fhir_bulk", None)],
+)
+def test_bhi_run_loads_every_example_drop(example, profile, tmp_path, capsys):
+    from pipelines.cli import main
+
+    args = ["run", "--extracts", str(EXAMPLES / example), "--out", str(tmp_path / "out"), "--as-of", "2026-07-10"]
+    assert main(args + (["--profile", profile] if profile else [])) == 0
+    out = capsys.readouterr().out
+    # the same synthetic caseload in every shape: nothing quarantined, the same closed-month claims
+    assert "rows quarantined                   0" in out
+    assert "claim lines (closed)              10" in out

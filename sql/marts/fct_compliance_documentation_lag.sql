@@ -44,7 +44,15 @@ final as (
         end as late_minutes_pct
     from entries
     group by staff_id, week_start
+),
+
+-- staff ranked by their late minutes over all weeks (the heatmap shows the top rows only)
+ranked as (
+    select
+        *,
+        dense_rank() over (order by staff_late_minutes desc, staff_id) as staff_late_rank
+    from (select *, sum(late_minutes) over (partition by staff_id) as staff_late_minutes from final)
 )
 
-select * from final
+select * from ranked
 order by week_start, staff_id

@@ -52,7 +52,15 @@ final as (
         case
             when coalesce(k.capacity_minutes, 0) > 0
                 then round(100.0 * coalesce(p.planned_minutes, 0) / k.capacity_minutes, 1)
-        end as capacity_used_pct
+        end as capacity_used_pct,
+        -- ranks for the pages, which show the top care managers only (thousands at 10M entries)
+        row_number() over (
+            order by coalesce(r.reachable_dollars, 0) desc, m.care_manager_id nulls last
+        ) as reachable_rank,
+        row_number() over (
+            order by coalesce(p.planned_dollars, 0) desc,
+                coalesce(p.candidate_dollars, 0) - coalesce(p.planned_dollars, 0) desc, m.care_manager_id nulls last
+        ) as plan_rank
     from care_managers as m
     left join fct_care_manager_capacity as k using (care_manager_id)
     left join reachable as r on r.care_manager_id is not distinct from m.care_manager_id
