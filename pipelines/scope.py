@@ -22,15 +22,12 @@ table.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
-from pathlib import Path
 
 import duckdb
 
 # A new delivery of one of these tables can change any patient: the build is full.
 TABLES_FORCING_FULL = ("staff", "payers", "facilities")
-SCOPE_TABLES = ("run_scope", "scope_entries", "scope_entry_inputs", "scope_patients")
 
 
 @dataclass(frozen=True)
@@ -39,14 +36,6 @@ class Scope:
     reason: str
     patients: int = 0
     entries: int = 0
-
-
-def digest_files(paths: list[Path]) -> str:
-    digest = hashlib.sha256()
-    for path in sorted(paths):
-        digest.update(path.name.encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
 
 
 def _exists(conn: duckdb.DuckDBPyConnection, table: str) -> bool:
