@@ -21,10 +21,11 @@ setup: .venv/.installed
 demo: setup
 	.venv/bin/bhi run --extracts data/sample --out $(OUT) --as-of $(AS_OF)
 
-# Whole test suite (installs Debian's chromium for the browser tests when missing and possible).
+# Whole test suite, one worker per core, a test file per worker (installs Debian's chromium for the
+# browser tests when missing and possible).
 test: setup
 	bash scripts/ensure-chromium.sh
-	.venv/bin/pytest
+	.venv/bin/pytest -n auto --dist loadfile
 
 # Regenerate the committed sample (fixed seed).
 sample: setup
