@@ -182,7 +182,7 @@ def run_bench(
     entries: int,
     workdir: Path,
     threads: int | None = None,
-    memory_limit: str = "3GB",
+    memory_limit: str = "2.5GB",
     seed: int = 7,
     progress=None,
     isolate: bool = True,

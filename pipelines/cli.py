@@ -173,7 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--entries", type=int, default=1_000_000, help="time entries to generate (~25 per patient)")
     bench.add_argument("--workdir", type=Path, help="folder for the drop and warehouse (default: a temporary one)")
     bench.add_argument("--threads", type=int, default=None, help="DuckDB and polars threads (default: all cores)")
-    bench.add_argument("--memory-limit", default="3GB", help="DuckDB memory_limit (default 3GB)")
+    bench.add_argument(
+        "--memory-limit", default="2.5GB", help="DuckDB memory_limit (default 2.5GB: keeps the process under 3 GB RSS)"
+    )
     bench.set_defaults(func=_cmd_bench)
     return parser
 

@@ -74,7 +74,11 @@ def extracts(context: dg.AssetExecutionContext, config: ExtractsConfig, warehous
     for table in TABLES:
         yield dg.MaterializeResult(
             asset_key=f"raw_{table}",
-            metadata={"rows_read": result.rows_read[table], "rows_loaded": result.rows_loaded[table]},
+            metadata={
+                "rows_read": result.rows_read[table],  # this load (new files only)
+                "rows_loaded": result.rows_loaded[table],
+                "rows_in_warehouse": result.rows_in_warehouse.get(table, 0),  # every delivery so far
+            },
         )
     yield dg.MaterializeResult(asset_key="quarantine", metadata={"rows": sum(result.rows_quarantined.values())})
     yield dg.MaterializeResult(
