@@ -65,6 +65,28 @@ def _step_seconds(result: dg.ExecuteInProcessResult) -> dict[str, float]:
     }
 
 
+def _execute(job: str, env: dict[str, str], run_config: dict, tags: dict | None = None) -> dg.ExecuteInProcessResult:
+    """Run one job of the definitions in this process with the BHI_* environment set for it (the
+    run history of DAGSTER_HOME when it is set, else an ephemeral instance)."""
+    from pipelines.definitions import defs  # imported late: definitions read the environment
+
+    with _environment(env):
+        instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+        with instance:
+            return defs.resolve_job_def(job).execute_in_process(
+                run_config=run_config, instance=instance, tags=tags, raise_on_error=False
+            )
+
+
+def _env(extracts: Path, out: Path, warehouse: Path, reference: Path) -> dict[str, str]:
+    return {
+        "BHI_EXTRACTS_DIR": str(extracts),
+        "BHI_OUT_DIR": str(out),
+        "BHI_WAREHOUSE": str(warehouse),
+        "BHI_REFERENCE_DIR": str(reference),
+    }
+
+
 def run_pipeline(
     extracts: Path,
     out: Path,
@@ -76,19 +98,9 @@ def run_pipeline(
     full_refresh: bool = False,
 ) -> RunOutcome:
     """Materialize the whole asset graph; return the run summary (fct_run_summary) or the error."""
-    from pipelines.definitions import (
-        defs,  # imported late: definitions read the environment
-    )
-
     out.mkdir(parents=True, exist_ok=True)
     warehouse = warehouse or out / "warehouse.duckdb"
     warehouse.parent.mkdir(parents=True, exist_ok=True)
-    env = {
-        "BHI_EXTRACTS_DIR": str(extracts),
-        "BHI_OUT_DIR": str(out),
-        "BHI_WAREHOUSE": str(warehouse),
-        "BHI_REFERENCE_DIR": str(reference),
-    }
     run_config = {
         "ops": {
             "run_parameters": {"config": {"as_of": (as_of or dt.date.today()).isoformat()}},
@@ -96,12 +108,7 @@ def run_pipeline(
         },
         "loggers": {"console": {"config": {"log_level": log_level}}},
     }
-    with _environment(env):
-        instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
-        with instance:
-            result = defs.resolve_job_def("nightly").execute_in_process(
-                run_config=run_config, instance=instance, raise_on_error=False
-            )
+    result = _execute("nightly", _env(extracts, out, warehouse, reference), run_config)
     step_seconds = _step_seconds(result)
     if not result.success:
         return RunOutcome(False, {}, _root_cause(result), step_seconds)
@@ -119,27 +126,16 @@ def close_months_run(
 ) -> RunOutcome:
     """Run the `month_end_close` job for the months first..last (YYYY-MM) in one run (a backfill of
     the monthly partitions), on the warehouse a nightly run wrote."""
-    from pipelines.definitions import defs  # imported late: definitions read the environment
-
     warehouse = warehouse or out / "warehouse.duckdb"
     if not warehouse.exists():
         return RunOutcome(False, {}, f"no warehouse at {warehouse}: run `bhi run` first")
-    env = {
-        "BHI_EXTRACTS_DIR": str(out),  # not read by the close
-        "BHI_OUT_DIR": str(out),
-        "BHI_WAREHOUSE": str(warehouse),
-        "BHI_REFERENCE_DIR": str(DEFAULT_REFERENCE_DIR),
-    }
     tags = {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
-    with _environment(env):
-        instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
-        with instance:
-            result = defs.resolve_job_def("month_end_close").execute_in_process(
-                instance=instance,
-                tags=tags,
-                run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
-                raise_on_error=False,
-            )
+    result = _execute(
+        "month_end_close",
+        _env(out, out, warehouse, DEFAULT_REFERENCE_DIR),  # the close reads no extracts
+        {"loggers": {"console": {"config": {"log_level": log_level}}}},
+        tags,
+    )
     if not result.success:
         return RunOutcome(False, {}, _root_cause(result), _step_seconds(result))
     with duckdb.connect(str(warehouse), read_only=True) as conn:
