@@ -55,6 +55,7 @@ class RunStats:
     import_seconds: float
     peak_rss_mb: float
     step_seconds: dict[str, float] = field(default_factory=dict)
+    model_seconds: dict[str, float] = field(default_factory=dict)
     entries_ingested: int = 0
     build: dict = field(default_factory=dict)  # run_scope of the run: mode, reason, patients, entries
 
@@ -107,6 +108,7 @@ def _run_stage(extracts: str, out: str, as_of: str, threads: int, memory_limit: 
         "import_seconds": import_seconds,
         "peak_rss_mb": _peak_rss_mb(),
         "step_seconds": dict(outcome.step_seconds),
+        "model_seconds": dict(outcome.model_seconds),
         "entries_ingested": int(outcome.summary.get("entries_ingested") or 0),
         "build": dict(outcome.build),
     }
@@ -240,6 +242,18 @@ def run_bench(
     )
 
 
+def _time_table(r: BenchResult, full: dict[str, float], rerun: dict[str, float]) -> list[str]:
+    """One line per step (or model), slowest in the full rebuild first."""
+    lines = []
+    for key in sorted({**full, **rerun}, key=lambda k: -full.get(k, 0.0)):
+        a, b = full.get(key), rerun.get(key)
+        fa = "-" if a is None else f"{a:.2f}"
+        fb = "-" if b is None else f"{b:.2f}"
+        share = "-" if a is None else f"{a / r.rebuild.seconds:.1%}"
+        lines.append(f"{key:<56} {fa:>12} {fb:>9} {share:>7}")
+    return lines
+
+
 def format_result(r: BenchResult) -> str:
     w = 84
     lines = [
@@ -261,20 +275,17 @@ def format_result(r: BenchResult) -> str:
         "",
         f"{'per Dagster step (seconds)':<56} {'full rebuild':>12} {'rerun':>9} {'share':>7}",
     ]
-    steps = list(r.rebuild.step_seconds) + [k for k in r.rerun.step_seconds if k not in r.rebuild.step_seconds]
-    for key in sorted(steps, key=lambda k: -r.rebuild.step_seconds.get(k, 0.0)):
-        a, b = r.rebuild.step_seconds.get(key), r.rerun.step_seconds.get(key)
-        fa = "-" if a is None else f"{a:.2f}"
-        fb = "-" if b is None else f"{b:.2f}"
-        share = "-" if a is None else f"{a / r.rebuild.seconds:.1%}"
-        lines.append(f"{key:<56} {fa:>12} {fb:>9} {share:>7}")
+    lines += _time_table(r, r.rebuild.step_seconds, r.rerun.step_seconds)
     sa, sb = sum(r.rebuild.step_seconds.values()), sum(r.rerun.step_seconds.values())
     lines += [
         f"{'steps total':<56} {sa:>12.2f} {sb:>9.2f} {sa / r.rebuild.seconds:>7.1%}",
         (f"{'orchestration (run wall - steps)':<56} {r.rebuild.seconds - sa:>12.2f} {r.rerun.seconds - sb:>9.2f} "
         f"{(r.rebuild.seconds - sa) / r.rebuild.seconds:>7.1%}"),
         f"{'process start + imports (not counted)':<56} {r.rebuild.import_seconds:>12.2f} {r.rerun.import_seconds:>9.2f}",
+        "",
+        f"{'SQL models inside step sql_models (seconds)':<56} {'full rebuild':>12} {'rerun':>9} {'share':>7}",
     ]
+    lines += _time_table(r, r.rebuild.model_seconds, r.rerun.model_seconds)
     return "\n".join(lines)
 
 

@@ -4,7 +4,7 @@ import dagster as dg
 
 from pipelines.defs.checks import CHECKS
 from pipelines.defs.ingest import claims_previous_run, extracts, reference_data, run_parameters
-from pipelines.defs.models import SQL_ASSETS
+from pipelines.defs.models import sql_models
 from pipelines.defs.month_end import month_end_claims, month_end_job, month_end_schedule
 from pipelines.defs.outputs import dashboards, exports
 from pipelines.defs.resources import RESOURCES
@@ -19,7 +19,7 @@ defs = dg.Definitions(
         claims_previous_run,
         extracts,
         run_scope,
-        *SQL_ASSETS,
+        sql_models,
         build_state,
         exports,
         dashboards,

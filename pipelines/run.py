@@ -22,6 +22,7 @@ class RunOutcome:
     step_seconds: dict[str, float] = field(default_factory=dict)  # Dagster step key -> seconds, run order
     file_errors: list[str] = field(default_factory=list)  # files this run rejected (the others loaded)
     build: dict = field(default_factory=dict)  # run_scope: mode full|incremental, reason, patients, entries
+    model_seconds: dict[str, float] = field(default_factory=dict)  # SQL model -> seconds (inside step sql_models)
 
 
 @contextlib.contextmanager
@@ -63,6 +64,18 @@ def _step_seconds(result: dg.ExecuteInProcessResult) -> dict[str, float]:
         for event in result.all_events
         if event.is_step_success and event.step_key and event.event_specific_data is not None
     }
+
+
+def _model_seconds(result: dg.ExecuteInProcessResult) -> dict[str, float]:
+    """Seconds of each SQL model, from its materialization's `seconds` metadata (the models share one
+    step, `sql_models`), in execution order."""
+    seconds = {}
+    for event in result.get_asset_materialization_events():
+        materialization = event.materialization
+        value = materialization.metadata.get("seconds") if materialization else None
+        if value is not None:
+            seconds[materialization.asset_key.to_user_string()] = float(value.value)
+    return seconds
 
 
 def _execute(job: str, env: dict[str, str], run_config: dict, tags: dict | None = None) -> dg.ExecuteInProcessResult:
@@ -118,7 +131,10 @@ def run_pipeline(
         file_errors = [r[0] for r in conn.sql("select error from ingest_errors order by source_file").fetchall()]
         scope = conn.sql("select * from run_scope")
         build = dict(zip(scope.columns, scope.fetchall()[0]))
-    return RunOutcome(True, dict(zip(cols, row)), step_seconds=step_seconds, file_errors=file_errors, build=build)
+    return RunOutcome(
+        True, dict(zip(cols, row)), step_seconds=step_seconds, file_errors=file_errors, build=build,
+        model_seconds=_model_seconds(result),
+    )
 
 
 def close_months_run(

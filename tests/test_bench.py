@@ -38,7 +38,7 @@ def test_bench_prints_every_stage(tmp_path):
     assert rebuild[0] / (floor[0] + 0.005) - 0.1 <= float(ratio.group(1)) <= rebuild[0] / (floor[0] - 0.005) + 0.1
 
     # per-asset timings from the Dagster run, for both runs
-    for step in ("extracts", "stg_time_entries", "int_time_entries_classified", "fct_claims", "dashboards"):
+    for step in ("extracts", "sql_models", "stg_time_entries", "int_time_entries_classified", "fct_claims", "dashboards"):
         cells = row(step)
         assert len(cells) == 3 and cells[0] > 0 and cells[1] > 0, step  # rebuild s, rerun s, share %
     # the rerun is the nightly incremental run: it rebuilds only the patients the new day touches

@@ -1,6 +1,7 @@
 -- purpose: time entries, typed and ranked by delivery: the latest delivery of an entry_id wins (a
 --          latest delivery with deleted = true voids the entry; earlier versions stay as history)
 -- grain: one row per delivered version of a time entry (version_rank 1 is the live version, 2 superseded)
+-- incremental: entry_id (a nightly run re-ranks only the versions of the entry ids in scope_entries)
 -- upstream: raw_time_entries
 with source as (
     select * from raw_time_entries
