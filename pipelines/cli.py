@@ -51,6 +51,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         f"  expected revenue        ${s['expected_revenue']:>11,.2f}\n"
         f"  revenue left on table   ${s['revenue_left_on_table']:>11,.2f}   -> {out / 'revenue_gap.csv'}\n"
         f"  worklist (open month)   {out / 'near_threshold.csv'}\n"
+        f"  evidence by month       {out / 'claim_evidence' / '<YYYY-MM>.csv'}\n"
         f"  dashboards              {out / 'dashboards' / 'index.html'}"
     )
     if outcome.file_errors:

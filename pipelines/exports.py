@@ -35,12 +35,6 @@ EXPORTS: dict[str, str] = {
         select table_name, source_file, source_row, columns, reason, record
         from quarantine order by delivery_seq, source_row""",
     "minutes_reconciliation.csv": "select * from fct_minutes_reconciliation",
-    # every patient-month's evidence, in warehouse order: sorting 30M rows (10M entries) costs more
-    # than writing them; the month-end files (month_end/claim_evidence_<YYYY-MM>.csv) are sorted
-    "claim_evidence.csv": """
-        select patient_id, strftime(service_month, '%Y-%m') as service_month, program, section, item, status,
-               minutes, detail, sort_order
-        from fct_claim_evidence""",
     "rule_set_what_if.csv": """
         select facility_id, patient_id, payer_id, program, strftime(service_month, '%Y-%m') as service_month,
                countable_minutes, rule_set, codes, amount, what_if_rule_set, what_if_codes, what_if_amount, difference
@@ -49,6 +43,23 @@ EXPORTS: dict[str, str] = {
         select encounter_id, patient_id, payer_id, encounter_date, cpt_code, modifier, advice
         from fct_modifier_advisories order by encounter_date, encounter_id""",
 }
+
+
+# The evidence trail (fct_claim_evidence): one file per service month, claim_evidence/<YYYY-MM>.csv,
+# sorted to read a patient-month top-down. At 10M entries it is ~30M rows (3.7 GB), so a run rewrites
+# only the months whose rows changed: manifest.csv keeps each month's row count and checksum.
+EVIDENCE_DIR = "claim_evidence"
+EVIDENCE_MANIFEST = "manifest.csv"
+EVIDENCE_QUERY = """
+    select patient_id, strftime(service_month, '%Y-%m') as service_month, program, section, item, status,
+           minutes, detail, sort_order
+    from fct_claim_evidence"""
+EVIDENCE_ORDER = "order by patient_id, program, sort_order, item"
+
+
+def evidence_month_query(month: str) -> str:
+    """One service month's evidence (YYYY-MM), sorted."""
+    return f"select * from ({EVIDENCE_QUERY}) where service_month = '{month}' {EVIDENCE_ORDER}"
 
 
 def _neutralised(conn: duckdb.DuckDBPyConnection, query: str) -> str:
@@ -72,6 +83,52 @@ def write_csv(conn: duckdb.DuckDBPyConnection, query: str, target: Path) -> int:
     return rows[0][0]
 
 
+def write_evidence(conn: duckdb.DuckDBPyConnection, out_dir: Path) -> dict[str, int]:
+    """claim_evidence/<YYYY-MM>.csv for every service month whose rows changed since the files were
+    written (or whose file is missing); files of months that no longer exist are removed. Returns
+    evidence rows, months and months rewritten."""
+    folder = out_dir / EVIDENCE_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    # a checksum per month, independent of row order; identical rows do not cancel out (a sum, not xor)
+    current = conn.sql(
+        """
+        select strftime(service_month, '%Y-%m') as month, count(*) as rows,
+               sum(hash(patient_id, program, section, item, status, minutes, detail, sort_order))::varchar as checksum
+        from fct_claim_evidence group by all order by month
+        """
+    ).fetchall()
+    manifest = folder / EVIDENCE_MANIFEST
+    previous = set()
+    if manifest.exists():
+        previous = set(
+            conn.execute(
+                "select month, rows, checksum from read_csv(?, header = true,"
+                " columns = {'month': 'varchar', 'rows': 'bigint', 'checksum': 'varchar'})",
+                [manifest.as_posix()],
+            ).fetchall()
+        )
+    rewritten = 0
+    for month, rows, checksum in current:
+        target = folder / f"{month}.csv"
+        if (month, rows, checksum) in previous and target.exists():
+            continue
+        write_csv(conn, evidence_month_query(month), target)
+        rewritten += 1
+    months = {month for month, _, _ in current}
+    for stale in folder.glob("*.csv"):
+        if stale.name != EVIDENCE_MANIFEST and stale.stem not in months:
+            stale.unlink()
+    tmp = manifest.with_suffix(".csv.tmp")
+    tmp.write_text("month,rows,checksum\n" + "".join(f"{m},{r},{c}\n" for m, r, c in current))
+    tmp.replace(manifest)
+    return {
+        "claim_evidence rows": sum(r for _, r, _ in current),
+        "claim_evidence months": len(current),
+        "claim_evidence months rewritten": rewritten,
+    }
+
+
 def write_exports(conn: duckdb.DuckDBPyConnection, out_dir: Path) -> dict[str, int]:
     out_dir.mkdir(parents=True, exist_ok=True)
-    return {name: write_csv(conn, query, out_dir / name) for name, query in EXPORTS.items()}
+    counts = {name: write_csv(conn, query, out_dir / name) for name, query in EXPORTS.items()}
+    return counts | write_evidence(conn, out_dir)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.exports import EXPORTS, write_csv
+from pipelines.exports import EXPORTS, evidence_month_query, write_csv
 
 MONTH_END_DIR = "month_end"
 
@@ -76,11 +76,9 @@ def close_months(conn: duckdb.DuckDBPyConnection, out_dir: Path, first: str, las
     folder = Path(out_dir) / MONTH_END_DIR
     folder.mkdir(parents=True, exist_ok=True)
     for month in months:
-        for name in ("claims", "claim_evidence"):
-            query = f"select * from ({EXPORTS[name + '.csv']}) where service_month = '{month}'"
-            if name == "claim_evidence":  # one month is small enough to sort for the auditor
-                query += " order by patient_id, program, sort_order, item"
-            write_csv(conn, query, folder / f"{name}_{month}.csv")
+        write_csv(conn, f"select * from ({EXPORTS['claims.csv']}) where service_month = '{month}'",
+                  folder / f"claims_{month}.csv")
+        write_csv(conn, evidence_month_query(month), folder / f"claim_evidence_{month}.csv")
     return conn.sql(
         f"select strftime(service_month, '%Y-%m'), claim_lines, expected_amount from month_end_close"
         f" where service_month in ({month_list}) order by 1"
