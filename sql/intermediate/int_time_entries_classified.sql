@@ -130,21 +130,36 @@ flagged as (
 ),
 
 -- busy-until of the earlier entries (by start, then entry id) of the same staff member that day,
--- and of the earlier countable entries for the same patient and program that day
-busy as (
+-- and of the earlier countable entries for the same patient and program that day; only entries with
+-- a start and an end can overlap, and the windows read only the columns they need (narrow rows are
+-- what keeps them fast at 10M entries)
+timed as (
+    select entry_id, delivery_seq, source_row, staff_id, patient_id, program, service_date, starts_at, ends_at,
+           counts_if_consented
+    from flagged
+    where starts_at is not null
+),
+
+busy_until as (
     select
-        *,
+        entry_id, delivery_seq, source_row,
         max(ends_at) over (
-            partition by staff_id, service_date, starts_at is null
+            partition by staff_id, service_date
             order by starts_at, entry_id
             rows between unbounded preceding and 1 preceding
         ) as staff_busy_until,
         max(case when counts_if_consented then ends_at end) over (
-            partition by patient_id, program, service_date, starts_at is null
+            partition by patient_id, program, service_date
             order by starts_at, entry_id
             rows between unbounded preceding and 1 preceding
         ) as patient_busy_until
-    from flagged
+    from timed
+),
+
+busy as (
+    select f.*, b.staff_busy_until, b.patient_busy_until
+    from flagged as f
+    left join busy_until as b using (entry_id, delivery_seq, source_row)
 ),
 
 overlapped as (
