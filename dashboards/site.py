@@ -901,7 +901,8 @@ def render_site(
     gap_monthly = _read(conn, "fct_revenue_gap_monthly")
     gap_by_reason = _read(conn, "fct_revenue_gap_by_reason")
     gap_top = _read(conn, "fct_revenue_gap_patient_months",
-                    f"where dollar_rank <= {int(gap_table_limit)} order by dollar_rank")
+                    "order by dollars desc, service_month desc, facility_id, patient_id, program"
+                    f" limit {int(gap_table_limit)}").with_row_index("dollar_rank", offset=1)
     roi_monthly = _read(conn, "fct_program_roi_monthly")
     roi_facility = _read(conn, "fct_program_roi_facility")
     blocked = _read(conn, "fct_compliance_blocked_months")

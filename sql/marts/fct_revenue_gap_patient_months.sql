@@ -1,6 +1,8 @@
--- purpose: revenue left on the table per closed patient-month (all its reasons together), ranked by
---          dollars, with the reasons as lists ordered by dollars (reason codes, dollars, minutes)
+-- purpose: revenue left on the table per closed patient-month (all its reasons together), with the
+--          reasons as lists ordered by dollars (reason codes, dollars, minutes); the dashboard ranks
+--          it by dollars when it reads the top rows (a stored global rank would make it non-incremental)
 -- grain: facility_id, patient_id, payer_id, program, service_month
+-- incremental: patient (a nightly run rebuilds only the patients in scope_patients)
 -- upstream: fct_revenue_gap
 with per_reason as (
     select
@@ -30,16 +32,6 @@ per_month as (
         list(minutes order by dollars desc, reason) as reason_minutes
     from per_reason
     group by facility_id, patient_id, payer_id, program, service_month
-),
-
-final as (
-    select
-        *,
-        row_number() over (
-            order by dollars desc, service_month desc, facility_id, patient_id, program
-        ) as dollar_rank
-    from per_month
 )
 
-select * from final
-order by dollar_rank
+select * from per_month
