@@ -1,6 +1,13 @@
 """CSV exports a billing system or an analyst can load. Text cells that a spreadsheet would read as a
-formula (=, +, -, @ first) are prefixed with a quote. Each file is written then renamed into place."""
+formula (=, +, -, @ first) are prefixed with a quote. Each file is written then renamed into place.
 
+A run writes only the files whose content changed: `manifest.csv` beside them keeps each file's row
+count and checksum (the sum of its rows' hashes, so it does not depend on row order and a repeated
+row does not cancel out), and a file is written again when its checksum changes or it is missing.
+At 10M entries the evidence trail alone is ~30M rows, and the closed-month files (claims, revenue
+gap, what-if) do not change on most nights."""
+
+import hashlib
 from pathlib import Path
 
 import duckdb
@@ -46,20 +53,20 @@ EXPORTS: dict[str, str] = {
 
 
 # The evidence trail (fct_claim_evidence): one file per service month, claim_evidence/<YYYY-MM>.csv,
-# sorted to read a patient-month top-down. At 10M entries it is ~30M rows (3.7 GB), so a run rewrites
-# only the months whose rows changed: manifest.csv keeps each month's row count and checksum.
+# in warehouse order (sorting ~30M rows at 10M entries costs more than writing them; the month-end
+# files are sorted); a nightly run after one more day usually rewrites only the open month's file.
 EVIDENCE_DIR = "claim_evidence"
-EVIDENCE_MANIFEST = "manifest.csv"
 EVIDENCE_QUERY = """
     select patient_id, strftime(service_month, '%Y-%m') as service_month, program, section, item, status,
            minutes, detail, sort_order
     from fct_claim_evidence"""
-EVIDENCE_ORDER = "order by patient_id, program, sort_order, item"
+MANIFEST = "manifest.csv"
 
 
-def evidence_month_query(month: str) -> str:
-    """One service month's evidence (YYYY-MM), sorted."""
-    return f"select * from ({EVIDENCE_QUERY}) where service_month = '{month}' {EVIDENCE_ORDER}"
+def evidence_month_query(month: str, ordered: bool = False) -> str:
+    """One service month's evidence (YYYY-MM); ordered: to read each patient-month top-down."""
+    order = " order by patient_id, program, sort_order, item" if ordered else ""
+    return f"select * from ({EVIDENCE_QUERY}) where service_month = '{month}'{order}"
 
 
 def _neutralised(conn: duckdb.DuckDBPyConnection, query: str) -> str:
@@ -83,52 +90,53 @@ def write_csv(conn: duckdb.DuckDBPyConnection, query: str, target: Path) -> int:
     return rows[0][0]
 
 
-def write_evidence(conn: duckdb.DuckDBPyConnection, out_dir: Path) -> dict[str, int]:
-    """claim_evidence/<YYYY-MM>.csv for every service month whose rows changed since the files were
-    written (or whose file is missing); files of months that no longer exist are removed. Returns
-    evidence rows, months and months rewritten."""
-    folder = out_dir / EVIDENCE_DIR
-    folder.mkdir(parents=True, exist_ok=True)
-    # a checksum per month, independent of row order; identical rows do not cancel out (a sum, not xor)
-    current = conn.sql(
-        """
-        select strftime(service_month, '%Y-%m') as month, count(*) as rows,
-               sum(hash(patient_id, program, section, item, status, minutes, detail, sort_order))::varchar as checksum
-        from fct_claim_evidence group by all order by month
-        """
+def _checksums(conn: duckdb.DuckDBPyConnection, query: str, by: str | None = None) -> list[tuple]:
+    """(part, rows, checksum) of a query's output, one row per value of `by` (else one row). The
+    checksum starts with a digest of the query text, so a changed export definition rewrites it."""
+    cols = ", ".join(c[0] for c in conn.sql(f"describe {query}").fetchall())
+    prefix = hashlib.sha256(query.encode()).hexdigest()[:8]
+    group = " group by all order by part" if by else ""  # no group by: one row even for an empty file
+    return conn.sql(
+        f"select {by or 'null'} as part, count(*), '{prefix}-' || coalesce(sum(hash({cols})), 0)::varchar"
+        f" from ({query}){group}"
     ).fetchall()
-    manifest = folder / EVIDENCE_MANIFEST
-    previous = set()
-    if manifest.exists():
-        previous = set(
-            conn.execute(
-                "select month, rows, checksum from read_csv(?, header = true,"
-                " columns = {'month': 'varchar', 'rows': 'bigint', 'checksum': 'varchar'})",
-                [manifest.as_posix()],
-            ).fetchall()
-        )
-    rewritten = 0
-    for month, rows, checksum in current:
-        target = folder / f"{month}.csv"
-        if (month, rows, checksum) in previous and target.exists():
-            continue
-        write_csv(conn, evidence_month_query(month), target)
-        rewritten += 1
-    months = {month for month, _, _ in current}
-    for stale in folder.glob("*.csv"):
-        if stale.name != EVIDENCE_MANIFEST and stale.stem not in months:
-            stale.unlink()
-    tmp = manifest.with_suffix(".csv.tmp")
-    tmp.write_text("month,rows,checksum\n" + "".join(f"{m},{r},{c}\n" for m, r, c in current))
-    tmp.replace(manifest)
-    return {
-        "claim_evidence rows": sum(r for _, r, _ in current),
-        "claim_evidence months": len(current),
-        "claim_evidence months rewritten": rewritten,
-    }
+
+
+def _read_manifest(conn: duckdb.DuckDBPyConnection, path: Path) -> dict[str, tuple[int, str]]:
+    if not path.exists():
+        return {}
+    rows = conn.execute(
+        "select file, rows, checksum from read_csv(?, header = true,"
+        " columns = {'file': 'varchar', 'rows': 'bigint', 'checksum': 'varchar'})",
+        [path.as_posix()],
+    ).fetchall()
+    return {file: (n, checksum) for file, n, checksum in rows}
 
 
 def write_exports(conn: duckdb.DuckDBPyConnection, out_dir: Path) -> dict[str, int]:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    counts = {name: write_csv(conn, query, out_dir / name) for name, query in EXPORTS.items()}
-    return counts | write_evidence(conn, out_dir)
+    """Every export whose content changed since it was written (or whose file is missing), then
+    manifest.csv; evidence files of months that no longer have rows are removed. Returns the rows
+    of each file (the evidence summed) and how many files were written and left unchanged."""
+    (out_dir / EVIDENCE_DIR).mkdir(parents=True, exist_ok=True)
+    previous = _read_manifest(conn, out_dir / MANIFEST)
+    # (file, query, rows, checksum) of every file this run's warehouse should give
+    files = [(name, query, *_checksums(conn, query)[0][1:]) for name, query in EXPORTS.items()]
+    files += [
+        (f"{EVIDENCE_DIR}/{month}.csv", evidence_month_query(month), rows, checksum)
+        for month, rows, checksum in _checksums(conn, EVIDENCE_QUERY, by="service_month")
+    ]
+    written = 0
+    for name, query, rows, checksum in files:
+        if previous.get(name) != (rows, checksum) or not (out_dir / name).exists():
+            write_csv(conn, query, out_dir / name)
+            written += 1
+    current = {name for name, *_ in files}
+    for stale in (out_dir / EVIDENCE_DIR).glob("*.csv"):
+        if f"{EVIDENCE_DIR}/{stale.name}" not in current:
+            stale.unlink()
+    tmp = out_dir / f"{MANIFEST}.tmp"
+    tmp.write_text("file,rows,checksum\n" + "".join(f"{n},{r},{c}\n" for n, _, r, c in files))
+    tmp.replace(out_dir / MANIFEST)
+    counts = {name: rows for name, _, rows, _ in files if name in EXPORTS}
+    counts["claim_evidence (all months)"] = sum(rows for name, _, rows, _ in files if name not in EXPORTS)
+    return counts | {"files written": written, "files unchanged": len(files) - written}

@@ -1,5 +1,6 @@
-"""The evidence trail is written one file per service month (claim_evidence/<YYYY-MM>.csv), and a run
-rewrites only the months whose rows changed: at 10M entries the trail is ~30M rows."""
+"""Exports are rewritten only when their content changed (manifest.csv: rows and checksum per file),
+and the evidence trail is one file per service month (claim_evidence/<YYYY-MM>.csv): at 10M
+entries it is ~30M rows, and a nightly run should rewrite only the months that changed."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ import csv
 import duckdb
 import pytest
 
-from pipelines.exports import EVIDENCE_DIR, EVIDENCE_MANIFEST, write_evidence
+from pipelines.exports import EVIDENCE_DIR, EXPORTS, MANIFEST, write_exports
+from pipelines.reference import REPO_ROOT
 
-ROWS = [
+EVIDENCE = [
     # patient, month, program, section, item, status, minutes, detail, sort_order
     ("P2", "2026-01-01", "cocm", "entry", "E9", "counted", 30, "2026-01-09 call", 10),
     ("P1", "2026-01-01", "cocm", "outcome", "codes", "billed", 40, "99492", 0),
@@ -19,14 +21,27 @@ ROWS = [
 ]
 
 
+@pytest.fixture(scope="module")
+def template(tmp_path_factory):
+    """A warehouse with every table the exports read (from the bundled sample's run)."""
+    from pipelines.run import run_pipeline
+
+    out = tmp_path_factory.mktemp("exports") / "out"
+    import datetime as dt
+
+    assert run_pipeline(REPO_ROOT / "data" / "sample", out, as_of=dt.date(2026, 10, 20)).success
+    return out / "warehouse.duckdb"
+
+
 @pytest.fixture
-def conn():
+def conn(template):
     conn = duckdb.connect()
-    conn.execute(
-        "create table fct_claim_evidence (patient_id varchar, service_month date, program varchar, section varchar,"
-        " item varchar, status varchar, minutes integer, detail varchar, sort_order integer)"
-    )
-    conn.executemany("insert into fct_claim_evidence values (?, ?::date, ?, ?, ?, ?, ?, ?, ?)", ROWS)
+    conn.execute(f"attach '{template}' as sample (read_only)")
+    for table in {"fct_claims", "fct_near_threshold", "fct_outreach_plan", "fct_revenue_gap", "fct_claim_changes",
+                  "quarantine", "fct_minutes_reconciliation", "fct_rule_set_what_if", "fct_modifier_advisories"}:
+        conn.execute(f"create table {table} as select * from sample.{table}")
+    conn.execute("create table fct_claim_evidence as select * from sample.fct_claim_evidence where false")
+    conn.executemany("insert into fct_claim_evidence by position values (?, ?::date, ?, ?, ?, ?, ?, ?, ?)", EVIDENCE)
     return conn
 
 
@@ -35,52 +50,51 @@ def _read(path) -> list[dict]:
         return list(csv.DictReader(fh))
 
 
-def _mtimes(folder) -> dict[str, int]:
-    return {p.name: p.stat().st_mtime_ns for p in folder.glob("*.csv") if p.name != EVIDENCE_MANIFEST}
+def _mtimes(out) -> dict[str, int]:
+    return {str(p.relative_to(out)): p.stat().st_mtime_ns for p in out.rglob("*.csv") if p.name != MANIFEST}
 
 
-def test_one_sorted_file_per_month_with_a_manifest(conn, tmp_path):
-    counts = write_evidence(conn, tmp_path)
-    folder = tmp_path / EVIDENCE_DIR
-    assert counts == {"claim_evidence rows": 4, "claim_evidence months": 2, "claim_evidence months rewritten": 2}
-    january = _read(folder / "2026-01.csv")
-    # a patient-month reads top-down: patient, program, outcome before entries
-    assert [(r["patient_id"], r["item"]) for r in january] == [("P1", "codes"), ("P1", "E1"), ("P2", "E9")]
-    assert january[0]["service_month"] == "2026-01"
-    manifest = _read(folder / EVIDENCE_MANIFEST)
-    assert [(m["month"], m["rows"]) for m in manifest] == [("2026-01", "3"), ("2026-02", "1")]
+def test_every_file_and_one_evidence_file_per_month_with_a_manifest(conn, tmp_path):
+    counts = write_exports(conn, tmp_path)
+    assert counts["claims.csv"] == len(_read(tmp_path / "claims.csv")) > 0
+    assert counts["claim_evidence (all months)"] == 4
+    assert counts["files written"] == len(EXPORTS) + 2 and counts["files unchanged"] == 0
+    january = _read(tmp_path / EVIDENCE_DIR / "2026-01.csv")
+    assert sorted((r["patient_id"], r["item"]) for r in january) == [("P1", "E1"), ("P1", "codes"), ("P2", "E9")]
+    assert {r["service_month"] for r in january} == {"2026-01"}
+    manifest = {m["file"]: int(m["rows"]) for m in _read(tmp_path / MANIFEST)}
+    assert manifest["claim_evidence/2026-01.csv"] == 3 and manifest["claim_evidence/2026-02.csv"] == 1
+    assert set(manifest) == set(EXPORTS) | {"claim_evidence/2026-01.csv", "claim_evidence/2026-02.csv"}
 
 
-def test_an_unchanged_month_is_not_rewritten(conn, tmp_path):
-    write_evidence(conn, tmp_path)
-    folder = tmp_path / EVIDENCE_DIR
-    before = _mtimes(folder)
-    assert write_evidence(conn, tmp_path)["claim_evidence months rewritten"] == 0
-    assert _mtimes(folder) == before
+def test_an_unchanged_file_is_not_written_again(conn, tmp_path):
+    write_exports(conn, tmp_path)
+    before = _mtimes(tmp_path)
+    assert write_exports(conn, tmp_path)["files written"] == 0
+    assert _mtimes(tmp_path) == before
 
     conn.execute("update fct_claim_evidence set status = 'excluded' where item = 'E9'")
-    assert write_evidence(conn, tmp_path)["claim_evidence months rewritten"] == 1
-    after = _mtimes(folder)
-    assert after["2026-02.csv"] == before["2026-02.csv"] and after["2026-01.csv"] != before["2026-01.csv"]
-    assert [r["status"] for r in _read(folder / "2026-01.csv") if r["item"] == "E9"] == ["excluded"]
+    conn.execute("update fct_claims set units = units + 1 where claim_line_id = (select min(claim_line_id) from fct_claims)")
+    assert write_exports(conn, tmp_path)["files written"] == 2
+    after = _mtimes(tmp_path)
+    assert {name for name in after if after[name] != before[name]} == {"claims.csv", "claim_evidence/2026-01.csv"}
+    assert [r["status"] for r in _read(tmp_path / EVIDENCE_DIR / "2026-01.csv") if r["item"] == "E9"] == ["excluded"]
 
 
 def test_a_duplicated_row_or_a_missing_file_is_written_again(conn, tmp_path):
-    write_evidence(conn, tmp_path)
-    folder = tmp_path / EVIDENCE_DIR
+    write_exports(conn, tmp_path)
     # the same row twice changes the checksum (a sum of row hashes; an xor would cancel out)
     conn.execute("insert into fct_claim_evidence select * from fct_claim_evidence where service_month = '2026-02-01'")
-    assert write_evidence(conn, tmp_path)["claim_evidence months rewritten"] == 1
-    assert len(_read(folder / "2026-02.csv")) == 2
-    (folder / "2026-01.csv").unlink()
-    assert write_evidence(conn, tmp_path)["claim_evidence months rewritten"] == 1
-    assert len(_read(folder / "2026-01.csv")) == 3
+    assert write_exports(conn, tmp_path)["files written"] == 1
+    assert len(_read(tmp_path / EVIDENCE_DIR / "2026-02.csv")) == 2
+    (tmp_path / "near_threshold.csv").unlink()
+    assert write_exports(conn, tmp_path)["files written"] == 1
+    assert (tmp_path / "near_threshold.csv").exists()
 
 
 def test_a_month_without_rows_loses_its_file(conn, tmp_path):
-    write_evidence(conn, tmp_path)
+    write_exports(conn, tmp_path)
     conn.execute("delete from fct_claim_evidence where service_month = '2026-02-01'")
-    counts = write_evidence(conn, tmp_path)
-    folder = tmp_path / EVIDENCE_DIR
-    assert counts["claim_evidence months"] == 1
-    assert sorted(p.name for p in folder.iterdir()) == ["2026-01.csv", EVIDENCE_MANIFEST]
+    write_exports(conn, tmp_path)
+    assert sorted(p.name for p in (tmp_path / EVIDENCE_DIR).iterdir()) == ["2026-01.csv"]
+    assert "claim_evidence/2026-02.csv" not in {m["file"] for m in _read(tmp_path / MANIFEST)}

@@ -22,7 +22,8 @@ MARTS = [
 
 @dg.asset(deps=MARTS, group_name="outputs", kinds={"csv"})
 def exports(warehouse: DuckDBResource, paths: RunPaths) -> dg.MaterializeResult:
-    """claims.csv, near_threshold.csv, revenue_gap.csv, quarantine.csv, minutes_reconciliation.csv."""
+    """claims.csv, near_threshold.csv, revenue_gap.csv, quarantine.csv, claim_evidence/<YYYY-MM>.csv
+    and the others of pipelines/exports.py; only files whose content changed are written (manifest.csv)."""
     with warehouse.get_connection() as conn:
         counts = write_exports(conn, paths.out)
     return dg.MaterializeResult(metadata={name: rows for name, rows in counts.items()})
