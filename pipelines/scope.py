@@ -51,8 +51,10 @@ def _exists(conn: duckdb.DuckDBPyConnection, table: str) -> bool:
 def _why_full(conn: duckdb.DuckDBPyConnection, code_version: str, model_tables: list[str]) -> str | None:
     if not _exists(conn, "build_state"):
         return "no earlier build in this warehouse (first run, --full-refresh, or a new warehouse layout)"
-    (last_seq, last_as_of, last_version), = conn.sql(
-        "select last_delivery_seq, as_of, code_version from build_state"
+    if "coverage_start" not in {c for (c,) in conn.sql("select column_name from (describe build_state)").fetchall()}:
+        return "the last build was written by an earlier version (no coverage start recorded)"
+    (last_seq, last_as_of, last_version, coverage_start), = conn.sql(
+        "select last_delivery_seq, as_of, code_version, coverage_start from build_state"
     ).fetchall()
     as_of = conn.sql("select as_of from run_parameters").fetchall()[0][0]
     if last_version != code_version:
@@ -64,6 +66,20 @@ def _why_full(conn: duckdb.DuckDBPyConnection, code_version: str, model_tables: 
     missing = [t for t in model_tables if not _exists(conn, t)]
     if missing:
         return f"model table(s) missing: {', '.join(missing[:3])}"
+    # the extracts' first month (int_episodes: no month before it is known) moves when a new entry
+    # is dated before it, or when an entry of that month is delivered again (corrected or voided):
+    # every patient's months can change
+    if coverage_start is not None and conn.execute(
+        """
+        select count(*) from raw_time_entries
+        where delivery_seq > $seq
+          and (service_date < $start
+               or entry_id in (select entry_id from raw_time_entries
+                               where delivery_seq <= $seq and service_date < $start + interval 1 month))
+        """,
+        {"seq": int(last_seq), "start": coverage_start},
+    ).fetchall()[0][0]:
+        return f"an entry before or in the first month of the extracts ({coverage_start:%Y-%m}) was delivered"
     tables = ", ".join(f"'{t}'" for t in TABLES_FORCING_FULL)
     # a full-refresh table's new file replaced (deleted) earlier rows: no diff to follow
     forcing = conn.sql(
@@ -204,6 +220,8 @@ def record_build(conn: duckdb.DuckDBPyConnection, code_version: str) -> None:
             (select coalesce(max(delivery_seq), 0) from ingest_files where status = 'loaded') as last_delivery_seq,
             (select as_of from run_parameters) as as_of,
             ? as code_version,
+            -- the first month the extracts cover (int_episodes)
+            (select min(service_month) from stg_time_entries where version_rank = 1) as coverage_start,
             current_timestamp as built_at
         """,
         [code_version],

@@ -147,3 +147,26 @@ def test_reference_or_model_change_and_full_refresh_rebuild_everything(nightly: 
     outcome = run_pipeline(nightly.folder, nightly.out, as_of=__import__("datetime").date(2026, 3, 11), reference=ref,
                            full_refresh=True)
     assert outcome.build["mode"] == "full" and outcome.build["reason"].startswith("no earlier build")
+
+
+def test_an_entry_before_the_first_month_of_the_extracts_rebuilds_everything(drop: Drop, tmp_path):
+    # P1 was enrolled before the extracts begin (2026-01): int_episodes starts P1's months at the
+    # extracts' first month, so an entry of another patient dated earlier changes P1's months too
+    # (an incremental build left 8 tables different from a full rebuild before this was handled)
+    drop.enroll("P1", enrolled_on="2025-10-01", consent_on="2025-10-01")
+    drop.month("P1", "2026-01", 40)
+    drop.enroll("P2", enrolled_on="2025-10-01", consent_on="2025-10-01")
+    drop.month("P2", "2026-02", 40)
+    nightly = Nightly(drop, tmp_path)
+    nightly.run("2026-03-10", expect="full")
+    nightly.deliver("time_entries_2026-03-11.csv", [
+        {"entry_id": "OLD1", "patient_id": "P2", "staff_id": "CM1", "service_date": "2025-11-20", "minutes": 20,
+         "activity": "follow_up"},
+    ])
+    assert "first month of the extracts (2026-01)" in nightly.run("2026-03-11", expect="full")["reason"]
+    # a new entry inside the covered months stays incremental
+    nightly.deliver("time_entries_2026-03-12.csv", [
+        {"entry_id": "NEW1", "patient_id": "P2", "staff_id": "CM1", "service_date": "2026-03-02", "minutes": 20,
+         "activity": "follow_up"},
+    ])
+    assert nightly.run("2026-03-12", expect="incremental")["patients"] == 1
