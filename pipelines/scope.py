@@ -17,7 +17,8 @@ day), so the entries to reclassify are closed over staff-days and patient-days.
 A full build is needed when there is no earlier build, `--full-refresh` was asked for, the SQL
 models or the reference data changed, the as-of date moved to another month or backwards, or a
 delivery changes rules for everyone (staff roster, payers, facilities) or replaced a full-refresh
-table.
+table, or an entry is delivered before or in the extracts' first month (int_episodes starts every
+patient's months there).
 """
 
 from __future__ import annotations
