@@ -3,7 +3,8 @@ formula (=, +, -, @ first) are prefixed with a quote. Each file is written then 
 
 A run writes only the files whose content changed: `manifest.csv` beside them keeps each file's row
 count and checksum (the sum of its rows' hashes, so it does not depend on row order and a repeated
-row does not cancel out), and a file is written again when its checksum changes or it is missing.
+row does not cancel out) and the size and modification time it was written with; a file is written
+again when its checksum changes, or when it is missing or was changed since (edited by hand).
 At 10M entries the evidence trail alone is ~30M rows, and the closed-month files (claims, revenue
 gap, what-if) do not change on most nights."""
 
@@ -102,15 +103,24 @@ def _checksums(conn: duckdb.DuckDBPyConnection, query: str, by: str | None = Non
     ).fetchall()
 
 
-def _read_manifest(conn: duckdb.DuckDBPyConnection, path: Path) -> dict[str, tuple[int, str]]:
+def _read_manifest(conn: duckdb.DuckDBPyConnection, path: Path) -> dict[str, tuple]:
+    """file -> (rows, checksum, bytes, mtime_ns) as written by the last run."""
     if not path.exists():
         return {}
-    rows = conn.execute(
-        "select file, rows, checksum from read_csv(?, header = true,"
-        " columns = {'file': 'varchar', 'rows': 'bigint', 'checksum': 'varchar'})",
-        [path.as_posix()],
-    ).fetchall()
-    return {file: (n, checksum) for file, n, checksum in rows}
+    try:
+        rows = conn.execute(
+            "select file, rows, checksum, bytes, mtime_ns from read_csv(?, header = true, columns = {"
+            "'file': 'varchar', 'rows': 'bigint', 'checksum': 'varchar', 'bytes': 'bigint', 'mtime_ns': 'bigint'})",
+            [path.as_posix()],
+        ).fetchall()
+    except duckdb.Error:  # unreadable or another layout: every file is written again
+        return {}
+    return {file: rest for file, *rest in rows}
+
+
+def _on_disk(path: Path) -> tuple[int, int] | None:
+    """(bytes, mtime_ns) of a file, None when it is missing."""
+    return (path.stat().st_size, path.stat().st_mtime_ns) if path.exists() else None
 
 
 def write_exports(conn: duckdb.DuckDBPyConnection, out_dir: Path) -> dict[str, int]:
@@ -127,7 +137,9 @@ def write_exports(conn: duckdb.DuckDBPyConnection, out_dir: Path) -> dict[str, i
     ]
     written = 0
     for name, query, rows, checksum in files:
-        if previous.get(name) != (rows, checksum) or not (out_dir / name).exists():
+        # written again when the content changed, or the file is missing or was changed by hand
+        # (another size or modification time than the run that wrote it recorded)
+        if previous.get(name) != [rows, checksum, *(_on_disk(out_dir / name) or (None, None))]:
             write_csv(conn, query, out_dir / name)
             written += 1
     current = {name for name, *_ in files}
@@ -135,7 +147,10 @@ def write_exports(conn: duckdb.DuckDBPyConnection, out_dir: Path) -> dict[str, i
         if f"{EVIDENCE_DIR}/{stale.name}" not in current:
             stale.unlink()
     tmp = out_dir / f"{MANIFEST}.tmp"
-    tmp.write_text("file,rows,checksum\n" + "".join(f"{n},{r},{c}\n" for n, _, r, c in files))
+    tmp.write_text(
+        "file,rows,checksum,bytes,mtime_ns\n"
+        + "".join(f"{n},{r},{c},{','.join(map(str, _on_disk(out_dir / n)))}\n" for n, _, r, c in files)
+    )
     tmp.replace(out_dir / MANIFEST)
     counts = {name: rows for name, _, rows, _ in files if name in EXPORTS}
     counts["claim_evidence (all months)"] = sum(rows for name, _, rows, _ in files if name not in EXPORTS)

@@ -81,7 +81,7 @@ def test_an_unchanged_file_is_not_written_again(conn, tmp_path):
     assert [r["status"] for r in _read(tmp_path / EVIDENCE_DIR / "2026-01.csv") if r["item"] == "E9"] == ["excluded"]
 
 
-def test_a_duplicated_row_or_a_missing_file_is_written_again(conn, tmp_path):
+def test_a_duplicated_row_a_missing_or_an_edited_file_is_written_again(conn, tmp_path):
     write_exports(conn, tmp_path)
     # the same row twice changes the checksum (a sum of row hashes; an xor would cancel out)
     conn.execute("insert into fct_claim_evidence select * from fct_claim_evidence where service_month = '2026-02-01'")
@@ -90,6 +90,11 @@ def test_a_duplicated_row_or_a_missing_file_is_written_again(conn, tmp_path):
     (tmp_path / "near_threshold.csv").unlink()
     assert write_exports(conn, tmp_path)["files written"] == 1
     assert (tmp_path / "near_threshold.csv").exists()
+    # a file edited by hand (e.g. saved from a spreadsheet) is restored from the warehouse
+    claims = (tmp_path / "claims.csv").read_text()
+    (tmp_path / "claims.csv").write_text(claims.replace(",", ";"))
+    assert write_exports(conn, tmp_path)["files written"] == 1
+    assert (tmp_path / "claims.csv").read_text() == claims
 
 
 def test_a_month_without_rows_loses_its_file(conn, tmp_path):
