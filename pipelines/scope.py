@@ -67,10 +67,11 @@ def _why_full(conn: duckdb.DuckDBPyConnection, code_version: str, model_tables: 
     missing = [t for t in model_tables if not _exists(conn, t)]
     if missing:
         return f"model table(s) missing: {', '.join(missing[:3])}"
-    # the extracts' first month (int_episodes: no month before it is known) moves when a new entry
-    # is dated before it, or when an entry of that month is delivered again (corrected or voided):
-    # every patient's months can change
-    if coverage_start is not None and conn.execute(
+    # the extracts' first month (int_episodes: no month before it is known; the as-of month while
+    # there are no entries) moves when a new entry is dated before it, or when an entry of that
+    # month is delivered again (corrected or voided): every patient's months can change
+    coverage_start = coverage_start or last_as_of.replace(day=1)
+    if conn.execute(
         """
         select count(*) from raw_time_entries
         where delivery_seq > $seq

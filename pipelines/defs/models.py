@@ -1,5 +1,6 @@
-"""The SQL-file asset factory: one asset per file under sql/, named after the file. Upstream assets
-are the known tables the SQL reads (derived from the SQL itself, so they cannot drift)."""
+"""The SQL models: one asset per file under sql/, named after the file, all built by one multi-asset
+step (`sql_models`) on one connection. Upstream assets are the known tables the SQL reads (derived
+from the SQL itself, so they cannot drift)."""
 
 import hashlib
 import re
@@ -129,6 +130,7 @@ def _materialize_scope(conn: duckdb.DuckDBPyConnection, model: SqlModel, body: s
     result is the same as a full rebuild because every rule reads only the patient's own rows
     (the entry model: whole staff-days and patient-days, see pipelines/scope.py)."""
     kind = model.incremental
+    assert body[:4].lower() == "with", f"{model.path.name}: an incremental model must start with WITH"
     if kind == "entry_id":
         # every delivered version of the scope's entry ids: a version's rank reads only its siblings
         ids = "select distinct entry_id from scope_entries"
@@ -151,7 +153,6 @@ def _materialize_scope(conn: duckdb.DuckDBPyConnection, model: SqlModel, body: s
             shadows.append(f"{upstream} as not materialized (select * from {temp})")
         elif condition:
             shadows.append(f"{upstream} as (select * from main.{upstream} where {condition})")
-    assert body[:4].lower() == "with", f"{model.path.name}: an incremental model must start with WITH"
     scoped = f"with {', '.join(shadows)}, {body[4:]}"
     if kind == "entry":
         conn.execute(
