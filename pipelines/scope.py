@@ -129,6 +129,16 @@ def compute_scope(
     return scope
 
 
+def _sharing_a_day(rows: str) -> str:
+    """The entry versions that share a staff-day or a patient-day with the rows of relation `rows`."""
+    return f"""
+        select r.entry_id, r.delivery_seq, r.source_row
+        from raw_time_entries as r
+        where (r.staff_id, r.service_date) in (select (staff_id, service_date) from {rows})
+           or (r.patient_id, r.service_date) in (select (patient_id, service_date) from {rows})
+        """
+
+
 def _incremental_scope(conn: duckdb.DuckDBPyConnection) -> None:
     """Entries and patients the deliveries since the last build (and the days since its as-of date)
     can change. Every set below is computed from the raw tables with set operations in DuckDB."""
@@ -164,27 +174,11 @@ def _incremental_scope(conn: duckdb.DuckDBPyConnection) -> None:
     # the overlap rules compare entries of one staff member on one day and of one patient on one
     # day: every entry sharing a staff-day or a patient-day with a changed one is reclassified, and
     # its windows read every entry of its own staff-day and patient-day
+    conn.execute(f"create or replace table scope_entries as {_sharing_a_day('_changed')}")
     conn.execute(
-        """
-        create or replace table scope_entries as
-        select r.entry_id, r.delivery_seq, r.source_row
-        from raw_time_entries as r
-        where (r.staff_id, r.service_date) in (select (staff_id, service_date) from _changed)
-           or (r.patient_id, r.service_date) in (select (patient_id, service_date) from _changed)
-        """
-    )
-    conn.execute(
-        """
-        create or replace table scope_entry_inputs as
-        with rescoped as (
-            select r.* from raw_time_entries as r
-            semi join scope_entries as k using (entry_id, delivery_seq, source_row)
-        )
-        select r.entry_id, r.delivery_seq, r.source_row
-        from raw_time_entries as r
-        where (r.staff_id, r.service_date) in (select (staff_id, service_date) from rescoped)
-           or (r.patient_id, r.service_date) in (select (patient_id, service_date) from rescoped)
-        """
+        "create or replace table scope_entry_inputs as with rescoped as ("
+        " select r.* from raw_time_entries as r semi join scope_entries using (entry_id, delivery_seq, source_row))"
+        f" {_sharing_a_day('rescoped')}"
     )
     # patients whose months, codes, claims and evidence are rebuilt: those of the reclassified
     # entries, and those with any other new delivery or an enrollment that started since last time
