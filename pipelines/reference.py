@@ -36,6 +36,8 @@ FORCED_TYPES = {
     "measurement_based_care_gate": "boolean",
     "expected_denial_rate": "double",
     "patient_coinsurance_share": "double",
+    "outcome_measure": "boolean",
+    "remission_below": "integer",
 }
 
 

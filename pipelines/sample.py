@@ -421,8 +421,22 @@ def write_sample(
     as_day = _draw_day(arng, lo[as_p, as_m], hi[as_p, as_m])
     as_order = np.lexsort((as_p, as_day))
     as_p, as_day = as_p[as_order], as_day[as_order]
-    as_gad = arng.random(as_p.size) < 0.3
-    as_score = arng.integers(5, 25, as_p.size)
+    # Score trajectories (docs/outcomes.md): one instrument per patient (GAD-7 for 30%), a baseline of
+    # 10 or more (the usual CoCM entry score), and an improvement reached over ten weeks: about 45%
+    # respond (a 50-90% drop), 35% improve partly, 20% do not; +-1 point of noise on every score.
+    p_gad = arng.random(N) < 0.3
+    kind = arng.random(N)
+    partly = np.where(kind < 0.80, arng.uniform(0.15, 0.49, N), arng.uniform(-0.15, 0.1, N))
+    improvement = np.where(kind < 0.45, arng.uniform(0.5, 0.9, N), partly)
+    baseline = arng.integers(10, 25, N)
+    first_day = np.full(N, np.iinfo(np.int64).max)
+    np.minimum.at(first_day, as_p, as_day)
+    progress = np.minimum(1.0, (as_day - first_day[as_p]) / 70)
+    as_gad = p_gad[as_p]
+    noise = arng.integers(-1, 2, as_p.size)
+    as_score = np.clip(
+        np.rint(baseline[as_p] * (1 - improvement[as_p] * progress)) + noise, 0, np.where(as_gad, 21, 27)
+    ).astype(np.int64)
 
     # Initiating visits: an E/M or AWV by the billing practitioner shortly before enrollment.
     iv_day = enrolled - 1 - np.floor(rng.random(N) * 21).astype(np.int64)
