@@ -30,9 +30,10 @@ EVIL_PATIENT = f"PAT-EVIL{EVIL}"
 PAGES = ("index.html", "worklist.html", "outreach.html", "revenue_gap.html", "roi.html",
          "compliance.html")
 # Charts per page (the browser test waits for each to be drawn).
-CHARTS = {"index.html": 0, "worklist.html": 1, "outreach.html": 2, "revenue_gap.html": 1,
+CHARTS = {"index.html": 1, "worklist.html": 1, "outreach.html": 2, "revenue_gap.html": 1,
           "roi.html": 1, "compliance.html": 3}
-DASHBOARD_MARTS = set(site.SITE_MARTS) - {"fct_run_summary"} | {"fct_care_manager_capacity"}
+DASHBOARD_MARTS = set(site.SITE_MARTS) - {"fct_run_summary"} | {"fct_care_manager_capacity",
+                                                                 "fct_program_roi_break_even"}
 
 # --------------------------------------------------------------------------- fixture builders
 
@@ -55,7 +56,9 @@ DDL = {
         facility_id varchar, service_month date, month_status varchar, expected_revenue double,
         claim_lines bigint, patients_billed bigint, patient_months_enrolled bigint,
         care_manager_cost double, other_cost double, total_cost double, net double,
-        cumulative_net double, roi_pct double""",
+        cumulative_net double, roi_pct double, is_incomplete boolean default false,
+        incomplete_reasons varchar default null, revenue_left_on_table double default 0,
+        cost_share_of_month double default 1""",
     "fct_patient_months": """
         patient_id varchar, program varchar, service_month date, month_status varchar,
         blocked_reason varchar, logged_minutes integer, countable_minutes integer,
@@ -70,6 +73,14 @@ DDL = {
         staff_id varchar, role varchar, facility_id varchar, name varchar, annual_cost double,
         fte double""",
     "ref_settings": "setting varchar, value varchar, description varchar",
+    # run health: this load's rejected files, live entries and the other dated sources
+    "ingest_errors": "source_file varchar, path varchar, table_name varchar, error varchar",
+    "stg_time_entries": "staff_id varchar, service_date date, version_rank bigint default 1",
+    "stg_encounters": "provider_id varchar, encounter_date date, patient_id varchar",
+    "stg_psych_reviews": "consultant_id varchar, review_date date, patient_id varchar",
+    "stg_assessments": "patient_id varchar, assessment_date date",
+    "stg_enrollments": "patient_id varchar, facility_id varchar",
+    "fct_unpriced_claim_lines": "payer_id varchar, code varchar, service_month date, claim_lines bigint",
     "run_parameters": "as_of date",
 }
 
@@ -104,11 +115,11 @@ ROI = [
     ("FAC-A", D(2026, 8, 1), "closed", 5000.0, 40, 30, 35, 4000.0, 500.0, 4500.0, 500.0,
      500.0, 11.1),
     ("FAC-A", D(2026, 9, 1), "closed", 5200.0, 42, 31, 36, 4000.0, 500.0, 4500.0, 700.0,
-     1200.0, 15.6),
+     1200.0, 15.6, True, "rejected file time_entries_2026-09.csv"),
     ("FAC-A", D(2026, 10, 1), "open", 2000.0, 15, 12, 36, 4000.0, 500.0, 4500.0, -2500.0,
      -1300.0, -55.6),
     ("FAC-B", D(2026, 9, 1), "closed", 3000.0, 25, 20, 24, 3500.0, 300.0, 3800.0, -800.0,
-     -800.0, -21.1),
+     -800.0, -21.1, True, "rejected file time_entries_2026-09.csv"),
     ("FAC-B", D(2026, 10, 1), "open", 1000.0, 8, 6, 24, 3500.0, 300.0, 3800.0, -2800.0,
      -3600.0, None),
 ]
@@ -149,9 +160,21 @@ SETTINGS = [
     ("care_manager_hours_per_day", "8", ""),
     ("care_manager_cocm_share", "0.5", ""),
     ("late_documentation_days", "7", ""),
+    ("stale_extract_days", "3", ""),
+    ("incomplete_month_gap_business_days", "5", ""),
+    ("incomplete_month_volume_share", "0.5", ""),
+    ("incomplete_month_daily_flow_share", "0.8", ""),
 ]
 
+# A rejected September time-entries file and entries that stop on 2026-10-05 (15 days before the
+# as-of date 2026-10-20: a stale extract); every page's run-health banner must say both.
+REJECTED = [("time_entries_2026-09.csv", "/drop/time_entries_2026-09.csv", "time_entries",
+             "missing column minutes")]
+LIVE_ENTRIES = [("CM-1", D(2026, 8, d)) for d in range(3, 29)] + [("CM-2", D(2026, 10, 5))]
+
 ROWS = {
+    "ingest_errors": REJECTED,
+    "stg_time_entries": LIVE_ENTRIES,
     "fct_run_summary": SUMMARY,
     "fct_near_threshold": NEAR,
     "fct_revenue_gap": GAP,
@@ -169,10 +192,12 @@ def _create(conn: duckdb.DuckDBPyConnection, rows: dict[str, list[tuple]]) -> No
     for table, columns in DDL.items():
         conn.execute(f"create or replace table {table} ({columns})")
         data = rows.get(table, ALWAYS.get(table, []))
-        if data:
-            names = [c[0] for c in conn.sql(f"describe {table}").fetchall()][: len(data[0])]
-            marks = ", ".join("?" * len(data[0]))
-            conn.executemany(f"insert into {table} ({', '.join(names)}) values ({marks})", data)
+        columns_in_order = [c[0] for c in conn.sql(f"describe {table}").fetchall()]
+        for width in sorted({len(r) for r in data}):  # rows may leave trailing defaults out
+            names = columns_in_order[:width]
+            marks = ", ".join("?" * width)
+            conn.executemany(f"insert into {table} ({', '.join(names)}) values ({marks})",
+                             [r for r in data if len(r) == width])
 
 
 def build_dashboard_marts(conn: duckdb.DuckDBPyConnection) -> None:
@@ -234,7 +259,7 @@ def page(site_dir: Path, name: str) -> str:
 
 
 def tbody_rows(html_text: str, table_id: str) -> list[str]:
-    m = re.search(rf'<table id="{table_id}">.*?<tbody>(.*?)</tbody>', html_text, re.S)
+    m = re.search(rf'<table id="{table_id}"[^>]*>.*?<tbody>(.*?)</tbody>', html_text, re.S)
     assert m, f"table {table_id} not found"
     return re.findall(r"<tr[ >].*?</tr>", m.group(1), re.S)
 
@@ -279,7 +304,8 @@ def test_index_shows_headline_numbers_and_links(built_site: Path):
     assert "$337" in links  # worklist: 160 + 65 + 45.5 + 66 = 336.5 still reachable
     assert "$226" in links  # outreach: 160 + 66 in plan (both fit)
     assert "$9,877" in links  # revenue gap
-    assert "$400" in links  # ROI: closed net 500 + 700 - 800
+    # ROI: net over the closed months with complete data (August 500; September is incomplete)
+    assert "$500" in links
     assert "3 blocked months" in links  # compliance: closed months blocked by a gate
     assert "2 entries documented late" in links
     assert "3 rows quarantined" in links
@@ -307,10 +333,13 @@ def test_worklist_sorted_by_dollars_with_filter_box_and_pace(built_site: Path):
     text = page(built_site, "worklist.html")
     assert 'id="filter"' in text and "#worklist tbody tr" in text
     rows = tbody_rows(text, "worklist")
-    assert len(rows) == len(NEAR)
+    assert len(rows) == len(NEAR) - 1
     order = [re.findall(r"PAT-\d{4}|PAT-EVIL", r)[0] for r in rows]
-    # 160, 66, 65 (evil), 45.5, then the row with nothing reachable last
-    assert order == ["PAT-0001", "PAT-0005", "PAT-EVIL", "PAT-0003", "PAT-0004"]
+    # 160, 66, 65 (evil), 45.5; the row with nothing more to earn is folded away below
+    assert order == ["PAT-0001", "PAT-0005", "PAT-EVIL", "PAT-0003"]
+    folded = tbody_rows(text, "worklist-folded")
+    assert len(folded) == 1 and "PAT-0004" in folded[0]
+    assert "Care Manager 1 (CM-1)" in rows[0]  # names from the staff extract
     assert "Showing all 5 rows" in text
     assert "../near_threshold.csv" in text
     assert "Unassigned" in text  # null care manager
@@ -461,12 +490,16 @@ def test_roi_page_facility_table(built_site: Path):
     text = page(built_site, "roi.html")
     rows = tbody_rows(text, "facility-roi")
     assert len(rows) == 3  # FAC-A, FAC-B, total
-    assert "FAC-A" in rows[0] and "$10,200" in rows[0] and "$1,200" in rows[0]
-    assert "FAC-B" in rows[1] and "-$800" in rows[1] and "-21.1%" in rows[1]
-    assert "All facilities" in rows[2] and "$13,200" in rows[2] and "$400" in rows[2]
-    cards = re.search(r'<div class="card-grid">(.*?)</div>\s*<h2>', text, re.S).group(1)
-    assert "$13,200" in cards and "$400" in cards
-    assert "-$4,900" in cards  # cumulative net incl. the open month
+    # September is incomplete (a rejected file): only August counts in the closed totals
+    assert "FAC-A" in rows[0] and "$5,000" in rows[0] and "$500" in rows[0]
+    assert "FAC-B" in rows[1] and ">0<" in rows[1]  # no complete closed month
+    assert "All facilities" in rows[2] and "$5,000" in rows[2] and "11.1%" in rows[2]
+    cards = re.search(r'<div class="card-grid">(.*?)</div>\s*<p', text, re.S).group(1)
+    assert "$5,000" in cards and "$500" in cards and "11.1%" in cards
+    assert "1 incomplete left out" in cards
+    monthly = tbody_rows(text, "monthly-roi")
+    assert 'class="incomplete"' in monthly[1] and "2026-09" in monthly[1]
+    assert "incomplete data: rejected file time_entries_2026-09.csv" in monthly[1]
 
 
 def test_empty_marts_render_no_rows_pages(empty_warehouse: Path, tmp_path: Path):
@@ -535,30 +568,38 @@ def test_care_manager_figure_shows_reachable_dollars(warehouse: Path):
     assert len(fig.data) == 1
     bar = fig.data[0]
     got = dict(zip(bar.y, bar.x))
-    assert got == {"CM-1": 160.0, f"CM-{EVIL}": 65.0, figures.UNASSIGNED: 45.5, "CM-2": 66.0}
-    assert list(bar.y)[-1] == "CM-1"  # largest drawn at the top of a horizontal bar chart
+    # names from the staff extract, the id alone when the roster has no such care manager
+    assert got == {"Care Manager 1 (CM-1)": 160.0, f"CM-{EVIL}": 65.0, figures.UNASSIGNED: 45.5,
+                   "Care Manager 2 (CM-2)": 66.0}
+    assert list(bar.y)[-1] == "Care Manager 1 (CM-1)"  # largest at the top of a horizontal bar chart
 
 
 def test_roi_figure_sums_facilities_and_accumulates_net(warehouse: Path):
     fig = figures.program_roi_by_month(read_mart(warehouse, "fct_program_roi_monthly"))
     assert [t.type for t in fig.data] == ["bar", "bar", "scatter", "scatter"]
     revenue, cost, net, cum = fig.data
-    assert list(revenue.x) == ["2026-08", "2026-09", "2026-10 (month to date)"]
+    assert list(revenue.x) == ["2026-08", "2026-09 (incomplete data)", "2026-10 (month to date)"]
     assert list(revenue.y) == pytest.approx([5000.0, 8200.0, 3000.0])
+    assert list(revenue.marker.pattern.shape) == ["", "x", ""]  # the incomplete month is hatched
     assert list(cost.y) == pytest.approx([4500.0, 8300.0, 8300.0])
-    assert list(net.y) == pytest.approx([500.0, -100.0, -5300.0])
-    assert list(cum.y) == pytest.approx([500.0, 400.0, -4900.0])
+    # an incomplete month's net is not drawn, and the running net skips it
+    assert list(net.y) == [500.0, None, -5300.0]
+    assert list(cum.y) == pytest.approx([500.0, 500.0, -4800.0])
+    assert any("incomplete" in a.text for a in fig.layout.annotations)
 
 
 def test_outreach_figures(warehouse: Path):
     summary = read_mart(warehouse, "fct_outreach_summary")
     dollars = figures.outreach_dollars_by_care_manager(summary)
     assert [t.name.split(" (")[0] for t in dollars.data] == ["In the plan", "Left out"]
-    assert dict(zip(dollars.data[0].y, dollars.data[0].x)) == {"CM-1": 160.0, "CM-2": 66.0}
+    assert dict(zip(dollars.data[0].y, dollars.data[0].x)) == {"Care Manager 1 (CM-1)": 160.0,
+                                                               "Care Manager 2 (CM-2)": 66.0}
     assert list(dollars.data[1].x) == [0.0, 0.0]
     minutes = figures.outreach_minutes_by_care_manager(summary)
-    assert dict(zip(minutes.data[0].y, minutes.data[0].x)) == {"CM-1": 1920, "CM-2": 960}
-    assert dict(zip(minutes.data[1].y, minutes.data[1].x)) == {"CM-1": 8, "CM-2": 10}
+    assert dict(zip(minutes.data[0].y, minutes.data[0].x)) == {"Care Manager 1 (CM-1)": 1920,
+                                                               "Care Manager 2 (CM-2)": 960}
+    assert dict(zip(minutes.data[1].y, minutes.data[1].x)) == {"Care Manager 1 (CM-1)": 8,
+                                                               "Care Manager 2 (CM-2)": 10}
 
 
 def test_compliance_figures(warehouse: Path):
