@@ -335,7 +335,8 @@ def revenue_trend(monthly: pl.DataFrame) -> go.Figure:
         xaxis=dict(title=dict(text="Service month"), type="category"),
         yaxis=dict(title=dict(text="Dollars"), tickformat="$,.0f"),
         yaxis2=dict(title=dict(text="Patient-months billed"), overlaying="y", side="right",
-                    ticksuffix="%", range=[0, 100], showgrid=False, automargin=True),
+                    ticksuffix="%", range=[0, 100], tickmode="linear", tick0=0, dtick=25,
+                    showgrid=False, automargin=True),
     )
     return apply_theme(fig)
 

@@ -146,7 +146,7 @@ td.behind {{ color: {NEGATIVE}; }}
 .links a .headline {{ display: block; font-size: 1.25rem; font-weight: 650; margin: 4px 0; }}
 input#filter {{ font: inherit; padding: 6px 10px; width: min(420px, 100%);
                 border: 1px solid #c5ccd3;
-                border-radius: 6px; margin: 6px 12px 10px 0; }}
+                border-radius: 6px; margin: 6px 0 10px 0; }}
 footer {{ color: {MUTED}; font-size: 0.85rem; margin-top: 30px; }}
 """
 

@@ -718,11 +718,51 @@ def _keep_artifacts(paths: list[Path], subdir: str) -> None:
         shutil.copy2(path, folder / path.name)
 
 
+VIEWPORTS = {"desktop": {"width": 1440, "height": 900}, "phone": {"width": 390, "height": 844}}
+
+# Per page, in the browser: boxes of chart titles and legends, and anything wider than its box.
+_LAYOUT_JS = """
+() => {
+  const box = e => { const r = e.getBoundingClientRect();
+                     return {x: r.left, y: r.top, w: r.width, h: r.height}; };
+  const hit = (a, b) => a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h;
+  const overlaps = [], spills = [];
+  document.querySelectorAll('.figure').forEach((fig, i) => {
+    const legends = Array.from(fig.querySelectorAll('.legend')).map(box);
+    const titles = Array.from(fig.querySelectorAll('h3.fig-title, .gtitle')).map(box);
+    titles.forEach(t => legends.forEach(l => { if (hit(t, l)) overlaps.push('figure ' + i); }));
+    const card = fig.getBoundingClientRect();
+    fig.querySelectorAll('.main-svg').forEach(svg => {
+      const r = svg.getBoundingClientRect();
+      if (r.right > card.right + 1 || r.left < card.left - 1) spills.push('chart ' + i);
+    });
+  });
+  document.querySelectorAll('table').forEach(t => {
+    let scroller = null;
+    for (let e = t.parentElement; e && e !== document.body; e = e.parentElement) {
+      const o = getComputedStyle(e).overflowX;
+      if (o === 'auto' || o === 'scroll') { scroller = e; break; }
+    }
+    const inside = t.getBoundingClientRect().right <= document.documentElement.clientWidth + 1;
+    if (!scroller && !inside) spills.push('table ' + (t.id || '?') + ' without a scroll box');
+    if (scroller && scroller.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
+      spills.push('scroll box of ' + (t.id || '?') + ' wider than the page');
+  });
+  if (document.documentElement.scrollWidth > document.documentElement.clientWidth + 1)
+    spills.push('page scrolls sideways: ' + document.documentElement.scrollWidth);
+  return {overlaps, spills};
+}
+"""
+
+
 @pytest.mark.browser
-def test_site_renders_offline_from_file_urls(built_site: Path, tmp_path: Path):
-    """All six pages open from file:// with the network off and no console errors, every chart
-    is drawn (local plotly.min.js), the worklist filter hides rows; full-page screenshots are
-    kept under the test's tmp dir (and copied to $BHI_ARTIFACTS_DIR/screenshots/ when set)."""
+def test_site_in_chromium_at_desktop_and_phone_sizes(built_site: Path, tmp_path: Path):
+    """All six pages from file:// with the network off, at 1440x900 and 390x844: no console
+    errors; every chart drawn (local plotly.min.js); no chart title box meets its legend; no
+    table or chart wider than its box without a scroll box, and the page never scrolls sideways;
+    the run-health banner names the rejected file and the stale extract; the ROI page prints its
+    cost assumptions; the worklist filters and sorts. One site build for the module; full-page
+    screenshots kept under tmp and copied to $BHI_ARTIFACTS_DIR/screenshots/ when set."""
     sync_api = pytest.importorskip("playwright.sync_api")
     if not CHROMIUM.exists():
         if os.environ.get("CI"):  # CI installs chromium (scripts/ensure-chromium.sh): never skip there
@@ -734,50 +774,76 @@ def test_site_renders_offline_from_file_urls(built_site: Path, tmp_path: Path):
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
         try:
-            ctx = browser.new_context(offline=True, viewport={"width": 1366, "height": 900})
-            pg = ctx.new_page()
-            errors: list[str] = []
-            pg.on("pageerror", lambda e: errors.append(str(e)))
-            pg.on("console", lambda m: errors.append(f"console: {m.text}")
-                  if m.type == "error" else None)
-            pg.on("requestfailed", lambda r: errors.append(f"request failed: {r.url}"))
-            pg.on("dialog", lambda d: (errors.append(f"dialog: {d.message}"), d.dismiss()))
-            for name in PAGES:
-                pg.goto((built_site / name).as_uri())
-                assert pg.evaluate("typeof Plotly") == "object", name
-                charts = CHARTS[name]
-                assert pg.locator(".figure").count() == charts, name
-                # every chart drawn: one plotly root per figure div, each with its SVG layer
-                pg.wait_for_function(
-                    f"document.querySelectorAll('.figure .js-plotly-plot').length === {charts} && "
-                    f"document.querySelectorAll('.figure .js-plotly-plot .main-svg').length >= {charts}"
-                )
-                drawn = pg.evaluate(
-                    "Array.from(document.querySelectorAll('.figure .js-plotly-plot'))"
-                    ".map(d => d.querySelectorAll('.trace .point, .trace .js-line, .hm image,"
-                    " .annotation').length)"
-                )
-                assert all(n > 0 for n in drawn), (name, drawn)
-                shot = shots_dir / name.replace(".html", ".png")
-                pg.screenshot(path=str(shot), full_page=True)
-                shots.append(shot)
-            pg.goto((built_site / "worklist.html").as_uri())
-            assert pg.locator("#filter-count").text_content() == "5 of 5 rows shown"
-            pg.fill("#filter", "CM-2")
-            assert pg.locator("#worklist tbody tr:visible").count() == 2
-            assert pg.locator("#filter-count").text_content() == "2 of 5 rows shown"
-            pg.fill("#filter", "missing consent")
-            assert pg.locator("#worklist tbody tr:visible").count() == 2
-            pg.fill("#filter", "behind pace")
-            assert pg.locator("#worklist tbody tr:visible").count() == 1
-            pg.fill("#filter", "")
-            assert pg.locator("#worklist tbody tr:visible").count() == 5
-            assert errors == []
+            for size, viewport in VIEWPORTS.items():
+                ctx = browser.new_context(offline=True, viewport=viewport)
+                pg = ctx.new_page()
+                errors: list[str] = []
+                pg.on("pageerror", lambda e: errors.append(str(e)))
+                pg.on("console", lambda m: errors.append(f"console: {m.text}")
+                      if m.type == "error" else None)
+                pg.on("requestfailed", lambda r: errors.append(f"request failed: {r.url}"))
+                pg.on("dialog", lambda d: (errors.append(f"dialog: {d.message}"), d.dismiss()))
+                for name in PAGES:
+                    pg.goto((built_site / name).as_uri())
+                    assert pg.evaluate("typeof Plotly") == "object", name
+                    charts = CHARTS[name]
+                    assert pg.locator(".figure").count() == charts, name
+                    pg.wait_for_function(
+                        f"document.querySelectorAll('.figure .js-plotly-plot').length === {charts} && "
+                        f"document.querySelectorAll('.figure .js-plotly-plot .main-svg').length >= {charts}"
+                    )
+                    drawn = pg.evaluate(
+                        "Array.from(document.querySelectorAll('.figure .js-plotly-plot'))"
+                        ".map(d => d.querySelectorAll('.trace .point, .trace .js-line, .hm image,"
+                        " .annotation').length)"
+                    )
+                    assert all(n > 0 for n in drawn), (size, name, drawn)
+                    layout = pg.evaluate(_LAYOUT_JS)
+                    assert layout["overlaps"] == [], (size, name, layout)
+                    assert layout["spills"] == [], (size, name, layout)
+                    banner = pg.locator("#run-health")
+                    assert banner.is_visible(), (size, name)
+                    text = banner.inner_text()
+                    assert "Stale extract" in text and "2026-10-05" in text, (size, name)
+                    assert "time_entries_2026-09.csv" in text, (size, name)
+                    assert "2026-09 is incomplete" in text, (size, name)
+                    if name == "roi.html":
+                        assumptions = pg.locator("#roi-assumptions").inner_text()
+                        assert "Care manager cost" in assumptions and "program share" in assumptions
+                        assert "Open month" in assumptions and "prorated" in assumptions
+                    shot = shots_dir / f"{size}-{name.replace('.html', '.png')}"
+                    pg.screenshot(path=str(shot), full_page=True)
+                    shots.append(shot)
+                if size == "desktop":
+                    pg.goto((built_site / "worklist.html").as_uri())
+                    assert pg.locator("#filter-count").text_content() == "4 of 4 rows shown"
+                    pg.select_option("#cm-filter", "CM-2")
+                    assert pg.locator("#worklist tbody tr:visible").count() == 1
+                    pg.select_option("#cm-filter", "")
+                    pg.fill("#filter", "missing consent")
+                    assert pg.locator("#worklist tbody tr:visible").count() == 2
+                    pg.fill("#filter", "behind pace")
+                    assert pg.locator("#worklist tbody tr:visible").count() == 1
+                    pg.fill("#filter", "")
+                    assert pg.locator("#worklist tbody tr:visible").count() == 4
+                    # blockers visible without scrolling sideways at 1440 px
+                    right = pg.evaluate("document.querySelector('#worklist th:nth-child(3)')"
+                                        ".getBoundingClientRect().right")
+                    assert right < 1440
+                    # sort by minutes needed, smallest first (data-sort holds the number)
+                    pg.click("#worklist th:nth-child(5)")
+                    needed = pg.evaluate("Array.from(document.querySelectorAll('#worklist tbody "
+                                         "td:nth-child(5)')).map(td => +td.dataset.sort)")
+                    assert needed == sorted(needed)
+                    # the folded rows are there, behind a disclosure
+                    assert not pg.locator("#worklist-folded").is_visible()
+                    pg.click("#folded summary")
+                    assert pg.locator("#worklist-folded").is_visible()
+                assert errors == [], size
+                ctx.close()
         finally:
             browser.close()
-    assert sorted(s.name for s in shots_dir.iterdir()) == sorted(
-        n.replace(".html", ".png") for n in PAGES
-    )
+    assert len(shots) == len(PAGES) * len(VIEWPORTS)
     for shot in shots:
         assert shot.read_bytes()[:4] == b"\x89PNG" and shot.stat().st_size > 10_000, shot
     _keep_artifacts(shots, "screenshots")
