@@ -16,6 +16,7 @@ MARTS = [
     "fct_claim_evidence",
     "fct_rule_set_what_if",
     "fct_modifier_advisories",
+    "fct_month_completeness",
     "quarantine",
 ]
 
