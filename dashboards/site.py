@@ -14,6 +14,7 @@ No Dagster imports here.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import html
 import os
 from collections.abc import Iterable, Sequence
@@ -26,6 +27,7 @@ import plotly.offline
 import polars as pl
 
 from dashboards import figures
+from pipelines.explain import NotFound, explain_with
 from dashboards.theme import (
     FONT_STACK,
     GRID,
@@ -58,6 +60,10 @@ OUTREACH_PLANS = 20  # care managers whose plan is listed on the page (all are i
 OUTREACH_PLAN_CSV = "../outreach_plan.csv"  # written by the exports step into the parent dir
 LATE_TABLE_LIMIT = 50
 PNG_DIR = "email"  # leadership figures as PNG, under the site folder
+# Drill-down pages (`bhi explain` for one patient-month) under the site folder, only for the
+# patient-months the worklist and revenue-gap pages list, at most this many (worklist order first)
+DRILLDOWN_DIR = "explain"
+DRILLDOWN_LIMIT = 150
 NEAR_THRESHOLD_CSV = "../near_threshold.csv"  # written by the exports step into the parent dir
 
 PROGRAM_LABELS = figures.PROGRAM_LABELS
@@ -229,9 +235,22 @@ class Sort:
         self.text, self.key = text, key
 
 
+class Link:
+    """A cell's text as a link (the drill-down page of a patient-month)."""
+
+    __slots__ = ("text", "href")
+
+    def __init__(self, text: Any, href: str | None):
+        self.text, self.href = text, href
+
+
 def _cell(value: Any, *, num: bool = False, cls: str = "") -> str:
     classes = " ".join(c for c in ("num" if num else "", cls) if c)
     attr = f' class="{_e(classes)}"' if classes else ""
+    if isinstance(value, Link):
+        if not value.href:
+            return f"<td{attr}>{_e(value.text)}</td>"
+        return f'<td{attr}><a href="{_e(value.href)}">{_e(value.text)}</a></td>'
     if isinstance(value, Sort):
         key = "" if value.key is None else value.key
         return f'<td{attr} data-sort="{_e(key)}">{_e(value.text)}</td>'
@@ -316,10 +335,12 @@ def _page(
     script: str = "",
     phi: bool = False,
     health: str = "",
+    prefix: str = "",
 ) -> str:
+    """prefix: the way back to the site folder from a page in a subfolder ("../")."""
     current_attr = ' aria-current="page"'
     nav = "".join(
-        f'<a href="{href}"{current_attr if href == current else ""}>{_e(label)}</a>'
+        f'<a href="{prefix}{href}"{current_attr if href == current else ""}>{_e(label)}</a>'
         for href, label in _NAV
     )
     footer = f"Data as of {_e(fmt_date(as_of))}. " if as_of else ""
@@ -335,7 +356,7 @@ def _page(
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{_e(title)} · BHI revenue</title>
 <style>{CSS}</style>
-<script src="{PLOTLY_JS}"></script>
+<script src="{prefix}{PLOTLY_JS}"></script>
 </head>
 <body>
 <header><div class="container"><span class="brand">BHI revenue</span><nav>{nav}</nav></div></header>
@@ -443,6 +464,64 @@ def run_health_banner(health: pl.DataFrame | None, sources: pl.DataFrame | None 
                      + "</details>")
     parts.append("</section>")
     return "".join(parts)
+
+
+# --------------------------------------------------------------------------- drill-down
+
+
+def drilldown_href(patient_id: Any, service_month: dt.date | None) -> str:
+    """The drill-down page of a patient-month: a hash of patient and month for a file name (no
+    patient identifier in a file name, any character in an id is safe)."""
+    key = hashlib.sha256(f"{patient_id}\x1f{fmt_month(service_month)}".encode()).hexdigest()[:20]
+    return f"{DRILLDOWN_DIR}/{key}.html"
+
+
+def _linked(patient_id: Any, service_month: Any, linked: Any) -> Link:
+    key = (patient_id, service_month)
+    return Link(patient_id, drilldown_href(*key) if linked and key in linked else None)
+
+
+def explain_page(text: str, patient_id: str, service_month: dt.date, *,
+                 as_of: dt.date | None = None, health: str = "") -> str:
+    """One patient-month's `bhi explain` account (gates, entries, thresholds, next code)."""
+    body = (
+        f"<h1>Patient {_e(patient_id)}, {_e(fmt_month(service_month))}</h1>"
+        '<p class="lead">Why this patient-month bills what it bills: minutes counted and excluded, '
+        "thresholds, gates, the next code and every time entry (the same account as "
+        "<code>bhi explain</code>).</p>"
+        f'<p><a href="../{WORKLIST_PAGE}">Back to the worklist</a> · '
+        f'<a href="../{REVENUE_GAP_PAGE}">Back to the revenue gap</a></p>'
+        f'<div class="table-wrap"><pre id="explain" style="margin: 0; padding: 12px;">{_e(text)}</pre></div>'
+    )
+    return _page(f"Patient-month {fmt_month(service_month)}", "", body, as_of=as_of, phi=True,
+                 health=health, prefix="../")
+
+
+def write_drilldown_pages(conn: duckdb.DuckDBPyConnection, out: Path,
+                          pairs: Sequence[tuple[Any, dt.date]], *, as_of: dt.date | None,
+                          health: str) -> set[tuple[Any, dt.date]]:
+    """Write a drill-down page for each (patient_id, service_month) in `pairs` (already bounded);
+    remove the pages of patient-months no longer listed; return the pairs written (a warehouse
+    without the evidence tables gets none)."""
+    folder = out / DRILLDOWN_DIR
+    tables = {r[0] for r in conn.sql("select table_name from duckdb_tables()").fetchall()}
+    written: set[tuple[Any, dt.date]] = set()
+    if {"fct_patient_months", "fct_claim_evidence", "int_time_entries_classified"} <= tables:
+        folder.mkdir(parents=True, exist_ok=True)
+        for patient_id, month in pairs:
+            try:
+                text = explain_with(conn, patient_id, fmt_month(month))
+            except NotFound:
+                continue
+            _write_text(out / drilldown_href(patient_id, month),
+                        explain_page(text, patient_id, month, as_of=as_of, health=health))
+            written.add((patient_id, month))
+    if folder.exists():
+        keep = {Path(drilldown_href(*p)).name for p in written}
+        for old in folder.glob("*.html"):
+            if old.name not in keep:
+                old.unlink()
+    return written
 
 
 # --------------------------------------------------------------------------- pages (pure)
@@ -571,6 +650,7 @@ def worklist_page(
     open_month: dt.date | None = None,
     as_of: dt.date | None = None,
     health: str = "",
+    linked: Any = None,
     limit: int = WORKLIST_LIMIT,
 ) -> str:
     """Analyst worklist for the open month.
@@ -660,7 +740,7 @@ def worklist_page(
             per_day = r.get("minutes_per_day_needed")
             out.append((
                 [
-                    r.get("patient_id"),
+                    _linked(r.get("patient_id"), r.get("service_month"), linked),
                     _cm(r.get("care_manager_id"), r.get("care_manager_name")),
                     blockers,
                     Sort(fmt_dollars(r.get("dollars_gained")), r.get("dollars_gained")),
@@ -704,6 +784,7 @@ def outreach_page(
     *,
     as_of: dt.date | None = None,
     health: str = "",
+    linked: Any = None,
     limit: int = OUTREACH_LIMIT,
 ) -> str:
     """The open month's outreach plan per care manager (fct_outreach_plan, fct_outreach_summary)
@@ -799,7 +880,8 @@ def outreach_page(
                  ("In plan", False)],
                 (
                     (
-                        [fmt_int(p["rank"]), p["patient_id"], p["payer_id"], _program(p["program"]),
+                        [fmt_int(p["rank"]), _linked(p["patient_id"], p.get("service_month"), linked),
+                         p["payer_id"], _program(p["program"]),
                          fmt_int(p["countable_minutes"]),
                          _next_code(p["next_code"], p["next_threshold_minutes"]),
                          fmt_int(p["minutes_needed"]), fmt_dollars(p["dollars_gained"]),
@@ -824,6 +906,7 @@ def revenue_gap_page(
     *,
     as_of: dt.date | None = None,
     health: str = "",
+    linked: Any = None,
     limit: int = GAP_TABLE_LIMIT,
 ) -> str:
     """Closed months: stacked bar by month and reason (fct_revenue_gap_monthly), totals by reason
@@ -877,7 +960,8 @@ def revenue_gap_page(
              ("Program", False), ("Minutes", True), ("Dollars", True), ("Reasons", False)],
             (
                 (
-                    [fmt_month(r["service_month"]), r["facility_id"], r["patient_id"],
+                    [fmt_month(r["service_month"]), r["facility_id"],
+                     _linked(r["patient_id"], r["service_month"], linked),
                      r["payer_id"], _program(r["program"]), fmt_int(r["minutes"]),
                      fmt_dollars(r["dollars"]), reasons_text(r)],
                     "",
@@ -1162,11 +1246,14 @@ def render_site(
     worklist_limit: int = WORKLIST_LIMIT,
     gap_table_limit: int = GAP_TABLE_LIMIT,
     outreach_limit: int = OUTREACH_LIMIT,
+    drilldown_limit: int = DRILLDOWN_LIMIT,
 ) -> Path:
     """Read the marts (SITE_MARTS) from `conn` and write the static site into `out_dir`; return
     index.html.
 
-    Writes the six pages (PAGES) and one shared plotly.min.js. Long tables are cut in SQL (the
+    Writes the six pages (PAGES), one shared plotly.min.js and the drill-down pages (explain/, the
+    `bhi explain` account of at most `drilldown_limit` patient-months listed on the worklist and
+    revenue-gap pages; never linked from a leadership page). Long tables are cut in SQL (the
     worklist, the outreach plan and the top patient-months), so the page size does not grow
     with the number of patients. Only reads, so a read-only connection is enough.
     """
@@ -1198,15 +1285,22 @@ def render_site(
     open_month = row.get("open_month") if row else None
 
     _write_text(out / PLOTLY_JS, plotly.offline.get_plotlyjs())
+    # drill-down pages: the worklist's patient-months first (the open month), then the revenue gap's
+    pairs: list[tuple[Any, dt.date]] = []
+    for frame in (worklist.sort("worklist_rank") if worklist.height else worklist, gap_top):
+        if frame.height and {"patient_id", "service_month"} <= set(frame.columns):
+            pairs.extend(frame.select("patient_id", "service_month").rows())
+    pairs = list(dict.fromkeys(pairs))[:drilldown_limit]
+    linked = write_drilldown_pages(conn, out, pairs, as_of=as_of, health=health)
     _write_text(out / WORKLIST_PAGE,
                 worklist_page(worklist, headlines, outreach, open_month=open_month, as_of=as_of,
-                              limit=worklist_limit, health=health))
+                              limit=worklist_limit, health=health, linked=linked))
     _write_text(out / OUTREACH_PAGE,
                 outreach_page(plan, outreach, headlines, as_of=as_of, limit=outreach_limit,
-                              health=health))
+                              health=health, linked=linked))
     _write_text(out / REVENUE_GAP_PAGE,
                 revenue_gap_page(gap_monthly, gap_by_reason, gap_top, headlines, as_of=as_of,
-                                 limit=gap_table_limit, health=health))
+                                 limit=gap_table_limit, health=health, linked=linked))
     _write_text(out / ROI_PAGE, roi_page(roi_monthly, roi_facility, headlines, assumptions,
                                          as_of=as_of, health=health))
     _write_text(out / COMPLIANCE_PAGE,

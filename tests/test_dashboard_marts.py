@@ -268,6 +268,8 @@ def test_rejected_month_file_marks_the_month_incomplete(tmp_path: Path):
     """A rejected time_entries_2026-09.csv: September is incomplete (named by the file, and a gap
     in a daily flow), on the ROI and overview pages (chart label, table row, banner) and in the
     exports, never a $0 month; the ROI totals leave it out and say so."""
+    import datetime as dt
+
     from conftest import build_warehouse
     from dashboards import site
     from pipelines.exports import write_exports
@@ -309,6 +311,15 @@ def test_rejected_month_file_marks_the_month_incomplete(tmp_path: Path):
     roi_text = (out / "dashboards" / "roi.html").read_text()
     assert '<tr class="incomplete"><td class="nowrap">2026-09</td>' in roi_text
     assert "1 incomplete left out" in roi_text
+    # drill-down: the worklist's open-month patient links to its `bhi explain` page; leadership
+    # pages link to none
+    href = site.drilldown_href("P1", dt.date(2026, 10, 1))
+    assert f'<a href="{href}">P1</a>' in (out / "dashboards" / "worklist.html").read_text()
+    explained = (out / "dashboards" / href).read_text()
+    assert "Patient P1, 2026-10" in explained and "entries:" in explained and 'id="run-health"' in explained
+    assert 'src="../plotly.min.js"' in explained and 'href="../roi.html"' in explained
+    for name in ("roi.html", "index.html", "compliance.html"):
+        assert "explain/" not in (out / "dashboards" / name).read_text(), name
 
 
 def test_month_completeness_rules_need_a_daily_flow(drop: Drop, build):

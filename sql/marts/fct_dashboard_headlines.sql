@@ -2,7 +2,7 @@
 --          no page adds anything up itself: open-month worklist and pace, the outreach plan, the
 --          compliance items (gated months, late documentation, quarantine) and closed-month ROI
 -- grain: one row
--- upstream: fct_worklist_pace, fct_outreach_summary, fct_care_manager_capacity, fct_compliance_blocked_months, fct_compliance_documentation_lag, fct_compliance_quarantine, fct_program_roi_monthly, fct_program_roi_facility, fct_program_roi_break_even, fct_run_health, fct_revenue_gap_by_reason, fct_revenue_gap_patient_months, ref_settings
+-- upstream: fct_worklist_pace, fct_outreach_summary, fct_care_manager_capacity, fct_compliance_blocked_months, fct_compliance_documentation_lag, fct_compliance_quarantine, fct_program_roi_monthly, fct_program_roi_facility, fct_program_roi_break_even, fct_revenue_gap_by_reason, fct_revenue_gap_patient_months, ref_settings
 with worklist as (
     select
         count(*) as patient_programs_enrolled,

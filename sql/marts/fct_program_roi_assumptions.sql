@@ -2,7 +2,7 @@
 --          care managers' program share of cost (settings), how the open month is counted, what
 --          counts as cost and revenue and which months are left out for incomplete data
 -- grain: assumption (one row each, in display order)
--- upstream: ref_settings, run_parameters, fct_program_roi_monthly, fct_month_completeness
+-- upstream: ref_settings, run_parameters, fct_month_completeness
 with params as (
     select
         as_of,
@@ -28,7 +28,7 @@ final as (
     from params
     union all
     select 4, 'Revenue', 'expected payment for the codes each patient-month earns at the fee schedule, before denials',
-        'fee_schedule.csv; fct_patient_months'
+        'fee_schedule.csv (expected amount of each patient-month)'
     union all
     select 5, 'Months with incomplete data',
         coalesce((select string_agg(strftime(service_month, '%Y-%m') || ' (' || incomplete_reasons || ')', '; '
