@@ -667,6 +667,37 @@ def test_leadership_pngs_with_kaleido(warehouse: Path, tmp_path: Path):
     _keep_artifacts(paths, "png")
 
 
+def test_leadership_png_subtitle_carries_as_of_headlines_and_warnings(warehouse: Path):
+    conn = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        text = site.png_subtitle(conn.sql("select * from fct_run_health").pl(),
+                                 conn.sql("select * from fct_dashboard_headlines").pl())
+    finally:
+        conn.close()
+    assert text == ("Data as of 2026-10-20 · net, closed months $500 (ROI 11.1%) · left on the table "
+                    "$600 · STALE EXTRACT · incomplete: 2026-09")
+
+
+def test_money_axes_put_the_minus_before_the_dollar_sign(warehouse: Path):
+    """d3's "$,.0f" draws -50000 as "−$50,000"; a tickprefix "$" drew "$-50,000"."""
+    fig = figures.program_roi_by_month(read_mart(warehouse, "fct_program_roi_monthly"))
+    assert fig.layout.yaxis.tickformat == "$,.0f" and fig.layout.yaxis.tickprefix is None
+    for builder, table in ((figures.revenue_gap_by_month_and_reason, "fct_revenue_gap_monthly"),
+                           (figures.dollars_at_stake_by_care_manager, "fct_outreach_summary"),
+                           (figures.revenue_trend, "fct_program_roi_monthly")):
+        fig = builder(read_mart(warehouse, table))
+        assert "tickprefix" not in fig.layout.to_plotly_json().get("yaxis", {}), builder
+        assert all("$%{" not in (t.hovertemplate or "") for t in fig.data), builder
+
+
+def test_every_reason_gets_its_own_colour():
+    reasons = ["missing_psych_review", "missing_initiating_visit", "missing_bh_diagnosis",
+               "missing_consent", "near_miss", "x1", "x2", "x3", "x4", "x5"]
+    colors = figures.reason_colors(reasons)
+    assert len(set(colors.values())) == len(reasons)
+    assert colors["missing_psych_review"] == figures.REASON_COLORS["missing_psych_review"]
+
+
 # --------------------------------------------------------------------------- theme & purity
 
 
