@@ -174,7 +174,8 @@ def _months(frame: pl.DataFrame, column: str = "service_month") -> list:
     return sorted(frame.get_column(column).unique().to_list(), key=lambda d: (d is None, d))
 
 
-def revenue_gap_by_month_and_reason(monthly: pl.DataFrame) -> go.Figure:
+def revenue_gap_by_month_and_reason(monthly: pl.DataFrame, incomplete: frozenset | set | None = None
+                                    ) -> go.Figure:
     """Stacked bars: dollars left on the table per service_month, one trace per reason.
 
     Input: fct_revenue_gap_monthly (service_month, reason, dollars, reason_order). Traces follow
@@ -185,7 +186,8 @@ def revenue_gap_by_month_and_reason(monthly: pl.DataFrame) -> go.Figure:
         return empty_figure(TITLE_REVENUE_GAP, "No revenue left on the table in closed months.")
 
     months = _months(monthly)
-    month_labels = [fmt_month(m) for m in months]
+    incomplete = incomplete or set()
+    month_labels = [fmt_month(m) + (f" ({INCOMPLETE})" if m in incomplete else "") for m in months]
     order = (
         monthly.select("reason", "reason_order")
         .unique()
@@ -208,6 +210,7 @@ def revenue_gap_by_month_and_reason(monthly: pl.DataFrame) -> go.Figure:
                 hovertemplate="%{x}<br>%{fullData.name}: %{y:$,.0f}<extra></extra>",
             )
         )
+    _mark_incomplete(fig, month_labels, [m in incomplete for m in months])
     fig.update_layout(
         title=dict(text=TITLE_REVENUE_GAP),
         barmode="stack",
@@ -414,7 +417,8 @@ def outreach_minutes_by_care_manager(summary: pl.DataFrame) -> go.Figure:
     return apply_theme(fig, height=max(320, 140 + 54 * rows.height))
 
 
-def blocked_months_by_month(blocked: pl.DataFrame) -> go.Figure:
+def blocked_months_by_month(blocked: pl.DataFrame, incomplete: frozenset | set | None = None
+                            ) -> go.Figure:
     """Stacked bars: blocked patient-months per service month, one trace per gate reason and
     program. Input: fct_compliance_blocked_months (service_month, month_status, program,
     blocked_reason, patient_months)."""
@@ -422,8 +426,9 @@ def blocked_months_by_month(blocked: pl.DataFrame) -> go.Figure:
         return empty_figure(TITLE_BLOCKED, "No patient-month is blocked by a gate.")
     months = _months(blocked)
     status = {r["service_month"]: r["month_status"] for r in blocked.iter_rows(named=True)}
+    incomplete = incomplete or set()
     labels = [fmt_month(m) + (" (month to date)" if status.get(m) == "open" else "")
-              for m in months]
+              + (f" ({INCOMPLETE})" if m in incomplete else "") for m in months]
     keys = (
         blocked.select("blocked_reason", "program").unique()
         .sort(["blocked_reason", "program"], nulls_last=True).rows()
@@ -443,6 +448,7 @@ def blocked_months_by_month(blocked: pl.DataFrame) -> go.Figure:
                 hovertemplate="%{x}<br>%{fullData.name}: %{y} patient-months<extra></extra>",
             )
         )
+    _mark_incomplete(fig, labels, [m in incomplete for m in months])
     fig.update_layout(
         title=dict(text=TITLE_BLOCKED),
         barmode="stack",
@@ -526,7 +532,8 @@ def quarantine_by_reason(quarantine: pl.DataFrame) -> go.Figure:
     return apply_theme(fig, height=max(280, 140 + 30 * rows.height))
 
 
-# The figures leadership gets as PNG for email: (file stem, builder, mart it is drawn from).
+# The figures leadership gets as PNG for email: (file stem, builder, mart it is drawn from); a
+# builder with an `incomplete` parameter also gets the incomplete months (fct_month_completeness).
 LEADERSHIP_FIGURES = (
     ("program_roi_by_month", program_roi_by_month, "fct_program_roi_monthly"),
     ("revenue_gap_by_month", revenue_gap_by_month_and_reason, "fct_revenue_gap_monthly"),

@@ -371,6 +371,12 @@ def _page(
 """
 
 
+def _month(value: dt.date | None, incomplete: Any = None) -> str:
+    """YYYY-MM, with "(incomplete data)" for a month fct_month_completeness marks incomplete."""
+    return fmt_month(value) + (f" ({figures.INCOMPLETE})" if incomplete and value in incomplete
+                               else "")
+
+
 def _program(value: str | None) -> str:
     if value is None:
         return ""
@@ -399,6 +405,13 @@ def _cm(value: str | None, name: str | None = None) -> str:
 
 
 # --------------------------------------------------------------------------- run health
+
+
+def incomplete_months(completeness: pl.DataFrame | None) -> frozenset:
+    """The service months fct_month_completeness marks incomplete."""
+    if completeness is None or completeness.height == 0 or "is_incomplete" not in completeness.columns:
+        return frozenset()
+    return frozenset(completeness.filter(pl.col("is_incomplete")).get_column("service_month").to_list())
 
 
 def run_health_banner(health: pl.DataFrame | None, sources: pl.DataFrame | None = None,
@@ -906,6 +919,7 @@ def revenue_gap_page(
     *,
     as_of: dt.date | None = None,
     health: str = "",
+    incomplete: frozenset | set | None = None,
     linked: Any = None,
     limit: int = GAP_TABLE_LIMIT,
 ) -> str:
@@ -916,7 +930,8 @@ def revenue_gap_page(
         "<h1>Revenue left on the table (closed months)</h1>",
         '<p class="lead">Dollars that documented work did not turn into claims, and why.</p>',
     ]
-    parts.append(_figure_html(figures.revenue_gap_by_month_and_reason(monthly), "fig-revenue-gap"))
+    parts.append(_figure_html(figures.revenue_gap_by_month_and_reason(monthly, incomplete),
+                              "fig-revenue-gap"))
     if by_reason.height == 0:
         parts.append(_empty("No rows: nothing was left on the table in closed months."))
         return _page("Revenue gap", REVENUE_GAP_PAGE, "\n".join(parts), as_of=as_of, health=health)
@@ -960,7 +975,7 @@ def revenue_gap_page(
              ("Program", False), ("Minutes", True), ("Dollars", True), ("Reasons", False)],
             (
                 (
-                    [fmt_month(r["service_month"]), r["facility_id"],
+                    [_month(r["service_month"], incomplete), r["facility_id"],
                      _linked(r["patient_id"], r["service_month"], linked),
                      r["payer_id"], _program(r["program"]), fmt_int(r["minutes"]),
                      fmt_dollars(r["dollars"]), reasons_text(r)],
@@ -1106,6 +1121,7 @@ def compliance_page(
     *,
     as_of: dt.date | None = None,
     health: str = "",
+    incomplete: frozenset | set | None = None,
     limit: int = LATE_TABLE_LIMIT,
 ) -> str:
     """Compliance: months blocked by a gate (fct_compliance_blocked_months), documentation lag
@@ -1134,7 +1150,7 @@ def compliance_page(
     parts.append("</div>")
 
     parts.append("<h2>Months blocked by a gate</h2>")
-    parts.append(_figure_html(figures.blocked_months_by_month(blocked), "fig-blocked"))
+    parts.append(_figure_html(figures.blocked_months_by_month(blocked, incomplete), "fig-blocked"))
     if blocked.height:
         parts.append(
             _table(
@@ -1143,7 +1159,8 @@ def compliance_page(
                  ("Dollars held back", True)],
                 (
                     (
-                        [fmt_month(r["service_month"]), r["month_status"], _program(r["program"]),
+                        [_month(r["service_month"], incomplete), r["month_status"],
+                         _program(r["program"]),
                          figures.reason_label(r["blocked_reason"]), fmt_int(r["patient_months"]),
                          fmt_int(r["patients"]), fmt_minutes(r["minutes_held_back"]),
                          fmt_dollars(r["dollars_held_back"])],
@@ -1277,8 +1294,10 @@ def render_site(
     lag = _read(conn, "fct_compliance_documentation_lag")
     quarantined = _read(conn, "fct_compliance_quarantine")
     assumptions = _read(conn, "fct_program_roi_assumptions")
+    completeness = _read(conn, "fct_month_completeness")
+    incomplete = incomplete_months(completeness)
     health = run_health_banner(_read(conn, "fct_run_health"), _read(conn, "fct_run_health_sources"),
-                               _read(conn, "fct_month_completeness"))
+                               completeness)
 
     row = _summary_row(summary)
     as_of = row.get("as_of") if row else None
@@ -1300,11 +1319,13 @@ def render_site(
                               health=health, linked=linked))
     _write_text(out / REVENUE_GAP_PAGE,
                 revenue_gap_page(gap_monthly, gap_by_reason, gap_top, headlines, as_of=as_of,
-                                 limit=gap_table_limit, health=health, linked=linked))
+                                 limit=gap_table_limit, health=health, linked=linked,
+                                 incomplete=incomplete))
     _write_text(out / ROI_PAGE, roi_page(roi_monthly, roi_facility, headlines, assumptions,
                                          as_of=as_of, health=health))
     _write_text(out / COMPLIANCE_PAGE,
-                compliance_page(blocked, lag, quarantined, headlines, as_of=as_of, health=health))
+                compliance_page(blocked, lag, quarantined, headlines, as_of=as_of, health=health,
+                                incomplete=incomplete))
     _write_text(out / INDEX_PAGE, index_page(summary, headlines, roi_monthly, health=health))
     return out / INDEX_PAGE
 
@@ -1347,8 +1368,10 @@ def write_leadership_pngs(
     out.mkdir(parents=True, exist_ok=True)
     subtitle = png_subtitle(_read(conn, "fct_run_health"), _read(conn, "fct_dashboard_headlines"))
     figs, tmps, targets = [], [], []
+    incomplete = incomplete_months(_read(conn, "fct_month_completeness"))
     for stem, builder, table in figures.LEADERSHIP_FIGURES:
-        fig = builder(_read(conn, table))
+        takes_incomplete = "incomplete" in builder.__code__.co_varnames[:builder.__code__.co_argcount]
+        fig = builder(_read(conn, table), incomplete) if takes_incomplete else builder(_read(conn, table))
         # the as-of date and the headline numbers under the title; the legend on the right, clear of
         # the title (a horizontal legend above the plot wraps into the title on long legends)
         fig.update_layout(

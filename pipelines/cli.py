@@ -60,6 +60,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
         f"  dashboards              {out / 'dashboards' / 'index.html'}\n"
         f"  run health              {_health_line(s)}"
     )
+    # a stale extract (the run-health line above says STALE either way) fails the run unless accepted
+    stale = bool(s.get("is_stale")) and not args.allow_stale
+    if stale:
+        print(
+            f"bhi run: stale extract: the newest time entry is {s.get('days_since_newest_entry', '?')} days before"
+            f" the as-of date (more than stale_extract_days = {s.get('stale_extract_days')}); the worklist is not"
+            " today's. Deliver a fresh extract, or pass --allow-stale to accept it.",
+            file=sys.stderr,
+        )
     if outcome.file_errors:
         # the other files loaded and every output was written, but a file was skipped: not a clean run
         print(
@@ -68,15 +77,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    if s.get("is_stale") and not args.allow_stale:
-        print(
-            f"bhi run: stale extract: the newest time entry is {s.get('days_since_newest_entry', '?')} days before"
-            f" the as-of date (more than stale_extract_days = {s.get('stale_extract_days')}); the worklist is not"
-            " today's. Deliver a fresh extract, or pass --allow-stale to accept it.",
-            file=sys.stderr,
-        )
-        return STALE_EXIT_CODE
-    return 0
+    return STALE_EXIT_CODE if stale else 0
 
 
 def _health_line(s: dict) -> str:

@@ -878,3 +878,15 @@ def test_site_in_chromium_at_desktop_and_phone_sizes(built_site: Path, tmp_path:
     for shot in shots:
         assert shot.read_bytes()[:4] == b"\x89PNG" and shot.stat().st_size > 10_000, shot
     _keep_artifacts(shots, "screenshots")
+
+
+def test_incomplete_month_is_marked_on_every_month_chart_and_table(built_site: Path):
+    """September's time-entries file was rejected (REJECTED): every chart and table by month says
+    so instead of drawing September like any other month."""
+    for name in ("index.html", "roi.html", "revenue_gap.html", "compliance.html"):
+        assert "2026-09 (incomplete data)" in page(built_site, name), name
+    gap_rows = tbody_rows(page(built_site, "revenue_gap.html"), "top-patient-months")
+    assert any("2026-09 (incomplete data)" in r for r in gap_rows)
+    assert all("2026-08 (incomplete" not in r for r in gap_rows)
+    blocked = tbody_rows(page(built_site, "compliance.html"), "blocked-months")
+    assert any("2026-09 (incomplete data)" in r for r in blocked)
