@@ -136,7 +136,9 @@ details.folded {{ margin-top: 14px; }}
 details.folded summary {{ cursor: pointer; color: {PALETTE[0]}; }}
 @media (max-width: 600px) {{
   .container {{ padding: 0 10px 30px; }}
-  .card .value {{ font-size: 1.2rem; }}
+  .card-grid {{ grid-template-columns: repeat(2, minmax(0, 1fr)); gap: 8px; }}
+  .card {{ padding: 8px 10px; }}
+  .card .value {{ font-size: 1.15rem; overflow-wrap: anywhere; }}
 }}
 table {{ border-collapse: collapse; width: 100%; font-size: 0.85rem; }}
 th, td {{ padding: 5px 8px; border-bottom: 1px solid {GRID}; text-align: left;
