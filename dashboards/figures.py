@@ -35,6 +35,8 @@ REASON_COLORS: dict[str, str] = {
     "over_add_on_cap": PALETTE[4],
     "missing_consent_and_psych_review": PALETTE[5],
 }
+# after the palette runs out (more reasons than colours)
+EXTRA_COLORS: tuple[str, ...] = ("#8c564b", "#7f7f7f", "#17becf", "#bcbd22", "#9467bd")
 PROGRAM_LABELS = {"cocm": "CoCM", "bhi": "General BHI"}
 UNASSIGNED = "Unassigned"
 # charts with one bar or row per care manager or staff member show the top ones only (by the rank
@@ -62,6 +64,23 @@ TITLE_DOC_LAG = "Minutes documented late, by staff member and week of service"
 TITLE_QUARANTINE = "Rows quarantined at ingest, by reason"
 
 
+def reason_colors(reasons: list) -> dict:
+    """One colour per distinct reason: the known reasons keep theirs (REASON_COLORS), the others
+    take palette colours no reason on this chart uses yet, so two categories never share a colour."""
+    out: dict = {}
+    used = set()
+    for reason in reasons:
+        if reason in REASON_COLORS and reason not in out:
+            out[reason] = REASON_COLORS[reason]
+            used.add(REASON_COLORS[reason])
+    spare = [c for c in (*PALETTE, *EXTRA_COLORS) if c not in used]
+    for reason in reasons:
+        if reason not in out:
+            out[reason] = spare.pop(0) if spare else MUTED
+            used.add(out[reason])
+    return out
+
+
 def reason_label(reason: str | None) -> str:
     if reason is None:
         return "(no reason)"
@@ -75,8 +94,21 @@ def program_label(program: str | None) -> str:
     return PROGRAM_LABELS.get(program, program)
 
 
-def care_manager_label(care_manager_id: str | None) -> str:
-    return UNASSIGNED if care_manager_id is None else str(care_manager_id)
+def care_manager_label(care_manager_id: str | None, name: str | None = None) -> str:
+    """The care manager's name from the staff extract ("Name (id)"), the id when there is no name."""
+    if care_manager_id is None:
+        return UNASSIGNED
+    return f"{name} ({care_manager_id})" if name else str(care_manager_id)
+
+
+def _with_labels(frame: pl.DataFrame) -> pl.DataFrame:
+    names = (pl.col("care_manager_name") if "care_manager_name" in frame.columns
+             else pl.lit(None, dtype=pl.String))
+    return frame.with_columns(
+        pl.when(pl.col("care_manager_id").is_null()).then(pl.lit(UNASSIGNED))
+        .when(names.is_not_null()).then(pl.format("{} ({})", names, pl.col("care_manager_id")))
+        .otherwise(pl.col("care_manager_id").cast(pl.String)).alias("label")
+    )
 
 
 def empty_figure(title: str, message: str = "No rows to show.") -> go.Figure:
@@ -101,11 +133,49 @@ def empty_figure(title: str, message: str = "No rows to show.") -> go.Figure:
     return apply_theme(fig, height=260)
 
 
+INCOMPLETE = "incomplete data"
+
+
+def month_labels(monthly: pl.DataFrame) -> list[str]:
+    """YYYY-MM, with "(month to date)" for the open month and "(incomplete data)" for a month whose
+    data is incomplete (fct_month_completeness via the mart's is_incomplete column)."""
+    labels = []
+    for r in monthly.iter_rows(named=True):
+        label = fmt_month(r["service_month"])
+        if r.get("month_status") == "open":
+            label += " (month to date)"
+        if r.get("is_incomplete"):
+            label += f" ({INCOMPLETE})"
+        labels.append(label)
+    return labels
+
+
+def _incomplete(monthly: pl.DataFrame) -> list[bool]:
+    if "is_incomplete" not in monthly.columns:
+        return [False] * monthly.height
+    return [bool(v) for v in monthly.get_column("is_incomplete").to_list()]
+
+
+def _mark_incomplete(fig: go.Figure, labels: list[str], incomplete: list[bool]) -> None:
+    """Shade each incomplete month and write "incomplete data" over it, so a month with missing data
+    never reads as a $0 month."""
+    for i, (label, flag) in enumerate(zip(labels, incomplete)):
+        if not flag:
+            continue
+        # a category axis puts month i at position i: shade from i - 0.5 to i + 0.5
+        fig.add_vrect(x0=i - 0.5, x1=i + 0.5, xref="x", fillcolor="#f0f2f5", line_width=0,
+                      layer="below")
+        fig.add_annotation(x=label, xref="x", y=0.5, yref="paper", text="incomplete<br>data",
+                           showarrow=False, font=dict(color=NEGATIVE, size=13),
+                           bgcolor="rgba(255,255,255,0.85)")
+
+
 def _months(frame: pl.DataFrame, column: str = "service_month") -> list:
     return sorted(frame.get_column(column).unique().to_list(), key=lambda d: (d is None, d))
 
 
-def revenue_gap_by_month_and_reason(monthly: pl.DataFrame) -> go.Figure:
+def revenue_gap_by_month_and_reason(monthly: pl.DataFrame, incomplete: frozenset | set | None = None
+                                    ) -> go.Figure:
     """Stacked bars: dollars left on the table per service_month, one trace per reason.
 
     Input: fct_revenue_gap_monthly (service_month, reason, dollars, reason_order). Traces follow
@@ -116,7 +186,8 @@ def revenue_gap_by_month_and_reason(monthly: pl.DataFrame) -> go.Figure:
         return empty_figure(TITLE_REVENUE_GAP, "No revenue left on the table in closed months.")
 
     months = _months(monthly)
-    month_labels = [fmt_month(m) for m in months]
+    incomplete = incomplete or set()
+    month_labels = [fmt_month(m) + (f" ({INCOMPLETE})" if m in incomplete else "") for m in months]
     order = (
         monthly.select("reason", "reason_order")
         .unique()
@@ -126,26 +197,25 @@ def revenue_gap_by_month_and_reason(monthly: pl.DataFrame) -> go.Figure:
     )
     lookup = {(r["service_month"], r["reason"]): r["dollars"] for r in monthly.iter_rows(named=True)}
 
-    extra_colors = iter(PALETTE[6:] + PALETTE)
+    colors = reason_colors(order)
     fig = go.Figure()
     for reason in order:
-        color = REASON_COLORS.get(reason) if reason is not None else None
-        if color is None:
-            color = next(extra_colors)
+        color = colors[reason]
         fig.add_trace(
             go.Bar(
                 name=reason_label(reason),
                 x=month_labels,
                 y=[lookup.get((m, reason)) or 0.0 for m in months],
                 marker_color=color,
-                hovertemplate="%{x}<br>%{fullData.name}: $%{y:,.0f}<extra></extra>",
+                hovertemplate="%{x}<br>%{fullData.name}: %{y:$,.0f}<extra></extra>",
             )
         )
+    _mark_incomplete(fig, month_labels, [m in incomplete for m in months])
     fig.update_layout(
         title=dict(text=TITLE_REVENUE_GAP),
         barmode="stack",
         xaxis=dict(title=dict(text="Service month"), type="category"),
-        yaxis=dict(title=dict(text="Dollars"), tickprefix="$", tickformat=",.0f"),
+        yaxis=dict(title=dict(text="Dollars"), tickformat="$,.0f"),
     )
     return apply_theme(fig)
 
@@ -164,9 +234,7 @@ def dollars_at_stake_by_care_manager(summary: pl.DataFrame) -> go.Figure:
         message = ("No enrolled patients in the open month." if summary.height == 0
                    else "No further dollars reachable this month.")
         return empty_figure(TITLE_CARE_MANAGER, message)
-    rows = rows.with_columns(
-        pl.col("care_manager_id").cast(pl.String).fill_null(UNASSIGNED).alias("label")
-    ).sort(["reachable_dollars", "label"], descending=[False, True])
+    rows = _with_labels(rows).sort(["reachable_dollars", "label"], descending=[False, True])
 
     fig = go.Figure(
         go.Bar(
@@ -176,15 +244,14 @@ def dollars_at_stake_by_care_manager(summary: pl.DataFrame) -> go.Figure:
             y=rows.get_column("label").to_list(),
             customdata=rows.get_column("reachable_patient_programs").to_list(),
             marker_color=PALETTE[0],
-            hovertemplate="%{y}<br>$%{x:,.0f} across %{customdata} patient-programs"
+            hovertemplate="%{y}<br>%{x:$,.0f} across %{customdata} patient-programs"
             "<extra></extra>",
         )
     )
     fig.update_layout(
         title=dict(text=_of_total(TITLE_CARE_MANAGER, rows.height, total)),
         showlegend=False,
-        xaxis=dict(title=dict(text="Dollars if the next threshold is reached"), tickprefix="$",
-                   tickformat=",.0f"),
+        xaxis=dict(title=dict(text="Dollars if the next threshold is reached"), tickformat="$,.0f"),
         yaxis=dict(title=dict(text="Care manager"), type="category"),
     )
     return apply_theme(fig, height=max(300, 120 + 28 * rows.height))
@@ -201,23 +268,26 @@ def program_roi_by_month(monthly: pl.DataFrame) -> go.Figure:
         return empty_figure(TITLE_ROI, "No program months yet.")
 
     monthly = monthly.sort("service_month")
-    labels = [
-        fmt_month(r["service_month"]) + (" (month to date)" if r["month_status"] == "open" else "")
-        for r in monthly.iter_rows(named=True)
-    ]
-    money_hover = "%{x}<br>%{fullData.name}: $%{y:,.0f}<extra></extra>"
+    labels = month_labels(monthly)
+    incomplete = _incomplete(monthly)
+    money_hover = "%{x}<br>%{fullData.name}: %{y:$,.0f}<extra></extra>"
     fig = go.Figure()
     fig.add_trace(
         go.Bar(name="Expected revenue", x=labels,
                y=monthly.get_column("expected_revenue").to_list(),
-               marker_color=PALETTE[0], hovertemplate=money_hover)
+               marker_color=PALETTE[0],
+               marker_pattern_shape=["x" if i else "" for i in incomplete],
+               hovertemplate=money_hover)
     )
     fig.add_trace(
         go.Bar(name="Total cost", x=labels, y=monthly.get_column("total_cost").to_list(),
                marker_color="#9aa5b1", hovertemplate=money_hover)
     )
     fig.add_trace(
-        go.Scatter(name="Net", x=labels, y=monthly.get_column("net").to_list(),
+        go.Scatter(name="Net", x=labels,
+                   # an incomplete month's net is not drawn: its revenue is missing, not $0
+                   y=[None if flag else v
+                      for v, flag in zip(monthly.get_column("net").to_list(), incomplete)],
                    mode="lines+markers", line=dict(color=NEGATIVE, width=2),
                    hovertemplate=money_hover)
     )
@@ -227,11 +297,49 @@ def program_roi_by_month(monthly: pl.DataFrame) -> go.Figure:
                    mode="lines+markers", line=dict(color=INK, width=2, dash="dot"),
                    hovertemplate=money_hover)
     )
+    _mark_incomplete(fig, labels, incomplete)
     fig.update_layout(
         title=dict(text=TITLE_ROI),
         barmode="group",
         xaxis=dict(title=dict(text="Service month"), type="category"),
-        yaxis=dict(title=dict(text="Dollars"), tickprefix="$", tickformat=",.0f"),
+        yaxis=dict(title=dict(text="Dollars"), tickformat="$,.0f"),
+    )
+    return apply_theme(fig)
+
+
+TITLE_TREND = "Revenue, revenue left on the table and billing rate by month"
+
+
+def revenue_trend(monthly: pl.DataFrame) -> go.Figure:
+    """The overview's trend from fct_program_roi_monthly: expected revenue and revenue left on the
+    table (stacked bars: together what the documented work could have billed) and the billing rate
+    (patient-months billed / enrolled, right axis); incomplete months are shaded and labelled."""
+    if monthly.height == 0:
+        return empty_figure(TITLE_TREND, "No program months yet.")
+    monthly = monthly.sort("service_month")
+    labels = month_labels(monthly)
+    incomplete = _incomplete(monthly)
+    money_hover = "%{x}<br>%{fullData.name}: %{y:$,.0f}<extra></extra>"
+    fig = go.Figure()
+    fig.add_trace(go.Bar(name="Expected revenue", x=labels,
+                         y=monthly.get_column("expected_revenue").to_list(),
+                         marker_color=PALETTE[0], hovertemplate=money_hover))
+    fig.add_trace(go.Bar(name="Left on the table", x=labels,
+                         y=monthly.get_column("revenue_left_on_table").to_list(),
+                         marker_color=PALETTE[1], hovertemplate=money_hover))
+    fig.add_trace(go.Scatter(name="Billing rate", x=labels,
+                             y=monthly.get_column("billing_rate_pct").to_list(), yaxis="y2",
+                             mode="lines+markers", line=dict(color=INK, width=2),
+                             hovertemplate="%{x}<br>Billing rate: %{y:.1f}%<extra></extra>"))
+    _mark_incomplete(fig, labels, incomplete)
+    fig.update_layout(
+        title=dict(text=TITLE_TREND),
+        barmode="stack",
+        xaxis=dict(title=dict(text="Service month"), type="category"),
+        yaxis=dict(title=dict(text="Dollars"), tickformat="$,.0f"),
+        yaxis2=dict(title=dict(text="Patient-months billed"), overlaying="y", side="right",
+                    ticksuffix="%", range=[0, 100], tickmode="linear", tick0=0, dtick=25,
+                    showgrid=False, automargin=True),
     )
     return apply_theme(fig)
 
@@ -240,9 +348,8 @@ def _outreach_rows(summary: pl.DataFrame) -> pl.DataFrame:
     """Care managers with candidates (the top ones by plan_rank), largest planned dollars at the top
     of a horizontal chart."""
     rows = top(summary.filter(pl.col("candidates") > 0), "plan_rank")
-    return rows.with_columns(
-        pl.col("care_manager_id").cast(pl.String).fill_null(UNASSIGNED).alias("label")
-    ).sort(["planned_dollars", "unplanned_dollars", "label"], descending=[False, False, True])
+    return _with_labels(rows).sort(["planned_dollars", "unplanned_dollars", "label"],
+                                   descending=[False, False, True])
 
 
 def outreach_dollars_by_care_manager(summary: pl.DataFrame) -> go.Figure:
@@ -262,7 +369,7 @@ def outreach_dollars_by_care_manager(summary: pl.DataFrame) -> go.Figure:
                x=rows.get_column("planned_dollars").to_list(),
                customdata=rows.get_column("planned_patients").to_list(),
                marker_color=PALETTE[2],
-               hovertemplate="%{y}<br>In plan: $%{x:,.0f} from %{customdata} patients"
+               hovertemplate="%{y}<br>In plan: %{x:$,.0f} from %{customdata} patients"
                "<extra></extra>")
     )
     fig.add_trace(
@@ -270,14 +377,13 @@ def outreach_dollars_by_care_manager(summary: pl.DataFrame) -> go.Figure:
                x=rows.get_column("unplanned_dollars").to_list(),
                customdata=rows.get_column("unplanned_patients").to_list(),
                marker_color="#9aa5b1",
-               hovertemplate="%{y}<br>Left out: $%{x:,.0f} from %{customdata} patients"
+               hovertemplate="%{y}<br>Left out: %{x:$,.0f} from %{customdata} patients"
                "<extra></extra>")
     )
     fig.update_layout(
         title=dict(text=_of_total(TITLE_OUTREACH_DOLLARS, rows.height, total)),
         barmode="stack",
-        xaxis=dict(title=dict(text="Dollars gained this month"), tickprefix="$",
-                   tickformat=",.0f"),
+        xaxis=dict(title=dict(text="Dollars gained this month"), tickformat="$,.0f"),
         yaxis=dict(title=dict(text="Care manager"), type="category"),
     )
     return apply_theme(fig, height=max(300, 140 + 30 * rows.height))
@@ -311,7 +417,8 @@ def outreach_minutes_by_care_manager(summary: pl.DataFrame) -> go.Figure:
     return apply_theme(fig, height=max(320, 140 + 54 * rows.height))
 
 
-def blocked_months_by_month(blocked: pl.DataFrame) -> go.Figure:
+def blocked_months_by_month(blocked: pl.DataFrame, incomplete: frozenset | set | None = None
+                            ) -> go.Figure:
     """Stacked bars: blocked patient-months per service month, one trace per gate reason and
     program. Input: fct_compliance_blocked_months (service_month, month_status, program,
     blocked_reason, patient_months)."""
@@ -319,26 +426,29 @@ def blocked_months_by_month(blocked: pl.DataFrame) -> go.Figure:
         return empty_figure(TITLE_BLOCKED, "No patient-month is blocked by a gate.")
     months = _months(blocked)
     status = {r["service_month"]: r["month_status"] for r in blocked.iter_rows(named=True)}
+    incomplete = incomplete or set()
     labels = [fmt_month(m) + (" (month to date)" if status.get(m) == "open" else "")
-              for m in months]
+              + (f" ({INCOMPLETE})" if m in incomplete else "") for m in months]
     keys = (
         blocked.select("blocked_reason", "program").unique()
         .sort(["blocked_reason", "program"], nulls_last=True).rows()
     )
     lookup = {(r["service_month"], r["blocked_reason"], r["program"]): r["patient_months"]
               for r in blocked.iter_rows(named=True)}
+    colors = reason_colors([reason for reason, _ in keys])
     fig = go.Figure()
-    for i, (reason, program) in enumerate(keys):
+    for reason, program in keys:
         fig.add_trace(
             go.Bar(
                 name=f"{reason_label(reason)} · {program_label(program)}",
                 x=labels,
                 y=[lookup.get((m, reason, program)) or 0 for m in months],
-                marker_color=REASON_COLORS.get(reason, PALETTE[i % len(PALETTE)]),
+                marker_color=colors[reason],
                 marker_pattern_shape="/" if program == "bhi" else "",
                 hovertemplate="%{x}<br>%{fullData.name}: %{y} patient-months<extra></extra>",
             )
         )
+    _mark_incomplete(fig, labels, [m in incomplete for m in months])
     fig.update_layout(
         title=dict(text=TITLE_BLOCKED),
         barmode="stack",
@@ -422,7 +532,8 @@ def quarantine_by_reason(quarantine: pl.DataFrame) -> go.Figure:
     return apply_theme(fig, height=max(280, 140 + 30 * rows.height))
 
 
-# The figures leadership gets as PNG for email: (file stem, builder, mart it is drawn from).
+# The figures leadership gets as PNG for email: (file stem, builder, mart it is drawn from); a
+# builder with an `incomplete` parameter also gets the incomplete months (fct_month_completeness).
 LEADERSHIP_FIGURES = (
     ("program_roi_by_month", program_roi_by_month, "fct_program_roi_monthly"),
     ("revenue_gap_by_month", revenue_gap_by_month_and_reason, "fct_revenue_gap_monthly"),

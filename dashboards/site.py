@@ -14,6 +14,7 @@ No Dagster imports here.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import html
 import os
 from collections.abc import Iterable, Sequence
@@ -26,6 +27,7 @@ import plotly.offline
 import polars as pl
 
 from dashboards import figures
+from pipelines.explain import NotFound, explain_with
 from dashboards.theme import (
     FONT_STACK,
     GRID,
@@ -58,6 +60,10 @@ OUTREACH_PLANS = 20  # care managers whose plan is listed on the page (all are i
 OUTREACH_PLAN_CSV = "../outreach_plan.csv"  # written by the exports step into the parent dir
 LATE_TABLE_LIMIT = 50
 PNG_DIR = "email"  # leadership figures as PNG, under the site folder
+# Drill-down pages (`bhi explain` for one patient-month) under the site folder, only for the
+# patient-months the worklist and revenue-gap pages list, at most this many (worklist order first)
+DRILLDOWN_DIR = "explain"
+DRILLDOWN_LIMIT = 150
 NEAR_THRESHOLD_CSV = "../near_threshold.csv"  # written by the exports step into the parent dir
 
 PROGRAM_LABELS = figures.PROGRAM_LABELS
@@ -101,7 +107,39 @@ p.lead {{ color: {MUTED}; margin-top: 0; }}
 .links a strong {{ color: {PALETTE[0]}; }}
 .figure {{ background: white; border: 1px solid {GRID}; border-radius: 8px; padding: 6px;
            margin: 12px 0 20px; }}
-.table-wrap {{ overflow-x: auto; background: white; border: 1px solid {GRID}; border-radius: 8px; }}
+.figure h3.fig-title {{ font-size: 1rem; margin: 6px 8px 0; }}
+.figure .js-plotly-plot, .figure .plotly-graph-div {{ max-width: 100%; }}
+/* a long or wide table scrolls inside its own box (both scrollbars stay on screen) */
+.table-wrap {{ overflow: auto; max-height: 75vh; max-width: 100%; background: white;
+               border: 1px solid {GRID}; border-radius: 8px; }}
+.health {{ background: white; border: 1px solid {GRID}; border-left: 6px solid {POSITIVE};
+           border-radius: 8px; padding: 10px 14px; margin: 0 0 18px; font-size: 0.9rem; }}
+.health.alert {{ border-left-color: {NEGATIVE}; background: #fff5ef; }}
+.health strong.alert {{ color: {NEGATIVE}; }}
+.health ul {{ margin: 4px 0; padding-left: 20px; }}
+.health details summary {{ cursor: pointer; color: {PALETTE[0]}; }}
+.health .facts {{ display: flex; flex-wrap: wrap; gap: 4px 18px; }}
+tr.incomplete td {{ color: {NEGATIVE}; }}
+.badge {{ display: inline-block; font-size: 0.75rem; padding: 1px 6px; border-radius: 8px;
+          background: #fde0c5; color: {INK}; white-space: nowrap; }}
+.actions {{ display: grid; grid-template-columns: repeat(auto-fill, minmax(260px, 1fr)); gap: 12px; }}
+.actions a {{ display: block; background: white; border: 1px solid {GRID}; border-left: 5px solid {PALETTE[1]};
+              border-radius: 8px; padding: 12px 14px; color: {INK}; text-decoration: none; }}
+.actions a .headline {{ display: block; font-size: 1.25rem; font-weight: 650; }}
+th.sortable {{ cursor: pointer; }}
+th.sortable::after {{ content: " ↕"; color: {MUTED}; font-weight: 400; }}
+th[aria-sort="ascending"]::after {{ content: " ↑"; }}
+th[aria-sort="descending"]::after {{ content: " ↓"; }}
+select#cm-filter {{ font: inherit; padding: 5px 8px; border: 1px solid #c5ccd3; border-radius: 6px;
+                    margin: 6px 12px 10px 0; max-width: 100%; }}
+details.folded {{ margin-top: 14px; }}
+details.folded summary {{ cursor: pointer; color: {PALETTE[0]}; }}
+@media (max-width: 600px) {{
+  .container {{ padding: 0 10px 30px; }}
+  .card-grid {{ grid-template-columns: repeat(2, minmax(0, 1fr)); gap: 8px; }}
+  .card {{ padding: 8px 10px; }}
+  .card .value {{ font-size: 1.15rem; overflow-wrap: anywhere; }}
+}}
 table {{ border-collapse: collapse; width: 100%; font-size: 0.85rem; }}
 th, td {{ padding: 5px 8px; border-bottom: 1px solid {GRID}; text-align: left;
           vertical-align: top; }}
@@ -116,28 +154,68 @@ td.behind {{ color: {NEGATIVE}; }}
 .links a .headline {{ display: block; font-size: 1.25rem; font-weight: 650; margin: 4px 0; }}
 input#filter {{ font: inherit; padding: 6px 10px; width: min(420px, 100%);
                 border: 1px solid #c5ccd3;
-                border-radius: 6px; margin: 6px 12px 10px 0; }}
+                border-radius: 6px; margin: 6px 0 10px 0; }}
 footer {{ color: {MUTED}; font-size: 0.85rem; margin-top: 30px; }}
 """
 
 _FILTER_JS = """
 (function () {
   var input = document.getElementById("filter");
+  var select = document.getElementById("cm-filter");
   var rows = Array.prototype.slice.call(document.querySelectorAll("#worklist tbody tr"));
   var count = document.getElementById("filter-count");
   function apply() {
     var terms = input.value.toLowerCase().split(/\\s+/).filter(Boolean);
+    var cm = select ? select.value : "";
     var shown = 0;
     rows.forEach(function (tr) {
       var text = tr.textContent.toLowerCase();
-      var ok = terms.every(function (t) { return text.indexOf(t) !== -1; });
+      var ok = terms.every(function (t) { return text.indexOf(t) !== -1; }) &&
+               (!cm || tr.getAttribute("data-cm") === cm);
       tr.hidden = !ok;
       if (ok) { shown += 1; }
     });
     count.textContent = shown + " of " + rows.length + " rows shown";
   }
   input.addEventListener("input", apply);
+  if (select) { select.addEventListener("change", apply); }
   apply();
+})();
+"""
+
+# Click a column header of a table with class "sortable" to sort by it (again: the other way). Cells
+# carry data-sort (a number) when their text is formatted ($1,234, 45 min, 99493 at 60 min ...).
+_SORT_JS = """
+(function () {
+  document.querySelectorAll("table.sortable").forEach(function (table) {
+    var heads = table.querySelectorAll("thead th");
+    heads.forEach(function (th, col) {
+      th.classList.add("sortable");
+      th.tabIndex = 0;
+      function sort() {
+        var asc = th.getAttribute("aria-sort") !== "ascending";
+        heads.forEach(function (h) { h.removeAttribute("aria-sort"); });
+        th.setAttribute("aria-sort", asc ? "ascending" : "descending");
+        var body = table.tBodies[0];
+        var rows = Array.prototype.slice.call(body.rows);
+        function key(tr) {
+          var td = tr.cells[col];
+          var v = td ? td.getAttribute("data-sort") : null;
+          if (v !== null && v !== "") { return parseFloat(v); }
+          return td ? td.textContent.trim().toLowerCase() : "";
+        }
+        rows.sort(function (a, b) {
+          var x = key(a), y = key(b);
+          var c = (typeof x === "number" && typeof y === "number") ? x - y
+                  : String(x).localeCompare(String(y));
+          return asc ? c : -c;
+        });
+        rows.forEach(function (tr) { body.appendChild(tr); });
+      }
+      th.addEventListener("click", sort);
+      th.addEventListener("keydown", function (e) { if (e.key === "Enter") { sort(); } });
+    });
+  });
 })();
 """
 
@@ -150,9 +228,34 @@ def _e(value: Any) -> str:
     return html.escape("" if value is None else str(value), quote=True)
 
 
+class Sort:
+    """A cell's text with the number a sortable table sorts it by (data-sort)."""
+
+    __slots__ = ("text", "key")
+
+    def __init__(self, text: Any, key: float | int | None):
+        self.text, self.key = text, key
+
+
+class Link:
+    """A cell's text as a link (the drill-down page of a patient-month)."""
+
+    __slots__ = ("text", "href")
+
+    def __init__(self, text: Any, href: str | None):
+        self.text, self.href = text, href
+
+
 def _cell(value: Any, *, num: bool = False, cls: str = "") -> str:
     classes = " ".join(c for c in ("num" if num else "", cls) if c)
     attr = f' class="{_e(classes)}"' if classes else ""
+    if isinstance(value, Link):
+        if not value.href:
+            return f"<td{attr}>{_e(value.text)}</td>"
+        return f'<td{attr}><a href="{_e(value.href)}">{_e(value.text)}</a></td>'
+    if isinstance(value, Sort):
+        key = "" if value.key is None else value.key
+        return f'<td{attr} data-sort="{_e(key)}">{_e(value.text)}</td>'
     return f"<td{attr}>{_e(value)}</td>"
 
 
@@ -162,11 +265,13 @@ def _table(
     *,
     table_id: str | None = None,
     col_classes: dict[int, str] | None = None,
+    sortable: bool = False,
 ) -> str:
-    """headers: (label, is_numeric); rows: (cell values already formatted as text, row class);
-    col_classes: extra CSS class per column index.
+    """headers: (label, is_numeric); rows: (cell values already formatted as text, row class) or
+    (values, row class, {attribute: value}); col_classes: extra CSS class per column index;
+    sortable: click a header to sort (the page needs _SORT_JS).
 
-    Every header and cell is escaped here.
+    Every header, cell and attribute is escaped here.
     """
     col_classes = col_classes or {}
     numeric = [is_num for _, is_num in headers]
@@ -176,14 +281,18 @@ def _table(
         for label, is_num in headers
     )
     body = []
-    for values, row_cls in rows:
+    for row in rows:
+        values, row_cls = row[0], row[1]
+        attrs = row[2] if len(row) > 2 else {}
         cells = "".join(
             _cell(v, num=numeric[i] if i < len(numeric) else False, cls=col_classes.get(i, ""))
             for i, v in enumerate(values)
         )
         cls_attr = f' class="{_e(row_cls)}"' if row_cls else ""
-        body.append(f"<tr{cls_attr}>{cells}</tr>")
+        extra = "".join(f' {_e(k)}="{_e(v)}"' for k, v in attrs.items())
+        body.append(f"<tr{cls_attr}{extra}>{cells}</tr>")
     id_attr = f' id="{_e(table_id)}"' if table_id else ""
+    id_attr += ' class="sortable"' if sortable else ""
     return (
         f'<div class="table-wrap"><table{id_attr}><thead><tr>{head}</tr></thead>'
         f"<tbody>{''.join(body)}</tbody></table></div>"
@@ -203,6 +312,11 @@ def _card(label: str, value: str, cls: str = "") -> str:
 
 
 def _figure_html(fig: go.Figure, div_id: str) -> str:
+    """The figure in a card; its title is drawn as an HTML heading above the chart (not inside the
+    plot), so a legend that wraps to several rows on a narrow screen can never cover it."""
+    title = fig.layout.title.text or ""
+    fig = go.Figure(fig)
+    fig.update_layout(title=dict(text=None), margin=dict(t=30))
     body = fig.to_html(
         full_html=False,
         include_plotlyjs=False,
@@ -211,7 +325,7 @@ def _figure_html(fig: go.Figure, div_id: str) -> str:
         default_height=f"{int(fig.layout.height or 440)}px",
         config={"displaylogo": False, "responsive": True},
     )
-    return f'<div class="figure">{body}</div>'
+    return f'<div class="figure"><h3 class="fig-title">{_e(title)}</h3>{body}</div>'
 
 
 def _page(
@@ -222,16 +336,20 @@ def _page(
     as_of: dt.date | None,
     script: str = "",
     phi: bool = False,
+    health: str = "",
+    prefix: str = "",
 ) -> str:
+    """prefix: the way back to the site folder from a page in a subfolder ("../")."""
     current_attr = ' aria-current="page"'
     nav = "".join(
-        f'<a href="{href}"{current_attr if href == current else ""}>{_e(label)}</a>'
+        f'<a href="{prefix}{href}"{current_attr if href == current else ""}>{_e(label)}</a>'
         for href, label in _NAV
     )
     footer = f"Data as of {_e(fmt_date(as_of))}. " if as_of else ""
     if phi:
         footer += "Contains patient identifiers (PHI): keep within the care and billing team. "
     footer += "Generated by bhi-revenue from the warehouse marts."
+    script = script + _SORT_JS if 'class="sortable"' in body else script
     script_html = f"<script>{script}</script>" if script else ""
     return f"""<!doctype html>
 <html lang="en">
@@ -240,11 +358,12 @@ def _page(
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{_e(title)} · BHI revenue</title>
 <style>{CSS}</style>
-<script src="{PLOTLY_JS}"></script>
+<script src="{prefix}{PLOTLY_JS}"></script>
 </head>
 <body>
 <header><div class="container"><span class="brand">BHI revenue</span><nav>{nav}</nav></div></header>
 <main class="container">
+{health}
 {body}
 <footer>{footer}</footer>
 </main>
@@ -252,6 +371,12 @@ def _page(
 </body>
 </html>
 """
+
+
+def _month(value: dt.date | None, incomplete: Any = None) -> str:
+    """YYYY-MM, with "(incomplete data)" for a month fct_month_completeness marks incomplete."""
+    return fmt_month(value) + (f" ({figures.INCOMPLETE})" if incomplete and value in incomplete
+                               else "")
 
 
 def _program(value: str | None) -> str:
@@ -277,16 +402,151 @@ def _one(frame: pl.DataFrame | None) -> dict[str, Any]:
     return frame.row(0, named=True) if frame is not None and frame.height else {}
 
 
-def _cm(value: str | None) -> str:
-    return figures.care_manager_label(value)
+def _cm(value: str | None, name: str | None = None) -> str:
+    return figures.care_manager_label(value, name)
+
+
+# --------------------------------------------------------------------------- run health
+
+
+def incomplete_months(completeness: pl.DataFrame | None) -> frozenset:
+    """The service months fct_month_completeness marks incomplete."""
+    if completeness is None or completeness.height == 0 or "is_incomplete" not in completeness.columns:
+        return frozenset()
+    return frozenset(completeness.filter(pl.col("is_incomplete")).get_column("service_month").to_list())
+
+
+def run_health_banner(health: pl.DataFrame | None, sources: pl.DataFrame | None = None,
+                      completeness: pl.DataFrame | None = None) -> str:
+    """The run-health box every page starts with (fct_run_health, fct_run_health_sources,
+    fct_month_completeness): loud when the extract is stale, a file was rejected or a month's data
+    is incomplete; the as-of date, newest entry, rows quarantined, field warnings and unpriced
+    lines always; the newest date per source and facility behind a disclosure."""
+    h = _one(health)
+    if not h:
+        return ('<section class="health alert" id="run-health"><strong class="alert">Run health '
+                "unknown: no fct_run_health in this warehouse.</strong></section>")
+    alerts = []
+    if h.get("is_stale"):
+        newest = h.get("newest_entry_date")
+        alerts.append(
+            "Stale extract: no time entries at all." if newest is None else
+            f"Stale extract: the newest time entry is {fmt_date(newest)}, "
+            f"{fmt_int(h.get('days_since_newest_entry'))} days before the as-of date "
+            f"(more than {fmt_int(h.get('stale_extract_days'))} days, settings.csv "
+            "stale_extract_days). Worklist and month-to-date numbers are not today's."
+        )
+    if h.get("files_rejected"):
+        alerts.append(f"{fmt_int(h['files_rejected'])} file(s) rejected by this load and not "
+                      f"loaded: {h.get('rejected_file_names') or ''}.")
+    months = completeness if completeness is not None else pl.DataFrame()
+    if months.height and "is_incomplete" in months.columns:
+        for r in months.filter(pl.col("is_incomplete")).sort("service_month").iter_rows(named=True):
+            alerts.append(f"{fmt_month(r['service_month'])} is incomplete "
+                          f"({r.get('incomplete_reasons') or 'see fct_month_completeness'}): "
+                          "its numbers are marked, not shown as a $0 month.")
+    elif h.get("incomplete_months"):
+        alerts.append(f"Incomplete months: {h.get('incomplete_month_list')}.")
+    warnings = h.get("field_warnings")
+    facts = [
+        f"As of <strong>{_e(fmt_date(h.get('as_of')))}</strong>",
+        f"newest time entry {_e(fmt_date(h.get('newest_entry_date')))}",
+        f"files rejected {_e(fmt_int(h.get('files_rejected')))}",
+        f"rows quarantined {_e(fmt_int(h.get('rows_quarantined')))}",
+        f"field warnings {_e('not tracked' if warnings is None else fmt_int(warnings))}",
+        f"unpriced claim lines {_e(fmt_int(h.get('unpriced_lines')))}",
+        f"incomplete months {_e(h.get('incomplete_month_list') or 'none')}",
+    ]
+    parts = [f'<section class="health{" alert" if alerts else ""}" id="run-health" '
+             'aria-label="Run health">']
+    if alerts:
+        parts.append("<strong class=\"alert\">Check the data before acting on it:</strong><ul>")
+        parts.extend(f'<li class="health-alert">{_e(a)}</li>' for a in alerts)
+        parts.append("</ul>")
+    parts.append('<div class="facts">' + "".join(f"<span>{f}</span>" for f in facts) + "</div>")
+    src = sources if sources is not None else pl.DataFrame()
+    if src.height:
+        rows = (
+            ([r["source_table"], r["facility_id"] or "—", fmt_date(r["newest_date"]),
+              fmt_int(r["days_before_as_of"]), "stale" if r["is_stale"] else ""],
+             "incomplete" if r["is_stale"] else "")
+            for r in src.sort(["source_table", "facility_id"], nulls_last=True).iter_rows(named=True)
+        )
+        parts.append("<details><summary>Newest service date per source and facility</summary>"
+                     + _table([("Source", False), ("Facility", False), ("Newest date", False),
+                               ("Days before as-of", True), ("", False)], rows,
+                              table_id="health-sources")
+                     + "</details>")
+    parts.append("</section>")
+    return "".join(parts)
+
+
+# --------------------------------------------------------------------------- drill-down
+
+
+def drilldown_href(patient_id: Any, service_month: dt.date | None) -> str:
+    """The drill-down page of a patient-month: a hash of patient and month for a file name (no
+    patient identifier in a file name, any character in an id is safe)."""
+    key = hashlib.sha256(f"{patient_id}\x1f{fmt_month(service_month)}".encode()).hexdigest()[:20]
+    return f"{DRILLDOWN_DIR}/{key}.html"
+
+
+def _linked(patient_id: Any, service_month: Any, linked: Any) -> Link:
+    key = (patient_id, service_month)
+    return Link(patient_id, drilldown_href(*key) if linked and key in linked else None)
+
+
+def explain_page(text: str, patient_id: str, service_month: dt.date, *,
+                 as_of: dt.date | None = None, health: str = "") -> str:
+    """One patient-month's `bhi explain` account (gates, entries, thresholds, next code)."""
+    body = (
+        f"<h1>Patient {_e(patient_id)}, {_e(fmt_month(service_month))}</h1>"
+        '<p class="lead">Why this patient-month bills what it bills: minutes counted and excluded, '
+        "thresholds, gates, the next code and every time entry (the same account as "
+        "<code>bhi explain</code>).</p>"
+        f'<p><a href="../{WORKLIST_PAGE}">Back to the worklist</a> · '
+        f'<a href="../{REVENUE_GAP_PAGE}">Back to the revenue gap</a></p>'
+        f'<div class="table-wrap"><pre id="explain" style="margin: 0; padding: 12px;">{_e(text)}</pre></div>'
+    )
+    return _page(f"Patient-month {fmt_month(service_month)}", "", body, as_of=as_of, phi=True,
+                 health=health, prefix="../")
+
+
+def write_drilldown_pages(conn: duckdb.DuckDBPyConnection, out: Path,
+                          pairs: Sequence[tuple[Any, dt.date]], *, as_of: dt.date | None,
+                          health: str) -> set[tuple[Any, dt.date]]:
+    """Write a drill-down page for each (patient_id, service_month) in `pairs` (already bounded);
+    remove the pages of patient-months no longer listed; return the pairs written (a warehouse
+    without the evidence tables gets none)."""
+    folder = out / DRILLDOWN_DIR
+    tables = {r[0] for r in conn.sql("select table_name from duckdb_tables()").fetchall()}
+    written: set[tuple[Any, dt.date]] = set()
+    if {"fct_patient_months", "fct_claim_evidence", "int_time_entries_classified"} <= tables:
+        folder.mkdir(parents=True, exist_ok=True)
+        for patient_id, month in pairs:
+            try:
+                text = explain_with(conn, patient_id, fmt_month(month))
+            except NotFound:
+                continue
+            _write_text(out / drilldown_href(patient_id, month),
+                        explain_page(text, patient_id, month, as_of=as_of, health=health))
+            written.add((patient_id, month))
+    if folder.exists():
+        keep = {Path(drilldown_href(*p)).name for p in written}
+        for old in folder.glob("*.html"):
+            if old.name not in keep:
+                old.unlink()
+    return written
 
 
 # --------------------------------------------------------------------------- pages (pure)
 
 
-def index_page(summary: pl.DataFrame, headlines: pl.DataFrame | None = None) -> str:
-    """Overview: headline numbers from fct_run_summary and fct_dashboard_headlines, and a link to
-    every page with its own headline number."""
+def index_page(summary: pl.DataFrame, headlines: pl.DataFrame | None = None,
+               monthly: pl.DataFrame | None = None, *, health: str = "") -> str:
+    """Overview: what to do today (top actions, from fct_dashboard_headlines), the trend of revenue,
+    revenue left on the table and billing rate by month (fct_program_roi_monthly), the run's
+    numbers (fct_run_summary) and a link to every page. No patient identifiers (a leadership page)."""
     row = _summary_row(summary)
     h = _one(headlines)
     parts = ["<h1>Behavioral Health Integration billing</h1>"]
@@ -299,9 +559,33 @@ def index_page(summary: pl.DataFrame, headlines: pl.DataFrame | None = None) -> 
             f'<p class="lead">Data as of {_e(fmt_date(as_of))}; open month '
             f"{_e(fmt_month(row.get('open_month')))} (month to date).</p>"
         )
+
+    def action(href: str, headline: str, text: str) -> str:
+        return f'<a href="{href}"><span class="headline">{_e(headline)}</span>{_e(text)}</a>'
+
+    parts.append("<h2>What to do today</h2>")
+    parts.append('<div class="actions" id="top-actions">')
+    parts.append(action(
+        OUTREACH_PAGE, f"Call {fmt_int(h.get('outreach_planned_patients'))} patients",
+        f"the outreach plan: {fmt_dollars(h.get('outreach_planned_dollars'))} if each care manager "
+        f"reaches the next code in the {fmt_int(h.get('business_days_left'))} business days left.",
+    ))
+    parts.append(action(
+        WORKLIST_PAGE, f"Clear {fmt_int(h.get('patient_programs_blocked'))} blockers",
+        "patient-programs held back by missing consent, psychiatric review or an initiating visit "
+        f"({fmt_dollars(h.get('blocked_dollars_open'))} month to date).",
+    ))
+    parts.append(action(
+        COMPLIANCE_PAGE, f"Document {fmt_int(h.get('late_entries'))} late entries",
+        f"time documented more than {fmt_int(h.get('late_documentation_days'))} days after the "
+        f"service date; {fmt_int(h.get('patient_programs_behind_pace'))} patient-programs are "
+        "behind pace for their next code.",
+    ))
+    parts.append("</div>")
+    parts.append(_figure_html(figures.revenue_trend(monthly if monthly is not None
+                                                    else pl.DataFrame()), "fig-trend"))
+    if row is not None:
         parts.append('<div class="card-grid">')
-        parts.append(_card("As of", fmt_date(as_of)))
-        parts.append(_card("Open month", fmt_month(row.get("open_month"))))
         parts.append(_card("Time entries ingested", fmt_int(row.get("entries_ingested"))))
         quarantined = row.get("rows_quarantined") or 0
         parts.append(
@@ -363,7 +647,7 @@ def index_page(summary: pl.DataFrame, headlines: pl.DataFrame | None = None) -> 
         f"{fmt_int(h.get('quarantined_rows'))} rows quarantined.",
     ))
     parts.append("</div>")
-    return _page("Overview", INDEX_PAGE, "\n".join(parts), as_of=as_of)
+    return _page("Overview", INDEX_PAGE, "\n".join(parts), as_of=as_of, health=health)
 
 
 def _pace(r: dict[str, Any]) -> str:
@@ -380,6 +664,8 @@ def worklist_page(
     *,
     open_month: dt.date | None = None,
     as_of: dt.date | None = None,
+    health: str = "",
+    linked: Any = None,
     limit: int = WORKLIST_LIMIT,
 ) -> str:
     """Analyst worklist for the open month.
@@ -401,7 +687,7 @@ def worklist_page(
     if total == 0 or worklist.height == 0:
         parts.append(_empty("No rows: no enrolled patients with activity in the open month."))
         parts.append(_figure_html(figures.dollars_at_stake_by_care_manager(cms), "fig-care-manager"))
-        return _page("Worklist", WORKLIST_PAGE, "\n".join(parts), as_of=as_of)
+        return _page("Worklist", WORKLIST_PAGE, "\n".join(parts), as_of=as_of, health=health)
 
     blocked = h.get("patient_programs_blocked") or 0
     behind = h.get("patient_programs_behind_pace") or 0
@@ -431,56 +717,79 @@ def worklist_page(
         )
     parts.append("<h2>Patients</h2>")
     parts.append(f'<p class="note" id="worklist-scope">{scope}</p>')
+    active = shown.filter(pl.col("fold_reason").is_null()) if "fold_reason" in shown.columns else shown
+    folded = shown.filter(pl.col("fold_reason").is_not_null()) if "fold_reason" in shown.columns \
+        else shown.clear()
+    cm_options = (
+        active.select("care_manager_id", *(["care_manager_name"] if "care_manager_name" in active.columns
+                                           else [])).unique()
+        .sort("care_manager_id", nulls_last=True).rows()
+    )
     parts.append(
+        '<label for="cm-filter" class="note">Care manager: </label><select id="cm-filter">'
+        '<option value="">All care managers</option>'
+        + "".join(f'<option value="{_e(o[0] or "")}">{_e(_cm(o[0], o[1] if len(o) > 1 else None))}</option>'
+                  for o in cm_options)
+        + "</select>"
         '<label for="filter" class="note">Filter rows (all words must match): </label>'
         '<input id="filter" type="search" placeholder="patient, care manager, code, blocker…" '
         'autocomplete="off"><span class="note" id="filter-count"></span>'
     )
-    # Most-used columns first so they stay visible on a laptop; the rest scroll horizontally.
+    parts.append('<p class="note">Click a column header to sort. Rows with nothing more to earn '
+                 "this month or no minutes yet are folded away below the table.</p>")
+    # What a care manager acts on first (patient, blockers, dollars, minutes needed) on the left, so
+    # it is visible without scrolling at 1440 px; the rest scroll horizontally inside the table box.
     columns: list[tuple[str, bool, str]] = [
-        ("Patient", False, "nowrap"), ("Care manager", False, ""), ("Program", False, "nowrap"),
-        ("Minutes", True, ""), ("Next code", False, "nowrap"), ("Min. needed", True, ""),
-        ("$ gained", True, ""), ("Pace (projected of needed)", False, "nowrap"),
-        ("Min./day needed", True, ""), ("Blockers", False, "blockers"),
-        ("Current codes", False, "nowrap"), ("Current $", True, ""), ("Days left", True, ""),
-        ("Payer", False, ""), ("Facility", False, ""),
+        ("Patient", False, "nowrap"), ("Care manager", False, "nowrap"),
+        ("Blockers", False, "blockers"), ("$ gained", True, ""), ("Min. needed", True, ""),
+        ("Next code", False, "nowrap"), ("Minutes", True, ""),
+        ("Pace (projected of needed)", False, "nowrap"), ("Min./day needed", True, ""),
+        ("Program", False, "nowrap"), ("Current codes", False, "nowrap"), ("Current $", True, ""),
+        ("Days left", True, ""), ("Payer", False, ""), ("Facility", False, ""),
     ]
-    rows = []
-    for r in shown.iter_rows(named=True):
-        blockers = r.get("blockers") or ""
-        rows.append(
-            (
+
+    def worklist_rows(frame: pl.DataFrame) -> list:
+        out = []
+        for r in frame.iter_rows(named=True):
+            blockers = r.get("blockers") or ""
+            per_day = r.get("minutes_per_day_needed")
+            out.append((
                 [
-                    r.get("patient_id"),
-                    _cm(r.get("care_manager_id")),
-                    _program(r.get("program")),
-                    fmt_int(r.get("countable_minutes")),
-                    _next_code(r.get("next_code"), r.get("next_threshold_minutes")),
-                    fmt_int(r.get("minutes_needed")),
-                    fmt_dollars(r.get("dollars_gained")),
-                    _pace(r),
-                    "—" if r.get("minutes_per_day_needed") is None
-                    else f"{r['minutes_per_day_needed']:,.1f}",
+                    _linked(r.get("patient_id"), r.get("service_month"), linked),
+                    _cm(r.get("care_manager_id"), r.get("care_manager_name")),
                     blockers,
+                    Sort(fmt_dollars(r.get("dollars_gained")), r.get("dollars_gained")),
+                    Sort(fmt_int(r.get("minutes_needed")), r.get("minutes_needed")),
+                    _next_code(r.get("next_code"), r.get("next_threshold_minutes")),
+                    Sort(fmt_int(r.get("countable_minutes")), r.get("countable_minutes")),
+                    Sort(_pace(r), r.get("projected_minutes")),
+                    Sort("—" if per_day is None else f"{per_day:,.1f}", per_day),
+                    _program(r.get("program")),
                     r.get("current_codes") or "—",
-                    fmt_dollars(r.get("current_amount")),
-                    fmt_int(r.get("days_left")),
+                    Sort(fmt_dollars(r.get("current_amount")), r.get("current_amount")),
+                    Sort(fmt_int(r.get("days_left")), r.get("days_left")),
                     r.get("payer_id"),
                     r.get("facility_id"),
                 ],
                 "blocked" if blockers else "",
-            )
+                {"data-cm": r.get("care_manager_id") or ""},
+            ))
+        return out
+
+    headers = [(label, num) for label, num, _ in columns]
+    classes = {i: cls for i, (_, _, cls) in enumerate(columns) if cls}
+    parts.append(_table(headers, worklist_rows(active), table_id="worklist", col_classes=classes,
+                        sortable=True))
+    if folded.height:
+        parts.append(
+            f'<details class="folded" id="folded"><summary>{folded.height:,} rows folded away: '
+            "already at the highest code this month, or no minutes yet</summary>"
+            + _table(headers, worklist_rows(folded), table_id="worklist-folded",
+                     col_classes=classes, sortable=True)
+            + "</details>"
         )
-    parts.append(
-        _table(
-            [(label, num) for label, num, _ in columns],
-            rows,
-            table_id="worklist",
-            col_classes={i: cls for i, (_, _, cls) in enumerate(columns) if cls},
-        )
-    )
     return _page("Worklist", WORKLIST_PAGE, "\n".join(parts), as_of=as_of, script=_FILTER_JS,
-                 phi=True)
+                 phi=True, health=health)
 
 
 def outreach_page(
@@ -489,6 +798,8 @@ def outreach_page(
     headlines: pl.DataFrame | None = None,
     *,
     as_of: dt.date | None = None,
+    health: str = "",
+    linked: Any = None,
     limit: int = OUTREACH_LIMIT,
 ) -> str:
     """The open month's outreach plan per care manager (fct_outreach_plan, fct_outreach_summary)
@@ -509,7 +820,7 @@ def outreach_page(
         parts.append(_empty("No rows: no patient without blockers can reach a next code this month."))
         parts.append(_figure_html(figures.outreach_dollars_by_care_manager(summary),
                                   "fig-outreach-dollars"))
-        return _page("Outreach plan", OUTREACH_PAGE, "\n".join(parts), as_of=as_of)
+        return _page("Outreach plan", OUTREACH_PAGE, "\n".join(parts), as_of=as_of, health=health)
 
     parts.append('<div class="card-grid">')
     parts.append(_card("Expected revenue gained if the plan is followed",
@@ -542,7 +853,7 @@ def outreach_page(
              ("Capacity used", True), ("$ if followed", True), ("$ left out", True)],
             (
                 (
-                    [_cm(r["care_manager_id"]), r.get("facility_id") or "—",
+                    [_cm(r["care_manager_id"], r.get("care_manager_name")), r.get("facility_id") or "—",
                      fmt_minutes(r["capacity_minutes"]), fmt_int(r["candidates"]),
                      fmt_int(r["planned_patients"]), fmt_minutes(r["planned_minutes"]),
                      fmt_pct(r["capacity_used_pct"]), fmt_dollars(r["planned_dollars"]),
@@ -568,7 +879,7 @@ def outreach_page(
             pl.col("care_manager_id").is_null() if cm is None else pl.col("care_manager_id") == cm
         ).sort("rank").head(limit)
         parts.append(
-            f"<h3>{_e(_cm(cm))}: {_e(fmt_dollars(r['planned_dollars']))} from "
+            f"<h3>{_e(_cm(cm, r.get('care_manager_name')))}: {_e(fmt_dollars(r['planned_dollars']))} from "
             f"{_e(fmt_int(r['planned_patients']))} patients in "
             f"{_e(fmt_minutes(r['planned_minutes']))} of {_e(fmt_minutes(r['capacity_minutes']))}</h3>"
         )
@@ -584,7 +895,8 @@ def outreach_page(
                  ("In plan", False)],
                 (
                     (
-                        [fmt_int(p["rank"]), p["patient_id"], p["payer_id"], _program(p["program"]),
+                        [fmt_int(p["rank"]), _linked(p["patient_id"], p.get("service_month"), linked),
+                         p["payer_id"], _program(p["program"]),
                          fmt_int(p["countable_minutes"]),
                          _next_code(p["next_code"], p["next_threshold_minutes"]),
                          fmt_int(p["minutes_needed"]), fmt_dollars(p["dollars_gained"]),
@@ -598,7 +910,7 @@ def outreach_page(
                 col_classes={1: "nowrap", 5: "nowrap"},
             )
         )
-    return _page("Outreach plan", OUTREACH_PAGE, "\n".join(parts), as_of=as_of, phi=True)
+    return _page("Outreach plan", OUTREACH_PAGE, "\n".join(parts), as_of=as_of, phi=True, health=health)
 
 
 def revenue_gap_page(
@@ -608,6 +920,9 @@ def revenue_gap_page(
     headlines: pl.DataFrame | None = None,
     *,
     as_of: dt.date | None = None,
+    health: str = "",
+    incomplete: frozenset | set | None = None,
+    linked: Any = None,
     limit: int = GAP_TABLE_LIMIT,
 ) -> str:
     """Closed months: stacked bar by month and reason (fct_revenue_gap_monthly), totals by reason
@@ -617,10 +932,11 @@ def revenue_gap_page(
         "<h1>Revenue left on the table (closed months)</h1>",
         '<p class="lead">Dollars that documented work did not turn into claims, and why.</p>',
     ]
-    parts.append(_figure_html(figures.revenue_gap_by_month_and_reason(monthly), "fig-revenue-gap"))
+    parts.append(_figure_html(figures.revenue_gap_by_month_and_reason(monthly, incomplete),
+                              "fig-revenue-gap"))
     if by_reason.height == 0:
         parts.append(_empty("No rows: nothing was left on the table in closed months."))
-        return _page("Revenue gap", REVENUE_GAP_PAGE, "\n".join(parts), as_of=as_of)
+        return _page("Revenue gap", REVENUE_GAP_PAGE, "\n".join(parts), as_of=as_of, health=health)
 
     parts.append("<h2>By reason</h2>")
     reason_rows: list[tuple[Sequence[Any], str]] = [
@@ -661,7 +977,8 @@ def revenue_gap_page(
              ("Program", False), ("Minutes", True), ("Dollars", True), ("Reasons", False)],
             (
                 (
-                    [fmt_month(r["service_month"]), r["facility_id"], r["patient_id"],
+                    [_month(r["service_month"], incomplete), r["facility_id"],
+                     _linked(r["patient_id"], r["service_month"], linked),
                      r["payer_id"], _program(r["program"]), fmt_int(r["minutes"]),
                      fmt_dollars(r["dollars"]), reasons_text(r)],
                     "",
@@ -672,67 +989,130 @@ def revenue_gap_page(
             col_classes={0: "nowrap", 2: "nowrap"},
         )
     )
-    return _page("Revenue gap", REVENUE_GAP_PAGE, "\n".join(parts), as_of=as_of, phi=True)
+    return _page("Revenue gap", REVENUE_GAP_PAGE, "\n".join(parts), as_of=as_of, phi=True, health=health)
 
 
 def roi_page(
     monthly: pl.DataFrame,
     facility: pl.DataFrame,
     headlines: pl.DataFrame | None = None,
+    assumptions: pl.DataFrame | None = None,
     *,
     as_of: dt.date | None = None,
+    health: str = "",
 ) -> str:
-    """Leadership ROI page from fct_program_roi_monthly, fct_program_roi_facility and
-    fct_dashboard_headlines; none of them holds patient identifiers."""
+    """Leadership ROI page from fct_program_roi_monthly, fct_program_roi_facility,
+    fct_program_roi_assumptions and fct_dashboard_headlines (break-even, if recovered); none of
+    them holds patient identifiers. Every cost assumption is printed on the page."""
     h = _one(headlines)
     parts = [
         "<h1>Program ROI</h1>",
-        '<p class="lead">Expected revenue against care manager and other costs, all facilities '
-        "together. The open month is month to date.</p>",
+        '<p class="lead">Expected revenue against the program\'s share of care-manager cost and '
+        "other program costs, all facilities together. The totals cover the closed months with "
+        "complete data; the open month is month to date with its costs prorated.</p>",
     ]
-    parts.append(_figure_html(figures.program_roi_by_month(monthly), "fig-roi"))
     if monthly.height == 0:
+        parts.append(_figure_html(figures.program_roi_by_month(monthly), "fig-roi"))
         parts.append(_empty("No rows: no program months in fct_program_roi yet."))
-        return _page("Program ROI", ROI_PAGE, "\n".join(parts), as_of=as_of)
+        parts.append(_assumptions(assumptions))
+        return _page("Program ROI", ROI_PAGE, "\n".join(parts), as_of=as_of, health=health)
 
     closed_net = h.get("roi_closed_net")
-    cum = h.get("roi_cumulative_net")
+    pct = h.get("roi_closed_pct")
+    excluded = h.get("roi_incomplete_months_excluded") or 0
+    months_note = (f"{fmt_int(h.get('roi_closed_months'))} closed months"
+                   + (f", {fmt_int(excluded)} incomplete left out" if excluded else ""))
     parts.append('<div class="card-grid">')
-    parts.append(_card("Expected revenue, closed months", fmt_dollars(h.get("roi_closed_revenue"))))
-    parts.append(_card("Total cost, closed months", fmt_dollars(h.get("roi_closed_cost"))))
+    parts.append(_card(f"ROI ({months_note})", fmt_pct(pct),
+                       "" if pct is None else ("good" if pct >= 0 else "alert")))
     parts.append(_card("Net, closed months", fmt_dollars(closed_net),
                        "" if closed_net is None else ("good" if closed_net >= 0 else "alert")))
-    parts.append(_card("Cumulative net incl. open month", fmt_dollars(cum),
-                       "" if cum is None else ("good" if cum >= 0 else "alert")))
+    parts.append(_card("Expected revenue, closed months", fmt_dollars(h.get("roi_closed_revenue"))))
+    parts.append(_card("Program cost, closed months", fmt_dollars(h.get("roi_closed_cost"))))
+    parts.append(_card("Break-even: billed patient-months per care manager a month",
+                       f"{fmt_int(h.get('roi_break_even_per_care_manager'))} "
+                       f"(today {h.get('roi_billed_per_care_manager') if h.get('roi_billed_per_care_manager') is not None else '—'})"))
+    recovered = h.get("roi_closed_net_if_recovered")
+    parts.append(_card("Net if the revenue left on the table were recovered",
+                       f"{fmt_dollars(recovered)} (ROI {fmt_pct(h.get('roi_closed_pct_if_recovered'))})",
+                       "" if recovered is None else ("good" if recovered >= 0 else "alert")))
     parts.append("</div>")
+    parts.append(
+        '<p class="note" id="break-even">Break-even at current rates: a billed patient-month '
+        f"brings {_e(fmt_dollars(h.get('roi_revenue_per_billed_patient_month'), cents=True))} and a "
+        f"care manager costs the program {_e(fmt_dollars(h.get('roi_cost_per_care_manager_month')))} "
+        f"a month, so each of the {_e(fmt_int(h.get('roi_care_managers')))} care managers needs "
+        f"{_e(fmt_int(h.get('roi_break_even_per_care_manager')))} billed patient-months a month "
+        "(the closed months averaged "
+        f"{_e(h.get('roi_billed_per_care_manager') if h.get('roi_billed_per_care_manager') is not None else '—')}). "
+        f"The revenue left on the table in those months, "
+        f"{_e(fmt_dollars(h.get('roi_closed_left_on_table')))}, would bring the net to "
+        f"{_e(fmt_dollars(recovered))}.</p>"
+    )
+    parts.append(_figure_html(figures.program_roi_by_month(monthly), "fig-roi"))
+    parts.append(_assumptions(assumptions))
 
-    parts.append("<h2>By facility (closed months)</h2>")
+    parts.append("<h2>By month</h2>")
+    month_rows: list[tuple[Sequence[Any], str]] = []
+    for r in monthly.sort("service_month", descending=True).iter_rows(named=True):
+        status = "month to date" if r["month_status"] == "open" else "closed"
+        if r.get("is_incomplete"):
+            status += f"; incomplete data: {r.get('incomplete_reasons') or ''}"
+        month_rows.append((
+            [fmt_month(r["service_month"]), status, fmt_dollars(r["expected_revenue"]),
+             fmt_dollars(r["total_cost"]), fmt_dollars(r["net"]), fmt_pct(r["roi_pct"]),
+             fmt_dollars(r.get("revenue_left_on_table")), fmt_pct(r.get("billing_rate_pct"))],
+            "incomplete" if r.get("is_incomplete") else "",
+        ))
+    parts.append(_table(
+        [("Month", False), ("Status", False), ("Revenue", True), ("Cost", True), ("Net", True),
+         ("ROI", True), ("Left on table", True), ("Billing rate", True)],
+        month_rows, table_id="monthly-roi", col_classes={0: "nowrap"},
+    ))
+
+    parts.append("<h2>By facility (closed months with complete data)</h2>")
     if facility.height == 0:
         parts.append(_empty("No closed months yet; only the open month is available."))
     else:
         headers = [
-            ("Facility", False), ("Closed months", True), ("Expected revenue", True),
-            ("Claim lines", True), ("Patient-months billed", True),
-            ("Patient-months enrolled", True), ("Care manager cost", True), ("Other cost", True),
-            ("Total cost", True), ("Net", True), ("ROI", True),
+            ("Facility", False), ("Months", True), ("Revenue", True), ("Billed / enrolled", True),
+            ("Care mgr cost", True), ("Other cost", True), ("Net", True), ("ROI", True),
+            ("Net if recovered", True),
         ]
         rows: list[tuple[Sequence[Any], str]] = []
         for r in facility.sort(["is_total", "facility_id"], nulls_last=True).iter_rows(named=True):
             label = "All facilities" if r["is_total"] else r["facility_id"]
             rows.append((
                 [label, fmt_int(r["closed_months"]), fmt_dollars(r["expected_revenue"]),
-                 fmt_int(r["claim_lines"]), fmt_int(r["patients_billed"]),
-                 fmt_int(r["patient_months_enrolled"]), fmt_dollars(r["care_manager_cost"]),
-                 fmt_dollars(r["other_cost"]), fmt_dollars(r["total_cost"]),
-                 fmt_dollars(r["net"]), fmt_pct(r["roi_pct"])],
+                 f"{fmt_int(r['patients_billed'])} / {fmt_int(r['patient_months_enrolled'])}",
+                 fmt_dollars(r["care_manager_cost"]), fmt_dollars(r["other_cost"]),
+                 fmt_dollars(r["net"]), fmt_pct(r["roi_pct"]),
+                 fmt_dollars(r.get("net_if_recovered"))],
                 "total" if r["is_total"] else "",
             ))
         parts.append(_table(headers, rows, table_id="facility-roi"))
         parts.append(
-            '<p class="note">ROI = net ÷ total cost over the closed months. "Patient-months '
-            'billed" sums the monthly count of patients with at least one claim line.</p>'
+            '<p class="note">ROI = net ÷ total cost over the closed months with complete data. '
+            '"Billed / enrolled" counts patient-months with at least one claim line and all '
+            "enrolled patient-months.</p>"
         )
-    return _page("Program ROI", ROI_PAGE, "\n".join(parts), as_of=as_of)
+    return _page("Program ROI", ROI_PAGE, "\n".join(parts), as_of=as_of, health=health)
+
+
+def _assumptions(assumptions: pl.DataFrame | None) -> str:
+    """The ROI page's cost assumptions (fct_program_roi_assumptions), printed as they are used."""
+    rows = assumptions if assumptions is not None else pl.DataFrame()
+    if rows.height == 0:
+        return ('<h2>Assumptions</h2>'
+                + _empty("No assumptions table (fct_program_roi_assumptions) in this warehouse."))
+    return (
+        '<h2>Assumptions</h2><div id="roi-assumptions">'
+        + _table([("Assumption", False), ("Value", False), ("Source", False)],
+                 (([r["assumption"], r["value"], r["source"]], "")
+                  for r in rows.sort("sort_order").iter_rows(named=True)),
+                 table_id="assumptions")
+        + "</div>"
+    )
 
 
 def compliance_page(
@@ -742,6 +1122,8 @@ def compliance_page(
     headlines: pl.DataFrame | None = None,
     *,
     as_of: dt.date | None = None,
+    health: str = "",
+    incomplete: frozenset | set | None = None,
     limit: int = LATE_TABLE_LIMIT,
 ) -> str:
     """Compliance: months blocked by a gate (fct_compliance_blocked_months), documentation lag
@@ -770,7 +1152,7 @@ def compliance_page(
     parts.append("</div>")
 
     parts.append("<h2>Months blocked by a gate</h2>")
-    parts.append(_figure_html(figures.blocked_months_by_month(blocked), "fig-blocked"))
+    parts.append(_figure_html(figures.blocked_months_by_month(blocked, incomplete), "fig-blocked"))
     if blocked.height:
         parts.append(
             _table(
@@ -779,7 +1161,8 @@ def compliance_page(
                  ("Dollars held back", True)],
                 (
                     (
-                        [fmt_month(r["service_month"]), r["month_status"], _program(r["program"]),
+                        [_month(r["service_month"], incomplete), r["month_status"],
+                         _program(r["program"]),
                          figures.reason_label(r["blocked_reason"]), fmt_int(r["patient_months"]),
                          fmt_int(r["patients"]), fmt_minutes(r["minutes_held_back"]),
                          fmt_dollars(r["dollars_held_back"])],
@@ -847,7 +1230,7 @@ def compliance_page(
         )
         parts.append('<p class="note">Row by row, with file, row number and column: '
                      '<a href="../quarantine.csv">../quarantine.csv</a>.</p>')
-    return _page("Compliance", COMPLIANCE_PAGE, "\n".join(parts), as_of=as_of)
+    return _page("Compliance", COMPLIANCE_PAGE, "\n".join(parts), as_of=as_of, health=health)
 
 
 # --------------------------------------------------------------------------- site
@@ -870,7 +1253,8 @@ SITE_MARTS = (
     "fct_outreach_plan", "fct_revenue_gap_monthly", "fct_revenue_gap_by_reason",
     "fct_revenue_gap_patient_months", "fct_program_roi_monthly", "fct_program_roi_facility",
     "fct_compliance_blocked_months", "fct_compliance_documentation_lag",
-    "fct_compliance_quarantine",
+    "fct_compliance_quarantine", "fct_program_roi_assumptions", "fct_run_health",
+    "fct_run_health_sources", "fct_month_completeness",
 )
 
 
@@ -881,11 +1265,14 @@ def render_site(
     worklist_limit: int = WORKLIST_LIMIT,
     gap_table_limit: int = GAP_TABLE_LIMIT,
     outreach_limit: int = OUTREACH_LIMIT,
+    drilldown_limit: int = DRILLDOWN_LIMIT,
 ) -> Path:
     """Read the marts (SITE_MARTS) from `conn` and write the static site into `out_dir`; return
     index.html.
 
-    Writes the six pages (PAGES) and one shared plotly.min.js. Long tables are cut in SQL (the
+    Writes the six pages (PAGES), one shared plotly.min.js and the drill-down pages (explain/, the
+    `bhi explain` account of at most `drilldown_limit` patient-months listed on the worklist and
+    revenue-gap pages; never linked from a leadership page). Long tables are cut in SQL (the
     worklist, the outreach plan and the top patient-months), so the page size does not grow
     with the number of patients. Only reads, so a read-only connection is enough.
     """
@@ -908,25 +1295,55 @@ def render_site(
     blocked = _read(conn, "fct_compliance_blocked_months")
     lag = _read(conn, "fct_compliance_documentation_lag")
     quarantined = _read(conn, "fct_compliance_quarantine")
+    assumptions = _read(conn, "fct_program_roi_assumptions")
+    completeness = _read(conn, "fct_month_completeness")
+    incomplete = incomplete_months(completeness)
+    health = run_health_banner(_read(conn, "fct_run_health"), _read(conn, "fct_run_health_sources"),
+                               completeness)
 
     row = _summary_row(summary)
     as_of = row.get("as_of") if row else None
     open_month = row.get("open_month") if row else None
 
     _write_text(out / PLOTLY_JS, plotly.offline.get_plotlyjs())
+    # drill-down pages: the worklist's patient-months first (the open month), then the revenue gap's
+    pairs: list[tuple[Any, dt.date]] = []
+    for frame in (worklist.sort("worklist_rank") if worklist.height else worklist, gap_top):
+        if frame.height and {"patient_id", "service_month"} <= set(frame.columns):
+            pairs.extend(frame.select("patient_id", "service_month").rows())
+    pairs = list(dict.fromkeys(pairs))[:drilldown_limit]
+    linked = write_drilldown_pages(conn, out, pairs, as_of=as_of, health=health)
     _write_text(out / WORKLIST_PAGE,
                 worklist_page(worklist, headlines, outreach, open_month=open_month, as_of=as_of,
-                              limit=worklist_limit))
+                              limit=worklist_limit, health=health, linked=linked))
     _write_text(out / OUTREACH_PAGE,
-                outreach_page(plan, outreach, headlines, as_of=as_of, limit=outreach_limit))
+                outreach_page(plan, outreach, headlines, as_of=as_of, limit=outreach_limit,
+                              health=health, linked=linked))
     _write_text(out / REVENUE_GAP_PAGE,
                 revenue_gap_page(gap_monthly, gap_by_reason, gap_top, headlines, as_of=as_of,
-                                 limit=gap_table_limit))
-    _write_text(out / ROI_PAGE, roi_page(roi_monthly, roi_facility, headlines, as_of=as_of))
+                                 limit=gap_table_limit, health=health, linked=linked,
+                                 incomplete=incomplete))
+    _write_text(out / ROI_PAGE, roi_page(roi_monthly, roi_facility, headlines, assumptions,
+                                         as_of=as_of, health=health))
     _write_text(out / COMPLIANCE_PAGE,
-                compliance_page(blocked, lag, quarantined, headlines, as_of=as_of))
-    _write_text(out / INDEX_PAGE, index_page(summary, headlines))
+                compliance_page(blocked, lag, quarantined, headlines, as_of=as_of, health=health,
+                                incomplete=incomplete))
+    _write_text(out / INDEX_PAGE, index_page(summary, headlines, roi_monthly, health=health))
     return out / INDEX_PAGE
+
+
+def png_subtitle(health: pl.DataFrame, headlines: pl.DataFrame) -> str:
+    """The line under each leadership PNG's title: as-of date, closed-month net and ROI, revenue
+    left on the table, and a warning when the extract is stale or a month is incomplete."""
+    r, h = _one(health), _one(headlines)
+    text = (f"Data as of {fmt_date(r.get('as_of'))} · net, closed months {fmt_dollars(h.get('roi_closed_net'))}"
+            f" (ROI {fmt_pct(h.get('roi_closed_pct'))}) · left on the table "
+            f"{fmt_dollars(h.get('gap_dollars'))}")
+    if r.get("is_stale"):
+        text += " · STALE EXTRACT"
+    if r.get("incomplete_month_list"):
+        text += f" · incomplete: {r['incomplete_month_list']}"
+    return html.escape(text)
 
 
 def write_leadership_pngs(
@@ -951,10 +1368,19 @@ def write_leadership_pngs(
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    subtitle = png_subtitle(_read(conn, "fct_run_health"), _read(conn, "fct_dashboard_headlines"))
     figs, tmps, targets = [], [], []
+    incomplete = incomplete_months(_read(conn, "fct_month_completeness"))
     for stem, builder, table in figures.LEADERSHIP_FIGURES:
-        fig = builder(_read(conn, table))
-        fig.update_layout(title=dict(x=0.015), margin=dict(l=80, r=30))  # room at the edges
+        takes_incomplete = "incomplete" in builder.__code__.co_varnames[:builder.__code__.co_argcount]
+        fig = builder(_read(conn, table), incomplete) if takes_incomplete else builder(_read(conn, table))
+        # the as-of date and the headline numbers under the title; the legend on the right, clear of
+        # the title (a horizontal legend above the plot wraps into the title on long legends)
+        fig.update_layout(
+            title=dict(x=0.015, y=0.97, yanchor="top", subtitle=dict(text=subtitle)),
+            legend=dict(orientation="v", x=1.02, xanchor="left", y=1.0, yanchor="top"),
+            margin=dict(l=80, r=30, t=100),
+        )
         figs.append(fig)
         targets.append(out / f"{stem}.png")
         tmps.append(out / f".{stem}.tmp.png")

@@ -9,6 +9,11 @@ import time
 from pathlib import Path
 
 
+# `bhi run` exits with this code when the extract is stale (fct_run_health.is_stale) and --allow-stale
+# is not given; 1 stays "failed or a file rejected"
+STALE_EXIT_CODE = 3
+
+
 def _date(value: str) -> dt.date:
     try:
         return dt.date.fromisoformat(value)
@@ -52,8 +57,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
         f"  revenue left on table   ${s['revenue_left_on_table']:>11,.2f}   -> {out / 'revenue_gap.csv'}\n"
         f"  worklist (open month)   {out / 'near_threshold.csv'}\n"
         f"  evidence by month       {out / 'claim_evidence' / '<YYYY-MM>.csv'}\n"
-        f"  dashboards              {out / 'dashboards' / 'index.html'}"
+        f"  dashboards              {out / 'dashboards' / 'index.html'}\n"
+        f"  run health              {_health_line(s)}"
     )
+    # a stale extract (the run-health line above says STALE either way) fails the run unless accepted
+    stale = bool(s.get("is_stale")) and not args.allow_stale
+    if stale:
+        print(
+            f"bhi run: stale extract: the newest time entry is {s.get('days_since_newest_entry', '?')} days before"
+            f" the as-of date (more than stale_extract_days = {s.get('stale_extract_days')}); the worklist is not"
+            " today's. Deliver a fresh extract, or pass --allow-stale to accept it.",
+            file=sys.stderr,
+        )
     if outcome.file_errors:
         # the other files loaded and every output was written, but a file was skipped: not a clean run
         print(
@@ -62,7 +77,24 @@ def _cmd_run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    return 0
+    return STALE_EXIT_CODE if stale else 0
+
+
+def _health_line(s: dict) -> str:
+    """One line of run health (fct_run_health via fct_run_summary): freshness, rejected files,
+    field warnings, unpriced lines and incomplete months."""
+    newest = s.get("newest_entry_date")
+    fresh = (
+        "no time entries" if newest is None
+        else f"newest entry {newest} ({s.get('days_since_newest_entry')} days before as-of"
+        + (", STALE" if s.get("is_stale") else "") + ")"
+    )
+    warnings = s.get("field_warnings")
+    return (
+        f"{fresh}; {s.get('files_rejected', 0):,} files rejected; "
+        f"{'—' if warnings is None else f'{warnings:,}'} field warnings; {s.get('unpriced_lines', 0):,} unpriced lines; "
+        f"incomplete months: {s.get('incomplete_month_list') or 'none'}"
+    )
 
 
 def _cmd_close(args: argparse.Namespace) -> int:
@@ -143,6 +175,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--full-refresh", action="store_true", help="forget the file ledger and reload every file of the drop"
+    )
+    run.add_argument(
+        "--allow-stale",
+        action="store_true",
+        help="exit 0 even when the newest time entry is more than stale_extract_days (settings) before the as-of date",
     )
     run.add_argument("--verbose", action="store_true", help="show Dagster's step logs")
     run.set_defaults(func=_cmd_run)

@@ -21,33 +21,38 @@ def _rows(conn: duckdb.DuckDBPyConnection, sql: str, params: list) -> list[dict]
 def explain(warehouse: Path, patient_id: str, month: str) -> str:
     """Plain-language account of one patient-month (YYYY-MM), every program the patient is in."""
     with duckdb.connect(str(warehouse), read_only=True) as conn:
-        first_day = f"{month}-01"
-        months = _rows(
-            conn,
-            "select * from fct_patient_months where patient_id = ? and service_month = ?::date order by program",
-            [patient_id, first_day],
-        )
-        if not months:
-            raise NotFound(f"no enrolled patient-month for patient {patient_id} in {month} in {warehouse}")
-        evidence = _rows(
-            conn,
-            "select * from fct_claim_evidence where patient_id = ? and service_month = ?::date "
-            "order by sort_order, item",
-            [patient_id, first_day],
-        )
-        excluded = _rows(
-            conn,
-            """
-            select program, coalesce(exclusion_reason, overlap_reason) as reason,
-                   sum(case when exclusion_reason is not null then minutes else overlap_minutes end)::int as minutes,
-                   string_agg(entry_id, ', ' order by service_date, entry_id) as entries
-            from int_time_entries_classified
-            where patient_id = ? and service_month = ?::date
-              and (exclusion_reason is not null or overlap_minutes > 0)
-            group by all order by minutes desc
-            """,
-            [patient_id, first_day],
-        )
+        return explain_with(conn, patient_id, month, where=str(warehouse))
+
+
+def explain_with(conn: duckdb.DuckDBPyConnection, patient_id: str, month: str, where: str = "the warehouse") -> str:
+    """`explain` on an open connection (the dashboards' drill-down pages use it)."""
+    first_day = f"{month}-01"
+    months = _rows(
+        conn,
+        "select * from fct_patient_months where patient_id = ? and service_month = ?::date order by program",
+        [patient_id, first_day],
+    )
+    if not months:
+        raise NotFound(f"no enrolled patient-month for patient {patient_id} in {month} in {where}")
+    evidence = _rows(
+        conn,
+        "select * from fct_claim_evidence where patient_id = ? and service_month = ?::date "
+        "order by sort_order, item",
+        [patient_id, first_day],
+    )
+    excluded = _rows(
+        conn,
+        """
+        select program, coalesce(exclusion_reason, overlap_reason) as reason,
+               sum(case when exclusion_reason is not null then minutes else overlap_minutes end)::int as minutes,
+               string_agg(entry_id, ', ' order by service_date, entry_id) as entries
+        from int_time_entries_classified
+        where patient_id = ? and service_month = ?::date
+          and (exclusion_reason is not null or overlap_minutes > 0)
+        group by all order by minutes desc
+        """,
+        [patient_id, first_day],
+    )
     lines = [f"Patient {patient_id}, {month}"]
     for m in months:
         program = m["program"]

@@ -47,6 +47,13 @@ EXPORTS: dict[str, str] = {
         select facility_id, patient_id, payer_id, program, strftime(service_month, '%Y-%m') as service_month,
                countable_minutes, rule_set, codes, amount, what_if_rule_set, what_if_codes, what_if_amount, difference
         from fct_rule_set_what_if order by service_month, facility_id, patient_id, program""",
+    # months whose time-entry data is incomplete (a rejected file, a gap, low volume): a report built
+    # from claims.csv must not read such a month as a $0 month (fct_month_completeness)
+    "month_completeness.csv": """
+        select strftime(service_month, '%Y-%m') as service_month, month_status, is_incomplete,
+               incomplete_reasons, entries, business_days, business_days_with_entries,
+               longest_gap_business_days, rejected_files
+        from fct_month_completeness order by service_month""",
     "modifier_advisories.csv": """
         select encounter_id, patient_id, payer_id, encounter_date, cpt_code, modifier, advice
         from fct_modifier_advisories order by encounter_date, encounter_id""",

@@ -194,7 +194,7 @@ def test_bhi_explain_prints_the_evidence(drop: Drop, tmp_path, capsys):
     crisis = drop.log("P1", "2026-01-20", 12, activity="crisis")
     folder = drop.write()
     out = tmp_path / "out"
-    assert main(["run", "--extracts", str(folder), "--out", str(out), "--as-of", "2026-02-10"]) == 0
+    assert main(["run", "--extracts", str(folder), "--out", str(out), "--as-of", "2026-02-10", "--allow-stale"]) == 0
     capsys.readouterr()
     assert main(["explain", "--warehouse", str(out / "warehouse.duckdb"), "--patient", "P1", "--month", "2026-01"]) == 0
     text = capsys.readouterr().out

@@ -226,3 +226,200 @@ def test_blocked_months_and_quarantine_counts(drop, build):
     assert head["blocked_dollars_closed"] == pytest.approx(
         consent["dollars_held_back"] + review["dollars_held_back"]
     )
+
+
+# --------------------------------------------------------------------------- run health
+
+
+def _te_file(path: Path, rows: list[dict], columns: list[str]) -> None:
+    with path.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=columns)
+        w.writeheader()
+        for r in rows:
+            w.writerow({c: r.get(c, "") for c in columns})
+
+
+def _drop_with_a_rejected_september(tmp_path: Path) -> Drop:
+    """Daily entries (every business day) Jul-Oct 2026; September's file is rejected (no minutes
+    column), so September has no entries at all."""
+    import datetime as dt
+
+    d = Drop(tmp_path / "drop")
+    d.enroll("P1", enrolled_on="2026-06-01", consent_on="2026-06-01")
+    day = dt.date(2026, 7, 1)
+    september = []
+    while day <= dt.date(2026, 10, 20):
+        if day.isoweekday() <= 5:
+            if day.month == 9:
+                september.append({"entry_id": f"S{day:%m%d}", "patient_id": "P1", "staff_id": "CM1",
+                                  "service_date": day.isoformat(), "activity": "follow_up"})
+            else:
+                d.log("P1", day.isoformat(), 5)
+        day += dt.timedelta(days=1)
+    for month in ("2026-07", "2026-08", "2026-10"):
+        d.review("P1", f"{month}-15")
+    d.write()
+    _te_file(d.folder / "time_entries_2026-09.csv", september,
+             ["entry_id", "patient_id", "staff_id", "service_date", "activity"])
+    return d
+
+
+def test_rejected_month_file_marks_the_month_incomplete(tmp_path: Path):
+    """A rejected time_entries_2026-09.csv: September is incomplete (named by the file, and a gap
+    in a daily flow), on the ROI and overview pages (chart label, table row, banner) and in the
+    exports, never a $0 month; the ROI totals leave it out and say so."""
+    import datetime as dt
+
+    from conftest import build_warehouse
+    from dashboards import site
+    from pipelines.exports import write_exports
+
+    d = _drop_with_a_rejected_september(tmp_path)
+    conn = build_warehouse(tmp_path / "w.duckdb", d.folder, "2026-10-20")
+    try:
+        assert rows(conn, "select source_file from ingest_errors") == [
+            {"source_file": "time_entries_2026-09.csv"}]
+        months = {r["service_month"].strftime("%Y-%m"): r for r in rows(conn, "select * from fct_month_completeness")}
+        assert [m for m, r in months.items() if r["is_incomplete"]] == ["2026-09"]
+        reasons = months["2026-09"]["incomplete_reasons"]
+        assert "rejected file time_entries_2026-09.csv" in reasons
+        assert "no time entries for 22 business days" in reasons
+        assert months["2026-08"]["daily_flow"] and months["2026-08"]["longest_gap_business_days"] == 0
+        health = rows(conn, "select * from fct_run_health")[0]
+        assert health["files_rejected"] == 1 and health["incomplete_month_list"] == "2026-09"
+        assert not health["is_stale"]
+        summary = rows(conn, "select * from fct_run_summary")[0]
+        assert summary["incomplete_month_list"] == "2026-09" and summary["files_rejected"] == 1
+        roi = rows(conn, "select * from fct_program_roi_facility where is_total")[0]
+        assert roi["closed_months"] == 2 and roi["incomplete_months_excluded"] == 1
+
+        out = tmp_path / "out"
+        write_exports(conn, out)
+        with (out / "month_completeness.csv").open() as fh:
+            exported = {r["service_month"]: r for r in csv.DictReader(fh)}
+        assert exported["2026-09"]["is_incomplete"] == "true"
+        assert "rejected file" in exported["2026-09"]["incomplete_reasons"]
+        assert exported["2026-08"]["is_incomplete"] == "false"
+
+        site.render_site(conn, out / "dashboards")
+    finally:
+        conn.close()
+    for name in ("roi.html", "index.html"):
+        text = (out / "dashboards" / name).read_text()
+        assert "2026-09 (incomplete data)" in text, name  # the chart's month label
+        assert "2026-09 is incomplete (rejected file time_entries_2026-09.csv" in text, name
+    roi_text = (out / "dashboards" / "roi.html").read_text()
+    assert '<tr class="incomplete"><td class="nowrap">2026-09</td>' in roi_text
+    assert "1 incomplete left out" in roi_text
+    # drill-down: the worklist's open-month patient links to its `bhi explain` page; leadership
+    # pages link to none
+    href = site.drilldown_href("P1", dt.date(2026, 10, 1))
+    assert f'<a href="{href}">P1</a>' in (out / "dashboards" / "worklist.html").read_text()
+    explained = (out / "dashboards" / href).read_text()
+    assert "Patient P1, 2026-10" in explained and "entries:" in explained and 'id="run-health"' in explained
+    assert 'src="../plotly.min.js"' in explained and 'href="../roi.html"' in explained
+    for name in ("roi.html", "index.html", "compliance.html"):
+        assert "explain/" not in (out / "dashboards" / name).read_text(), name
+
+
+def test_month_completeness_rules_need_a_daily_flow(drop: Drop, build):
+    """A sparse extract (a few entries a month, like most test drops) is not judged by the gap and
+    volume rules: only a rejected file makes its month incomplete."""
+    drop.enroll("P1")
+    drop.month("P1", "2026-01", 40)
+    drop.month("P1", "2026-02", 20)
+    conn = build(drop, "2026-03-10")
+    got = rows(conn, "select service_month, daily_flow, is_incomplete from fct_month_completeness")
+    assert [r["is_incomplete"] for r in got] == [False, False, False]
+    assert not any(r["daily_flow"] for r in got)
+
+
+def test_low_volume_month_is_incomplete(tmp_path: Path):
+    """Daily entries, but one month with a fifth of the usual entries per business day: incomplete
+    by the volume rule (incomplete_month_volume_share 0.5), not by the gap rule."""
+    import datetime as dt
+    from conftest import build_warehouse
+
+    d = Drop(tmp_path / "drop")
+    d.enroll("P1", enrolled_on="2026-06-01", consent_on="2026-06-01")
+    day = dt.date(2026, 7, 1)
+    while day <= dt.date(2026, 10, 20):
+        if day.isoweekday() <= 5:
+            for _ in range(1 if day.month == 8 else 5):
+                d.log("P1", day.isoformat(), 2)
+        day += dt.timedelta(days=1)
+    d.write()
+    conn = build_warehouse(tmp_path / "w.duckdb", d.folder, "2026-10-20")
+    try:
+        got = {r["service_month"].strftime("%Y-%m"): r
+               for r in rows(conn, "select * from fct_month_completeness")}
+    finally:
+        conn.close()
+    assert [m for m, r in got.items() if r["is_incomplete"]] == ["2026-08"]
+    assert "1.0 entries per business day vs 5.0 usually" in got["2026-08"]["incomplete_reasons"]
+
+
+def test_stale_extract_in_run_health(drop: Drop, build):
+    """The newest time entry more than stale_extract_days (3) before the as-of date: stale. Exactly
+    3 days: not stale."""
+    drop.enroll("P1")
+    drop.log("P1", "2026-03-02", 20)
+    drop.log("P1", "2026-03-06", 20)
+    fresh = rows(build(drop, "2026-03-09"), "select * from fct_run_health")[0]
+    assert fresh["days_since_newest_entry"] == 3 and not fresh["is_stale"]
+    stale = rows(build(drop, "2026-03-10"), "select * from fct_run_health")[0]
+    assert stale["days_since_newest_entry"] == 4 and stale["is_stale"]
+    assert stale["stale_sources"] == 1  # time entries of F1
+
+
+def test_roi_charges_the_program_share_and_prorates_the_open_month(drop: Drop, build):
+    """Care-manager cost = annual cost x fte / 12 x care_manager_cocm_share (0.5); the open month's
+    cost is prorated to the days elapsed (10 of 31)."""
+    drop.enroll("P1")
+    drop.month("P1", "2026-02", 70)
+    drop.month("P1", "2026-03", 20)
+    conn = build(drop, "2026-03-10")
+    got = {r["service_month"].strftime("%Y-%m"): r
+           for r in rows(conn, "select * from fct_program_roi order by service_month")}
+    assert got["2026-02"]["care_manager_cost"] == pytest.approx(72000 / 12 * 0.5)
+    assert got["2026-02"]["cost_share_of_month"] == 1.0
+    assert got["2026-03"]["care_manager_cost"] == pytest.approx(round(72000 / 12 * 0.5 * 10 / 31, 2))
+    assumptions = rows(conn, "select assumption, value from fct_program_roi_assumptions")
+    assert [a["assumption"] for a in assumptions][:3] == ["Care manager cost", "Other program costs",
+                                                          "Open month"]
+    assert "program share of 50%" in assumptions[0]["value"]
+    assert "prorated to 10 of 31 days" in assumptions[2]["value"]
+    be = rows(conn, "select * from fct_program_roi_break_even")[0]
+    # February: 1 billed patient-month; cost 3,000 a care manager-month
+    assert be["cost_per_care_manager_month"] == pytest.approx(3000.0)
+    assert be["break_even_billed_patient_months_per_care_manager"] == -(-3000 // be["revenue_per_billed_patient_month"])
+
+
+def test_bhi_run_exits_3_on_a_stale_extract_unless_allowed(drop: Drop, build, tmp_path: Path,
+                                                           capsys, monkeypatch):
+    """`bhi run` on an extract whose newest entry is 9 days before the as-of date (more than
+    stale_extract_days = 3): the run-health line says STALE and the exit code is 3; with
+    --allow-stale the same run exits 0. The pipeline itself is replaced by the run summary of a
+    warehouse built here (the SQL is the same; a Dagster run would take ~25 s)."""
+    import datetime as dt
+
+    import pipelines.run
+    from pipelines.cli import STALE_EXIT_CODE, main
+    from pipelines.run import RunOutcome
+
+    drop.enroll("P1")
+    drop.month("P1", "2026-02", 40)  # entries on 2026-02-02 and 2026-02-03
+    conn = build(drop, "2026-02-12")
+    summary = rows(conn, "select * from fct_run_summary")[0]
+    assert summary["is_stale"] and summary["days_since_newest_entry"] == 9
+    assert summary["newest_entry_date"] == dt.date(2026, 2, 3)
+    outcome = RunOutcome(success=True, summary=summary, build={"mode": "full", "reason": "test"})
+    monkeypatch.setattr(pipelines.run, "run_pipeline", lambda **kw: outcome)
+    args = ["run", "--extracts", str(drop.folder), "--out", str(tmp_path / "out"), "--as-of", "2026-02-12"]
+    assert main(args) == STALE_EXIT_CODE == 3
+    captured = capsys.readouterr()
+    assert ("run health              newest entry 2026-02-03 (9 days before as-of, STALE); "
+            "0 files rejected; — field warnings; 0 unpriced lines; incomplete months: none") in captured.out
+    assert "stale extract" in captured.err and "--allow-stale" in captured.err
+    assert "P1" not in captured.err  # no patient identifiers in the message
+    assert main([*args, "--allow-stale"]) == 0

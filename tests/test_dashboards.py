@@ -30,9 +30,10 @@ EVIL_PATIENT = f"PAT-EVIL{EVIL}"
 PAGES = ("index.html", "worklist.html", "outreach.html", "revenue_gap.html", "roi.html",
          "compliance.html")
 # Charts per page (the browser test waits for each to be drawn).
-CHARTS = {"index.html": 0, "worklist.html": 1, "outreach.html": 2, "revenue_gap.html": 1,
+CHARTS = {"index.html": 1, "worklist.html": 1, "outreach.html": 2, "revenue_gap.html": 1,
           "roi.html": 1, "compliance.html": 3}
-DASHBOARD_MARTS = set(site.SITE_MARTS) - {"fct_run_summary"} | {"fct_care_manager_capacity"}
+DASHBOARD_MARTS = set(site.SITE_MARTS) - {"fct_run_summary"} | {"fct_care_manager_capacity",
+                                                                 "fct_program_roi_break_even"}
 
 # --------------------------------------------------------------------------- fixture builders
 
@@ -55,7 +56,9 @@ DDL = {
         facility_id varchar, service_month date, month_status varchar, expected_revenue double,
         claim_lines bigint, patients_billed bigint, patient_months_enrolled bigint,
         care_manager_cost double, other_cost double, total_cost double, net double,
-        cumulative_net double, roi_pct double""",
+        cumulative_net double, roi_pct double, is_incomplete boolean default false,
+        incomplete_reasons varchar default null, revenue_left_on_table double default 0,
+        cost_share_of_month double default 1""",
     "fct_patient_months": """
         patient_id varchar, program varchar, service_month date, month_status varchar,
         blocked_reason varchar, logged_minutes integer, countable_minutes integer,
@@ -70,6 +73,14 @@ DDL = {
         staff_id varchar, role varchar, facility_id varchar, name varchar, annual_cost double,
         fte double""",
     "ref_settings": "setting varchar, value varchar, description varchar",
+    # run health: this load's rejected files, live entries and the other dated sources
+    "ingest_errors": "source_file varchar, path varchar, table_name varchar, error varchar",
+    "stg_time_entries": "staff_id varchar, service_date date, version_rank bigint default 1",
+    "stg_encounters": "provider_id varchar, encounter_date date, patient_id varchar",
+    "stg_psych_reviews": "consultant_id varchar, review_date date, patient_id varchar",
+    "stg_assessments": "patient_id varchar, assessment_date date",
+    "stg_enrollments": "patient_id varchar, facility_id varchar",
+    "fct_unpriced_claim_lines": "payer_id varchar, code varchar, service_month date, claim_lines bigint",
     "run_parameters": "as_of date",
 }
 
@@ -104,11 +115,11 @@ ROI = [
     ("FAC-A", D(2026, 8, 1), "closed", 5000.0, 40, 30, 35, 4000.0, 500.0, 4500.0, 500.0,
      500.0, 11.1),
     ("FAC-A", D(2026, 9, 1), "closed", 5200.0, 42, 31, 36, 4000.0, 500.0, 4500.0, 700.0,
-     1200.0, 15.6),
+     1200.0, 15.6, True, "rejected file time_entries_2026-09.csv"),
     ("FAC-A", D(2026, 10, 1), "open", 2000.0, 15, 12, 36, 4000.0, 500.0, 4500.0, -2500.0,
      -1300.0, -55.6),
     ("FAC-B", D(2026, 9, 1), "closed", 3000.0, 25, 20, 24, 3500.0, 300.0, 3800.0, -800.0,
-     -800.0, -21.1),
+     -800.0, -21.1, True, "rejected file time_entries_2026-09.csv"),
     ("FAC-B", D(2026, 10, 1), "open", 1000.0, 8, 6, 24, 3500.0, 300.0, 3800.0, -2800.0,
      -3600.0, None),
 ]
@@ -149,9 +160,21 @@ SETTINGS = [
     ("care_manager_hours_per_day", "8", ""),
     ("care_manager_cocm_share", "0.5", ""),
     ("late_documentation_days", "7", ""),
+    ("stale_extract_days", "3", ""),
+    ("incomplete_month_gap_business_days", "5", ""),
+    ("incomplete_month_volume_share", "0.5", ""),
+    ("incomplete_month_daily_flow_share", "0.8", ""),
 ]
 
+# A rejected September time-entries file and entries that stop on 2026-10-05 (15 days before the
+# as-of date 2026-10-20: a stale extract); every page's run-health banner must say both.
+REJECTED = [("time_entries_2026-09.csv", "/drop/time_entries_2026-09.csv", "time_entries",
+             "missing column minutes")]
+LIVE_ENTRIES = [("CM-1", D(2026, 8, d)) for d in range(3, 29)] + [("CM-2", D(2026, 10, 5))]
+
 ROWS = {
+    "ingest_errors": REJECTED,
+    "stg_time_entries": LIVE_ENTRIES,
     "fct_run_summary": SUMMARY,
     "fct_near_threshold": NEAR,
     "fct_revenue_gap": GAP,
@@ -169,10 +192,12 @@ def _create(conn: duckdb.DuckDBPyConnection, rows: dict[str, list[tuple]]) -> No
     for table, columns in DDL.items():
         conn.execute(f"create or replace table {table} ({columns})")
         data = rows.get(table, ALWAYS.get(table, []))
-        if data:
-            names = [c[0] for c in conn.sql(f"describe {table}").fetchall()][: len(data[0])]
-            marks = ", ".join("?" * len(data[0]))
-            conn.executemany(f"insert into {table} ({', '.join(names)}) values ({marks})", data)
+        columns_in_order = [c[0] for c in conn.sql(f"describe {table}").fetchall()]
+        for width in sorted({len(r) for r in data}):  # rows may leave trailing defaults out
+            names = columns_in_order[:width]
+            marks = ", ".join("?" * width)
+            conn.executemany(f"insert into {table} ({', '.join(names)}) values ({marks})",
+                             [r for r in data if len(r) == width])
 
 
 def build_dashboard_marts(conn: duckdb.DuckDBPyConnection) -> None:
@@ -234,7 +259,7 @@ def page(site_dir: Path, name: str) -> str:
 
 
 def tbody_rows(html_text: str, table_id: str) -> list[str]:
-    m = re.search(rf'<table id="{table_id}">.*?<tbody>(.*?)</tbody>', html_text, re.S)
+    m = re.search(rf'<table id="{table_id}"[^>]*>.*?<tbody>(.*?)</tbody>', html_text, re.S)
     assert m, f"table {table_id} not found"
     return re.findall(r"<tr[ >].*?</tr>", m.group(1), re.S)
 
@@ -279,7 +304,8 @@ def test_index_shows_headline_numbers_and_links(built_site: Path):
     assert "$337" in links  # worklist: 160 + 65 + 45.5 + 66 = 336.5 still reachable
     assert "$226" in links  # outreach: 160 + 66 in plan (both fit)
     assert "$9,877" in links  # revenue gap
-    assert "$400" in links  # ROI: closed net 500 + 700 - 800
+    # ROI: net over the closed months with complete data (August 500; September is incomplete)
+    assert "$500" in links
     assert "3 blocked months" in links  # compliance: closed months blocked by a gate
     assert "2 entries documented late" in links
     assert "3 rows quarantined" in links
@@ -307,10 +333,13 @@ def test_worklist_sorted_by_dollars_with_filter_box_and_pace(built_site: Path):
     text = page(built_site, "worklist.html")
     assert 'id="filter"' in text and "#worklist tbody tr" in text
     rows = tbody_rows(text, "worklist")
-    assert len(rows) == len(NEAR)
+    assert len(rows) == len(NEAR) - 1
     order = [re.findall(r"PAT-\d{4}|PAT-EVIL", r)[0] for r in rows]
-    # 160, 66, 65 (evil), 45.5, then the row with nothing reachable last
-    assert order == ["PAT-0001", "PAT-0005", "PAT-EVIL", "PAT-0003", "PAT-0004"]
+    # 160, 66, 65 (evil), 45.5; the row with nothing more to earn is folded away below
+    assert order == ["PAT-0001", "PAT-0005", "PAT-EVIL", "PAT-0003"]
+    folded = tbody_rows(text, "worklist-folded")
+    assert len(folded) == 1 and "PAT-0004" in folded[0]
+    assert "Care Manager 1 (CM-1)" in rows[0]  # names from the staff extract
     assert "Showing all 5 rows" in text
     assert "../near_threshold.csv" in text
     assert "Unassigned" in text  # null care manager
@@ -461,12 +490,16 @@ def test_roi_page_facility_table(built_site: Path):
     text = page(built_site, "roi.html")
     rows = tbody_rows(text, "facility-roi")
     assert len(rows) == 3  # FAC-A, FAC-B, total
-    assert "FAC-A" in rows[0] and "$10,200" in rows[0] and "$1,200" in rows[0]
-    assert "FAC-B" in rows[1] and "-$800" in rows[1] and "-21.1%" in rows[1]
-    assert "All facilities" in rows[2] and "$13,200" in rows[2] and "$400" in rows[2]
-    cards = re.search(r'<div class="card-grid">(.*?)</div>\s*<h2>', text, re.S).group(1)
-    assert "$13,200" in cards and "$400" in cards
-    assert "-$4,900" in cards  # cumulative net incl. the open month
+    # September is incomplete (a rejected file): only August counts in the closed totals
+    assert "FAC-A" in rows[0] and "$5,000" in rows[0] and "$500" in rows[0]
+    assert "FAC-B" in rows[1] and ">0<" in rows[1]  # no complete closed month
+    assert "All facilities" in rows[2] and "$5,000" in rows[2] and "11.1%" in rows[2]
+    cards = re.search(r'<div class="card-grid">(.*?)</div>\s*<p', text, re.S).group(1)
+    assert "$5,000" in cards and "$500" in cards and "11.1%" in cards
+    assert "1 incomplete left out" in cards
+    monthly = tbody_rows(text, "monthly-roi")
+    assert 'class="incomplete"' in monthly[1] and "2026-09" in monthly[1]
+    assert "incomplete data: rejected file time_entries_2026-09.csv" in monthly[1]
 
 
 def test_empty_marts_render_no_rows_pages(empty_warehouse: Path, tmp_path: Path):
@@ -535,30 +568,38 @@ def test_care_manager_figure_shows_reachable_dollars(warehouse: Path):
     assert len(fig.data) == 1
     bar = fig.data[0]
     got = dict(zip(bar.y, bar.x))
-    assert got == {"CM-1": 160.0, f"CM-{EVIL}": 65.0, figures.UNASSIGNED: 45.5, "CM-2": 66.0}
-    assert list(bar.y)[-1] == "CM-1"  # largest drawn at the top of a horizontal bar chart
+    # names from the staff extract, the id alone when the roster has no such care manager
+    assert got == {"Care Manager 1 (CM-1)": 160.0, f"CM-{EVIL}": 65.0, figures.UNASSIGNED: 45.5,
+                   "Care Manager 2 (CM-2)": 66.0}
+    assert list(bar.y)[-1] == "Care Manager 1 (CM-1)"  # largest at the top of a horizontal bar chart
 
 
 def test_roi_figure_sums_facilities_and_accumulates_net(warehouse: Path):
     fig = figures.program_roi_by_month(read_mart(warehouse, "fct_program_roi_monthly"))
     assert [t.type for t in fig.data] == ["bar", "bar", "scatter", "scatter"]
     revenue, cost, net, cum = fig.data
-    assert list(revenue.x) == ["2026-08", "2026-09", "2026-10 (month to date)"]
+    assert list(revenue.x) == ["2026-08", "2026-09 (incomplete data)", "2026-10 (month to date)"]
     assert list(revenue.y) == pytest.approx([5000.0, 8200.0, 3000.0])
+    assert list(revenue.marker.pattern.shape) == ["", "x", ""]  # the incomplete month is hatched
     assert list(cost.y) == pytest.approx([4500.0, 8300.0, 8300.0])
-    assert list(net.y) == pytest.approx([500.0, -100.0, -5300.0])
-    assert list(cum.y) == pytest.approx([500.0, 400.0, -4900.0])
+    # an incomplete month's net is not drawn, and the running net skips it
+    assert list(net.y) == [500.0, None, -5300.0]
+    assert list(cum.y) == pytest.approx([500.0, 500.0, -4800.0])
+    assert any("incomplete" in a.text for a in fig.layout.annotations)
 
 
 def test_outreach_figures(warehouse: Path):
     summary = read_mart(warehouse, "fct_outreach_summary")
     dollars = figures.outreach_dollars_by_care_manager(summary)
     assert [t.name.split(" (")[0] for t in dollars.data] == ["In the plan", "Left out"]
-    assert dict(zip(dollars.data[0].y, dollars.data[0].x)) == {"CM-1": 160.0, "CM-2": 66.0}
+    assert dict(zip(dollars.data[0].y, dollars.data[0].x)) == {"Care Manager 1 (CM-1)": 160.0,
+                                                               "Care Manager 2 (CM-2)": 66.0}
     assert list(dollars.data[1].x) == [0.0, 0.0]
     minutes = figures.outreach_minutes_by_care_manager(summary)
-    assert dict(zip(minutes.data[0].y, minutes.data[0].x)) == {"CM-1": 1920, "CM-2": 960}
-    assert dict(zip(minutes.data[1].y, minutes.data[1].x)) == {"CM-1": 8, "CM-2": 10}
+    assert dict(zip(minutes.data[0].y, minutes.data[0].x)) == {"Care Manager 1 (CM-1)": 1920,
+                                                               "Care Manager 2 (CM-2)": 960}
+    assert dict(zip(minutes.data[1].y, minutes.data[1].x)) == {"Care Manager 1 (CM-1)": 8,
+                                                               "Care Manager 2 (CM-2)": 10}
 
 
 def test_compliance_figures(warehouse: Path):
@@ -626,6 +667,37 @@ def test_leadership_pngs_with_kaleido(warehouse: Path, tmp_path: Path):
     _keep_artifacts(paths, "png")
 
 
+def test_leadership_png_subtitle_carries_as_of_headlines_and_warnings(warehouse: Path):
+    conn = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        text = site.png_subtitle(conn.sql("select * from fct_run_health").pl(),
+                                 conn.sql("select * from fct_dashboard_headlines").pl())
+    finally:
+        conn.close()
+    assert text == ("Data as of 2026-10-20 · net, closed months $500 (ROI 11.1%) · left on the table "
+                    "$600 · STALE EXTRACT · incomplete: 2026-09")
+
+
+def test_money_axes_put_the_minus_before_the_dollar_sign(warehouse: Path):
+    """d3's "$,.0f" draws -50000 as "−$50,000"; a tickprefix "$" drew "$-50,000"."""
+    fig = figures.program_roi_by_month(read_mart(warehouse, "fct_program_roi_monthly"))
+    assert fig.layout.yaxis.tickformat == "$,.0f" and fig.layout.yaxis.tickprefix is None
+    for builder, table in ((figures.revenue_gap_by_month_and_reason, "fct_revenue_gap_monthly"),
+                           (figures.dollars_at_stake_by_care_manager, "fct_outreach_summary"),
+                           (figures.revenue_trend, "fct_program_roi_monthly")):
+        fig = builder(read_mart(warehouse, table))
+        assert "tickprefix" not in fig.layout.to_plotly_json().get("yaxis", {}), builder
+        assert all("$%{" not in (t.hovertemplate or "") for t in fig.data), builder
+
+
+def test_every_reason_gets_its_own_colour():
+    reasons = ["missing_psych_review", "missing_initiating_visit", "missing_bh_diagnosis",
+               "missing_consent", "near_miss", "x1", "x2", "x3", "x4", "x5"]
+    colors = figures.reason_colors(reasons)
+    assert len(set(colors.values())) == len(reasons)
+    assert colors["missing_psych_review"] == figures.REASON_COLORS["missing_psych_review"]
+
+
 # --------------------------------------------------------------------------- theme & purity
 
 
@@ -677,11 +749,51 @@ def _keep_artifacts(paths: list[Path], subdir: str) -> None:
         shutil.copy2(path, folder / path.name)
 
 
+VIEWPORTS = {"desktop": {"width": 1440, "height": 900}, "phone": {"width": 390, "height": 844}}
+
+# Per page, in the browser: boxes of chart titles and legends, and anything wider than its box.
+_LAYOUT_JS = """
+() => {
+  const box = e => { const r = e.getBoundingClientRect();
+                     return {x: r.left, y: r.top, w: r.width, h: r.height}; };
+  const hit = (a, b) => a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h;
+  const overlaps = [], spills = [];
+  document.querySelectorAll('.figure').forEach((fig, i) => {
+    const legends = Array.from(fig.querySelectorAll('.legend')).map(box);
+    const titles = Array.from(fig.querySelectorAll('h3.fig-title, .gtitle')).map(box);
+    titles.forEach(t => legends.forEach(l => { if (hit(t, l)) overlaps.push('figure ' + i); }));
+    const card = fig.getBoundingClientRect();
+    fig.querySelectorAll('.main-svg').forEach(svg => {
+      const r = svg.getBoundingClientRect();
+      if (r.right > card.right + 1 || r.left < card.left - 1) spills.push('chart ' + i);
+    });
+  });
+  document.querySelectorAll('table').forEach(t => {
+    let scroller = null;
+    for (let e = t.parentElement; e && e !== document.body; e = e.parentElement) {
+      const o = getComputedStyle(e).overflowX;
+      if (o === 'auto' || o === 'scroll') { scroller = e; break; }
+    }
+    const inside = t.getBoundingClientRect().right <= document.documentElement.clientWidth + 1;
+    if (!scroller && !inside) spills.push('table ' + (t.id || '?') + ' without a scroll box');
+    if (scroller && scroller.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
+      spills.push('scroll box of ' + (t.id || '?') + ' wider than the page');
+  });
+  if (document.documentElement.scrollWidth > document.documentElement.clientWidth + 1)
+    spills.push('page scrolls sideways: ' + document.documentElement.scrollWidth);
+  return {overlaps, spills};
+}
+"""
+
+
 @pytest.mark.browser
-def test_site_renders_offline_from_file_urls(built_site: Path, tmp_path: Path):
-    """All six pages open from file:// with the network off and no console errors, every chart
-    is drawn (local plotly.min.js), the worklist filter hides rows; full-page screenshots are
-    kept under the test's tmp dir (and copied to $BHI_ARTIFACTS_DIR/screenshots/ when set)."""
+def test_site_in_chromium_at_desktop_and_phone_sizes(built_site: Path, tmp_path: Path):
+    """All six pages from file:// with the network off, at 1440x900 and 390x844: no console
+    errors; every chart drawn (local plotly.min.js); no chart title box meets its legend; no
+    table or chart wider than its box without a scroll box, and the page never scrolls sideways;
+    the run-health banner names the rejected file and the stale extract; the ROI page prints its
+    cost assumptions; the worklist filters and sorts. One site build for the module; full-page
+    screenshots kept under tmp and copied to $BHI_ARTIFACTS_DIR/screenshots/ when set."""
     sync_api = pytest.importorskip("playwright.sync_api")
     if not CHROMIUM.exists():
         if os.environ.get("CI"):  # CI installs chromium (scripts/ensure-chromium.sh): never skip there
@@ -693,50 +805,88 @@ def test_site_renders_offline_from_file_urls(built_site: Path, tmp_path: Path):
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
         try:
-            ctx = browser.new_context(offline=True, viewport={"width": 1366, "height": 900})
-            pg = ctx.new_page()
-            errors: list[str] = []
-            pg.on("pageerror", lambda e: errors.append(str(e)))
-            pg.on("console", lambda m: errors.append(f"console: {m.text}")
-                  if m.type == "error" else None)
-            pg.on("requestfailed", lambda r: errors.append(f"request failed: {r.url}"))
-            pg.on("dialog", lambda d: (errors.append(f"dialog: {d.message}"), d.dismiss()))
-            for name in PAGES:
-                pg.goto((built_site / name).as_uri())
-                assert pg.evaluate("typeof Plotly") == "object", name
-                charts = CHARTS[name]
-                assert pg.locator(".figure").count() == charts, name
-                # every chart drawn: one plotly root per figure div, each with its SVG layer
-                pg.wait_for_function(
-                    f"document.querySelectorAll('.figure .js-plotly-plot').length === {charts} && "
-                    f"document.querySelectorAll('.figure .js-plotly-plot .main-svg').length >= {charts}"
-                )
-                drawn = pg.evaluate(
-                    "Array.from(document.querySelectorAll('.figure .js-plotly-plot'))"
-                    ".map(d => d.querySelectorAll('.trace .point, .trace .js-line, .hm image,"
-                    " .annotation').length)"
-                )
-                assert all(n > 0 for n in drawn), (name, drawn)
-                shot = shots_dir / name.replace(".html", ".png")
-                pg.screenshot(path=str(shot), full_page=True)
-                shots.append(shot)
-            pg.goto((built_site / "worklist.html").as_uri())
-            assert pg.locator("#filter-count").text_content() == "5 of 5 rows shown"
-            pg.fill("#filter", "CM-2")
-            assert pg.locator("#worklist tbody tr:visible").count() == 2
-            assert pg.locator("#filter-count").text_content() == "2 of 5 rows shown"
-            pg.fill("#filter", "missing consent")
-            assert pg.locator("#worklist tbody tr:visible").count() == 2
-            pg.fill("#filter", "behind pace")
-            assert pg.locator("#worklist tbody tr:visible").count() == 1
-            pg.fill("#filter", "")
-            assert pg.locator("#worklist tbody tr:visible").count() == 5
-            assert errors == []
+            for size, viewport in VIEWPORTS.items():
+                ctx = browser.new_context(offline=True, viewport=viewport)
+                pg = ctx.new_page()
+                errors: list[str] = []
+                pg.on("pageerror", lambda e: errors.append(str(e)))
+                pg.on("console", lambda m: errors.append(f"console: {m.text}")
+                      if m.type == "error" else None)
+                pg.on("requestfailed", lambda r: errors.append(f"request failed: {r.url}"))
+                pg.on("dialog", lambda d: (errors.append(f"dialog: {d.message}"), d.dismiss()))
+                for name in PAGES:
+                    pg.goto((built_site / name).as_uri())
+                    assert pg.evaluate("typeof Plotly") == "object", name
+                    charts = CHARTS[name]
+                    assert pg.locator(".figure").count() == charts, name
+                    pg.wait_for_function(
+                        f"document.querySelectorAll('.figure .js-plotly-plot').length === {charts} && "
+                        f"document.querySelectorAll('.figure .js-plotly-plot .main-svg').length >= {charts}"
+                    )
+                    drawn = pg.evaluate(
+                        "Array.from(document.querySelectorAll('.figure .js-plotly-plot'))"
+                        ".map(d => d.querySelectorAll('.trace .point, .trace .js-line, .hm image,"
+                        " .annotation').length)"
+                    )
+                    assert all(n > 0 for n in drawn), (size, name, drawn)
+                    layout = pg.evaluate(_LAYOUT_JS)
+                    assert layout["overlaps"] == [], (size, name, layout)
+                    assert layout["spills"] == [], (size, name, layout)
+                    banner = pg.locator("#run-health")
+                    assert banner.is_visible(), (size, name)
+                    text = banner.inner_text()
+                    assert "Stale extract" in text and "2026-10-05" in text, (size, name)
+                    assert "time_entries_2026-09.csv" in text, (size, name)
+                    assert "2026-09 is incomplete" in text, (size, name)
+                    if name == "roi.html":
+                        assumptions = pg.locator("#roi-assumptions").inner_text()
+                        assert "Care manager cost" in assumptions and "program share" in assumptions
+                        assert "Open month" in assumptions and "prorated" in assumptions
+                    shot = shots_dir / f"{size}-{name.replace('.html', '.png')}"
+                    pg.screenshot(path=str(shot), full_page=True)
+                    shots.append(shot)
+                if size == "desktop":
+                    pg.goto((built_site / "worklist.html").as_uri())
+                    assert pg.locator("#filter-count").text_content() == "4 of 4 rows shown"
+                    pg.select_option("#cm-filter", "CM-2")
+                    assert pg.locator("#worklist tbody tr:visible").count() == 1
+                    pg.select_option("#cm-filter", "")
+                    pg.fill("#filter", "missing consent")
+                    assert pg.locator("#worklist tbody tr:visible").count() == 2
+                    pg.fill("#filter", "behind pace")
+                    assert pg.locator("#worklist tbody tr:visible").count() == 1
+                    pg.fill("#filter", "")
+                    assert pg.locator("#worklist tbody tr:visible").count() == 4
+                    # blockers visible without scrolling sideways at 1440 px
+                    right = pg.evaluate("document.querySelector('#worklist th:nth-child(3)')"
+                                        ".getBoundingClientRect().right")
+                    assert right < 1440
+                    # sort by minutes needed, smallest first (data-sort holds the number)
+                    pg.click("#worklist th:nth-child(5)")
+                    needed = pg.evaluate("Array.from(document.querySelectorAll('#worklist tbody "
+                                         "td:nth-child(5)')).map(td => +td.dataset.sort)")
+                    assert needed == sorted(needed)
+                    # the folded rows are there, behind a disclosure
+                    assert not pg.locator("#worklist-folded").is_visible()
+                    pg.click("#folded summary")
+                    assert pg.locator("#worklist-folded").is_visible()
+                assert errors == [], size
+                ctx.close()
         finally:
             browser.close()
-    assert sorted(s.name for s in shots_dir.iterdir()) == sorted(
-        n.replace(".html", ".png") for n in PAGES
-    )
+    assert len(shots) == len(PAGES) * len(VIEWPORTS)
     for shot in shots:
         assert shot.read_bytes()[:4] == b"\x89PNG" and shot.stat().st_size > 10_000, shot
     _keep_artifacts(shots, "screenshots")
+
+
+def test_incomplete_month_is_marked_on_every_month_chart_and_table(built_site: Path):
+    """September's time-entries file was rejected (REJECTED): every chart and table by month says
+    so instead of drawing September like any other month."""
+    for name in ("index.html", "roi.html", "revenue_gap.html", "compliance.html"):
+        assert "2026-09 (incomplete data)" in page(built_site, name), name
+    gap_rows = tbody_rows(page(built_site, "revenue_gap.html"), "top-patient-months")
+    assert any("2026-09 (incomplete data)" in r for r in gap_rows)
+    assert all("2026-08 (incomplete" not in r for r in gap_rows)
+    blocked = tbody_rows(page(built_site, "compliance.html"), "blocked-months")
+    assert any("2026-09 (incomplete data)" in r for r in blocked)

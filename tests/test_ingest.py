@@ -112,7 +112,7 @@ def test_file_error_leaves_the_previous_warehouse_intact(drop: Drop, tmp_path, c
     drop.month("P1", "2026-01", 40)
     folder = drop.write()
     out = tmp_path / "out"
-    assert main(["run", "--extracts", str(folder), "--out", str(out), "--as-of", "2026-02-10"]) == 0
+    assert main(["run", "--extracts", str(folder), "--out", str(out), "--as-of", "2026-02-10", "--allow-stale"]) == 0
     with duckdb.connect(str(out / "warehouse.duckdb"), read_only=True) as conn:
         before = conn.sql("select * from fct_claims").fetchall()
     assert len(before) == 1

@@ -19,7 +19,7 @@ AS_OF = "2026-03-10"  # January and February closed, March open
 
 
 def _run(folder, out, *extra) -> int:
-    return main(["run", "--extracts", str(folder), "--out", str(out), "--as-of", AS_OF, *extra])
+    return main(["run", "--extracts", str(folder), "--out", str(out), "--as-of", AS_OF, "--allow-stale", *extra])
 
 
 def _sql(out, query: str) -> list[tuple]:
@@ -217,7 +217,8 @@ def test_a_profile_full_refresh_table_is_replaced_through_bhi_run(tmp_path):
     folder = tmp_path / "drop"
     shutil.copytree(REPO_ROOT / "data" / "examples" / "registry", folder)
     out = tmp_path / "out"
-    args = ["run", "--extracts", str(folder), "--out", str(out), "--as-of", "2026-07-10", "--profile", "registry"]
+    args = ["run", "--extracts", str(folder), "--out", str(out), "--as-of", "2026-07-10", "--profile", "registry",
+            "--allow-stale"]
     assert main(args) == 0
     assert _sql(out, "select count(*) from raw_staff") == [(5,)]
     claims = _claims(out)

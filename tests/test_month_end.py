@@ -30,7 +30,7 @@ def closed_quarter(drop: Drop, tmp_path):
         drop.month("P1", month, minutes)
     folder = drop.write()
     out = tmp_path / "out"
-    assert main(["run", "--extracts", str(folder), "--out", str(out), "--as-of", "2026-04-10"]) == 0
+    assert main(["run", "--extracts", str(folder), "--out", str(out), "--as-of", "2026-04-10", "--allow-stale"]) == 0
     return drop, folder, out
 
 
@@ -70,7 +70,7 @@ def test_closing_again_replaces_the_month_and_a_late_entry_reopens_it(closed_qua
         {"entry_id": "LATE1", "patient_id": "P1", "staff_id": "CM1", "service_date": "2026-02-20",
          "minutes": 45, "activity": "follow_up"},
     ])
-    assert main(["run", "--extracts", str(folder), "--out", str(out), "--as-of", "2026-04-11"]) == 0
+    assert main(["run", "--extracts", str(folder), "--out", str(out), "--as-of", "2026-04-11", "--allow-stale"]) == 0
     assert main(["close", "--out", str(out), "--month", "2026-02"]) == 0
     assert _rows(out, "select strftime(service_month, '%Y-%m'), code, units, closed_as_of from month_end_claims"
                       " order by 1, 2") == [

@@ -290,7 +290,7 @@ def test_bhi_run_on_an_example_with_its_profile(tmp_path):
     out = tmp_path / "out"
     proc = subprocess.run(
         [sys.executable, "-m", "pipelines.cli", "run", "--extracts", str(EXAMPLES / "ehr_reporting"), "--out",
-         str(out), "--profile", "ehr_reporting", "--as-of", "2026-07-10"],
+         str(out), "--profile", "ehr_reporting", "--as-of", "2026-07-10", "--allow-stale"],
         capture_output=True, text=True, timeout=300, cwd=REPO_ROOT,
     )
     assert proc.returncode == 0, proc.stderr
@@ -310,7 +310,8 @@ def test_bhi_run_on_an_example_with_its_profile(tmp_path):
 def test_bhi_run_loads_every_example_drop(example, profile, tmp_path, capsys):
     from pipelines.cli import main
 
-    args = ["run", "--extracts", str(EXAMPLES / example), "--out", str(tmp_path / "out"), "--as-of", "2026-07-10"]
+    args = ["run", "--extracts", str(EXAMPLES / example), "--out", str(tmp_path / "out"), "--as-of", "2026-07-10",
+            "--allow-stale"]
     assert main(args + (["--profile", profile] if profile else [])) == 0
     out = capsys.readouterr().out
     # the same synthetic caseload in every shape: nothing quarantined, the same closed-month claims

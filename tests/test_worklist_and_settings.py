@@ -129,8 +129,10 @@ def test_program_roi_costs_and_revenue(drop: Drop, build):
         "select strftime(service_month, '%Y-%m'), expected_revenue, care_manager_cost, total_cost, net "
         "from fct_program_roi order by 1"
     ).fetchall()
-    # care manager: 72,000 x 1.0 FTE / 12 = 6,000 a month
-    assert rows == [("2026-01", 145.24, 6000.0, 6000.0, round(145.24 - 6000, 2)), ("2026-02", 0.0, 6000.0, 6000.0, -6000.0)]
+    # care manager: 72,000 x 1.0 FTE / 12 x the program share 0.5 (care_manager_cocm_share) = 3,000 a
+    # month; the open month February prorated to 10 of 28 days elapsed = 1,071.43
+    assert rows == [("2026-01", 145.24, 3000.0, 3000.0, round(145.24 - 3000, 2)),
+                    ("2026-02", 0.0, 1071.43, 1071.43, -1071.43)]
 
 
 def test_fees_are_those_in_force_at_month_end(drop: Drop, build, tmp_path):

@@ -16,6 +16,7 @@ MARTS = [
     "fct_claim_evidence",
     "fct_rule_set_what_if",
     "fct_modifier_advisories",
+    "fct_month_completeness",
     "quarantine",
 ]
 
@@ -29,12 +30,16 @@ def exports(warehouse: DuckDBResource, paths: RunPaths) -> dg.MaterializeResult:
     return dg.MaterializeResult(metadata={name: rows for name, rows in counts.items()})
 
 
-@dg.asset(deps=list(SITE_MARTS), group_name="outputs", kinds={"plotly", "html"})
+# the drill-down pages (explain/) read the evidence trail as `bhi explain` does
+DRILLDOWN_TABLES = ["fct_patient_months", "fct_claim_evidence", "int_time_entries_classified"]
+
+
+@dg.asset(deps=[*SITE_MARTS, *DRILLDOWN_TABLES], group_name="outputs", kinds={"plotly", "html"})
 def dashboards(
     context: dg.AssetExecutionContext, warehouse: DuckDBResource, paths: RunPaths
 ) -> dg.MaterializeResult:
     """Static offline dashboard site under <out>/dashboards/ (index, worklist, outreach plan,
-    revenue gap, ROI, compliance) and the leadership figures as PNG for email under
+    revenue gap, ROI, compliance, the explain/ drill-down pages) and the leadership figures as PNG for email under
     <out>/dashboards/email/ (kaleido + a Chromium browser; skipped with a warning when missing)."""
     site_dir = paths.out / "dashboards"
     with warehouse.get_connection() as conn:

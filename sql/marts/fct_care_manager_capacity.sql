@@ -28,7 +28,7 @@ business_days as (
 ),
 
 care_managers as (
-    select staff_id as care_manager_id, facility_id, coalesce(fte, 1) as fte
+    select staff_id as care_manager_id, name as care_manager_name, facility_id, coalesce(fte, 1) as fte
     from stg_staff
     where role = 'care_manager'
 ),
@@ -36,6 +36,7 @@ care_managers as (
 final as (
     select
         c.care_manager_id,
+        c.care_manager_name,
         c.facility_id,
         p.open_month as service_month,
         c.fte,

@@ -2,7 +2,7 @@
 --          no page adds anything up itself: open-month worklist and pace, the outreach plan, the
 --          compliance items (gated months, late documentation, quarantine) and closed-month ROI
 -- grain: one row
--- upstream: fct_worklist_pace, fct_outreach_summary, fct_care_manager_capacity, fct_compliance_blocked_months, fct_compliance_documentation_lag, fct_compliance_quarantine, fct_program_roi_monthly, fct_program_roi_facility, fct_revenue_gap_by_reason, fct_revenue_gap_patient_months, ref_settings
+-- upstream: fct_worklist_pace, fct_outreach_summary, fct_care_manager_capacity, fct_compliance_blocked_months, fct_compliance_documentation_lag, fct_compliance_quarantine, fct_program_roi_monthly, fct_program_roi_facility, fct_program_roi_break_even, fct_revenue_gap_by_reason, fct_revenue_gap_patient_months, ref_settings
 with worklist as (
     select
         count(*) as patient_programs_enrolled,
@@ -73,7 +73,11 @@ roi as (
         total_cost as roi_closed_cost,
         net as roi_closed_net,
         roi_pct as roi_closed_pct,
-        closed_months as roi_closed_months
+        closed_months as roi_closed_months,
+        incomplete_months_excluded as roi_incomplete_months_excluded,
+        revenue_left_on_table as roi_closed_left_on_table,
+        net_if_recovered as roi_closed_net_if_recovered,
+        roi_pct_if_recovered as roi_closed_pct_if_recovered
     from fct_program_roi_facility
     where is_total
 ),
@@ -83,6 +87,16 @@ roi_latest as (
     from fct_program_roi_monthly
     order by service_month desc
     limit 1
+),
+
+break_even as (
+    select
+        care_managers as roi_care_managers,
+        billed_patient_months_per_care_manager as roi_billed_per_care_manager,
+        break_even_billed_patient_months_per_care_manager as roi_break_even_per_care_manager,
+        revenue_per_billed_patient_month as roi_revenue_per_billed_patient_month,
+        cost_per_care_manager_month as roi_cost_per_care_manager_month
+    from fct_program_roi_break_even
 ),
 
 gap as (
@@ -104,6 +118,7 @@ final as (
     cross join gap
     left join roi on true
     left join roi_latest on true
+    left join break_even on true
 )
 
 select * from final

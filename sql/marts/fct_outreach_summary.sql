@@ -35,6 +35,7 @@ care_managers as (
 final as (
     select
         m.care_manager_id,
+        k.care_manager_name,
         k.facility_id,
         coalesce(k.capacity_minutes, 0) as capacity_minutes,
         k.business_days_left,

@@ -1,9 +1,23 @@
 -- purpose: program economics per facility and month: expected revenue (billable amounts, month to
---          date for the open month) against care-manager cost (roster annual_cost x fte / 12) and
---          other program costs; net, cumulative net and ROI %
+--          date for the open month) against the program's share of care-manager cost (roster
+--          annual_cost x fte / 12 x care_manager_cocm_share, the share of their time the outreach
+--          plan also assumes) and other program costs; the open month's costs are prorated to the
+--          days elapsed (cost_share_of_month = day of the as-of date / days in the month) so month-to-
+--          date revenue meets month-to-date cost; the revenue left on the table, and whether the
+--          month's data is incomplete (fct_month_completeness); net, cumulative net and ROI %
 -- grain: facility_id, service_month
--- upstream: fct_patient_months, fct_claims, stg_staff, stg_program_costs
-with months as (
+-- upstream: fct_patient_months, fct_claims, fct_revenue_gap, fct_month_completeness, stg_staff, stg_program_costs, ref_settings, run_parameters
+with params as (
+    select
+        as_of,
+        date_trunc('month', as_of)::date as open_month,
+        day(as_of) / day(last_day(as_of)) as open_month_elapsed_share,
+        (select max(try_cast(value as double)) from ref_settings where setting = 'care_manager_cocm_share')
+            as care_manager_program_share
+    from run_parameters
+),
+
+months as (
     select
         facility_id,
         service_month,
@@ -21,8 +35,14 @@ claim_lines as (
     group by all
 ),
 
+gap as (
+    select facility_id, service_month, round(sum(dollars), 2) as revenue_left_on_table
+    from fct_revenue_gap
+    group by all
+),
+
 care_manager_cost as (
-    select facility_id, round(sum(annual_cost * coalesce(fte, 1)) / 12, 2) as monthly_cost
+    select facility_id, sum(annual_cost * coalesce(fte, 1)) / 12 as monthly_cost
     from stg_staff
     where role = 'care_manager'
     group by all
@@ -43,12 +63,22 @@ joined as (
         coalesce(l.claim_lines, 0) as claim_lines,
         m.patients_billed,
         m.patient_months_enrolled,
-        coalesce(c.monthly_cost, 0) as care_manager_cost,
-        coalesce(o.other_cost, 0) as other_cost
+        case when m.service_month = p.open_month then p.open_month_elapsed_share else 1.0 end as cost_share_of_month,
+        p.care_manager_program_share,
+        round(coalesce(c.monthly_cost, 0) * p.care_manager_program_share
+            * case when m.service_month = p.open_month then p.open_month_elapsed_share else 1.0 end, 2) as care_manager_cost,
+        round(coalesce(o.other_cost, 0)
+            * case when m.service_month = p.open_month then p.open_month_elapsed_share else 1.0 end, 2) as other_cost,
+        coalesce(g.revenue_left_on_table, 0) as revenue_left_on_table,
+        coalesce(mc.is_incomplete, false) as is_incomplete,
+        mc.incomplete_reasons
     from months as m
+    cross join params as p
     left join claim_lines as l using (facility_id, service_month)
+    left join gap as g using (facility_id, service_month)
     left join care_manager_cost as c using (facility_id)
     left join other_cost as o using (facility_id, service_month)
+    left join fct_month_completeness as mc using (service_month)
 ),
 
 final as (

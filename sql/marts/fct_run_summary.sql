@@ -1,6 +1,6 @@
 -- purpose: the headline numbers of this run (printed by `bhi run`, shown on the dashboard index)
 -- grain: one row
--- upstream: run_parameters, ingest_files, quarantine, fct_minutes_reconciliation, fct_claims, fct_revenue_gap
+-- upstream: run_parameters, ingest_files, quarantine, fct_minutes_reconciliation, fct_claims, fct_revenue_gap, fct_run_health
 with params as (
     select as_of, date_trunc('month', as_of)::date as open_month from run_parameters
 ),
@@ -21,8 +21,19 @@ final as (
             as minutes_quarantined,
         (select count(*) from fct_claims) as claim_lines,
         round((select coalesce(sum(expected_amount), 0) from fct_claims), 2)::double as expected_revenue,
-        round((select coalesce(sum(dollars), 0) from fct_revenue_gap), 2)::double as revenue_left_on_table
+        round((select coalesce(sum(dollars), 0) from fct_revenue_gap), 2)::double as revenue_left_on_table,
+        -- run health (fct_run_health): `bhi run` prints it and exits 3 on a stale extract
+        h.newest_entry_date,
+        h.days_since_newest_entry,
+        h.stale_extract_days,
+        h.is_stale,
+        h.files_rejected,
+        h.field_warnings,
+        h.unpriced_lines,
+        h.incomplete_months,
+        h.incomplete_month_list
     from params as p
+    cross join fct_run_health as h
 )
 
 select * from final
