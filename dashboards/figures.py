@@ -344,6 +344,39 @@ def revenue_trend(monthly: pl.DataFrame) -> go.Figure:
     return apply_theme(fig)
 
 
+TITLE_OUTCOMES = "Follow-up in the last 4 weeks and response at 10-14 weeks, by month"
+
+
+def outcomes_trend(summary: pl.DataFrame) -> go.Figure:
+    """The outcomes page's trend from fct_outcomes_summary (grouping_level 'month'): the share of
+    active patients with a repeat score in the last 4 weeks and the share of judged 10-14 week
+    windows that showed a response; every point's hover gives its n of N."""
+    monthly = summary.filter(pl.col("grouping_level") == "month") if summary.height else summary
+    if monthly.height == 0:
+        return empty_figure(TITLE_OUTCOMES, "No active measurement-based care months yet.")
+    monthly = monthly.sort("service_month")
+    labels = [fmt_month(m) for m in monthly.get_column("service_month").to_list()]
+
+    def pct(rate: str) -> list:
+        return [None if v is None else v * 100 for v in monthly.get_column(rate).to_list()]
+
+    fig = go.Figure()
+    for name, rate, n, total, color in (
+        ("Followed up (last 4 weeks)", "follow_up_rate", "follow_up_last_4_weeks", "active_patient_months", PALETTE[0]),
+        ("Response at 10-14 weeks", "early_response_rate", "early_responses", "early_judged", PALETTE[2]),
+    ):
+        counts = [f"{a:,} of {b:,}" for a, b in zip(monthly.get_column(n).to_list(), monthly.get_column(total).to_list())]
+        fig.add_trace(go.Scatter(name=name, x=labels, y=pct(rate), mode="lines+markers", customdata=counts,
+                                 line=dict(color=color, width=2),
+                                 hovertemplate="%{x}<br>%{fullData.name}: %{y:.1f}% (%{customdata})<extra></extra>"))
+    fig.update_layout(
+        title=dict(text=TITLE_OUTCOMES),
+        xaxis=dict(title=dict(text="Month"), type="category"),
+        yaxis=dict(title=dict(text="Share"), ticksuffix="%", range=[0, 100]),
+    )
+    return apply_theme(fig)
+
+
 def _outreach_rows(summary: pl.DataFrame) -> pl.DataFrame:
     """Care managers with candidates (the top ones by plan_rank), largest planned dollars at the top
     of a horizontal chart."""

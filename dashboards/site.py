@@ -51,7 +51,8 @@ REVENUE_GAP_PAGE = "revenue_gap.html"
 ROI_PAGE = "roi.html"
 OUTREACH_PAGE = "outreach.html"
 COMPLIANCE_PAGE = "compliance.html"
-PAGES = (INDEX_PAGE, WORKLIST_PAGE, OUTREACH_PAGE, REVENUE_GAP_PAGE, ROI_PAGE, COMPLIANCE_PAGE)
+OUTCOMES_PAGE = "outcomes.html"
+PAGES = (INDEX_PAGE, WORKLIST_PAGE, OUTREACH_PAGE, REVENUE_GAP_PAGE, ROI_PAGE, OUTCOMES_PAGE, COMPLIANCE_PAGE)
 WORKLIST_LIMIT = 500
 GAP_TABLE_LIMIT = 50
 OUTREACH_LIMIT = 60  # plan rows shown per care manager
@@ -74,6 +75,7 @@ _NAV = (
     (OUTREACH_PAGE, "Outreach plan"),
     (REVENUE_GAP_PAGE, "Revenue gap (closed months)"),
     (ROI_PAGE, "Program ROI"),
+    (OUTCOMES_PAGE, "Outcomes"),
     (COMPLIANCE_PAGE, "Compliance"),
 )
 
@@ -543,7 +545,8 @@ def write_drilldown_pages(conn: duckdb.DuckDBPyConnection, out: Path,
 
 
 def index_page(summary: pl.DataFrame, headlines: pl.DataFrame | None = None,
-               monthly: pl.DataFrame | None = None, *, health: str = "") -> str:
+               monthly: pl.DataFrame | None = None, *, health: str = "",
+               outcomes: pl.DataFrame | None = None) -> str:
     """Overview: what to do today (top actions, from fct_dashboard_headlines), the trend of revenue,
     revenue left on the table and billing rate by month (fct_program_roi_monthly), the run's
     numbers (fct_run_summary) and a link to every page. No patient identifiers (a leadership page)."""
@@ -639,6 +642,15 @@ def index_page(summary: pl.DataFrame, headlines: pl.DataFrame | None = None,
         f"net over the closed months (ROI {fmt_pct(h.get('roi_closed_pct'))}); cumulative net "
         f"including the open month {fmt_dollars(h.get('roi_cumulative_net'))}.",
     ))
+    o = (_one(outcomes.filter(pl.col("grouping_level") == "total"))
+         if outcomes is not None and outcomes.height else {})
+    parts.append(link(
+        OUTCOMES_PAGE, "Outcomes",
+        _n_of(o.get("early_responses"), o.get("early_judged"), o.get("early_response_rate")),
+        "responded at 10-14 weeks; remission at 6 months "
+        f"{_n_of(o.get('six_month_remissions'), o.get('six_month_judged'), o.get('six_month_remission_rate'))}; "
+        f"{fmt_int(o.get('not_improving_without_review'))} patients not improving without a psychiatric review.",
+    ))
     parts.append(link(
         COMPLIANCE_PAGE, "Compliance", f"{fmt_int(h.get('blocked_months_closed'))} blocked months",
         f"in closed months by missing consent or psychiatric review "
@@ -667,8 +679,10 @@ def worklist_page(
     health: str = "",
     linked: Any = None,
     limit: int = WORKLIST_LIMIT,
+    not_improving: pl.DataFrame | None = None,
 ) -> str:
-    """Analyst worklist for the open month.
+    """Analyst worklist for the open month, and the patients not improving without a psychiatric
+    review since week 10 (not_improving: fct_outcome_episodes rows flagged, for the care team).
 
     worklist: fct_worklist_pace rows (all or only the first `limit` by worklist_rank: the page
     shows the top `limit` by worklist_rank); headlines: fct_dashboard_headlines (cards and the
@@ -687,6 +701,7 @@ def worklist_page(
     if total == 0 or worklist.height == 0:
         parts.append(_empty("No rows: no enrolled patients with activity in the open month."))
         parts.append(_figure_html(figures.dollars_at_stake_by_care_manager(cms), "fig-care-manager"))
+        parts.append(_not_improving_section(not_improving))
         return _page("Worklist", WORKLIST_PAGE, "\n".join(parts), as_of=as_of, health=health)
 
     blocked = h.get("patient_programs_blocked") or 0
@@ -788,8 +803,31 @@ def worklist_page(
                      col_classes=classes, sortable=True)
             + "</details>"
         )
+    parts.append(_not_improving_section(not_improving))
     return _page("Worklist", WORKLIST_PAGE, "\n".join(parts), as_of=as_of, script=_FILTER_JS,
                  phi=True, health=health)
+
+
+def _not_improving_section(episodes: pl.DataFrame | None) -> str:
+    """Treat to target: patients in care, past week 10, short of a response, with no psychiatric
+    consultant review since week 10 (fct_outcome_episodes.not_improving_without_review)."""
+    head = ('<h2 id="not-improving">Not improving: no psychiatric review since week 10</h2>'
+            '<p class="note">In care today, 10 weeks or more after the baseline score, the latest score short '
+            "of a 50% drop, and no psychiatric consultant review since week 10: bring them to the next case "
+            "review (treat to target; docs/outcomes.md).</p>")
+    if episodes is None or episodes.height == 0:
+        return head + _empty("No patient is flagged.")
+    rows = (
+        ([r["patient_id"], _cm(r["care_manager_id"]), (r["instrument"] or "").upper(),
+          f"{fmt_int(r['baseline_score'])} on {fmt_date(r['baseline_date'])}",
+          f"{fmt_int(r['latest_score'])} on {fmt_date(r['latest_date'])}" if r["latest_date"] else "—",
+          fmt_pct(None if r["latest_reduction"] is None else r["latest_reduction"] * 100),
+          fmt_date(r["last_review_date"]) if r["last_review_date"] else "none in the episode"], "")
+        for r in episodes.iter_rows(named=True)
+    )
+    return head + _table([("Patient", False), ("Care manager", False), ("Scale", False), ("Baseline", False),
+                          ("Latest", False), ("Drop from baseline", True), ("Last psychiatric review", False)],
+                         rows, table_id="not-improving-table", sortable=True)
 
 
 def outreach_page(
@@ -1000,6 +1038,7 @@ def roi_page(
     *,
     as_of: dt.date | None = None,
     health: str = "",
+    outcomes: pl.DataFrame | None = None,
 ) -> str:
     """Leadership ROI page from fct_program_roi_monthly, fct_program_roi_facility,
     fct_program_roi_assumptions and fct_dashboard_headlines (break-even, if recovered); none of
@@ -1036,6 +1075,12 @@ def roi_page(
     parts.append(_card("Net if the revenue left on the table were recovered",
                        f"{fmt_dollars(recovered)} (ROI {fmt_pct(h.get('roi_closed_pct_if_recovered'))})",
                        "" if recovered is None else ("good" if recovered >= 0 else "alert")))
+    # outcomes beside money (fct_outcomes_summary, all episodes): what the revenue pays for
+    o = _one(outcomes.filter(pl.col("grouping_level") == "total")) if outcomes is not None and outcomes.height else {}
+    parts.append(_card("Remission at 6 months (outcomes)",
+                       _n_of(o.get("six_month_remissions"), o.get("six_month_judged"), o.get("six_month_remission_rate"))))
+    parts.append(_card("Response at 10-14 weeks (outcomes)",
+                       _n_of(o.get("early_responses"), o.get("early_judged"), o.get("early_response_rate"))))
     parts.append("</div>")
     parts.append(
         '<p class="note" id="break-even">Break-even at current rates: a billed patient-month '
@@ -1113,6 +1158,95 @@ def _assumptions(assumptions: pl.DataFrame | None) -> str:
                  table_id="assumptions")
         + "</div>"
     )
+
+
+def _n_of(n: Any, total: Any, rate: Any) -> str:
+    """"42.0% (21 of 50)"; "—" when nothing was judged."""
+    if not total:
+        return "—"
+    return f"{fmt_pct(None if rate is None else rate * 100)} ({fmt_int(n)} of {fmt_int(total)})"
+
+
+def outcomes_page(
+    summary: pl.DataFrame,
+    *,
+    as_of: dt.date | None = None,
+    health: str = "",
+) -> str:
+    """Outcomes (fct_outcomes_summary): follow-up, response at 10-14 weeks, response and remission
+    at 6 months, with the counts behind every rate, by month, care manager and facility. A
+    leadership page: no patient identifiers (the "not improving" patients are on the worklist)."""
+    def level(name: str) -> pl.DataFrame:
+        return summary.filter(pl.col("grouping_level") == name) if summary.height else summary
+
+    total = _one(level("total"))
+    parts = [
+        "<h1>Outcomes: are patients getting better?</h1>",
+        '<p class="lead">Measurement-based care in the collaborative care episodes: a baseline score '
+        "(PHQ-9 or GAD-7) at the start, repeat scores, response (a 50% drop from the baseline) at "
+        "10-14 weeks and at 6 months, remission (a score below 5) at 6 months. Every rate shows its "
+        "counts; windows still open are not counted. Definitions: docs/outcomes.md.</p>",
+    ]
+    if not total:
+        parts.append(_figure_html(figures.outcomes_trend(summary), "fig-outcomes"))
+        parts.append(_empty("No rows: no measurement-based care episodes yet."))
+        return _page("Outcomes", OUTCOMES_PAGE, "\n".join(parts), as_of=as_of, health=health)
+    stuck = total.get("not_improving_without_review") or 0
+    parts.append('<div class="card-grid">')
+    parts.append(_card("Followed up in the last 4 weeks (patient-months)",
+                       _n_of(total.get("follow_up_last_4_weeks"), total.get("active_patient_months"),
+                             total.get("follow_up_rate"))))
+    parts.append(_card("Response at 10-14 weeks",
+                       _n_of(total.get("early_responses"), total.get("early_judged"),
+                             total.get("early_response_rate"))))
+    parts.append(_card("Remission at 6 months",
+                       _n_of(total.get("six_month_remissions"), total.get("six_month_judged"),
+                             total.get("six_month_remission_rate"))))
+    parts.append(_card("Episodes without a baseline score",
+                       f"{fmt_int(total.get('episodes_without_baseline'))} of {fmt_int(total.get('episodes'))}",
+                       "alert" if total.get("episodes_without_baseline") else ""))
+    parts.append(_card("Not improving, no psychiatric review since week 10", fmt_int(stuck),
+                       "alert" if stuck else ""))
+    parts.append(_card("Median days in program", fmt_int(total.get("median_days_in_program"))))
+    parts.append("</div>")
+    if stuck:
+        parts.append(f'<p class="note">The {fmt_int(stuck)} patients not improving are listed for the care '
+                     f'team on the <a href="{WORKLIST_PAGE}#not-improving">worklist</a>.</p>')
+    parts.append(_figure_html(figures.outcomes_trend(summary), "fig-outcomes"))
+
+    headers = [("Follow-up, last 4 weeks", True), ("Response 10-14 weeks", True),
+               ("Response 6 months", True), ("Remission 6 months", True), ("Without baseline", True)]
+
+    def rates(r: dict[str, Any]) -> list[str]:
+        return [
+            _n_of(r["follow_up_last_4_weeks"], r["active_patient_months"], r["follow_up_rate"]),
+            _n_of(r["early_responses"], r["early_judged"], r["early_response_rate"]),
+            _n_of(r["six_month_responses"], r["six_month_judged"], r["six_month_response_rate"]),
+            _n_of(r["six_month_remissions"], r["six_month_judged"], r["six_month_remission_rate"]),
+            fmt_int(r["without_baseline"]),
+        ]
+
+    parts.append("<h2>By month</h2>")
+    parts.append(_table([("Month", False), *headers],
+                        (([fmt_month(r["service_month"]), *rates(r)], "")
+                         for r in level("month").sort("service_month", descending=True).iter_rows(named=True)),
+                        table_id="outcomes-by-month", col_classes={0: "nowrap"}))
+    parts.append("<h2>By care manager</h2>")
+    parts.append(_table([("Care manager", False), *headers, ("Not improving, no review", True)],
+                        (([_cm(r["care_manager_id"], r["care_manager_name"]), *rates(r),
+                           fmt_int(r["not_improving_without_review"])], "")
+                         for r in level("care_manager").sort("care_manager_id", nulls_last=True)
+                         .iter_rows(named=True)),
+                        table_id="outcomes-by-care-manager", sortable=True))
+    parts.append("<h2>By facility</h2>")
+    parts.append(_table([("Facility", False), *headers, ("Not improving, no review", True)],
+                        (([r["facility_id"] or "—", *rates(r), fmt_int(r["not_improving_without_review"])], "")
+                         for r in level("facility").sort("facility_id", nulls_last=True).iter_rows(named=True)),
+                        table_id="outcomes-by-facility"))
+    parts.append('<p class="note">Follow-up counts patient-months with care-manager service; response and '
+                 "remission count episodes, in the month the window's last score was taken (or the window "
+                 "closed without one).</p>")
+    return _page("Outcomes", OUTCOMES_PAGE, "\n".join(parts), as_of=as_of, health=health)
 
 
 def compliance_page(
@@ -1254,7 +1388,7 @@ SITE_MARTS = (
     "fct_revenue_gap_patient_months", "fct_program_roi_monthly", "fct_program_roi_facility",
     "fct_compliance_blocked_months", "fct_compliance_documentation_lag",
     "fct_compliance_quarantine", "fct_program_roi_assumptions", "fct_run_health",
-    "fct_run_health_sources", "fct_month_completeness",
+    "fct_run_health_sources", "fct_month_completeness", "fct_outcomes_summary", "fct_outcome_episodes",
 )
 
 
@@ -1270,7 +1404,7 @@ def render_site(
     """Read the marts (SITE_MARTS) from `conn` and write the static site into `out_dir`; return
     index.html.
 
-    Writes the six pages (PAGES), one shared plotly.min.js and the drill-down pages (explain/, the
+    Writes the seven pages (PAGES), one shared plotly.min.js and the drill-down pages (explain/, the
     `bhi explain` account of at most `drilldown_limit` patient-months listed on the worklist and
     revenue-gap pages; never linked from a leadership page). Long tables are cut in SQL (the
     worklist, the outreach plan and the top patient-months), so the page size does not grow
@@ -1297,6 +1431,9 @@ def render_site(
     quarantined = _read(conn, "fct_compliance_quarantine")
     assumptions = _read(conn, "fct_program_roi_assumptions")
     completeness = _read(conn, "fct_month_completeness")
+    outcomes = _read(conn, "fct_outcomes_summary")
+    not_improving = _read(conn, "fct_outcome_episodes", "where not_improving_without_review"
+                          " order by care_manager_id nulls last, baseline_date, patient_id")
     incomplete = incomplete_months(completeness)
     health = run_health_banner(_read(conn, "fct_run_health"), _read(conn, "fct_run_health_sources"),
                                completeness)
@@ -1315,7 +1452,9 @@ def render_site(
     linked = write_drilldown_pages(conn, out, pairs, as_of=as_of, health=health)
     _write_text(out / WORKLIST_PAGE,
                 worklist_page(worklist, headlines, outreach, open_month=open_month, as_of=as_of,
-                              limit=worklist_limit, health=health, linked=linked))
+                              limit=worklist_limit, health=health, linked=linked,
+                              not_improving=not_improving))
+    _write_text(out / OUTCOMES_PAGE, outcomes_page(outcomes, as_of=as_of, health=health))
     _write_text(out / OUTREACH_PAGE,
                 outreach_page(plan, outreach, headlines, as_of=as_of, limit=outreach_limit,
                               health=health, linked=linked))
@@ -1324,11 +1463,12 @@ def render_site(
                                  limit=gap_table_limit, health=health, linked=linked,
                                  incomplete=incomplete))
     _write_text(out / ROI_PAGE, roi_page(roi_monthly, roi_facility, headlines, assumptions,
-                                         as_of=as_of, health=health))
+                                         as_of=as_of, health=health, outcomes=outcomes))
     _write_text(out / COMPLIANCE_PAGE,
                 compliance_page(blocked, lag, quarantined, headlines, as_of=as_of, health=health,
                                 incomplete=incomplete))
-    _write_text(out / INDEX_PAGE, index_page(summary, headlines, roi_monthly, health=health))
+    _write_text(out / INDEX_PAGE, index_page(summary, headlines, roi_monthly, health=health,
+                                                   outcomes=outcomes))
     return out / INDEX_PAGE
 
 

@@ -28,11 +28,12 @@ D = dt.date
 EVIL = "<script>alert(1)</script>"
 EVIL_PATIENT = f"PAT-EVIL{EVIL}"
 PAGES = ("index.html", "worklist.html", "outreach.html", "revenue_gap.html", "roi.html",
-         "compliance.html")
+         "outcomes.html", "compliance.html")
 # Charts per page (the browser test waits for each to be drawn).
 CHARTS = {"index.html": 1, "worklist.html": 1, "outreach.html": 2, "revenue_gap.html": 1,
-          "roi.html": 1, "compliance.html": 3}
-DASHBOARD_MARTS = set(site.SITE_MARTS) - {"fct_run_summary"} | {"fct_care_manager_capacity",
+          "roi.html": 1, "outcomes.html": 1, "compliance.html": 3}
+# fct_outcome_episodes is hand-built here (its SQL reads the billing engine's tables)
+DASHBOARD_MARTS = set(site.SITE_MARTS) - {"fct_run_summary", "fct_outcome_episodes"} | {"fct_care_manager_capacity",
                                                                  "fct_program_roi_break_even"}
 
 # --------------------------------------------------------------------------- fixture builders
@@ -72,6 +73,16 @@ DDL = {
     "stg_staff": """
         staff_id varchar, role varchar, facility_id varchar, name varchar, annual_cost double,
         fte double""",
+    "fct_outcomes_monthly": """
+        service_month date, program varchar, facility_id varchar, care_manager_id varchar,
+        active_patients bigint, without_baseline bigint, follow_up_in_month bigint,
+        follow_up_last_4_weeks bigint, early_judged bigint, early_responses bigint,
+        six_month_judged bigint, six_month_responses bigint, six_month_remissions bigint""",
+    "fct_outcome_episodes": """
+        patient_id varchar, program varchar, episode_number integer, facility_id varchar,
+        care_manager_id varchar, instrument varchar, baseline_date date, baseline_score double,
+        latest_date date, latest_score double, latest_reduction double, last_review_date date,
+        has_baseline boolean, days_in_program integer, not_improving_without_review boolean""",
     "ref_settings": "setting varchar, value varchar, description varchar",
     # run health: this load's rejected files, live entries and the other dated sources
     "ingest_errors": "source_file varchar, path varchar, table_name varchar, error varchar",
@@ -156,6 +167,20 @@ STAFF = [
     ("PC-1", "psychiatric_consultant", "FAC-A", "Consultant", 280000.0, 0.1),
 ]
 
+# Outcomes: CM-1 in September (6 of 10 followed up, 2 of 4 responded at 10-14 weeks, 1 of 2 remitted)
+# and October; one episode of PAT-STUCK flagged "not improving, no review since week 10"
+OUTCOMES_MONTHLY = [
+    (D(2026, 9, 1), "cocm", "FAC-A", "CM-1", 10, 1, 5, 6, 4, 2, 2, 2, 1),
+    (D(2026, 10, 1), "cocm", "FAC-A", "CM-1", 12, 0, 3, 9, 0, 0, 0, 0, 0),
+]
+OUTCOME_EPISODES = [
+    ("PAT-STUCK", "cocm", 1, "FAC-A", "CM-1", "phq9", D(2026, 6, 2), 20.0, D(2026, 9, 1), 18.0, 0.1, None,
+     True, 140, True),
+    ("PAT-FINE", "cocm", 1, "FAC-A", "CM-1", "phq9", D(2026, 6, 2), 20.0, D(2026, 9, 1), 8.0, 0.6,
+     D(2026, 8, 1), True, 140, False),
+    ("PAT-NOBASE", "cocm", 1, "FAC-A", "CM-1", None, None, None, None, None, None, None, False, 30, False),
+]
+
 SETTINGS = [
     ("care_manager_hours_per_day", "8", ""),
     ("care_manager_cocm_share", "0.5", ""),
@@ -183,6 +208,8 @@ ROWS = {
     "int_time_entries_classified": ENTRIES,
     "quarantine": QUARANTINE,
     "stg_staff": STAFF,
+    "fct_outcomes_monthly": OUTCOMES_MONTHLY,
+    "fct_outcome_episodes": OUTCOME_EPISODES,
 }
 # Present even in an "empty" warehouse: the run's parameters and the settings.
 ALWAYS = {"run_parameters": [(D(2026, 10, 20),)], "ref_settings": SETTINGS}
@@ -319,10 +346,11 @@ def test_patient_id_is_escaped_on_every_page(built_site: Path):
     assert "PAT-EVIL&lt;script&gt;" in page(built_site, "revenue_gap.html")
 
 
-@pytest.mark.parametrize("name", ["roi.html", "compliance.html", "index.html"])
+@pytest.mark.parametrize("name", ["roi.html", "compliance.html", "index.html", "outcomes.html"])
 def test_leadership_pages_have_no_patient_identifiers(built_site: Path, name: str):
     text = page(built_site, name)
-    patient_ids = {r[1] for r in NEAR} | {r[1] for r in GAP} | {r[0] for r in PATIENT_MONTHS}
+    patient_ids = ({r[1] for r in NEAR} | {r[1] for r in GAP} | {r[0] for r in PATIENT_MONTHS}
+                   | {r[0] for r in OUTCOME_EPISODES})
     for pid in patient_ids:
         assert pid not in text
         assert pid.split("<")[0] not in text  # also not the escaped form
@@ -890,3 +918,26 @@ def test_incomplete_month_is_marked_on_every_month_chart_and_table(built_site: P
     assert all("2026-08 (incomplete" not in r for r in gap_rows)
     blocked = tbody_rows(page(built_site, "compliance.html"), "blocked-months")
     assert any("2026-09 (incomplete data)" in r for r in blocked)
+
+
+def test_outcomes_page_shows_the_counts_behind_every_rate(built_site: Path):
+    text = page(built_site, "outcomes.html")
+    # totals over September and October: 15 of 22 patient-months followed up, 2 of 4 responses at
+    # 10-14 weeks, 1 of 2 remissions at 6 months; 1 of 3 episodes without a baseline; 1 not improving
+    for expected in ("68.2% (15 of 22)", "50.0% (2 of 4)", "50.0% (1 of 2)", "1 of 3"):
+        assert expected in text, expected
+    rows = tbody_rows(text, "outcomes-by-month")
+    assert len(rows) == 2 and "2026-10" in rows[0] and "75.0% (9 of 12)" in rows[0]
+    assert "60.0% (6 of 10)" in rows[1]
+    assert "Care Manager 1" in tbody_rows(text, "outcomes-by-care-manager")[0]
+    assert 'href="worklist.html#not-improving"' in text
+
+
+def test_worklist_lists_patients_not_improving_without_review(built_site: Path):
+    rows = tbody_rows(page(built_site, "worklist.html"), "not-improving-table")
+    assert len(rows) == 1 and "PAT-STUCK" in rows[0] and "none in the episode" in rows[0]
+
+
+def test_roi_page_shows_outcomes_beside_money(built_site: Path):
+    text = page(built_site, "roi.html")
+    assert "Remission at 6 months (outcomes)" in text and "50.0% (1 of 2)" in text
