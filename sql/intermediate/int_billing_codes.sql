@@ -81,7 +81,7 @@ priced as (
         r.fee_schedule_payer,
         r.fee_basis,
         case
-            when r.fee_basis is null then 'no_fee_row_in_force'
+            when r.fee_schedule_payer is null then 'no_fee_row_in_force'
             when r.unit_amount is null then 'fee_row_without_amount'
         end as unpriced_reason
     from capped as c
