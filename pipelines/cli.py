@@ -53,6 +53,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         f"  minutes counted         {s['minutes_counted']:>12,} of {s['minutes_ingested']:,} ingested"
         f" ({s['minutes_excluded']:,} excluded, {s['minutes_quarantined']:,} quarantined, each with a reason)\n"
         f"  claim lines (closed)    {s['claim_lines']:>12,}   -> {out / 'claims.csv'}\n"
+        f"  claim lines unpriced    {s['unpriced_claim_lines']:>12,}   -> {out / 'unpriced_claim_lines.csv'}\n"
         f"  expected revenue        ${s['expected_revenue']:>11,.2f}\n"
         f"  revenue left on table   ${s['revenue_left_on_table']:>11,.2f}   -> {out / 'revenue_gap.csv'}\n"
         f"  worklist (open month)   {out / 'near_threshold.csv'}\n"
@@ -69,6 +70,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
             " today's. Deliver a fresh extract, or pass --allow-stale to accept it.",
             file=sys.stderr,
         )
+    # exit 1 (a rejected file, an unpriced line) wins over 3 (stale extract)
+    status = STALE_EXIT_CODE if stale else 0
     if outcome.file_errors:
         # the other files loaded and every output was written, but a file was skipped: not a clean run
         print(
@@ -76,8 +79,23 @@ def _cmd_run(args: argparse.Namespace) -> int:
             " retried on the next run):\n" + "\n".join(f"  {e}" for e in outcome.file_errors),
             file=sys.stderr,
         )
-        return 1
-    return STALE_EXIT_CODE if stale else 0
+        status = 1
+    if outcome.unpriced:
+        # every export was written, the unpriced lines marked; but claims without an amount: not a clean run
+        print(_unpriced_message("bhi run", outcome.unpriced, out / "unpriced_claim_lines.csv"), file=sys.stderr)
+        status = 1
+    return status
+
+
+def _unpriced_message(command: str, rows: list[tuple], listing: Path) -> str:
+    from pipelines.defs.checks import UNPRICED_LIST_CAP, unpriced_summary
+
+    lines = sum(r[3] for r in rows)
+    return (
+        f"{command}: {lines:,} claim line(s) unpriced (no fee_schedule.csv rate in force; marked unpriced in"
+        f" claims.csv, listed in {listing}); load the rate for each payer/code/month:\n"
+        + "\n".join(f"  {line}" for line in unpriced_summary(rows, UNPRICED_LIST_CAP))
+    )
 
 
 def _health_line(s: dict) -> str:
@@ -109,11 +127,23 @@ def _cmd_close(args: argparse.Namespace) -> int:
         print(f"bhi close failed: {outcome.error}", file=sys.stderr)
         return 1
     folder = args.out / "month_end"
-    for month, lines, amount, as_of in outcome.summary["months"]:
+    unpriced_months = []
+    for month, lines, amount, as_of, unpriced in outcome.summary["months"]:
         print(
             f"closed {month} as of {as_of}: {lines:,} claim lines, ${amount:,.2f}"
-            f"  -> {folder / f'claims_{month}.csv'}, {folder / f'claim_evidence_{month}.csv'}"
+            + (f" ({unpriced:,} unpriced, not in the amount)" if unpriced else "")
+            + f"  -> {folder / f'claims_{month}.csv'}, {folder / f'claim_evidence_{month}.csv'}"
         )
+        if unpriced:
+            unpriced_months.append(f"{month} ({unpriced:,} line(s))")
+    if unpriced_months:
+        # the months are closed with the lines marked unpriced; the close is not clean until they are priced
+        print(
+            f"bhi close: unpriced claim lines in {', '.join(unpriced_months)}: marked unpriced (price_status) in"
+            " the month's claims file; load the fee_schedule.csv rate, run `bhi run`, and close the month again",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

@@ -30,9 +30,21 @@ def months_between(first: str, last: str) -> list[str]:
     return months
 
 
+def _add_missing_columns(conn: duckdb.DuckDBPyConnection, table: str, source: str) -> None:
+    """Columns `source` gained since `table` was created (e.g. fct_claims.price_status) are added
+    to `table` (empty for the rows closed before), so a warehouse closed by an earlier version keeps
+    closing months."""
+    have = {r[0] for r in conn.sql(f"select column_name from (describe {table})").fetchall()}
+    for name, ctype, *_ in conn.sql(f"describe {source}").fetchall():
+        if name not in have:
+            conn.execute(f'alter table {table} add column "{name}" {ctype}')
+
+
 def close_months(conn: duckdb.DuckDBPyConnection, out_dir: Path, first: str, last: str) -> list[tuple]:
     """Close every month from `first` to `last` (YYYY-MM): rows in month_end_claims and
-    month_end_close, and the two CSV files per month. Returns (month, claim lines, amount)."""
+    month_end_close, and the two CSV files per month. Returns (month, claim lines, amount, unpriced
+    lines): an unpriced line (no fee-schedule rate in force) is closed as it is, marked unpriced in
+    the month's claim file and counted in month_end_close.unpriced_lines."""
     months = months_between(first, last)
     as_of = conn.sql("select as_of from run_parameters").fetchall()[0][0]
     open_month = f"{as_of:%Y-%m}"
@@ -48,6 +60,7 @@ def close_months(conn: duckdb.DuckDBPyConnection, out_dir: Path, first: str, las
             "create table if not exists month_end_claims as"
             " select *, current_timestamp as closed_at, as_of as closed_as_of from fct_claims, run_parameters where false"
         )
+        _add_missing_columns(conn, "month_end_claims", "fct_claims")
         conn.execute(f"delete from month_end_claims where service_month in ({month_list})")
         conn.execute(
             "insert into month_end_claims by name select c.*, current_timestamp as closed_at, p.as_of as closed_as_of"
@@ -55,14 +68,18 @@ def close_months(conn: duckdb.DuckDBPyConnection, out_dir: Path, first: str, las
         )
         conn.execute(
             "create table if not exists month_end_close (service_month date, claim_lines bigint,"
-            " expected_amount decimal(14,2), expected_collection decimal(14,2), closed_as_of date, closed_at timestamp)"
+            " expected_amount decimal(14,2), expected_collection decimal(14,2), closed_as_of date, closed_at timestamp,"
+            " unpriced_lines bigint)"
         )
+        conn.execute("alter table month_end_close add column if not exists unpriced_lines bigint")
         conn.execute(f"delete from month_end_close where service_month in ({month_list})")
         conn.execute(
             f"""
-            insert into month_end_close
-            select m.month, count(c.claim_line_id), coalesce(sum(c.expected_amount), 0),
-                   coalesce(sum(c.expected_collection), 0), any_value(p.as_of), current_timestamp
+            insert into month_end_close by name
+            select m.month as service_month, count(c.claim_line_id) as claim_lines,
+                   coalesce(sum(c.expected_amount), 0) as expected_amount,
+                   coalesce(sum(c.expected_collection), 0) as expected_collection, any_value(p.as_of) as closed_as_of,
+                   current_timestamp as closed_at, count(*) filter (where c.price_status = 'unpriced') as unpriced_lines
             from (select unnest([{month_list}]) as month) as m
             cross join run_parameters as p
             left join fct_claims as c on c.service_month = m.month
@@ -80,6 +97,6 @@ def close_months(conn: duckdb.DuckDBPyConnection, out_dir: Path, first: str, las
                   folder / f"claims_{month}.csv")
         write_csv(conn, evidence_month_query(month, ordered=True), folder / f"claim_evidence_{month}.csv")
     return conn.sql(
-        f"select strftime(service_month, '%Y-%m'), claim_lines, expected_amount from month_end_close"
+        f"select strftime(service_month, '%Y-%m'), claim_lines, expected_amount, unpriced_lines from month_end_close"
         f" where service_month in ({month_list}) order by 1"
     ).fetchall()

@@ -2,6 +2,10 @@
 
 Every file becomes `ref_<file stem>`; columns named effective_from / effective_to are dates, an empty
 effective_to means "still in force". Editing a CSV row is how a rule or rate changes.
+
+fee_schedule.csv is validated as it is seeded (`validate_fee_schedule`): every row says how its amount
+was obtained (`basis`), and two rows of one payer and code never overlap in time, so the rate of a
+month is never ambiguous. A broken reference stops the run with a message naming the rows.
 """
 
 from pathlib import Path
@@ -41,6 +45,73 @@ FORCED_TYPES = {
 }
 
 
+# fee_schedule.csv `basis`: how a row's amount was obtained (docs/billing-rules.md, fee_schedule.csv).
+# `no_rate` rows carry no amount (a code in force whose rate is not settled): their lines are unpriced.
+FEE_BASES = ("published", "derived_cf_ratio", "crosswalk", "contracted", "modeling_default", "no_rate")
+
+
+class ReferenceDataError(ValueError):
+    """A shipped or user-edited reference file is inconsistent; the message names the rows."""
+
+
+def _fee_row(alias: str) -> str:
+    """SQL text naming one fee_schedule.csv row by its content (reference data, no patient data)."""
+    return (
+        f"{alias}.payer_id || ' ' || {alias}.code || ' ' || coalesce({alias}.effective_from::varchar, '?') || '..'"
+        f" || coalesce({alias}.effective_to::varchar, 'open') || ' ('"
+        f" || coalesce('$' || {alias}.amount::varchar, 'no amount') || ', ' || coalesce({alias}.basis, 'no basis') || ')'"
+    )
+
+
+def validate_fee_schedule(conn: duckdb.DuckDBPyConnection, table: str = "ref_fee_schedule") -> None:
+    """Raise ReferenceDataError naming every fee_schedule.csv row that is incomplete or that overlaps
+    another row of the same payer and code (periods are inclusive; an empty effective_to is open)."""
+    columns = {r[0] for r in conn.sql(f"select column_name from (describe {table})").fetchall()}
+    missing = [c for c in ("payer_id", "code", "effective_from", "effective_to", "amount", "basis", "source")
+               if c not in columns]
+    if missing:
+        raise ReferenceDataError(f"fee_schedule.csv has no column {', '.join(missing)}")
+    bases = ", ".join(f"'{b}'" for b in FEE_BASES)
+    problems = [
+        row[0]
+        for row in conn.sql(
+            f"""
+            with fees as (select *, row_number() over (
+                order by payer_id, code, effective_from, effective_to, amount, basis, source) as k from {table}),
+            bad as (
+                select k, {_fee_row('f')} || ': ' || concat_ws('; ',
+                    case when f.payer_id is null or f.code is null then 'payer_id and code are required' end,
+                    case when f.effective_from is null then 'effective_from is required' end,
+                    case when f.effective_to < f.effective_from then 'effective_to is before effective_from' end,
+                    case when f.basis is null or f.basis not in ({bases})
+                         then 'basis must be one of {", ".join(FEE_BASES)}' end,
+                    case when f.basis = 'no_rate' and f.amount is not null then 'a no_rate row has no amount' end,
+                    case when f.basis <> 'no_rate' and f.amount is null then 'amount is required (or basis no_rate)' end,
+                    case when f.amount < 0 then 'amount is negative' end
+                ) as problem
+                from fees as f
+                where f.payer_id is null or f.code is null or f.effective_from is null
+                   or f.effective_to < f.effective_from or f.basis is null or f.basis not in ({bases})
+                   or (f.basis = 'no_rate') = (f.amount is not null) or f.amount < 0
+            ),
+            overlapping as (
+                select a.k, {_fee_row('a')} || ' overlaps ' || {_fee_row('b')}
+                    || ': one row per payer and code in force on any day' as problem
+                from fees as a
+                inner join fees as b
+                    on a.payer_id = b.payer_id and a.code = b.code and a.k < b.k
+                    and a.effective_from <= coalesce(b.effective_to, date '9999-12-31')
+                    and b.effective_from <= coalesce(a.effective_to, date '9999-12-31')
+            )
+            select problem from (select * from bad union all select * from overlapping) order by k, problem
+            """
+        ).fetchall()
+    ]
+    if problems:
+        shown = problems[:20] + ([f"... and {len(problems) - 20} more"] if len(problems) > 20 else [])
+        raise ReferenceDataError("fee_schedule.csv: " + "; ".join(shown))
+
+
 def reference_tables(reference_dir: Path = DEFAULT_REFERENCE_DIR) -> list[str]:
     return sorted(f"ref_{p.stem}" for p in Path(reference_dir).glob("*.csv"))
 
@@ -59,6 +130,8 @@ def seed_reference(conn: duckdb.DuckDBPyConnection, reference_dir: Path = DEFAUL
             )
             conn.execute(f"create or replace table {table} as select {cols} from {src}")
             counts[table] = conn.sql(f"select count(*) from {table}").fetchall()[0][0]
+        if "ref_fee_schedule" in counts:
+            validate_fee_schedule(conn)
         conn.commit()
     except Exception:
         conn.rollback()

@@ -11,6 +11,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
+from pipelines.defs.checks import UNPRICED_BY_PAYER_CODE_MONTH
 from pipelines.reference import DEFAULT_REFERENCE_DIR
 
 
@@ -23,6 +24,8 @@ class RunOutcome:
     file_errors: list[str] = field(default_factory=list)  # files this run rejected (the others loaded)
     build: dict = field(default_factory=dict)  # run_scope: mode full|incremental, reason, patients, entries
     model_seconds: dict[str, float] = field(default_factory=dict)  # SQL model -> seconds (inside step sql_models)
+    # claim lines without a fee-schedule amount: (payer, code, YYYY-MM, lines, reason) per payer/code/month
+    unpriced: list[tuple] = field(default_factory=list)
 
 
 @contextlib.contextmanager
@@ -44,7 +47,7 @@ def _root_cause(result: dg.ExecuteInProcessResult) -> str:
     failed_checks = [
         f"check {e.check_name} on {e.asset_key.to_user_string()} failed: {e.description}"
         for e in result.get_asset_check_evaluations()
-        if not e.passed and e.description
+        if not e.passed and e.description and e.severity != dg.AssetCheckSeverity.WARN  # a warning fails nothing
     ]
     if failed_checks:
         return "\n".join(failed_checks)
@@ -131,9 +134,10 @@ def run_pipeline(
         file_errors = [r[0] for r in conn.sql("select error from ingest_errors order by source_file").fetchall()]
         scope = conn.sql("select * from run_scope")
         build = dict(zip(scope.columns, scope.fetchall()[0]))
+        unpriced = conn.sql(UNPRICED_BY_PAYER_CODE_MONTH).fetchall()
     return RunOutcome(
         True, dict(zip(cols, row)), step_seconds=step_seconds, file_errors=file_errors, build=build,
-        model_seconds=_model_seconds(result),
+        model_seconds=_model_seconds(result), unpriced=unpriced,
     )
 
 
@@ -156,7 +160,8 @@ def close_months_run(
         return RunOutcome(False, {}, _root_cause(result), _step_seconds(result))
     with duckdb.connect(str(warehouse), read_only=True) as conn:
         rows = conn.execute(
-            "select strftime(service_month, '%Y-%m') as month, claim_lines, expected_amount, closed_as_of"
+            "select strftime(service_month, '%Y-%m') as month, claim_lines, expected_amount, closed_as_of,"
+            " coalesce(unpriced_lines, 0)"
             " from month_end_close where service_month between ?::date and ?::date order by 1",
             [f"{first}-01", f"{last}-01"],
         ).fetchall()

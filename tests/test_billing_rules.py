@@ -59,7 +59,7 @@ CAP_CASES = [
     ("bcbs_mi", 206, "99492 + 99494 x5", 0, 0),
 ]
 
-RATES = {"99492": 145.24, "99493": 133.59, "99494": 55.96, "G2214": 57.00, "99484": 53.05}
+RATES = {"99492": 160.32, "99493": 144.96, "99494": 61.46, "G2214": 60.79, "99484": 57.45}  # 2026 example rates
 
 
 def _case_id(case) -> str:
@@ -144,7 +144,7 @@ def test_expected_amounts_use_the_fee_schedule(warehouse):
     rows = warehouse.sql(
         f"select code, units, unit_amount, expected_amount from fct_claims where patient_id = '{patient}' order by code"
     ).fetchall()
-    assert rows == [("99492", 1, 145.24, 145.24), ("99494", 2, 55.96, 111.92)]
+    assert rows == [("99492", 1, 160.32, 160.32), ("99494", 2, 61.46, 122.92)]  # 2026-02: the 2026 rows
 
 
 def test_no_patient_month_has_two_base_codes(warehouse):

@@ -156,8 +156,8 @@ def test_expected_collection_applies_denial_rate_and_coinsurance(drop: Drop, bui
     drop.enroll("P1")
     drop.month("P1", "2026-01", 40)
     row = build(drop).sql("select expected_amount, expected_collection, payer_share, patient_share from fct_claims").fetchall()
-    # Medicare example: 5 % expected denials, 20 % coinsurance
-    assert row == [(145.24, 137.98, 110.38, 27.60)]
+    # Medicare example: 5 % expected denials, 20 % coinsurance; the 2026 example rate
+    assert row == [(160.32, 152.30, 121.84, 30.46)]
 
 
 def test_what_if_the_other_time_reading(drop: Drop, build):
@@ -170,9 +170,9 @@ def test_what_if_the_other_time_reading(drop: Drop, build):
     rows = conn.sql("select patient_id, strftime(service_month, '%Y-%m'), codes, what_if_codes, difference "
                     "from fct_rule_set_what_if where countable_minutes > 0 order by 1, 2").fetchall()
     assert rows == [
-        ("P1", "2026-01", "99492", "G2214", round(57.0 - 145.24, 2)),
-        ("P2", "2026-01", "G2214", "99492", round(145.24 - 57.0, 2)),
-        ("P2", "2026-02", "G2214", "99493", round(133.59 - 57.0, 2)),
+        ("P1", "2026-01", "99492", "G2214", round(60.79 - 160.32, 2)),  # 2026 example rates
+        ("P2", "2026-01", "G2214", "99492", round(160.32 - 60.79, 2)),
+        ("P2", "2026-02", "G2214", "99493", round(144.96 - 60.79, 2)),
     ]
 
 
@@ -200,7 +200,7 @@ def test_bhi_explain_prints_the_evidence(drop: Drop, tmp_path, capsys):
     text = capsys.readouterr().out
     assert "closed initial month, 40 countable of 52 logged minutes" in text
     assert "99492 earned with 40 countable min (cms_midpoint initial 99492 base: from 36 min; 1 unit(s))" in text
-    assert "bills: 99492 = $145.24" in text
+    assert "bills: 99492 = $160.32" in text  # the 2026 example rate
     assert f"12 min excluded: separately billed service 12 min (entries {crisis})" in text
     assert "gate psychiatric review: pass" in text
     assert main(["explain", "--warehouse", str(out / "warehouse.duckdb"), "--patient", "P9", "--month", "2026-01"]) == 1

@@ -102,10 +102,11 @@ def test_outreach_plan_ranks_by_dollars_per_minute_and_fills_capacity_exactly(dr
     # PC has no consent: a blocker, so not a candidate
     assert [p["patient_id"] for p in plan] == ["PA", "PB"]
     pa, pb = plan
-    assert (pa["minutes_needed"], pa["dollars_gained"], pa["next_code"]) == (10, 57.0, "G2214")
-    assert (pb["minutes_needed"], pb["dollars_gained"], pb["next_code"]) == (20, 88.24, "99492")
-    assert pa["dollars_per_minute"] == pytest.approx(5.7)
-    assert pb["dollars_per_minute"] == pytest.approx(4.412)
+    # 2026 example rates: G2214 60.79, 99492 160.32
+    assert (pa["minutes_needed"], pa["dollars_gained"], pa["next_code"]) == (10, 60.79, "G2214")
+    assert (pb["minutes_needed"], pb["dollars_gained"], pb["next_code"]) == (20, 99.53, "99492")
+    assert pa["dollars_per_minute"] == pytest.approx(6.079)
+    assert pb["dollars_per_minute"] == pytest.approx(4.9765)
     assert [p["rank"] for p in plan] == [1, 2]
     assert [p["cumulative_minutes"] for p in plan] == [10, 30]
     assert {p["capacity_minutes"] for p in plan} == {30}
@@ -131,11 +132,11 @@ def test_patient_that_would_overrun_the_capacity_left_is_not_in_plan(drop, build
     assert summary["candidates"] == 2
     assert summary["planned_patients"] == 1
     assert summary["planned_minutes"] == 10
-    assert summary["planned_dollars"] == pytest.approx(57.0)
-    assert summary["unplanned_dollars"] == pytest.approx(88.24)
-    assert summary["reachable_dollars"] == pytest.approx(57.0 + 88.24 + 57.0)  # PC too, blocked
+    assert summary["planned_dollars"] == pytest.approx(60.79)  # 2026 example rates
+    assert summary["unplanned_dollars"] == pytest.approx(99.53)
+    assert summary["reachable_dollars"] == pytest.approx(60.79 + 99.53 + 60.79)  # PC too, blocked
     head = rows(conn, "select * from fct_dashboard_headlines")[0]
-    assert head["outreach_planned_dollars"] == pytest.approx(57.0)
+    assert head["outreach_planned_dollars"] == pytest.approx(60.79)
     assert head["outreach_planned_patients"] == 1
     assert head["business_days_left"] == 2
 

@@ -91,7 +91,7 @@ DDL = {
     "stg_psych_reviews": "consultant_id varchar, review_date date, patient_id varchar",
     "stg_assessments": "patient_id varchar, assessment_date date",
     "stg_enrollments": "patient_id varchar, facility_id varchar",
-    "fct_unpriced_claim_lines": "payer_id varchar, code varchar, service_month date, claim_lines bigint",
+    "fct_unpriced_claim_lines": "claim_line_id varchar, payer_id varchar, code varchar, service_month date, units integer, reason varchar",
     "run_parameters": "as_of date",
 }
 

@@ -48,7 +48,7 @@ def test_time_before_consent_does_not_count(drop: Drop, build):
     assert reasons(conn, "P1") == {"before_consent": 25, "counted": 30}
     assert claims(conn, "P1") == [("2026-01", "G2214", 1)]
     # 55 minutes would have billed 99492 instead of G2214
-    assert gaps(conn, "P1") == [("2026-01", "time_before_consent", 25, round(145.24 - 57.00, 2))]
+    assert gaps(conn, "P1") == [("2026-01", "time_before_consent", 25, round(160.32 - 60.79, 2))]  # 2026 rates
 
 
 def test_missing_consent_blocks_the_month(drop: Drop, build):
@@ -58,7 +58,7 @@ def test_missing_consent_blocks_the_month(drop: Drop, build):
     assert reasons(conn, "P1") == {"no_consent_on_file": 50}
     assert claims(conn, "P1") == []
     assert month(conn, "P1", "2026-01", "blocked_reason") == "missing_consent"
-    assert gaps(conn, "P1") == [("2026-01", "missing_consent", 50, 145.24)]
+    assert gaps(conn, "P1") == [("2026-01", "missing_consent", 50, 160.32)]  # 2026 example rate
 
 
 def test_consent_after_month_end_blocks_that_month_only(drop: Drop, build):
@@ -78,7 +78,7 @@ def test_missing_psychiatric_review_blocks_cocm(drop: Drop, build):
     conn = build(drop)
     assert month(conn, "P1", "2026-01", "blocked_reason") == "missing_psych_review"
     assert claims(conn, "P1") == [("2026-02", "99493", 1)]
-    assert gaps(conn, "P1") == [("2026-01", "missing_psych_review", 60, 145.24)]
+    assert gaps(conn, "P1") == [("2026-01", "missing_psych_review", 60, 160.32)]  # 2026 example rate
 
 
 def test_psych_review_is_not_required_for_general_bhi(drop: Drop, build):
@@ -234,8 +234,8 @@ def test_re_enrolment_in_the_same_month_never_bills_two_base_codes(drop: Drop, b
 def test_cocm_and_99484_never_in_the_same_month_the_higher_paying_bills(drop: Drop, build):
     drop.enroll("P1")
     drop.enroll("P1", program="bhi")
-    drop.month("P1", "2026-01", 40, program="cocm")  # 99492 $145.24
-    drop.month("P1", "2026-01", 25, program="bhi", review=False)  # 99484 $53.05
+    drop.month("P1", "2026-01", 40, program="cocm")  # 99492 $160.32
+    drop.month("P1", "2026-01", 25, program="bhi", review=False)  # 99484 $57.45
     conn = build(drop)
     assert claims(conn, "P1") == [("2026-01", "99492", 1)]
     blocked = conn.sql(
@@ -248,7 +248,7 @@ def test_cocm_and_99484_never_in_the_same_month_the_higher_paying_bills(drop: Dr
 def test_missing_consent_and_review_is_one_reason_not_an_overstated_consent_gap(drop: Drop, build):
     drop.enroll("P1", consent_on=None)
     drop.month("P1", "2026-01", 40, review=False)
-    assert gaps(build(drop), "P1") == [("2026-01", "missing_consent + missing_psych_review", 40, 145.24)]
+    assert gaps(build(drop), "P1") == [("2026-01", "missing_consent + missing_psych_review", 40, 160.32)]
 
 
 def test_six_empty_months_inside_the_data_start_an_episode_even_for_early_enrolments(drop: Drop, build):

@@ -15,7 +15,7 @@ from pipelines.cli import main
 from pipelines.reference import DEFAULT_REFERENCE_DIR
 from test_exclusions_and_gates import claims, month, reasons
 
-G0512_TEST_RATE = "medicare,G0512,2018-01-01,2025-12-31,80.00,TEST RATE loaded by the user\n"
+G0512_TEST_RATE = "medicare,G0512,2018-01-01,2025-12-31,80.00,contracted,TEST RATE loaded by the user\n"
 
 
 def fqhc_patient(drop: Drop, patient: str = "P1", *, facility_type: str = "fqhc", program: str = "cocm",
@@ -76,7 +76,7 @@ def test_fqhc_from_2026_bills_cocm_and_99484_with_the_midpoint_rule(drop: Drop, 
     conn = build(drop, as_of="2026-02-10")
     assert claims(conn, "P1") == [("2026-01", "99492", 1)]
     assert claims(conn, "P2") == [("2026-01", "99484", 1)]
-    assert conn.sql("select expected_amount from fct_claims where patient_id = 'P1'").fetchall() == [(145.24,)]
+    assert conn.sql("select expected_amount from fct_claims where patient_id = 'P1'").fetchall() == [(160.32,)]  # 2026 row
 
 
 def test_physician_office_2025_is_unaffected(drop: Drop, build):
@@ -126,28 +126,27 @@ def test_g0512_without_a_fee_row_is_reported_unpriced(drop: Drop, build):
     fqhc_patient(drop)
     drop.month("P1", "2025-11", 70)
     conn = build(drop, as_of="2025-12-10")
-    # the claim line exists with no amount: the blocking check claim_lines_unique_and_priced reads this
-    assert conn.sql("select code, expected_amount from fct_claims").fetchall() == [("G0512", None)]
-    assert conn.sql("select count(*) from fct_claims where expected_amount is null or units <= 0").fetchall() == [(1,)]
-    rows = conn.sql("select payer_id, code, strftime(service_month, '%Y-%m'), claim_lines, message "
+    # the claim line exists with no amount, marked unpriced; fct_unpriced_claim_lines has one row per line
+    assert conn.sql("select code, expected_amount, price_status from fct_claims").fetchall() == [
+        ("G0512", None, "unpriced")]
+    rows = conn.sql("select payer_id, code, strftime(service_month, '%Y-%m'), units, reason, message "
                     "from fct_unpriced_claim_lines").fetchall()
-    assert rows == [("medicare", "G0512", "2025-11", 1,
-                     "no fee_schedule.csv row for payer medicare (or *), code G0512, in force on 2025-11-30: "
-                     "1 claim line(s) of 2025-11 unpriced; load your contracted rate")]
+    assert rows == [("medicare", "G0512", "2025-11", 1, "no_fee_row_in_force",
+                     "no fee_schedule.csv row for payer medicare (or *), code G0512, in force on 2025-11-30; "
+                     "load the rate for that year")]
     assert "no fee_schedule.csv rate for G0512 (payer medicare, 2025-11)" in month(conn, "P1", "2025-11", "warnings")
 
 
-def test_bhi_run_stops_before_exports_and_names_the_missing_g0512_rate(drop: Drop, tmp_path, capsys):
+def test_bhi_run_writes_the_exports_and_names_the_missing_g0512_rate(drop: Drop, tmp_path, capsys):
     fqhc_patient(drop)
     drop.month("P1", "2025-11", 70)
     out = tmp_path / "out"
     assert main(["run", "--extracts", str(drop.write()), "--out", str(out), "--as-of", "2025-12-10"]) == 1
     err = capsys.readouterr().err
-    assert (
-        "check claim_lines_unique_and_priced on fct_claims failed: no fee_schedule.csv rate for payer medicare,"
-        " code G0512, month 2025-11 (1 line(s)): load your rate"
-    ) in err
-    assert not (out / "claims.csv").exists()  # the blocking check keeps an unpriced claim file from being written
+    assert "  medicare G0512 2025-11: 1 line(s) unpriced, no fee_schedule.csv row in force" in err
+    # an unpriced line no longer stops the exports (issue 11 item 8): it is marked in claims.csv and
+    # listed in unpriced_claim_lines.csv (tests/test_fees_and_unpriced.py)
+    assert (out / "claims.csv").exists() and (out / "unpriced_claim_lines.csv").exists()
 
 
 def test_unpriced_g0511_and_g0512_in_one_month_still_bill_only_one_program(drop: Drop, build):
@@ -222,7 +221,7 @@ def test_g0323_from_20_minutes_of_the_clinicians_own_time(drop: Drop, build, min
     conn = build(drop, as_of="2026-02-10")
     assert claims(conn, "P1") == expected
     if expected:
-        assert conn.sql("select expected_amount from fct_claims").fetchall() == [(53.05,)]  # example rate
+        assert conn.sql("select expected_amount from fct_claims").fetchall() == [(57.45,)]  # 2026 example rate
 
 
 def test_g0323_does_not_count_care_manager_staff_or_another_clinicians_minutes(drop: Drop, build):
@@ -256,9 +255,9 @@ def test_fqhc_g0323_services_bill_g0511_before_2026(drop: Drop, build):
 
 def test_g0323_and_cocm_in_the_same_month_the_higher_paying_bills(drop: Drop, build):
     drop.enroll("P1")  # CoCM, care manager minutes
-    drop.month("P1", "2026-01", 40, program="cocm")  # 99492 $145.24
+    drop.month("P1", "2026-01", 40, program="cocm")  # 99492 $160.32
     clinician_patient(drop, "P1")
-    drop.month("P1", "2026-01", 25, review=False, staff="BH1", program="bhi_clinician")  # G0323 $53.05
+    drop.month("P1", "2026-01", 25, review=False, staff="BH1", program="bhi_clinician")  # G0323 $57.45
     conn = build(drop, as_of="2026-02-10")
     assert claims(conn, "P1") == [("2026-01", "99492", 1)]
     blocked = conn.sql("select program, current_codes, blocked_reason from fct_patient_months "
@@ -268,9 +267,9 @@ def test_g0323_and_cocm_in_the_same_month_the_higher_paying_bills(drop: Drop, bu
 
 def test_g0323_and_99484_in_the_same_month_never_both(drop: Drop, build):
     drop.enroll("P1", program="bhi")
-    drop.month("P1", "2026-01", 20, review=False, staff="CS1", program="bhi")  # 99484 $53.05
+    drop.month("P1", "2026-01", 20, review=False, staff="CS1", program="bhi")  # 99484 $57.45
     clinician_patient(drop, "P1")
-    drop.month("P1", "2026-01", 20, review=False, staff="BH1", program="bhi_clinician")  # G0323 $53.05
+    drop.month("P1", "2026-01", 20, review=False, staff="BH1", program="bhi_clinician")  # G0323 $57.45
     conn = build(drop, as_of="2026-02-10")
     # equal example rates: the program code that sorts first (bhi) bills
     assert claims(conn, "P1") == [("2026-01", "99484", 1)]

@@ -47,8 +47,8 @@ def nightly(drop: Drop, tmp_path):
     out = tmp_path / "out"
     assert _run(folder, out) == 0
     assert _claims(out) == [
-        ("2026-01", "99492", 1, pytest.approx(145.24)),
-        ("2026-01", "99494", 1, pytest.approx(55.96)),
+        ("2026-01", "99492", 1, pytest.approx(160.32)),  # 2026 example rates
+        ("2026-01", "99494", 1, pytest.approx(61.46)),
         ("2026-02", "G2214", 1, pytest.approx(57.0, abs=5)),
     ]
     # the first run adds every claim
@@ -103,7 +103,7 @@ def test_correction_of_a_closed_month_changes_its_claim_and_keeps_history(nightl
     assert [(c["change"], c["service_month"], c["code"], c["units_before"], c["units_after"]) for c in changes] == [
         ("changed", "2026-01", "99494", "1", "2")
     ]
-    assert float(changes[0]["amount_difference"]) == pytest.approx(55.96)
+    assert float(changes[0]["amount_difference"]) == pytest.approx(61.46)
     assert changes[0]["entries_delivered_this_run"] == "1"
     # history kept: both versions are in raw, the older one excluded as superseded
     assert _sql(out, "select minutes, source_file from raw_time_entries where entry_id = 'E00001' order by delivery_seq") == [

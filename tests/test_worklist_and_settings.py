@@ -30,7 +30,7 @@ def test_worklist_shows_next_code_minutes_needed_days_left_and_dollars(drop: Dro
     assert row["next_threshold_minutes"] == 31
     assert row["minutes_needed"] == 3
     assert row["days_left"] == 8  # 2026-02-20 -> 2026-02-28
-    assert row["dollars_gained"] == round(133.59 - 57.00, 2)
+    assert row["dollars_gained"] == round(144.96 - 60.79, 2)  # 2026 example rates
     assert row["blockers"] == ""
     empty = worklist(conn, "P2")
     assert (empty["countable_minutes"], empty["next_code"], empty["minutes_needed"]) == (0, "G2214", 16)
@@ -57,7 +57,7 @@ def test_near_miss_in_a_closed_month_is_revenue_left_on_the_table(drop: Drop, bu
     drop.month("P2", "2026-02", 49)
     conn = build(drop, as_of="2026-03-05")
     rows = conn.sql("select patient_id, reason, minutes, dollars from fct_revenue_gap order by all").fetchall()
-    assert rows == [("P1", "near_miss", 2, round(145.24 - 57.00, 2))]
+    assert rows == [("P1", "near_miss", 2, round(160.32 - 60.79, 2))]  # 2026 example rates
 
 
 def _reference_copy(tmp_path: Path) -> Path:
@@ -87,8 +87,8 @@ def test_payer_specific_fee_and_modifier_rows_apply(drop: Drop, build, tmp_path)
     drop.month("P1", "2026-01", 75)
     ref = _reference_copy(tmp_path)
     with (ref / "fee_schedule.csv").open("a") as fh:
-        fh.write("acme_commercial,99492,2026-01-01,,160.00,contracted rate (test)\n")
-        fh.write("acme_commercial,99492,2025-01-01,2025-12-31,150.00,last year's rate (test)\n")
+        fh.write("acme_commercial,99492,2026-01-01,,160.00,contracted,contracted rate (test)\n")
+        fh.write("acme_commercial,99492,2025-01-01,2025-12-31,150.00,contracted,last year's rate (test)\n")
     with (ref / "modifiers.csv").open("a") as fh:
         fh.write("acme_commercial,99492,HE,always,2026-01-01,,test modifier\n")
     conn = build(drop, reference_dir=ref)
@@ -100,9 +100,7 @@ def test_fee_schedule_rows_are_selected_by_service_month(drop: Drop, build, tmp_
     drop.month("P1", "2025-12", 40)
     drop.month("P1", "2026-01", 40)
     ref = _reference_copy(tmp_path)
-    _edit(ref / "fee_schedule.csv", "*,99493,2017-01-01,,133.59", "*,99493,2017-01-01,2025-12-31,133.59")
-    with (ref / "fee_schedule.csv").open("a") as fh:
-        fh.write("*,99493,2026-01-01,,140.00,2026 example (test)\n")
+    _edit(ref / "fee_schedule.csv", "*,99493,2026-01-01,2026-12-31,144.96", "*,99493,2026-01-01,2026-12-31,140.00")
     conn = build(drop, reference_dir=ref)
     assert conn.sql("select code, unit_amount from fct_claims order by service_month").fetchall() == [
         ("99492", 145.24),
@@ -131,7 +129,7 @@ def test_program_roi_costs_and_revenue(drop: Drop, build):
     ).fetchall()
     # care manager: 72,000 x 1.0 FTE / 12 x the program share 0.5 (care_manager_cocm_share) = 3,000 a
     # month; the open month February prorated to 10 of 28 days elapsed = 1,071.43
-    assert rows == [("2026-01", 145.24, 3000.0, 3000.0, round(145.24 - 3000, 2)),
+    assert rows == [("2026-01", 160.32, 3000.0, 3000.0, round(160.32 - 3000, 2)),
                     ("2026-02", 0.0, 1071.43, 1071.43, -1071.43)]
 
 
@@ -141,10 +139,10 @@ def test_fees_are_those_in_force_at_month_end(drop: Drop, build, tmp_path):
     drop.month("P1", "2024-03", 40)
     ref = _reference_copy(tmp_path)
     with (ref / "fee_schedule.csv").open("a") as fh:  # the 2024 conversion factor changed on 03-09
-        fh.write("medicare,99493,2024-01-01,2024-03-08,130.00,test\n")
-        fh.write("medicare,99493,2024-03-09,2024-12-31,140.00,test\n")
+        fh.write("medicare,99493,2024-01-01,2024-03-08,130.00,contracted,test\n")
+        fh.write("medicare,99493,2024-03-09,2024-12-31,140.00,contracted,test\n")
     conn = build(drop, as_of="2024-04-02", reference_dir=ref)
     assert conn.sql("select code, unit_amount from fct_claims order by service_month").fetchall() == [
-        ("99492", 145.24),
+        ("99492", 147.03),  # the shipped derived estimate for 2024-01-01..2024-03-08
         ("99493", 140.0),
     ]

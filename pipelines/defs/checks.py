@@ -57,9 +57,9 @@ def no_forbidden_code_combinations(warehouse: DuckDBResource) -> dg.AssetCheckRe
 
 
 @dg.asset_check(asset="fct_claims", blocking=True)
-def claim_lines_unique_and_priced(warehouse: DuckDBResource) -> dg.AssetCheckResult:
-    """claim_line_id unique; every line has units > 0 and a fee-schedule amount. An unpriced line
-    (e.g. FQHC G0512, for which no example rate is shipped) names the payer, code and month to price."""
+def claim_lines_unique_with_units(warehouse: DuckDBResource) -> dg.AssetCheckResult:
+    """claim_line_id unique and every line has units > 0: a warehouse that breaks this writes no
+    exports. An unpriced line does not block (see claim_lines_priced)."""
     (dupes, zero_units), = _rows(
         warehouse,
         """
@@ -68,31 +68,51 @@ def claim_lines_unique_and_priced(warehouse: DuckDBResource) -> dg.AssetCheckRes
             (select count(*) from fct_claims where units <= 0)
         """,
     )
-    unpriced = _rows(
-        warehouse,
-        """
-        select payer_id, code, strftime(service_month, '%Y-%m') as month, count(*)
-        from fct_claims where expected_amount is null
-        group by all order by month, payer_id, code
-        """,
-    )
     problems = [f"{dupes} duplicate claim_line_id(s)"] if dupes else []
     problems += [f"{zero_units} line(s) with units <= 0"] if zero_units else []
-    problems += [
-        f"no fee_schedule.csv rate for payer {payer}, code {code}, month {month} ({n} line(s)): load your rate"
-        for payer, code, month, n in unpriced[:20]
-    ]
-    if len(unpriced) > 20:
-        problems.append(f"... and {len(unpriced) - 20} more unpriced payer/code/month combinations")
     return dg.AssetCheckResult(
         passed=not problems,
         description="; ".join(problems) or None,
-        metadata={
-            "duplicate_claim_line_ids": dupes,
-            "zero_unit_lines": zero_units,
-            "unpriced_lines": sum(n for *_, n in unpriced),
-        },
+        metadata={"duplicate_claim_line_ids": dupes, "zero_unit_lines": zero_units},
     )
 
 
-CHECKS = [every_minute_accounted_for, no_forbidden_code_combinations, claim_lines_unique_and_priced]
+UNPRICED_LIST_CAP = 20  # payer/code/month lines named (check description, `bhi run`), then "... and N more"
+
+
+def unpriced_summary(rows: list[tuple], cap: int) -> list[str]:
+    """One line per (payer, code, month, lines, reason) row, at most `cap`, then '... and N more'."""
+    lines = [
+        f"{payer} {code} {month}: {n} line(s) unpriced, "
+        + ("the fee row in force has no amount" if reason == "fee_row_without_amount" else "no fee_schedule.csv row in force")
+        for payer, code, month, n, reason in rows[:cap]
+    ]
+    if len(rows) > cap:
+        lines.append(f"... and {len(rows) - cap} more payer/code/month combinations")
+    return lines
+
+
+UNPRICED_BY_PAYER_CODE_MONTH = """
+    select payer_id, code, strftime(service_month, '%Y-%m') as month, count(*) as lines, min(reason) as reason
+    from fct_unpriced_claim_lines
+    group by payer_id, code, service_month
+    order by month, payer_id, code"""
+
+
+@dg.asset_check(asset="fct_unpriced_claim_lines", blocking=False)
+def claim_lines_priced(warehouse: DuckDBResource) -> dg.AssetCheckResult:
+    """Every claim line has a fee-schedule amount. Not blocking: the exports are written with the
+    unpriced lines marked (claims.csv price_status, unpriced_claim_lines.csv) and `bhi run` exits
+    non-zero naming each payer, code and month to price."""
+    rows = _rows(warehouse, UNPRICED_BY_PAYER_CODE_MONTH)
+    return dg.AssetCheckResult(
+        passed=not rows,
+        severity=dg.AssetCheckSeverity.WARN,
+        description="; ".join(unpriced_summary(rows, UNPRICED_LIST_CAP)) or None,
+        metadata={"unpriced_lines": sum(r[3] for r in rows), "payer_code_months": len(rows)},
+    )
+
+
+CHECKS = [
+    every_minute_accounted_for, no_forbidden_code_combinations, claim_lines_unique_with_units, claim_lines_priced
+]

@@ -43,13 +43,19 @@ def month_end_claims(
     first, last = context.partition_key_range.start, context.partition_key_range.end
     with warehouse.get_connection() as conn:
         closed = close_months(conn, paths.out, first, last)
-    for month, lines, amount in closed:
+    for month, lines, amount, unpriced in closed:
         context.log.info(f"closed {month}: {lines} claim lines, ${amount:,.2f}")
+        if unpriced:
+            context.log.warning(
+                f"closed {month} with {unpriced} unpriced claim line(s) (no fee-schedule rate in force):"
+                f" marked unpriced in claims_{month}.csv; load the rate and close the month again"
+            )
     return dg.MaterializeResult(
         metadata={
             "months": len(closed),
-            "claim_lines": sum(lines for _, lines, _ in closed),
-            "expected_amount": float(sum(amount for *_, amount in closed)),
+            "claim_lines": sum(lines for _, lines, _, _ in closed),
+            "expected_amount": float(sum(amount for _, _, amount, _ in closed)),
+            "unpriced_lines": sum(unpriced for *_, unpriced in closed),
         }
     )
 

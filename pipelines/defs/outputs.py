@@ -9,6 +9,7 @@ from pipelines.exports import write_exports
 
 MARTS = [
     "fct_claims",
+    "fct_unpriced_claim_lines",
     "fct_claim_changes",
     "fct_near_threshold",
     "fct_revenue_gap",

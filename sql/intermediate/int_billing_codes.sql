@@ -1,7 +1,8 @@
 -- purpose: the billing engine: codes, units and dollars earned by each scenario's minutes under the
 --          payer's rule set (threshold rows in force for the month and the facility type), add-on cap
---          and fee schedule in force in the service month; a code without a fee-schedule row has a null
---          unit_amount and amount (reported by fct_unpriced_claim_lines)
+--          and fee schedule in force in the service month; a code without a fee-schedule row in force
+--          (or whose row in force has no amount, basis no_rate) has a null unit_amount and amount and an
+--          unpriced_reason (reported by fct_unpriced_claim_lines): never another year's rate
 -- grain: enrollment_id, service_month, scenario, code
 -- incremental: patient (a nightly run rebuilds only the patients in scope_patients)
 -- upstream: int_billing_inputs, int_code_thresholds, ref_fee_schedule
@@ -54,11 +55,14 @@ capped as (
     from paired
 ),
 
--- the payer's own rate wins over the default ('*') rate; rates are those in force on the month's
+-- the payer's own row wins over the default ('*') row; rows are those in force on the month's
 -- last day (e.g. the 2024 conversion-factor change on 2024-03-09 prices March at the new rate);
--- resolved once per payer, code and month, then joined to every line
+-- resolved once per payer, code and month, then joined to every line. Fee rows carry the years they
+-- are for (reference.py rejects overlapping rows), so a month outside every row stays unpriced.
 rates as (
-    select k.payer_id, k.code, k.service_month, f.amount as unit_amount, f.payer_id as fee_schedule_payer
+    select
+        k.payer_id, k.code, k.service_month, f.amount as unit_amount, f.payer_id as fee_schedule_payer,
+        f.basis as fee_basis
     from (select distinct payer_id, code, service_month from capped) as k
     inner join ref_fee_schedule as f
         on f.code = k.code
@@ -71,7 +75,15 @@ rates as (
 ),
 
 priced as (
-    select c.*, r.unit_amount, r.fee_schedule_payer
+    select
+        c.*,
+        r.unit_amount,
+        r.fee_schedule_payer,
+        r.fee_basis,
+        case
+            when r.fee_schedule_payer is null then 'no_fee_row_in_force'
+            when r.unit_amount is null then 'fee_row_without_amount'
+        end as unpriced_reason
     from capped as c
     left join rates as r using (payer_id, code, service_month)
 ),
@@ -100,6 +112,8 @@ final as (
         end::integer as minutes_over_cap,
         unit_amount::double as unit_amount,
         fee_schedule_payer,
+        fee_basis,
+        unpriced_reason,
         round(units * unit_amount, 2)::double as amount,
         round((units_earned - units) * unit_amount, 2)::double as amount_over_cap
     from priced

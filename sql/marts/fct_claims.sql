@@ -1,5 +1,6 @@
 -- purpose: billable claim lines for closed months (the month-end true-up): every code with units,
---          the payer's modifiers, the date of service and the expected (allowed) amount
+--          the payer's modifiers, the date of service and the expected (allowed) amount; a line with no
+--          fee-schedule rate in force stays, with price_status 'unpriced', no amounts and the reason
 -- grain: enrollment_id, service_month, code
 -- incremental: patient (a nightly run rebuilds only the patients in scope_patients)
 -- upstream: fct_patient_months, int_billing_codes, int_threshold_dates, ref_modifiers
@@ -48,6 +49,11 @@ final as (
         end as date_of_service,
         c.unit_amount,
         c.amount as expected_amount,
+        -- priced | unpriced (no fee_schedule.csv row in force for the payer or '*', or a row without an
+        -- amount): an unpriced line is reported (fct_unpriced_claim_lines), never priced at another year
+        case when c.unit_amount is null then 'unpriced' else 'priced' end as price_status,
+        c.unpriced_reason,
+        c.fee_basis,
         -- expected collection = allowed amount x (1 - expected denial rate), split payer / patient
         round(c.amount * (1 - m.expected_denial_rate), 2) as expected_collection,
         round(c.amount * (1 - m.expected_denial_rate) * m.patient_coinsurance_share, 2) as patient_share,

@@ -34,7 +34,7 @@ final as (
         (select count(*) from quarantine)::bigint as rows_quarantined,
         -- field warnings: the ingest change that adds the field_warnings table fills this in
         null::bigint as field_warnings,
-        (select coalesce(sum(claim_lines), 0) from fct_unpriced_claim_lines)::bigint as unpriced_lines,
+        (select count(*) from fct_unpriced_claim_lines)::bigint as unpriced_lines,
         (select count(*) from fct_month_completeness where is_incomplete)::bigint as incomplete_months,
         (select string_agg(strftime(service_month, '%Y-%m'), ', ' order by service_month)
          from fct_month_completeness where is_incomplete) as incomplete_month_list

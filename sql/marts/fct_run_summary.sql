@@ -1,6 +1,7 @@
 -- purpose: the headline numbers of this run (printed by `bhi run`, shown on the dashboard index)
 -- grain: one row
--- upstream: run_parameters, ingest_files, quarantine, fct_minutes_reconciliation, fct_claims, fct_revenue_gap, fct_run_health
+-- upstream: run_parameters, ingest_files, quarantine, fct_minutes_reconciliation, fct_claims, fct_revenue_gap,
+--           fct_unpriced_claim_lines, fct_run_health
 with params as (
     select as_of, date_trunc('month', as_of)::date as open_month from run_parameters
 ),
@@ -20,6 +21,7 @@ final as (
         (select coalesce(sum(minutes), 0)::bigint from fct_minutes_reconciliation where status = 'quarantined')
             as minutes_quarantined,
         (select count(*) from fct_claims) as claim_lines,
+        (select count(*) from fct_unpriced_claim_lines) as unpriced_claim_lines,
         round((select coalesce(sum(expected_amount), 0) from fct_claims), 2)::double as expected_revenue,
         round((select coalesce(sum(dollars), 0) from fct_revenue_gap), 2)::double as revenue_left_on_table,
         -- run health (fct_run_health): `bhi run` prints it and exits 3 on a stale extract

@@ -1,28 +1,36 @@
--- purpose: claim lines with no fee-schedule amount, one row per payer, code and service month, with a
---          message naming them (e.g. FQHC/RHC G0512/G0511, for which no rate is shipped): the blocking
---          check claim_lines_unique_and_priced fails while this has rows; fix by loading a
---          fee_schedule.csv row for the payer (or '*') and code in force on the month's last day
--- grain: payer_id, code, service_month
+-- purpose: the claim lines of closed months with no fee-schedule amount, one row per line, with the
+--          payer, code, service month, units and the reason (no fee_schedule.csv row for the payer or
+--          '*' in force on the month's last day, or a row in force without an amount, basis no_rate):
+--          e.g. FQHC/RHC G0512/G0511, for which no rate is shipped, or a month of a year with no row.
+--          The lines stay in fct_claims (price_status 'unpriced'); every export is still written,
+--          unpriced_claim_lines.csv lists them and `bhi run` exits non-zero until a rate is loaded
+-- grain: claim_line_id
 -- upstream: fct_claims
 with unpriced as (
     select * from fct_claims
-    where expected_amount is null
+    where price_status = 'unpriced'
 ),
 
 final as (
     select
+        claim_line_id,
+        facility_id,
+        patient_id,
         payer_id,
+        program,
         code,
         service_month,
-        count(*) as claim_lines,
-        sum(units)::integer as units,
-        'no fee_schedule.csv row for payer ' || payer_id || ' (or *), code ' || code || ', in force on '
-            || strftime(last_day(service_month), '%Y-%m-%d') || ': ' || count(*)
-            || ' claim line(s) of ' || strftime(service_month, '%Y-%m')
-            || ' unpriced; load your contracted rate' as message
+        units,
+        unpriced_reason as reason,
+        case unpriced_reason
+            when 'fee_row_without_amount' then 'the fee_schedule.csv row for payer ' || payer_id || ' (or *), code '
+                || code || ', in force on ' || strftime(last_day(service_month), '%Y-%m-%d')
+                || ' has no amount (basis no_rate); load your contracted rate'
+            else 'no fee_schedule.csv row for payer ' || payer_id || ' (or *), code ' || code || ', in force on '
+                || strftime(last_day(service_month), '%Y-%m-%d') || '; load the rate for that year'
+        end as message
     from unpriced
-    group by payer_id, code, service_month
 )
 
 select * from final
-order by service_month, payer_id, code
+order by service_month, payer_id, code, claim_line_id
