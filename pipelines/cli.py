@@ -45,6 +45,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         f"  build                   {build}\n"
         f"  time entries ingested   {s['entries_ingested']:>12,}\n"
         f"  rows quarantined        {s['rows_quarantined']:>12,}   -> {out / 'quarantine.csv'}\n"
+        f"  field warnings          {s.get('field_warnings', 0):>12,}   -> {out / 'field_warnings.csv'}"
+        " (rows loaded, an optional value left empty)\n"
         f"  minutes counted         {s['minutes_counted']:>12,} of {s['minutes_ingested']:,} ingested"
         f" ({s['minutes_excluded']:,} excluded, {s['minutes_quarantined']:,} quarantined, each with a reason)\n"
         f"  claim lines (closed)    {s['claim_lines']:>12,}   -> {out / 'claims.csv'}\n"
@@ -54,6 +56,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
         f"  evidence by month       {out / 'claim_evidence' / '<YYYY-MM>.csv'}\n"
         f"  dashboards              {out / 'dashboards' / 'index.html'}"
     )
+    status = 0
+    if s.get("quarantine_share_alert"):
+        # every output was written, but a large share of a table did not load: a broken extract
+        print(f"bhi run: too many rows quarantined: {s['quarantine_share_alert']}", file=sys.stderr)
+        status = 1
     if outcome.file_errors:
         # the other files loaded and every output was written, but a file was skipped: not a clean run
         print(
@@ -62,7 +69,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    return 0
+    return status
 
 
 def _cmd_close(args: argparse.Namespace) -> int:
