@@ -5,7 +5,10 @@ Loads are incremental: only files not loaded before are read; a file whose bytes
 (re-delivered, or copied under another name) is recorded and skipped, so it never counts twice. The
 raw_* tables keep every delivered version (the latest delivery of a key wins in staging). A file with
 a file-level problem (missing column, unreadable, empty) is rejected with a message naming the file
-and column, the others load; row-level problems never stop the load: the row goes to `quarantine`.
+and column, the others load; row-level problems never stop the load: a row with a problem in a
+billing-critical column (or a malformed CSV record) goes to `quarantine`, a bad value in any other
+column is a `field_warnings` row and the row loads with that column empty. Reasons and messages name
+file, row and column; values of id, name and date columns stay in the quarantine record only.
 All writes of one load happen in one transaction.
 """
 

@@ -6,8 +6,10 @@ into one or more `Part`s (an XLSX read with a sheet pattern gives one part per s
 string with its canonical name, values converted to canonical text where the profile says how
 (ISO dates, HH:MM times, whole minutes, canonical codes), and the row number of every record so the
 quarantine can name file, sheet and row. What cannot be converted is passed on as delivered; the SQL
-checks of the ingest quarantine the row with a reason. File-level problems raise ExtractError naming
-the file (and sheet) and the column.
+checks of the ingest quarantine the row with a reason. A CSV record that does not split into the
+header's fields is set aside as a malformed row (`Part.malformed`), the rest of the file is read.
+File-level problems raise ExtractError naming the file (and sheet) and the column, never quoting the
+file's content; a symbolic link leading outside the drop is refused unread.
 
 Encodings (CSV): a UTF-8 or UTF-16 byte-order mark decides; otherwise UTF-8 if the bytes are valid
 UTF-8, else Windows-1252, else Latin-1 -- unless the profile sets `csv.encoding`. Delimiters: `,`
