@@ -95,9 +95,11 @@ def _typed(col: Column) -> str:
     return {
         "id": v,
         "text": v,
-        # a date column takes the date part of a date-time (what EHR reports export)
-        "date": f"case when {time_ok} then {day} end",
-        "timestamp": f"case when {time_ok} then {day} + coalesce(try_cast({clock} as time), '00:00'::time) end",
+        # a date column takes the date part of a date-time (what EHR reports export); a plain date
+        # is read first without the regular expression (the common case, twice as fast)
+        "date": f"coalesce(try_strptime({v}, '%Y-%m-%d')::date, case when {time_ok} then {day} end)",
+        "timestamp": f"coalesce(try_strptime({v}, '%Y-%m-%d')::timestamp,"
+        f" case when {time_ok} then {day} + coalesce(try_cast({clock} as time), '00:00'::time) end)",
         # try_cast twice: a value too large for an integer is unreadable, not a failed load
         "int": f"case when regexp_full_match({v}, '[+-]?[0-9]+(\\.0+)?') then try_cast(try_cast({v} as double) as integer) end",
         "decimal": f"case when isfinite(try_cast({v} as double)) then try_cast({v} as double) end",

@@ -399,6 +399,20 @@ def test_quarantine_share_limit_is_a_setting(drop: Drop, tmp_path):
     conn.close()
 
 
+def test_quarantine_share_is_not_judged_on_a_handful_of_rows(drop: Drop, build):
+    """quarantine_share_min_rows = 20: 5 of 19 rows quarantined is no alert, 5 of 20 is."""
+    folder = _share_drop(drop, bad=5, good=14)
+    drop.write = lambda: folder
+    conn = build(drop, "2026-02-10")
+    assert conn.sql("select rows_delivered, over_limit from fct_quarantine_share"
+                    " where table_name = 'time_entries'").fetchall() == [(19, False)]
+    write_csv(folder / "time_entries_2.csv", [{"entry_id": "Z1", "patient_id": "P1", "staff_id": "CM1",
+                                              "service_date": "2026-01-06", "minutes": 5, "activity": "follow_up"}])
+    conn = build(drop, "2026-02-10")
+    assert conn.sql("select rows_delivered, over_limit from fct_quarantine_share"
+                    " where table_name = 'time_entries'").fetchall() == [(20, True)]
+
+
 # ---------------------------------------------------------------------------------------------------
 # Issue 12 item 6: no patient identifier in any message, log or stored reason
 

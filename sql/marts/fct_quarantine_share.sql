@@ -1,12 +1,14 @@
 -- purpose: share of each extract table's delivered rows that is quarantined, against the setting
 --          max_quarantine_share, with the file and column behind most of it (bhi run exits 1 when a
---          table is over the limit: a whole file quarantined is a broken extract, not a few typos)
+--          table is over the limit: a whole file quarantined is a broken extract, not a few typos);
+--          tables with fewer delivered rows than quarantine_share_min_rows are never over it
 -- grain: table_name (tables with at least one delivered row)
 -- upstream: ingest_files, quarantine, ref_settings
 with setting as (
-    select try_cast(value as double) as max_share
+    select
+        max(try_cast(value as double)) filter (where setting = 'max_quarantine_share') as max_share,
+        max(try_cast(value as bigint)) filter (where setting = 'quarantine_share_min_rows') as min_rows
     from ref_settings
-    where setting = 'max_quarantine_share'
 ),
 
 delivered as (
@@ -49,7 +51,8 @@ final as (
         coalesce(q.rows_quarantined, 0) as rows_quarantined,
         round(coalesce(q.rows_quarantined, 0) / d.rows_delivered, 4) as quarantined_share,
         s.max_share,
-        coalesce(q.rows_quarantined, 0) > s.max_share * d.rows_delivered as over_limit,
+        d.rows_delivered >= s.min_rows and coalesce(q.rows_quarantined, 0) > s.max_share * d.rows_delivered
+            as over_limit,
         t.top_file,
         t.top_column,
         t.top_rows
