@@ -455,7 +455,7 @@ def run_health_banner(health: pl.DataFrame | None, sources: pl.DataFrame | None 
         f"newest time entry {_e(fmt_date(h.get('newest_entry_date')))}",
         f"files rejected {_e(fmt_int(h.get('files_rejected')))}",
         f"rows quarantined {_e(fmt_int(h.get('rows_quarantined')))}",
-        f"field warnings {_e('not tracked' if warnings is None else fmt_int(warnings))}",
+        f"field warnings {_e(fmt_int(warnings))}",
         f"unpriced claim lines {_e(fmt_int(h.get('unpriced_lines')))}",
         f"incomplete months {_e(h.get('incomplete_month_list') or 'none')}",
     ]

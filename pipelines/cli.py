@@ -50,6 +50,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         f"  build                   {build}\n"
         f"  time entries ingested   {s['entries_ingested']:>12,}\n"
         f"  rows quarantined        {s['rows_quarantined']:>12,}   -> {out / 'quarantine.csv'}\n"
+        f"  field warnings          {s.get('field_warnings', 0):>12,}   -> {out / 'field_warnings.csv'}"
+        " (rows loaded, an optional value left empty)\n"
         f"  minutes counted         {s['minutes_counted']:>12,} of {s['minutes_ingested']:,} ingested"
         f" ({s['minutes_excluded']:,} excluded, {s['minutes_quarantined']:,} quarantined, each with a reason)\n"
         f"  claim lines (closed)    {s['claim_lines']:>12,}   -> {out / 'claims.csv'}\n"
@@ -72,6 +74,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         )
     # exit 1 (a rejected file, an unpriced line) wins over 3 (stale extract)
     status = STALE_EXIT_CODE if stale else 0
+    if s.get("quarantine_share_alert"):
+        # every output was written, but a large share of a table did not load: a broken extract
+        print(f"bhi run: too many rows quarantined: {s['quarantine_share_alert']}", file=sys.stderr)
+        status = 1
     if outcome.file_errors:
         # the other files loaded and every output was written, but a file was skipped: not a clean run
         print(

@@ -1,5 +1,5 @@
 """CSV exports a billing system or an analyst can load. Text cells that a spreadsheet would read as a
-formula (=, +, -, @ first) are prefixed with a quote. Each file is written then renamed into place.
+formula (=, +, -, @, tab or carriage return first) are prefixed with a quote. Each file is written then renamed into place.
 
 A run writes only the files whose content changed: `manifest.csv` beside them keeps each file's row
 count and checksum (the sum of its rows' hashes, so it does not depend on row order and a repeated
@@ -51,8 +51,11 @@ EXPORTS: dict[str, str] = {
                entries_delivered_this_run, claim_line_id
         from fct_claim_changes order by service_month, patient_id, program, code""",
     "quarantine.csv": """
-        select table_name, source_file, source_row, columns, reason, record
+        select table_name, source_file, source_row, columns, left(reason, 2000) as reason, record
         from quarantine order by delivery_seq, source_row""",
+    "field_warnings.csv": """
+        select table_name, source_file, source_row, column_name, reason
+        from field_warnings order by delivery_seq, source_row, column_name""",
     "minutes_reconciliation.csv": "select * from fct_minutes_reconciliation",
     "rule_set_what_if.csv": f"""
         select facility_id, patient_id, payer_id, program, strftime(service_month, '%Y-%m') as service_month,
@@ -76,9 +79,12 @@ EXPORTS: dict[str, str] = {
 # in warehouse order (sorting ~30M rows at 10M entries costs more than writing them; the month-end
 # files are sorted); a nightly run after one more day usually rewrites only the open month's file.
 EVIDENCE_DIR = "claim_evidence"
-EVIDENCE_QUERY = """
-    select patient_id, strftime(service_month, '%Y-%m') as service_month, program, section, item, status,
-           minutes, detail, sort_order
+# item (an entry id ...) and detail echo delivered values: each is cut to EXPORT_FIELD_CAP characters
+EXPORT_FIELD_CAP = 2000
+EVIDENCE_QUERY = f"""
+    select patient_id, strftime(service_month, '%Y-%m') as service_month, program, section,
+           left(item, {EXPORT_FIELD_CAP}) as item, status, minutes, left(detail, {EXPORT_FIELD_CAP}) as detail,
+           sort_order
     from fct_claim_evidence"""
 MANIFEST = "manifest.csv"
 
@@ -93,7 +99,7 @@ def _neutralised(conn: duckdb.DuckDBPyConnection, query: str) -> str:
     """Wrap a query so every text column is safe to open in a spreadsheet."""
     cols = conn.sql(f"describe {query}").fetchall()
     exprs = [
-        f"case when regexp_matches({name}, '^[=+\\-@]') then '''' || {name} else {name} end as {name}"
+        f"case when regexp_matches({name}, '^[=+\\-@\\t\\r]') then '''' || {name} else {name} end as {name}"
         if ctype == "VARCHAR"
         else name
         for name, ctype, *_ in cols

@@ -10,8 +10,11 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Column:
     name: str
-    type: str  # id | text | date | int | decimal | bool | month | time
+    type: str  # id | text | date | timestamp | int | decimal | bool | month | time
     required: bool = False
+    # billing-critical: a value that cannot be read quarantines the row. A bad value in a column
+    # billing does not need is a field warning instead: the row loads with the column empty.
+    critical: bool = False
 
 
 @dataclass(frozen=True)
@@ -25,13 +28,22 @@ class Table:
     def required_columns(self) -> list[str]:
         return [c.name for c in self.columns if c.required]
 
+    @property
+    def critical_columns(self) -> list[str]:
+        return [c.name for c in self.columns if c.critical]
+
 
 def _cols(spec: str) -> tuple[Column, ...]:
-    """'entry_id:id*, minutes:int*, program:text' -> Columns (* = required)."""
+    """'entry_id:id*, minutes:int*, program:text!, name:text' -> Columns.
+
+    `*` = required (and so billing-critical); `!` = optional but billing-critical (a bad value
+    quarantines the row); neither = optional and not needed for billing (a bad value is a field
+    warning, the row loads with the column empty)."""
     out = []
     for part in spec.split(","):
         name, typ = part.strip().split(":")
-        out.append(Column(name, typ.rstrip("*"), typ.endswith("*")))
+        required, critical = typ.endswith("*"), typ.endswith(("*", "!"))
+        out.append(Column(name, typ.rstrip("*!"), required, critical))
     return tuple(out)
 
 
@@ -42,8 +54,8 @@ TABLES: dict[str, Table] = {
             "time_entries",
             _cols(
                 "entry_id:id*, patient_id:id*, staff_id:id*, service_date:date*, minutes:int*,"
-                " activity:text*, program:text, start_time:time, end_time:time, documented_at:date,"
-                " encounter_id:id, deleted:bool"
+                " activity:text*, program:text!, start_time:time, end_time:time, documented_at:timestamp,"
+                " encounter_id:id, deleted:bool!"
             ),
             key=("entry_id",),
         ),
@@ -56,8 +68,8 @@ TABLES: dict[str, Table] = {
             "enrollments",
             _cols(
                 "patient_id:id*, program:text*, payer_id:id*, facility_id:id*, billing_provider_id:id*,"
-                " enrolled_on:date*, consent_on:date, discharged_on:date, diagnosis_code:text,"
-                " non_duplicative_care_documented:bool"
+                " enrolled_on:date*, consent_on:date!, discharged_on:date!, diagnosis_code:text!,"
+                " non_duplicative_care_documented:bool!"
             ),
             key=("patient_id", "program", "enrolled_on"),
         ),
@@ -74,8 +86,8 @@ TABLES: dict[str, Table] = {
         Table(
             "payers",
             _cols(
-                "payer_id:id*, name:text, rule_set:text*, count_consultant_time:bool,"
-                " max_add_on_units:int"
+                "payer_id:id*, name:text, rule_set:text*, count_consultant_time:bool!,"
+                " max_add_on_units:int!"
             ),
             required=False,
             key=("payer_id",),

@@ -96,7 +96,7 @@ def read_ndjson(path: Path, resource: str) -> pl.DataFrame:
     try:
         df = pl.read_ndjson(path, schema=SCHEMAS[resource], row_index_name="source_row", row_index_offset=1)
     except Exception as exc:
-        raise ExtractError(f"{path}: cannot read file as FHIR NDJSON ({type(exc).__name__}: {exc})") from exc
+        raise ExtractError(f"{path}: cannot read file as FHIR NDJSON ({type(exc).__name__})") from None
     keep = pl.col("resourceType") == resource
     if resource in SKIP_STATUS:
         keep &= ~pl.col("status").fill_null("").is_in(SKIP_STATUS[resource])

@@ -5,7 +5,10 @@ Loads are incremental: only files not loaded before are read; a file whose bytes
 (re-delivered, or copied under another name) is recorded and skipped, so it never counts twice. The
 raw_* tables keep every delivered version (the latest delivery of a key wins in staging). A file with
 a file-level problem (missing column, unreadable, empty) is rejected with a message naming the file
-and column, the others load; row-level problems never stop the load: the row goes to `quarantine`.
+and column, the others load; row-level problems never stop the load: a row with a problem in a
+billing-critical column (or a malformed CSV record) goes to `quarantine`, a bad value in any other
+column is a `field_warnings` row and the row loads with that column empty. Reasons and messages name
+file, row and column; values of id, name and date columns stay in the quarantine record only.
 All writes of one load happen in one transaction.
 """
 
@@ -21,7 +24,7 @@ import polars as pl
 from pipelines import fhir
 from pipelines.errors import ExtractError
 from pipelines.profiles import load_profile
-from pipelines.readers import discover, read_parts
+from pipelines.readers import discover, outside_link, read_parts
 from pipelines.extract_format import ACCEPTED_VALUES, LOWER_CASE, TABLES, Column, Table
 
 META_COLUMNS = ("source_file", "source_row", "delivery_seq")
@@ -30,6 +33,7 @@ SQL_TYPES = {
     "id": "varchar",
     "text": "varchar",
     "date": "date",
+    "timestamp": "timestamp",
     "int": "integer",
     "decimal": "double",
     "bool": "boolean",
@@ -39,12 +43,26 @@ SQL_TYPES = {
 
 FORMAT_HINT = {
     "date": "a date (YYYY-MM-DD)",
+    "timestamp": "a date or date-time (YYYY-MM-DD, YYYY-MM-DDTHH:MM[:SS])",
     "int": "a whole number",
     "decimal": "a number",
     "bool": "true/false",
     "month": "a month (YYYY-MM)",
     "time": "a time (HH:MM)",
 }
+
+# Types whose unreadable value is quoted in the quarantine reason (cut to 40 characters). Values of
+# id, name and date-like columns are never quoted in a reason: they stay in the quarantine record.
+ECHO_TYPES = {"int", "decimal", "bool"}
+RECORD_FIELD_CAP = 200  # characters of each field kept in a quarantine record
+
+# An ISO date, optionally with a time of day ('T' or a space; seconds and fractions optional) and a
+# trailing Z or UTC offset: group 1 is the date, group 2 the time. The date and time are taken as
+# written (the offset is not applied: the service date is the local day the source system shows).
+ISO_DATETIME = (
+    r"^([0-9]{4}-[0-9]{1,2}-[0-9]{1,2})"
+    r"(?:[T ]([0-9]{1,2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?) ?(Z|[+-][0-9]{2}(?::?[0-9]{2})?)?)?$"
+)
 
 
 @dataclass
@@ -53,23 +71,38 @@ class IngestResult:
     rows_read: dict[str, int] = field(default_factory=dict)
     rows_loaded: dict[str, int] = field(default_factory=dict)
     rows_quarantined: dict[str, int] = field(default_factory=dict)
+    field_warnings: dict[str, int] = field(default_factory=dict)  # unreadable optional values of loaded rows
     file_errors: list[str] = field(default_factory=list)  # files skipped for a file-level problem
     files_loaded: int = 0
     files_skipped: int = 0  # already loaded before, or a copy of a loaded file
     rows_in_warehouse: dict[str, int] = field(default_factory=dict)  # raw rows of every delivery so far
 
 
+def _iso_part(v: str, group: int) -> str:
+    return f"nullif(regexp_extract({v}, '{ISO_DATETIME}', {group}), '')"
+
+
 def _typed(col: Column) -> str:
-    """SQL expression turning the text column into its type (NULL when it cannot)."""
+    """SQL expression turning the text column into its type (NULL when it cannot, also when a
+    number does not fit its type: a conversion never fails the load)."""
     v = f"nullif(trim({col.name}), '')"
     if col.name in LOWER_CASE:
         v = f"lower({v})"
+    day = f"try_strptime({_iso_part(v, 1)}, '%Y-%m-%d')::date"
+    clock = _iso_part(v, 2)
+    # a date-time is readable when its time of day is a real time too
+    time_ok = f"({clock} is null or try_cast({clock} as time) is not null)"
     return {
         "id": v,
         "text": v,
-        "date": f"try_strptime({v}, '%Y-%m-%d')::date",
-        "int": f"case when regexp_full_match({v}, '[+-]?[0-9]+(\\.0+)?') then try_cast({v} as double)::integer end",
-        "decimal": f"try_cast({v} as double)",
+        # a date column takes the date part of a date-time (what EHR reports export); a plain date
+        # is read first without the regular expression (the common case, twice as fast)
+        "date": f"coalesce(try_strptime({v}, '%Y-%m-%d')::date, case when {time_ok} then {day} end)",
+        "timestamp": f"coalesce(try_strptime({v}, '%Y-%m-%d')::timestamp,"
+        f" case when {time_ok} then {day} + coalesce(try_cast({clock} as time), '00:00'::time) end)",
+        # try_cast twice: a value too large for an integer is unreadable, not a failed load
+        "int": f"case when regexp_full_match({v}, '[+-]?[0-9]+(\\.0+)?') then try_cast(try_cast({v} as double) as integer) end",
+        "decimal": f"case when isfinite(try_cast({v} as double)) then try_cast({v} as double) end",
         "bool": f"case when lower({v}) in ('true','t','yes','y','1') then true "
         f"when lower({v}) in ('false','f','no','n','0') then false end",
         "month": f"try_strptime({v} || '-01', '%Y-%m-%d')::date",
@@ -77,19 +110,30 @@ def _typed(col: Column) -> str:
     }[col.type]
 
 
-def _problems(spec: Table) -> list[tuple[str, str]]:
-    """(column, SQL expression giving a reason text or NULL) for every row-level check."""
-    checks: list[tuple[str, str]] = []
+def _unreadable(col: Column, raw: str) -> str:
+    """SQL text of the reason for a value of `col` that cannot be read; the value is quoted only for
+    numbers and booleans (ECHO_TYPES), never for ids, names or dates."""
+    hint = FORMAT_HINT[col.type]
+    if col.type in ECHO_TYPES:
+        return "'cannot read ''' || left(" + raw + ", 40) || ''' as " + hint + "'"
+    return "'cannot read the value as " + hint + "'"
+
+
+def _problems(spec: Table) -> list[tuple[str, str, bool]]:
+    """(column, SQL expression giving a reason text or NULL, critical) for every row-level check. A
+    critical problem quarantines the row; any other is a field warning (the row loads with that
+    column empty)."""
+    checks: list[tuple[str, str, bool]] = []
     for col in spec.columns:
         raw = f"nullif(trim({col.name}), '')"
         if col.required:
-            checks.append((col.name, f"case when {raw} is null then 'missing required value' end"))
+            checks.append((col.name, f"case when {raw} is null then 'missing required value' end", True))
         if col.type in FORMAT_HINT:
             checks.append(
                 (
                     col.name,
-                    f"case when {raw} is not null and t_{col.name} is null "
-                    f"then 'cannot read ''' || left({raw}, 40) || ''' as {FORMAT_HINT[col.type]}' end",
+                    f"case when {raw} is not null and t_{col.name} is null then {_unreadable(col, raw)} end",
+                    col.critical,
                 )
             )
         ref = ACCEPTED_VALUES.get((spec.name, col.name))
@@ -99,11 +143,12 @@ def _problems(spec: Table) -> list[tuple[str, str]]:
                 (
                     col.name,
                     f"case when t_{col.name} is not null and t_{col.name} not in "
-                    f"(select {ref_col} from {ref_table}) then 'unknown value ''' || t_{col.name} || '''' end",
+                    f"(select {ref_col} from {ref_table}) then 'unknown value ''' || left(t_{col.name}, 40) || '''' end",
+                    col.critical,
                 )
             )
     if spec.name == "time_entries":
-        checks.append(("minutes", "case when t_minutes <= 0 then 'minutes must be greater than 0' end"))
+        checks.append(("minutes", "case when t_minutes <= 0 then 'minutes must be greater than 0' end", True))
         # an implausibly long entry (setting max_minutes_per_entry) is a typo until someone confirms it
         limit = "(select value::integer from ref_settings where setting = 'max_minutes_per_entry')"
         checks.append(
@@ -111,6 +156,7 @@ def _problems(spec: Table) -> list[tuple[str, str]]:
                 "minutes",
                 f"case when t_minutes > {limit} then 'minutes ' || t_minutes || ' over the maximum of ' || {limit}"
                 " || ' per entry (setting max_minutes_per_entry)' end",
+                True,
             )
         )
     if spec.name == "enrollments":
@@ -119,7 +165,8 @@ def _problems(spec: Table) -> list[tuple[str, str]]:
                 "payer_id",
                 "case when t_payer_id is not null and t_payer_id not in "
                 "(select payer_id from ref_payers union all select payer_id from raw_payers) "
-                "then 'unknown payer ''' || t_payer_id || ''' (not in reference or payers extract)' end",
+                "then 'unknown payer (not in reference or payers extract)' end",
+                True,
             )
         )
     if spec.key:  # _first_row comes from the duplicate-key join in _load_table
@@ -128,23 +175,28 @@ def _problems(spec: Table) -> list[tuple[str, str]]:
                 spec.key[0],
                 f"case when source_row > _first_row then 'duplicate {'/'.join(spec.key)} "
                 f"within the file (first at row ' || _first_row || ')' end",
+                True,
             )
         )
     return checks
 
 
-def _load_table(conn: duckdb.DuckDBPyConnection, spec: Table) -> tuple[int, int]:
-    """Type and validate one table's landed text; write raw_<table> and quarantine rows."""
+def _load_table(conn: duckdb.DuckDBPyConnection, spec: Table) -> tuple[int, int, int]:
+    """Type and validate one table's landed text; write raw_<table>, quarantine rows and field
+    warnings. Returns (rows loaded, rows quarantined, field warnings)."""
     typed_cols = ", ".join(f"{_typed(c)} as t_{c.name}" for c in spec.columns)
     checks = _problems(spec)
     # each check is evaluated once (p0, p1 ...), then named and joined
-    problems = ", ".join(f"{expr} as _p{i}" for i, (_, expr) in enumerate(checks))
-    reasons = ", ".join(f"'{col}: ' || _p{i}" for i, (col, _) in enumerate(checks))
-    columns = ", ".join(f"case when _p{i} is not null then '{col}' end" for i, (col, _) in enumerate(checks))
+    problems = ", ".join(f"{expr} as _p{i}" for i, (_, expr, _) in enumerate(checks))
+    reasons = ", ".join(f"'{col}: ' || _p{i}" for i, (col, _, _) in enumerate(checks))
+    columns = ", ".join(f"case when _p{i} is not null then '{col}' end" for i, (col, _, _) in enumerate(checks))
+    critical = " or ".join(f"_p{i} is not null" for i, (_, _, c) in enumerate(checks) if c) or "false"
+    warnings = [(i, col) for i, (col, _, c) in enumerate(checks) if not c]
     key = ", ".join(["source_file", *(f"t_{k}" for k in spec.key)])
     # a key delivered twice in one file: a group-by and a join (cheaper than windows over every row)
     duplicates = (
-        f"select {key}, min(source_row) as _first_row from typed group by all having count(*) > 1"
+        f"select {key}, min(source_row) as _first_row from typed where _malformed is null group by all"
+        " having count(*) > 1"
         if spec.key
         else "select null as source_file, null::bigint as _first_row where false"
     )
@@ -155,30 +207,58 @@ def _load_table(conn: duckdb.DuckDBPyConnection, spec: Table) -> tuple[int, int]
         duplicates as ({duplicates}),
         keyed as (select * from typed left join duplicates using ({key if spec.key else "source_file"})),
         checked as (select *, {problems} from keyed)
-        select * exclude (_first_row, {", ".join(f"_p{i}" for i in range(len(checks)))}),
-               concat_ws('; ', {reasons}) as _reason, concat_ws(',', {columns}) as _columns
+        select * exclude (_first_row),
+               -- a malformed row (CSV record that does not split into the header's fields) has one reason
+               case when _malformed is not null then _malformed else concat_ws('; ', {reasons}) end as _reason,
+               case when _malformed is not null then '' else concat_ws(',', {columns}) end as _columns,
+               _malformed is not null or {critical} as _quarantined
         from checked
         """
     )
-    out_cols = ", ".join(f"t_{c.name}::{SQL_TYPES[c.type]} as {c.name}" for c in spec.columns)
+    # a column with a field warning is loaded empty for that row
+    out_cols = ", ".join(
+        (
+            f"case when {' or '.join(f'_p{i} is not null' for i, col in warnings if col == c.name)} then null"
+            f" else t_{c.name} end::{SQL_TYPES[c.type]} as {c.name}"
+        )
+        if any(col == c.name for _, col in warnings)
+        else f"t_{c.name}::{SQL_TYPES[c.type]} as {c.name}"
+        for c in spec.columns
+    )
     conn.execute(
         f"insert into raw_{spec.name} "
-        f"select {out_cols}, source_file, source_row, delivery_seq from _checked where _reason = ''"
+        f"select {out_cols}, source_file, source_row, delivery_seq from _checked where not _quarantined"
     )
-    raw_struct = ", ".join(f"'{c.name}': {c.name}" for c in spec.columns)
+    # the record keeps the delivered values (each cut to RECORD_FIELD_CAP characters)
+    raw_struct = ", ".join(f"'{c.name}': left({c.name}, {RECORD_FIELD_CAP})" for c in spec.columns)
     conn.execute(
         f"""
         insert into quarantine
-        select '{spec.name}', source_file, source_row, _columns, _reason, to_json({{{raw_struct}}})::varchar,
+        select '{spec.name}', source_file, source_row, _columns, _reason,
+               case when _malformed is not null then to_json({{'line': _line}})::varchar
+                    else to_json({{{raw_struct}}})::varchar end,
                delivery_seq
-        from _checked where _reason <> ''
+        from _checked where _quarantined
         """
     )
+    if warnings:
+        conn.execute(
+            "insert into field_warnings "
+            + " union all ".join(
+                f"select '{spec.name}', source_file, source_row, '{col}', _p{i}, delivery_seq"
+                f" from _checked where not _quarantined and _p{i} is not null"
+                for i, col in warnings
+            )
+        )
     loaded, quarantined = conn.sql(
-        "select count(*) filter (where _reason = ''), count(*) filter (where _reason <> '') from _checked"
+        "select count(*) filter (where not _quarantined), count(*) filter (where _quarantined) from _checked"
     ).fetchall()[0]
+    warned = conn.sql(
+        f"select count(*) from field_warnings where table_name = '{spec.name}'"
+        " and delivery_seq in (select distinct delivery_seq from _landing_" + spec.name + ")"
+    ).fetchall()[0][0]
     conn.execute("drop table _checked")
-    return loaded, quarantined
+    return loaded, quarantined, warned
 
 
 def _land(
@@ -191,7 +271,7 @@ def _land(
     cols = ", ".join(f"{c.name} varchar" for c in spec.columns)
     conn.execute(
         f"create or replace temp table _landing_{spec.name} ({cols}, source_file varchar, source_row bigint,"
-        " delivery_seq bigint)"
+        " delivery_seq bigint, _malformed varchar, _line varchar)"
     )
     # FHIR Observations are matched to instruments through the seeded reference (rules as data)
     instruments = _instruments(conn) if spec.name == "assessments" else None
@@ -212,9 +292,21 @@ def _land(
                 pl.lit(part.label).alias("source_file"),
                 pl.col("source_row").cast(pl.Int64),
                 pl.lit(seq[path], pl.Int64).alias("delivery_seq"),
+                pl.lit(None, pl.String).alias("_malformed"),
+                pl.lit(None, pl.String).alias("_line"),
             ).to_arrow()
             conn.execute(f"insert into _landing_{spec.name} select * from landed")
             del landed
+            if part.malformed is not None and part.malformed.height:
+                # records that do not split into the header's fields: quarantined with their line
+                bad = part.malformed.select(  # noqa: F841  (read by DuckDB's replacement scan)
+                    pl.col("source_row").cast(pl.Int64), pl.col("reason"), pl.col("line")
+                ).to_arrow()
+                conn.execute(
+                    f"insert into _landing_{spec.name} by name select source_row, ? as source_file,"
+                    " ?::bigint as delivery_seq, reason as _malformed, line as _line from bad",
+                    [part.label, seq[path]],
+                )
     return errors
 
 
@@ -249,6 +341,11 @@ QUARANTINE_COLUMNS = (
     "table_name varchar, source_file varchar, source_row bigint, columns varchar, reason varchar, record varchar,"
     " delivery_seq bigint"
 )
+# a value of a column billing does not need that could not be read: the row loaded, the column empty
+FIELD_WARNING_COLUMNS = (
+    "table_name varchar, source_file varchar, source_row bigint, column_name varchar, reason varchar,"
+    " delivery_seq bigint"
+)
 
 
 def _names(columns_sql: str) -> list[str]:
@@ -264,27 +361,48 @@ def _columns(conn: duckdb.DuckDBPyConnection, table: str) -> list[str] | None:
     return [r[0] for r in rows] or None
 
 
+def _typed_columns(conn: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str]] | None:
+    rows = conn.execute(
+        "select column_name, lower(data_type) from duckdb_columns() where table_name = ? and schema_name = 'main'"
+        " and database_name = current_database() order by column_index",
+        [table],
+    ).fetchall()
+    return [(name, typ) for name, typ in rows] or None
+
+
 def _layout_changed(conn: duckdb.DuckDBPyConnection) -> bool:
-    """True when the warehouse was written by another layout of the ledger or raw tables (an older
-    version of bhi): the load then starts again from the whole drop."""
+    """True when the warehouse was written by another layout of the ledger, quarantine or raw tables
+    (an older version of bhi: other columns, or another type such as documented_at as a date): the
+    load then starts again from the whole drop."""
     expected = {
         "ingest_files": _names(LEDGER_COLUMNS),
         "quarantine": _names(QUARANTINE_COLUMNS),
-        **{f"raw_{t}": [*(c.name for c in spec.columns), *META_COLUMNS] for t, spec in TABLES.items()},
+        "field_warnings": _names(FIELD_WARNING_COLUMNS),
     }
-    return any(_columns(conn, table) not in (None, cols) for table, cols in expected.items())
+    if any(_columns(conn, table) not in (None, cols) for table, cols in expected.items()):
+        return True
+    # field_warnings is missing from a warehouse written before it existed
+    if _columns(conn, "ingest_files") and not _columns(conn, "field_warnings"):
+        return True
+    raw = {
+        f"raw_{t}": [(c.name, SQL_TYPES[c.type]) for c in spec.columns]
+        + [("source_file", "varchar"), ("source_row", "bigint"), ("delivery_seq", "bigint")]
+        for t, spec in TABLES.items()
+    }
+    return any(_typed_columns(conn, table) not in (None, cols) for table, cols in raw.items())
 
 
 def _reset(conn: duckdb.DuckDBPyConnection) -> None:
     """Forget every delivery: the load reads the whole drop again (`bhi run --full-refresh`), and
     the models are rebuilt in full (no build_state to be incremental from)."""
-    for table in ["ingest_files", "quarantine", "build_state", *(f"raw_{t}" for t in TABLES)]:
+    for table in ["ingest_files", "quarantine", "field_warnings", "build_state", *(f"raw_{t}" for t in TABLES)]:
         conn.execute(f"drop table if exists {table}")
 
 
 def _create_tables(conn: duckdb.DuckDBPyConnection) -> None:
     conn.execute(f"create table if not exists ingest_files ({LEDGER_COLUMNS})")
     conn.execute(f"create table if not exists quarantine ({QUARANTINE_COLUMNS})")
+    conn.execute(f"create table if not exists field_warnings ({FIELD_WARNING_COLUMNS})")
     for t, spec in TABLES.items():
         cols = ", ".join(f"{c.name} {SQL_TYPES[c.type]}" for c in spec.columns)
         conn.execute(
@@ -295,6 +413,8 @@ def _create_tables(conn: duckdb.DuckDBPyConnection) -> None:
 def _fingerprint(path: Path) -> str:
     """SHA-256 of the file; for a FHIR EpisodeOfCare file also of the Coverage, Consent and Condition
     files it is read with, so a changed Coverage file re-reads the enrollments."""
+    if outside_link(path):  # refused, and never read: fingerprinted by its name
+        return hashlib.sha256(f"refused link {path.name}".encode()).hexdigest()
     if fhir.resource_of(path.name) != "EpisodeOfCare":
         return _sha256(path)
     context = sorted(p for p in path.parent.iterdir() if p.is_file() and fhir.resource_of(p.name) in CONTEXT_OF_ENROLLMENTS)
@@ -316,7 +436,7 @@ def _plan(conn: duckdb.DuckDBPyConnection, found: dict[str, list[Path]], fresh: 
             "path": [str(p) for p, _ in files],
             "table_name": [t for _, t in files],
             "sha256": [_fingerprint(p) for p, _ in files],
-            "bytes": [p.stat().st_size for p, _ in files],
+            "bytes": [p.lstat().st_size if outside_link(p) else p.stat().st_size for p, _ in files],
         },
         schema={"source_file": pl.String, "path": pl.String, "table_name": pl.String, "sha256": pl.String,
                 "bytes": pl.Int64},
@@ -407,16 +527,18 @@ def load_drop(
             # a full-refresh table: its new delivery replaces everything delivered before
             conn.execute(f"delete from raw_{table}")
             conn.execute("delete from quarantine where table_name = ?", [table])
+            conn.execute("delete from field_warnings where table_name = ?", [table])
             conn.execute(
                 "update ingest_files set status = 'replaced', detail = 'full-refresh table: replaced by a later file'"
                 " where table_name = ? and status = 'loaded'",
                 [table],
             )
         for table in LOAD_ORDER:
-            loaded, quarantined = _load_table(conn, TABLES[table])
+            loaded, quarantined, warned = _load_table(conn, TABLES[table])
             result.rows_read[table] = loaded + quarantined
             result.rows_loaded[table] = loaded
             result.rows_quarantined[table] = quarantined
+            result.field_warnings[table] = warned
         rows_per_file = conn.sql(  # noqa: F841  (read by DuckDB's replacement scan)
             " union all ".join(
                 f"select delivery_seq, count(*)::bigint as rows_read from _landing_{t} group by all" for t in TABLES

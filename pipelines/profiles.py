@@ -176,7 +176,7 @@ class _Checker:
 _DIRECTIVES = set("aAbBcCdDeFgGhHIjklmMnpPrRsStTuUvVwWxXyYzZf%")
 _TOP_KEYS = {"name", "description", "csv", "sheet", "formats", "full_refresh", "tables"}
 _TABLE_KEYS = {"files", "csv", "sheet", "columns", "values", "formats", "defaults", "minutes", "full_refresh"}
-_FORMAT_TYPES = {"date", "time", "month"}
+_FORMAT_TYPES = {"date", "timestamp", "time", "month"}
 
 
 def _table_profile(c: _Checker, table: str, raw: Any, key: str) -> tuple[TableProfile, bool]:
@@ -200,7 +200,7 @@ def _table_profile(c: _Checker, table: str, raw: Any, key: str) -> tuple[TablePr
         c.column(table, column, f"{key}.formats.{column}")
         typ = next(col.type for col in TABLES[table].columns if col.name == column)
         if typ not in _FORMAT_TYPES:
-            raise c.fail(f"{key}.formats.{column}", f"formats apply to date, time and month columns, not {typ}")
+            raise c.fail(f"{key}.formats.{column}", f"formats apply to date, timestamp, time and month columns, not {typ}")
         formats[column] = c.formats(fmts, f"{key}.formats.{column}")
     defaults = {
         c.column(table, column, f"{key}.defaults.{column}"): c.text(v, f"{key}.defaults.{column}")
@@ -332,7 +332,7 @@ def _reformat(expr: pl.Expr, formats: tuple[str, ...], kind: str) -> pl.Expr:
     if kind == "time":
         parsed = [text.str.strptime(pl.Time, f, strict=False).dt.strftime("%H:%M") for f in formats]
     else:
-        out = {"date": "%Y-%m-%d", "month": "%Y-%m"}[kind]
+        out = {"date": "%Y-%m-%d", "month": "%Y-%m", "timestamp": "%Y-%m-%d %H:%M:%S"}[kind]
         parsed = [text.str.strptime(pl.Datetime("us"), f, strict=False).dt.strftime(out) for f in formats]
     return pl.coalesce(parsed).fill_null(expr)
 
@@ -345,6 +345,31 @@ def _duration_minutes(expr: pl.Expr) -> pl.Expr:
     hours = expr.str.extract(_DURATION, 1).cast(pl.Int64, strict=False)
     mins = expr.str.extract(_DURATION, 2).cast(pl.Int64, strict=False)
     return (hours * 60 + mins).cast(pl.String).fill_null(expr)
+
+
+def known_columns(table: str, profile: Profile | None) -> set[str]:
+    """Header names a file of `table` may hold that mean something: the canonical columns of every
+    table, and the source columns the profile maps or reads minutes from."""
+    known = {c.name for spec in TABLES.values() for c in spec.columns}
+    if profile is not None:
+        tp = profile.table(table)
+        known |= set(tp.columns)
+        if tp.minutes:
+            known |= {c for c in (tp.minutes.start, tp.minutes.end) if c}
+    return known
+
+
+def describe_columns(columns: list[str], table: str, profile: Profile | None) -> str:
+    """The header names found, for a message: only names that are known column names are shown
+    (a file without a header row has data in its first row, which must not be echoed)."""
+    known = known_columns(table, profile)
+    shown = [c for c in columns if c in known]
+    others = len(columns) - len(shown)
+    if not columns:
+        return "(none)"
+    if not shown:
+        return f"none of the {others} header name(s) is a known column (is the header row missing?)"
+    return ", ".join(shown) + (f" and {others} other column(s)" if others else "")
 
 
 def select_columns(df: pl.DataFrame, table: str, profile: Profile | None) -> pl.DataFrame:
@@ -367,7 +392,7 @@ def select_columns(df: pl.DataFrame, table: str, profile: Profile | None) -> pl.
             if src not in df.columns:
                 raise ExtractError(
                     f"missing column {src} (minutes.{helper.strip('_')} of profile {profile.name}); "
-                    f"columns found: {', '.join(df.columns) or '(none)'}"
+                    f"columns found: {describe_columns(list(df.columns), table, profile)}"
                 )
             exprs.append(pl.col(src).alias(helper))
     return df.select(exprs)
@@ -396,7 +421,11 @@ def apply_profile(df: pl.DataFrame, table: str, profile: Profile | None) -> pl.D
             e = e.str.strip_chars().str.to_lowercase().replace_strict(
                 list(mapping), list(mapping.values()), default=e, return_dtype=pl.String
             )
-        fmts = tp.formats.get(column) or profile.formats.get(types.get(column, ""))
+        typ = types.get(column, "")
+        # a timestamp column (documented_at) is read with the timestamp formats, else the date formats
+        fmts = tp.formats.get(column) or profile.formats.get(typ) or (
+            profile.formats.get("date") if typ == "timestamp" else None
+        )
         if fmts:
             e = _reformat(e, fmts, types[column])
         if column == "minutes" and tp.minutes and tp.minutes.duration:

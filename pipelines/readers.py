@@ -6,8 +6,10 @@ into one or more `Part`s (an XLSX read with a sheet pattern gives one part per s
 string with its canonical name, values converted to canonical text where the profile says how
 (ISO dates, HH:MM times, whole minutes, canonical codes), and the row number of every record so the
 quarantine can name file, sheet and row. What cannot be converted is passed on as delivered; the SQL
-checks of the ingest quarantine the row with a reason. File-level problems raise ExtractError naming
-the file (and sheet) and the column.
+checks of the ingest quarantine the row with a reason. A CSV record that does not split into the
+header's fields is set aside as a malformed row (`Part.malformed`), the rest of the file is read.
+File-level problems raise ExtractError naming the file (and sheet) and the column, never quoting the
+file's content; a symbolic link leading outside the drop is refused unread.
 
 Encodings (CSV): a UTF-8 or UTF-16 byte-order mark decides; otherwise UTF-8 if the bytes are valid
 UTF-8, else Windows-1252, else Latin-1 -- unless the profile sets `csv.encoding`. Delimiters: `,`
@@ -30,7 +32,7 @@ import polars as pl
 from pipelines import fhir
 from pipelines.errors import ExtractError
 from pipelines.extract_format import TABLES
-from pipelines.profiles import Profile, apply_profile, normalise_header, select_columns
+from pipelines.profiles import Profile, apply_profile, describe_columns, normalise_header, select_columns
 
 SUFFIXES = (".csv", ".parquet", ".xlsx")  # canonical `<table>*` naming
 PROFILE_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".xlsx")  # files a profile pattern may name
@@ -43,6 +45,7 @@ class Part:
 
     label: str  # recorded as source_file: the file name, or `file.xlsx[Sheet]` for one of several sheets
     data: pl.DataFrame  # canonical columns as String, plus source_row (Int64)
+    malformed: pl.DataFrame | None = None  # CSV records that could not be split: source_row, reason, line
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -162,10 +165,12 @@ def _excel_text(df: pl.DataFrame, table: str) -> pl.DataFrame:
 
 
 def _canonical(
-    df: pl.DataFrame, table: str, profile: Profile | None, where: str, first_row: int, excel_text: bool = False
+    df: pl.DataFrame, table: str, profile: Profile | None, where: str, first_row: int, excel_text: bool = False,
+    rows: list[int] | None = None,
 ) -> pl.DataFrame:
-    """Native frame with normalised headers -> canonical text columns plus source_row; checks that
-    every required column is there (an ExtractError naming `where`)."""
+    """Native frame with normalised headers -> canonical text columns plus source_row (first_row,
+    first_row + 1 ..., or the given row numbers); checks that every required column is there (an
+    ExtractError naming `where`; the header names are listed only when they are known column names)."""
     found = list(df.columns)
     n = df.height
     try:
@@ -181,8 +186,10 @@ def _canonical(
         mapped = f" (after the column mapping of profile {profile.name})" if profile else ""
         raise ExtractError(
             f"{where}: missing required column(s) {', '.join(missing)} for table {table}{mapped}; "
-            f"columns found: {', '.join(found) or '(none)'}"
+            f"columns found: {describe_columns(found, table, profile)}"
         )
+    if rows is not None:
+        return df.with_columns(pl.Series("source_row", rows, dtype=pl.Int64))
     return df.with_columns((pl.int_range(n, dtype=pl.Int64) + first_row).alias("source_row"))
 
 
@@ -250,11 +257,98 @@ def _read_csv(path: Path, table: str, profile: Profile | None) -> list[Part]:
     # UTF-8 without a byte-order mark (the common case) goes to polars as delivered; any other
     # encoding is handed over re-encoded as UTF-8
     data = raw if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else text.encode("utf-8")
+    df = None
+    # a well-formed file has an even number of quote characters; an odd number is an unterminated
+    # quote, which polars would read as one field running to the next quote (or the end of the file)
+    if text.count('"') % 2 == 0:
+        try:
+            df = pl.read_csv(io.BytesIO(data), separator=delimiter, infer_schema=False, quote_char='"')
+        except Exception:  # a malformed record (extra field, bad quote): read record by record below
+            df = None
+    if df is not None:
+        return [Part(path.name, _canonical(_headers(df), table, profile, str(path), 2))]
+    df, rows, malformed = _read_csv_records(text, delimiter, path)
+    return [Part(path.name, _canonical(_headers(df), table, profile, str(path), 2, rows=rows), malformed)]
+
+
+def _lines(text: str) -> list[str]:
+    """Physical lines with their line ends (only \\n ends a line; \\r\\n keeps its \\r)."""
+    parts = text.split("\n")
+    return [p + "\n" for p in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
+
+
+def _read_csv_records(text: str, delimiter: str, path: Path) -> tuple[pl.DataFrame, list[int], pl.DataFrame]:
+    """The slow path for a file polars cannot read: parse record by record, and set aside every
+    record that does not split into the header's fields (more fields than the header, a quote that
+    is not closed, a quoted field that swallows the following lines). A set-aside record is one row
+    (its number as the fast path would give it); parsing starts again on the line after its first.
+    Returns (the readable records as text columns, their row numbers, the malformed records as
+    source_row / reason / line). A record with fewer fields than the header is padded (as polars does)."""
+    lines = _lines(text)
     try:
-        df = pl.read_csv(io.BytesIO(data), separator=delimiter, infer_schema=False, quote_char='"')
-    except Exception as exc:
-        raise ExtractError(f"{path}: cannot read file ({type(exc).__name__}: {exc})") from exc
-    return [Part(path.name, _canonical(_headers(df), table, profile, str(path), 2))]
+        header = next(csv.reader([lines[0]], delimiter=delimiter, strict=True))
+    except (csv.Error, StopIteration):
+        raise ExtractError(f"{path}: cannot read the header row as CSV") from None
+    width = len(header)
+    good: list[list[str | None]] = []
+    good_rows: list[int] = []
+    bad: list[tuple[int, str, str]] = []
+    pos = [1]  # next line to hand to the csv reader
+
+    def feed():
+        while pos[0] < len(lines):
+            pos[0] += 1
+            yield lines[pos[0] - 1]
+
+    def restart():
+        return csv.reader(feed(), delimiter=delimiter, strict=True)
+
+    reader = restart()
+    row = 1  # the header
+    while pos[0] < len(lines):
+        start = pos[0]
+        try:
+            fields = next(reader)
+        except StopIteration:
+            break
+        except csv.Error:
+            fields = None
+        row += 1
+        spans = pos[0] - start
+        if fields is None or len(fields) > width or (spans > 1 and len(fields) != width):
+            reason = (
+                "malformed row: a quote is not closed, or a quoted field is malformed"
+                if fields is None or spans > 1
+                else f"malformed row: {len(fields)} fields where the header has {width}"
+            )
+            bad.append((row, reason, lines[start].rstrip("\r\n")[:200]))
+            pos[0] = start + 1
+            reader = restart()
+            continue
+        good.append(fields + [None] * (width - len(fields)) if len(fields) < width else fields)
+        good_rows.append(row)
+    names = _unique(header)
+    df = pl.DataFrame(good, schema={n: pl.String for n in names}, orient="row") if good else pl.DataFrame(
+        schema={n: pl.String for n in names}
+    )
+    malformed = pl.DataFrame(
+        bad, schema={"source_row": pl.Int64, "reason": pl.String, "line": pl.String}, orient="row"
+    )
+    return df, good_rows, malformed
+
+
+def _unique(names: list[str]) -> list[str]:
+    """Header names made unique as polars does (a repeated name gets `_duplicated_<n>`)."""
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        if name in seen:
+            out.append(f"{name}_duplicated_{seen[name]}")
+            seen[name] += 1
+        else:
+            seen[name] = 0
+            out.append(name)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -267,7 +361,7 @@ def _read_xlsx(path: Path, table: str, profile: Profile | None) -> list[Part]:
     try:
         sheets = fastexcel.read_excel(path).sheet_names
     except Exception as exc:
-        raise ExtractError(f"{path}: cannot read file ({type(exc).__name__}: {exc})") from exc
+        raise ExtractError(f"{path}: cannot read file ({type(exc).__name__})") from None
     wanted = profile.sheet_for(table) if profile else None
     if wanted is None:
         chosen, several = sheets[:1], False
@@ -293,7 +387,7 @@ def _read_xlsx(path: Path, table: str, profile: Profile | None) -> list[Part]:
                 df = pl.read_excel(path, sheet_name=sheet, raise_if_empty=False, infer_schema_length=0)
                 as_text = True
         except Exception as exc:
-            raise ExtractError(f"{where}: cannot read sheet ({type(exc).__name__}: {exc})") from exc
+            raise ExtractError(f"{where}: cannot read sheet ({type(exc).__name__})") from None
         if df.width == 0:
             if several:
                 continue  # an empty sheet among several (a blank tab) holds no records
@@ -307,6 +401,16 @@ def _read_xlsx(path: Path, table: str, profile: Profile | None) -> list[Part]:
 # Entry point
 
 
+def outside_link(path: Path) -> bool:
+    """True for a symbolic link (or a path through one) that leads outside the folder holding it:
+    such a file is refused and never read (not even to fingerprint it)."""
+    try:
+        target = path.resolve(strict=False)
+        return path.is_symlink() and not target.is_relative_to(path.parent.resolve(strict=False))
+    except (OSError, RuntimeError):  # a loop of links
+        return True
+
+
 def read_parts(
     path: Path, table: str, profile: Profile | None = None, instruments: dict[str, str] | None = None
 ) -> list[Part]:
@@ -316,7 +420,9 @@ def read_parts(
     try:
         size = path.stat().st_size
     except OSError as exc:
-        raise ExtractError(f"{path}: cannot read file ({exc})") from exc
+        raise ExtractError(f"{path}: cannot read file ({type(exc).__name__})") from None
+    if outside_link(path):
+        raise ExtractError(f"{path}: refused: a symbolic link to a file outside the extract folder")
     if size == 0:
         raise ExtractError(f"{path}: empty file (0 bytes)")
     if suffix == ".ndjson":
@@ -329,6 +435,6 @@ def read_parts(
         try:
             df = pl.read_parquet(path)
         except Exception as exc:
-            raise ExtractError(f"{path}: cannot read file ({type(exc).__name__}: {exc})") from exc
+            raise ExtractError(f"{path}: cannot read file ({type(exc).__name__})") from None
         return [Part(path.name, _canonical(_headers(df), table, profile, str(path), 1))]
     return _read_csv(path, table, profile)

@@ -91,6 +91,9 @@ DDL = {
     "stg_psych_reviews": "consultant_id varchar, review_date date, patient_id varchar",
     "stg_assessments": "patient_id varchar, assessment_date date",
     "stg_enrollments": "patient_id varchar, facility_id varchar",
+    "field_warnings": """
+        table_name varchar, source_file varchar, source_row bigint, column_name varchar, reason varchar,
+        delivery_seq bigint""",
     "fct_unpriced_claim_lines": "claim_line_id varchar, payer_id varchar, code varchar, service_month date, units integer, reason varchar",
     "run_parameters": "as_of date",
 }
@@ -208,6 +211,8 @@ ROWS = {
     "int_time_entries_classified": ENTRIES,
     "quarantine": QUARANTINE,
     "stg_staff": STAFF,
+    "field_warnings": [("time_entries", "time_entries_2026-08.csv", 7, "documented_at",
+                        "documented_at: cannot read the value as a date-time", 3)],
     "fct_outcomes_monthly": OUTCOMES_MONTHLY,
     "fct_outcome_episodes": OUTCOME_EPISODES,
 }
@@ -941,3 +946,8 @@ def test_worklist_lists_patients_not_improving_without_review(built_site: Path):
 def test_roi_page_shows_outcomes_beside_money(built_site: Path):
     text = page(built_site, "roi.html")
     assert "Remission at 6 months (outcomes)" in text and "50.0% (1 of 2)" in text
+
+
+def test_run_health_banner_counts_field_warnings(built_site: Path):
+    for name in PAGES:
+        assert "field warnings 1<" in page(built_site, name), name

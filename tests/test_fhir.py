@@ -209,7 +209,7 @@ def test_fhir_drop_loads_through_the_ingest_with_a_profile_value_map(tmp_path):
         ("P1", "medicare", "2026-01-01")
     ]
     assert conn.sql("select source_file, source_row, reason from quarantine").fetchall() == [
-        ("EpisodeOfCare.ndjson", 2, "payer_id: unknown payer 'org-unknown' (not in reference or payers extract)")
+        ("EpisodeOfCare.ndjson", 2, "payer_id: unknown payer (not in reference or payers extract)")
     ]
 
 

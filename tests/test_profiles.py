@@ -211,7 +211,7 @@ def test_mapped_drop_loads_and_quarantines_what_could_not_be_converted(tmp_path)
     reasons = conn.sql("select source_file, source_row, reason from quarantine order by source_file, source_row").fetchall()
     assert reasons == [
         ("log_1.csv", 5, "activity: unknown value 'golf'; minutes: minutes must be greater than 0"),
-        ("log_1.csv", 6, "service_date: cannot read 'someday' as a date (YYYY-MM-DD); "
+        ("log_1.csv", 6, "service_date: cannot read the value as a date (YYYY-MM-DD); "
                          "minutes: cannot read 'someday - 01/09/2026 10:00 AM' as a whole number"),
         ("log_1.csv", 7, "minutes: cannot read 'half an hour' as a whole number"),
         ("roster.csv", 5, "role: unknown value 'nurse'"),

@@ -56,12 +56,13 @@ class ExtractsConfig(dg.Config):
 @dg.multi_asset(
     specs=[
         dg.AssetSpec(t, group_name="ingest", kinds={"duckdb"}, deps=[*REFERENCE_TABLES, "run_parameters", "claims_previous_run"])
-        for t in [*RAW_TABLES, "quarantine", "ingest_files", "ingest_errors"]
+        for t in [*RAW_TABLES, "quarantine", "field_warnings", "ingest_files", "ingest_errors"]
     ],
     name="extracts",
 )
 def extracts(context: dg.AssetExecutionContext, config: ExtractsConfig, warehouse: DuckDBResource, paths: RunPaths):
-    """Read the extract drop, quarantine bad rows with reasons, keep a ledger of files."""
+    """Read the extract drop, quarantine bad rows with reasons, record unreadable optional values as
+    field warnings, keep a ledger of files. Messages name files, rows and columns, never values."""
     with warehouse.get_connection() as conn:
         result = load_drop(conn, paths.extracts, profile=config.profile, full_refresh=config.full_refresh)
     for error in result.file_errors:
@@ -69,7 +70,11 @@ def extracts(context: dg.AssetExecutionContext, config: ExtractsConfig, warehous
     context.log.info(
         f"{result.files} files in the drop: {result.files_loaded} loaded, {result.files_skipped} already loaded or"
         f" copies, {len(result.file_errors)} rejected; "
-        + ", ".join(f"{t} {result.rows_loaded[t]} loaded/{result.rows_quarantined[t]} quarantined" for t in TABLES)
+        + ", ".join(
+            f"{t} {result.rows_loaded[t]} loaded/{result.rows_quarantined[t]} quarantined"
+            f"/{result.field_warnings.get(t, 0)} field warnings"
+            for t in TABLES
+        )
     )
     for table in TABLES:
         yield dg.MaterializeResult(
@@ -81,6 +86,7 @@ def extracts(context: dg.AssetExecutionContext, config: ExtractsConfig, warehous
             },
         )
     yield dg.MaterializeResult(asset_key="quarantine", metadata={"rows": sum(result.rows_quarantined.values())})
+    yield dg.MaterializeResult(asset_key="field_warnings", metadata={"rows": sum(result.field_warnings.values())})
     yield dg.MaterializeResult(
         asset_key="ingest_files",
         metadata={"files": result.files, "files_loaded": result.files_loaded, "files_skipped": result.files_skipped},

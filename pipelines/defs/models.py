@@ -17,7 +17,8 @@ from pipelines.reference import REPO_ROOT
 
 SQL_DIR = REPO_ROOT / "sql"
 LAYERS = ("staging", "intermediate", "marts")
-SOURCE_TABLES = [*REFERENCE_TABLES, *RAW_TABLES, "quarantine", "ingest_files", "ingest_errors", "run_parameters",
+SOURCE_TABLES = [*REFERENCE_TABLES, *RAW_TABLES, "quarantine", "field_warnings", "ingest_files", "ingest_errors",
+                 "run_parameters",
                  "claims_previous_run"]
 
 

@@ -4,7 +4,8 @@
 --          this load rejected, rows quarantined, field warnings, unpriced claim lines and the months
 --          whose data is incomplete (fct_month_completeness)
 -- grain: one row
--- upstream: run_parameters, ref_settings, stg_time_entries, ingest_errors, quarantine, fct_unpriced_claim_lines, fct_month_completeness, fct_run_health_sources
+-- upstream: run_parameters, ref_settings, stg_time_entries, ingest_errors, quarantine, field_warnings,
+--           fct_unpriced_claim_lines, fct_month_completeness, fct_run_health_sources
 with params as (
     select
         r.as_of,
@@ -32,8 +33,8 @@ final as (
         (select count(*) from ingest_errors)::bigint as files_rejected,
         (select string_agg(source_file, ', ' order by source_file) from ingest_errors) as rejected_file_names,
         (select count(*) from quarantine)::bigint as rows_quarantined,
-        -- field warnings: the ingest change that adds the field_warnings table fills this in
-        null::bigint as field_warnings,
+        -- bad values in columns billing does not need: the row loaded with the column empty
+        (select count(*) from field_warnings)::bigint as field_warnings,
         (select count(*) from fct_unpriced_claim_lines)::bigint as unpriced_lines,
         (select count(*) from fct_month_completeness where is_incomplete)::bigint as incomplete_months,
         (select string_agg(strftime(service_month, '%Y-%m'), ', ' order by service_month)

@@ -1,7 +1,7 @@
 -- purpose: the headline numbers of this run (printed by `bhi run`, shown on the dashboard index)
 -- grain: one row
--- upstream: run_parameters, ingest_files, quarantine, fct_minutes_reconciliation, fct_claims, fct_revenue_gap,
---           fct_unpriced_claim_lines, fct_run_health
+-- upstream: run_parameters, ingest_files, quarantine, field_warnings, fct_quarantine_share,
+--           fct_minutes_reconciliation, fct_claims, fct_revenue_gap, fct_unpriced_claim_lines, fct_run_health
 with params as (
     select as_of, date_trunc('month', as_of)::date as open_month from run_parameters
 ),
@@ -13,6 +13,19 @@ final as (
         (select coalesce(sum(rows_read), 0)::bigint from ingest_files where table_name = 'time_entries' and status = 'loaded')
             as entries_ingested,
         (select count(*) from quarantine) as rows_quarantined,
+        (select count(*) from field_warnings) as field_warnings,
+        -- tables whose quarantined share is over max_quarantine_share (NULL: none); bhi run exits 1
+        (
+            select string_agg(
+                table_name || ': ' || rows_quarantined || ' of ' || rows_delivered || ' rows quarantined ('
+                || round(100 * quarantined_share, 1) || '%, over max_quarantine_share '
+                || round(100 * max_share, 1) || '%); most in ' || top_file || ', column ' || top_column
+                || ' (' || top_rows || ' rows)',
+                '; ' order by table_name
+            )
+            from fct_quarantine_share
+            where over_limit
+        ) as quarantine_share_alert,
         (select coalesce(sum(minutes), 0)::bigint from fct_minutes_reconciliation) as minutes_ingested,
         (select coalesce(sum(minutes), 0)::bigint from fct_minutes_reconciliation where status = 'counted')
             as minutes_counted,
@@ -30,7 +43,6 @@ final as (
         h.stale_extract_days,
         h.is_stale,
         h.files_rejected,
-        h.field_warnings,
         h.unpriced_lines,
         h.incomplete_months,
         h.incomplete_month_list
