@@ -213,7 +213,7 @@ def test_fqhc_g0512_without_a_rate_writes_every_export_lists_the_line_and_exits_
     out = tmp_path / "out"
     out.mkdir()
     (out / "claims.csv").write_text("stale,claims,from,yesterday\n")
-    assert main(["run", "--extracts", str(fqhc_drop.write()), "--out", str(out), "--as-of", "2025-12-10"]) == 1
+    assert main(["run", "--extracts", str(fqhc_drop.write()), "--out", str(out), "--as-of", "2025-12-10", "--allow-stale"]) == 1
     captured = capsys.readouterr()
     # every export and the dashboards are written
     for name in EXPORTS:
@@ -245,7 +245,7 @@ def test_fqhc_g0512_without_a_rate_writes_every_export_lists_the_line_and_exits_
 
 def test_a_closed_month_with_unpriced_lines_says_so(fqhc_drop, tmp_path, capsys):
     out = tmp_path / "out"
-    assert main(["run", "--extracts", str(fqhc_drop.write()), "--out", str(out), "--as-of", "2025-12-10"]) == 1
+    assert main(["run", "--extracts", str(fqhc_drop.write()), "--out", str(out), "--as-of", "2025-12-10", "--allow-stale"]) == 1
     capsys.readouterr()
     assert main(["close", "--out", str(out), "--month", "2025-11"]) == 1
     captured = capsys.readouterr()
@@ -263,7 +263,7 @@ def test_a_closed_month_with_unpriced_lines_says_so(fqhc_drop, tmp_path, capsys)
 
 def test_money_columns_of_the_exports_have_two_decimals(fqhc_drop, tmp_path):
     out = tmp_path / "out"
-    main(["run", "--extracts", str(fqhc_drop.write()), "--out", str(out), "--as-of", "2025-12-10"])
+    main(["run", "--extracts", str(fqhc_drop.write()), "--out", str(out), "--as-of", "2025-12-10", "--allow-stale"])
     two_decimals = re.compile(r"^-?\d+\.\d\d$")
     money = {
         "claims.csv": ["unit_amount", "expected_amount", "expected_collection", "payer_share", "patient_share"],

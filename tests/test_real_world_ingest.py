@@ -363,12 +363,12 @@ def _share_drop(drop: Drop, bad: int, good: int) -> Path:
 def test_quarantine_share_over_the_setting_exits_1_naming_file_and_column(drop: Drop, tmp_path, capsys):
     folder = _share_drop(drop, bad=2, good=38)  # 2 of 40 = 5.0%: not more than 5%
     out = tmp_path / "out"
-    assert main(["run", "--extracts", str(folder), "--out", str(out), "--as-of", "2026-02-10"]) == 0
+    assert main(["run", "--extracts", str(folder), "--out", str(out), "--as-of", "2026-02-10", "--allow-stale"]) == 0
     assert "too many rows quarantined" not in capsys.readouterr().err
     # one more bad row: 3 of 41 = 7.3%
     write_csv(folder / "time_entries_2.csv", [{"entry_id": "Z1", "patient_id": "P1", "staff_id": "CM1",
                                               "service_date": "2026-01-06", "minutes": 5, "activity": "golf"}])
-    assert main(["run", "--extracts", str(folder), "--out", str(out), "--as-of", "2026-02-10"]) == 1
+    assert main(["run", "--extracts", str(folder), "--out", str(out), "--as-of", "2026-02-10", "--allow-stale"]) == 1
     captured = capsys.readouterr()
     (line,) = [x for x in captured.err.splitlines() if "too many rows quarantined" in x]
     assert line == (
@@ -447,7 +447,7 @@ def test_bhi_run_never_echoes_patient_ids_in_messages_logs_or_reasons(drop: Drop
     _write_lines(outside, [HEADER, "E20,PATOUTSIDE7,CM1,2026-01-05,20,follow_up,,,,,"])
     os.symlink(outside, folder / "time_entries_link.csv")
     out = tmp_path / "out"
-    code = main(["run", "--extracts", str(folder), "--out", str(out), "--as-of", "2026-02-10", "--verbose"])
+    code = main(["run", "--extracts", str(folder), "--out", str(out), "--as-of", "2026-02-10", "--verbose", "--allow-stale"])
     captured = capfd.readouterr()
     assert code == 1
     messages = captured.out + captured.err
