@@ -420,7 +420,7 @@ def test_bhi_run_exits_3_on_a_stale_extract_unless_allowed(drop: Drop, build, tm
     assert main(args) == STALE_EXIT_CODE == 3
     captured = capsys.readouterr()
     assert ("run health              newest entry 2026-02-03 (9 days before as-of, STALE); "
-            "0 files rejected; — field warnings; 0 unpriced lines; incomplete months: none") in captured.out
+            "0 files rejected; 0 field warnings; 0 unpriced lines; incomplete months: none") in captured.out
     assert "stale extract" in captured.err and "--allow-stale" in captured.err
     assert "P1" not in captured.err  # no patient identifiers in the message
     assert main([*args, "--allow-stale"]) == 0

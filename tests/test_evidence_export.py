@@ -39,7 +39,7 @@ def conn(template):
     conn.execute(f"attach '{template}' as sample (read_only)")
     for table in {"fct_claims", "fct_unpriced_claim_lines", "fct_near_threshold", "fct_outreach_plan", "fct_revenue_gap",
                   "fct_claim_changes", "quarantine", "field_warnings", "fct_minutes_reconciliation",
-                  "fct_rule_set_what_if", "fct_modifier_advisories"}:
+                  "fct_rule_set_what_if", "fct_modifier_advisories", "fct_month_completeness"}:
         conn.execute(f"create table {table} as select * from sample.{table}")
     conn.execute("create table fct_claim_evidence as select * from sample.fct_claim_evidence where false")
     conn.executemany("insert into fct_claim_evidence by position values (?, ?::date, ?, ?, ?, ?, ?, ?, ?)", EVIDENCE)
