@@ -6,6 +6,7 @@ import contextlib
 import logging
 import datetime as dt
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -66,7 +67,10 @@ def _root_cause(result: dg.ExecuteInProcessResult) -> str:
         # not the exception that caused it
         ours = next((e for e in chain if e.cls_name in OPERATIONAL_ERRORS), None)
         err = ours or chain[-1]
-        return err.message.strip()
+        message = err.message.strip()
+        if ours is not None:  # Dagster prefixes the qualified class name: the message says it all
+            message = re.sub(rf"^[\w.]*{ours.cls_name}: ", "", message)
+        return message
     return "run failed (see the Dagster logs)"
 
 

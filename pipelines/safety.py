@@ -139,7 +139,7 @@ def is_disk_full(exc: BaseException) -> bool:
 def disk_full_message(path: Path | str, what: str) -> str:
     return (
         f"disk full: no space left on the device holding {path} while {what}. Free space there"
-        f" (df -h {Path(path).parent if not Path(path).is_dir() else path}) and run again; nothing of this run was published."
+        f" (df -h shows the device) and run again."
     )
 
 

@@ -215,11 +215,11 @@ def test_a_second_run_waits_or_refuses_and_the_first_keeps_its_as_of(tmp_path):
     stdout, err = first.communicate(timeout=300)
     assert first.returncode == 0, err
     assert f"as of {AS_OF}" in stdout
-    assert re.search(r"claim lines \(closed\)\s+3\n", stdout)  # January and February
+    assert re.search(r"claim lines \(closed\)\s+3 ", stdout)  # January and February
     stdout, err = waiting.communicate(timeout=300)
     assert waiting.returncode == 0, err
     assert "as of 2026-02-10" in stdout
-    assert re.search(r"claim lines \(closed\)\s+2\n", stdout)  # January only
+    assert re.search(r"claim lines \(closed\)\s+2 ", stdout)  # January only
     assert "2026-02-10" in (out / "manifest.csv").read_text()
 
 

@@ -47,7 +47,7 @@ def month_end_claims(
         # the month-end files join the published outputs: this run's folder starts as links of
         # them, gets the closed months' files, and is published in one swap
         staging = staging_folder(paths.out, context.run.run_id)
-        with disk_errors(staging / MONTH_END_DIR, "writing the month-end files"):
+        with disk_errors(staging / MONTH_END_DIR, "writing the month-end files (the published outputs are unchanged)"):
             closed = close_months(conn, staging, first, last)
         as_of = conn.sql("select any_value(as_of)::varchar from run_parameters").fetchall()[0][0]
         publish(paths.out, context.run.run_id, as_of)

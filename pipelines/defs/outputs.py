@@ -31,7 +31,7 @@ def exports(context: dg.AssetExecutionContext, warehouse: DuckDBResource, paths:
     files whose content changed are written (manifest.csv), the others are links to the published ones."""
     fault_point("exports:before")
     staging = staging_folder(paths.out, context.run.run_id, fresh=(DASHBOARDS,))
-    with warehouse.get_connection() as conn, disk_errors(staging, "writing the exports"):
+    with warehouse.get_connection() as conn, disk_errors(staging, "writing this run's exports (the published outputs are unchanged)"):
         counts = write_exports(conn, staging)
     return dg.MaterializeResult(metadata={name: rows for name, rows in counts.items()})
 
@@ -45,7 +45,7 @@ def dashboards(
     <out>/dashboards/email/ (kaleido + a Chromium browser; skipped with a warning when missing),
     rendered into this run's folder (published by `publication`)."""
     staging = staging_folder(paths.out, context.run.run_id, fresh=(DASHBOARDS,))
-    with warehouse.get_connection() as conn, disk_errors(staging / DASHBOARDS, "writing the dashboards"):
+    with warehouse.get_connection() as conn, disk_errors(staging / DASHBOARDS, "writing this run's dashboards (the published outputs are unchanged)"):
         site_dir = fresh_subfolder(staging, DASHBOARDS)
         index = render_site(conn, site_dir)
         try:
