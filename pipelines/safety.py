@@ -244,10 +244,6 @@ def release_run_lock(warehouse: Path) -> None:
     os.close(held.fd)  # closing the descriptor releases the flock
 
 
-def holds_run_lock(warehouse: Path) -> bool:
-    return str(lock_path(Path(os.path.abspath(warehouse)))) in _HELD
-
-
 # ------------------------------------------------------------------------------------------------
 # copies of the warehouse
 
@@ -328,9 +324,7 @@ def keep_copy(warehouse: Path, keep: int, connect) -> Copy | None:
     if not warehouse.exists():
         return None
     try:
-        conn = connect(str(warehouse))
-    except OperationalError:
-        raise
+        conn = connect(str(warehouse))  # a WarehouseLockedError passes through
     except duckdb.Error as exc:
         raise _damaged(warehouse, exc) from exc
     try:
@@ -352,7 +346,7 @@ def keep_copy(warehouse: Path, keep: int, connect) -> Copy | None:
     with disk_errors(folder, f"keeping a copy of the warehouse (lower {COPIES_SETTING} in settings.csv to keep fewer)"):
         try:
             shutil.copyfile(warehouse, tmp)
-            os.chmod(tmp, output_modes()[0] & 0o600)  # copies: owner only, whatever BHI_OUTPUT_MODE says
+            os.chmod(tmp, 0o600)  # copies: owner only, whatever BHI_OUTPUT_MODE says
             os.replace(tmp, target)
         finally:
             tmp.unlink(missing_ok=True)

@@ -6,7 +6,6 @@ copy; outputs are owner-only. Fault points: pipelines/safety.py `fault_point` (B
 
 from __future__ import annotations
 
-import datetime as dt
 import filecmp
 import os
 import re
