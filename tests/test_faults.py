@@ -147,12 +147,14 @@ def first_night(tmp_path_factory):
     root = tmp_path_factory.mktemp("faults")
     folder = _first_night(Drop(root / "drop"))
     base = root / "base"
-    os.environ.pop("DAGSTER_HOME", None)
-    assert _run(folder, base) == 0
-    _deliver_correction(folder)
-    ref = root / "ref"
-    shutil.copytree(base, ref, symlinks=True)
-    assert _run(folder, ref) == 0
+    with pytest.MonkeyPatch.context() as mp:
+        for name in ("DAGSTER_HOME", "BHI_LOCK_WAIT_SECONDS", "BHI_OUTPUT_MODE"):
+            mp.delenv(name, raising=False)
+        assert _run(folder, base) == 0
+        _deliver_correction(folder)
+        ref = root / "ref"
+        shutil.copytree(base, ref, symlinks=True)
+        assert _run(folder, ref) == 0
     assert _changes(ref) == ["added:99493", "removed:G2214"]
     return folder, base, ref
 
