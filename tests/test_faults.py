@@ -53,7 +53,7 @@ def _deliver_correction(folder: Path) -> None:
 
 
 def _run(folder: Path, out: Path, as_of: str = AS_OF, *extra: str) -> int:
-    return main(["run", "--extracts", str(folder), "--out", str(out), "--as-of", as_of, *extra])
+    return main(["run", "--extracts", str(folder), "--out", str(out), "--as-of", as_of, "--allow-stale", *extra])
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -63,7 +63,8 @@ def _env(**extra: str) -> dict[str, str]:
 
 def _start(folder: Path, out: Path, as_of: str = AS_OF, **env: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "pipelines.cli", "run", "--extracts", str(folder), "--out", str(out), "--as-of", as_of],
+        [sys.executable, "-m", "pipelines.cli", "run", "--extracts", str(folder), "--out", str(out), "--as-of", as_of,
+         "--allow-stale"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO_ROOT, env=_env(**env),
     )
 
