@@ -22,18 +22,30 @@ def _date(value: str) -> dt.date:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from pipelines.run import run_pipeline
+    from pipelines.safety import DropError, check_drop
 
     started = time.perf_counter()
+    try:
+        check_drop(args.extracts)  # before Dagster is even imported: a wrong path fails in a blink
+    except DropError as exc:
+        print(f"bhi run failed: {exc}", file=sys.stderr)
+        return 1
+    from pipelines.run import run_pipeline
+
     outcome = run_pipeline(
         extracts=args.extracts,
         out=args.out,
         warehouse=args.warehouse,
         as_of=args.as_of,
-        log_level="INFO" if args.verbose else "WARNING",
+        # quiet console: the failure is one line below, the steps' warnings are printed from the run log
+        log_level="INFO" if args.verbose else "CRITICAL",
         profile=args.profile,
         full_refresh=args.full_refresh,
     )
+    if not args.verbose:
+        for warning in outcome.warnings:
+            if not any(e in warning for e in outcome.file_errors):  # those are listed below
+                print(f"bhi run: warning: {warning}", file=sys.stderr)
     if not outcome.success:
         print(f"bhi run failed: {outcome.error}", file=sys.stderr)
         return 1
@@ -153,6 +165,26 @@ def _cmd_close(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_restore(args: argparse.Namespace) -> int:
+    from pipelines.safety import copies_dir, list_copies, restore
+
+    warehouse = args.warehouse or args.out / "warehouse.duckdb"
+    if args.list:
+        copies = list_copies(warehouse)
+        if not copies:
+            print(f"no copies of {warehouse} are kept in {copies_dir(warehouse)}")
+        for copy in copies:
+            print(copy.label)
+        return 0
+    chosen, replaced = restore(warehouse, args.copy)
+    kept = f"; the file it replaced is kept as {replaced}" if replaced else ""
+    print(
+        f"restored {warehouse} from {chosen.label}{kept}. The next `bhi run` loads again the files"
+        " delivered since, and reports their claim changes."
+    )
+    return 0
+
+
 def _cmd_sample(args: argparse.Namespace) -> int:
     from pipelines.sample import write_sample
 
@@ -235,6 +267,16 @@ def build_parser() -> argparse.ArgumentParser:
     close.add_argument("--through", type=_month, help="last month to close, YYYY-MM (default: --month)")
     close.set_defaults(func=_cmd_close)
 
+    restore = sub.add_parser(
+        "restore", help="put back a kept copy of the warehouse (the newest one taken after a published run)"
+    )
+    where = restore.add_mutually_exclusive_group(required=True)
+    where.add_argument("--warehouse", type=Path, help="the DuckDB file to restore")
+    where.add_argument("--out", type=Path, help="the output folder of `bhi run` (warehouse <out>/warehouse.duckdb)")
+    restore.add_argument("--copy", type=Path, help="one of the copies listed by --list (default: the last good one)")
+    restore.add_argument("--list", action="store_true", help="list the kept copies, newest first, and restore nothing")
+    restore.set_defaults(func=_cmd_restore)
+
     sample = sub.add_parser("sample", help="write a synthetic extract drop")
     sample.add_argument("--out", type=Path, required=True)
     sample.add_argument("--patients", type=int, default=300)
@@ -255,8 +297,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. An expected failure (pipelines/safety.py: a locked or damaged warehouse, a
+    full disk, a wrong --extracts) and any other error print one line, `bhi <command> failed: ...`,
+    and exit 1; the stack trace only with --verbose."""
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print(f"bhi {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if getattr(args, "verbose", False):
+            raise
+        from pipelines.safety import OperationalError
+
+        if isinstance(exc, OperationalError):
+            text = str(exc)
+        else:
+            first = (str(exc).strip().splitlines() or [""])[0]
+            text = f"{type(exc).__name__}: {first}" + (" (--verbose shows the stack trace)" if "verbose" in vars(args) else "")
+        print(f"bhi {args.command} failed: {text}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

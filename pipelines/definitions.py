@@ -6,7 +6,7 @@ from pipelines.defs.checks import CHECKS
 from pipelines.defs.ingest import claims_previous_run, extracts, reference_data, run_parameters
 from pipelines.defs.models import sql_models
 from pipelines.defs.month_end import month_end_claims, month_end_job, month_end_schedule
-from pipelines.defs.outputs import dashboards, exports
+from pipelines.defs.outputs import dashboards, exports, publication
 from pipelines.defs.resources import RESOURCES
 from pipelines.defs.scope import build_state, run_scope
 from pipelines.defs.schedules import nightly_job, nightly_schedule
@@ -23,6 +23,7 @@ defs = dg.Definitions(
         build_state,
         exports,
         dashboards,
+        publication,
         month_end_claims,
     ],
     asset_checks=CHECKS,
@@ -30,4 +31,7 @@ defs = dg.Definitions(
     schedules=[nightly_schedule, month_end_schedule],
     sensors=[extract_drop_sensor],
     resources=RESOURCES,
+    # one process per run, also for an ad-hoc "Materialize" in the UI: the run lock (defs/resources.py)
+    # is taken when the run's resources are initialised and held until its last step ends
+    executor=dg.in_process_executor,
 )

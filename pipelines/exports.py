@@ -13,6 +13,8 @@ from pathlib import Path
 
 import duckdb
 
+from pipelines.safety import fault_point
+
 # Money columns are written as decimal(12,2): always two decimals (98.32, not 98.32000000000001 from
 # double arithmetic in the warehouse, and 145.20, not 145.2); an unpriced amount is an empty cell.
 MONEY = "decimal(12,2)"
@@ -133,9 +135,10 @@ def _read_manifest(conn: duckdb.DuckDBPyConnection, path: Path) -> dict[str, tup
     if not path.exists():
         return {}
     try:
+        # all_varchar: later columns (the run that published it: run_id, as_of, finished_at) are ignored
         rows = conn.execute(
-            "select file, rows, checksum, bytes, mtime_ns from read_csv(?, header = true, columns = {"
-            "'file': 'varchar', 'rows': 'bigint', 'checksum': 'varchar', 'bytes': 'bigint', 'mtime_ns': 'bigint'})",
+            "select file, rows::bigint, checksum, bytes::bigint, mtime_ns::bigint"
+            " from read_csv(?, header = true, all_varchar = true)",
             [path.as_posix()],
         ).fetchall()
     except duckdb.Error:  # unreadable or another layout: every file is written again
@@ -167,6 +170,7 @@ def write_exports(conn: duckdb.DuckDBPyConnection, out_dir: Path) -> dict[str, i
         if previous.get(name) != [rows, checksum, *(_on_disk(out_dir / name) or (None, None))]:
             write_csv(conn, query, out_dir / name)
             written += 1
+            fault_point("exports:after-first-file")
     current = {name for name, *_ in files}
     for stale in (out_dir / EVIDENCE_DIR).glob("*.csv"):
         if f"{EVIDENCE_DIR}/{stale.name}" not in current:

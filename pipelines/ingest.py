@@ -595,11 +595,19 @@ def _drop_landing(conn: duckdb.DuckDBPyConnection) -> None:
         conn.execute(f"drop table if exists _landing_{table}")
 
 
-def write_run_parameters(conn: duckdb.DuckDBPyConnection, as_of) -> None:
-    """The run's as-of date: months before its month are closed, its month is open."""
+def write_run_parameters(conn: duckdb.DuckDBPyConnection, as_of, run_id: str | None = None) -> None:
+    """The run's as-of date: months before its month are closed, its month is open. `run_id` (the
+    Dagster run) says which run wrote them (a later run can tell whether that run published);
+    `last_published_at` is when the last run that published did so (files loaded since then are
+    this publication's deliveries in claims_changes.csv, even if a failed run loaded them)."""
+    published = "null"
+    if _columns(conn, "publications"):
+        published = "(select max(published_at) from publications)"
     conn.execute(
-        "create or replace table run_parameters as select ?::date as as_of, current_timestamp as run_started_at",
-        [str(as_of)],
+        "create or replace table run_parameters as"
+        " select ?::date as as_of, current_timestamp as run_started_at, ?::varchar as run_id,"
+        f" {published}::timestamp as last_published_at",
+        [str(as_of), run_id],
     )
 
 
@@ -609,12 +617,39 @@ CLAIM_BASELINE_COLUMNS = (
 )
 
 
-def snapshot_claims(conn: duckdb.DuckDBPyConnection) -> int:
-    """Keep the claims of the last successful build as `claims_previous_run`, before this run
-    rebuilds fct_claims, so the run can say which claims it added, removed or changed."""
-    names = ", ".join(c.split()[0] for c in CLAIM_BASELINE_COLUMNS.split(", "))
-    conn.execute(f"create or replace table claims_previous_run ({CLAIM_BASELINE_COLUMNS})")
-    if _columns(conn, "fct_claims"):
-        conn.execute(f"insert into claims_previous_run select {names} from fct_claims")
+def ensure_claims_baseline(conn: duckdb.DuckDBPyConnection) -> int:
+    """At the start of a run: the claims of the last run that published (`claims_previous_run`,
+    written by snapshot_claims when a run publishes) and the `publications` log, created empty on a
+    new warehouse. A run that fails leaves both as they were, so the next run still reports every
+    change since the last published claims."""
+    conn.execute(f"create table if not exists claims_previous_run ({CLAIM_BASELINE_COLUMNS})")
+    conn.execute(
+        "create table if not exists publications"
+        " (run_id varchar, as_of date, published_at timestamp, claim_lines bigint)"
+    )
     return conn.sql("select count(*) from claims_previous_run").fetchall()[0][0]
 
+
+def snapshot_claims(conn: duckdb.DuckDBPyConnection, run_id: str | None = None) -> int:
+    """When a run has published its outputs: its claims become `claims_previous_run`, the baseline
+    the next run's fct_claim_changes / claims_changes.csv compares with, and the run is added to
+    `publications` (one transaction). Before any model was built it writes an empty baseline."""
+    names = ", ".join(c.split()[0] for c in CLAIM_BASELINE_COLUMNS.split(", "))
+    ensure_claims_baseline(conn)
+    conn.begin()
+    try:
+        conn.execute(f"create or replace table claims_previous_run ({CLAIM_BASELINE_COLUMNS})")
+        if _columns(conn, "fct_claims"):
+            conn.execute(f"insert into claims_previous_run select {names} from fct_claims")
+        has_params = bool(_columns(conn, "run_parameters"))
+        conn.execute(
+            "insert into publications select ?, "
+            + ("(select any_value(as_of) from run_parameters)" if has_params else "null")
+            + ", current_timestamp, (select count(*) from claims_previous_run)",
+            [run_id],
+        )
+        conn.commit()
+    except Exception:
+        conn.rollback()
+        raise
+    return conn.sql("select count(*) from claims_previous_run").fetchall()[0][0]

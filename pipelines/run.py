@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import datetime as dt
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,6 +15,7 @@ import duckdb
 
 from pipelines.defs.checks import UNPRICED_BY_PAYER_CODE_MONTH
 from pipelines.reference import DEFAULT_REFERENCE_DIR
+from pipelines.safety import OPERATIONAL_ERRORS, OperationalError, check_drop, release_run_lock, secure
 
 
 @dataclass
@@ -26,6 +29,7 @@ class RunOutcome:
     model_seconds: dict[str, float] = field(default_factory=dict)  # SQL model -> seconds (inside step sql_models)
     # claim lines without a fee-schedule amount: (payer, code, YYYY-MM, lines, reason) per payer/code/month
     unpriced: list[tuple] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # the steps' warnings (first lines), for a quiet console
 
 
 @contextlib.contextmanager
@@ -52,11 +56,24 @@ def _root_cause(result: dg.ExecuteInProcessResult) -> str:
     if failed_checks:
         return "\n".join(failed_checks)
     for event in result.all_events:
+        error = None
         if event.is_step_failure and event.step_failure_data and event.step_failure_data.error:
-            err = event.step_failure_data.error
-            while err.cause is not None:
-                err = err.cause
-            return err.message.strip()
+            error = event.step_failure_data.error
+        elif event.is_failure and getattr(event.event_specific_data, "error", None) is not None:
+            error = event.event_specific_data.error  # e.g. the run's resources could not be set up
+        if error is None:
+            continue
+        chain = [error]
+        while chain[-1].cause is not None:
+            chain.append(chain[-1].cause)
+        # an expected failure (pipelines/safety.py) says what, which file and what to do: show it,
+        # not the exception that caused it
+        ours = next((e for e in chain if e.cls_name in OPERATIONAL_ERRORS), None)
+        err = ours or chain[-1]
+        message = err.message.strip()
+        if ours is not None:  # Dagster prefixes the qualified class name: the message says it all
+            message = re.sub(rf"^[\w.]*{ours.cls_name}: ", "", message)
+        return message
     return "run failed (see the Dagster logs)"
 
 
@@ -89,9 +106,16 @@ def _execute(job: str, env: dict[str, str], run_config: dict, tags: dict | None 
     with _environment(env):
         instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
         with instance:
-            return defs.resolve_job_def(job).execute_in_process(
+            result = defs.resolve_job_def(job).execute_in_process(
                 run_config=run_config, instance=instance, tags=tags, raise_on_error=False
             )
+            # the steps' warnings, first line only, from the run log (whatever the console's level)
+            result.bhi_warnings = [
+                entry.user_message.strip().splitlines()[0]
+                for entry in instance.all_logs(result.run_id)
+                if entry.level == logging.WARNING and not entry.is_dagster_event and entry.user_message.strip()
+            ]
+            return result
 
 
 def _env(extracts: Path, out: Path, warehouse: Path, reference: Path) -> dict[str, str]:
@@ -113,10 +137,33 @@ def run_pipeline(
     profile: str | None = None,
     full_refresh: bool = False,
 ) -> RunOutcome:
-    """Materialize the whole asset graph; return the run summary (fct_run_summary) or the error."""
-    out.mkdir(parents=True, exist_ok=True)
+    """Materialize the whole asset graph; return the run summary (fct_run_summary) or the error.
+    The run lock of the warehouse is held from before the first step until the summary is read, so
+    another run (another `bhi run`, the schedule, the sensor) waits or refuses (pipelines/safety.py)."""
     warehouse = warehouse or out / "warehouse.duckdb"
-    warehouse.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        check_drop(Path(extracts))
+        out.mkdir(parents=True, exist_ok=True)
+        secure(out)
+        warehouse.parent.mkdir(parents=True, exist_ok=True)
+        with _environment({"BHI_REFERENCE_DIR": str(reference)}):
+            took = _prepare(warehouse, "bhi run")
+    except OperationalError as exc:
+        return RunOutcome(False, {}, str(exc))
+    try:
+        return _run_nightly(extracts, out, warehouse, as_of, reference, log_level, profile, full_refresh)
+    finally:
+        if took:
+            release_run_lock(warehouse)
+
+
+def _prepare(warehouse: Path, holder: str) -> bool:
+    from pipelines.defs.resources import prepare_warehouse  # imported late: it imports dagster
+
+    return prepare_warehouse(str(warehouse), holder)
+
+
+def _run_nightly(extracts, out, warehouse, as_of, reference, log_level, profile, full_refresh) -> RunOutcome:
     run_config = {
         "ops": {
             "run_parameters": {"config": {"as_of": (as_of or dt.date.today()).isoformat()}},
@@ -127,8 +174,12 @@ def run_pipeline(
     result = _execute("nightly", _env(extracts, out, warehouse, reference), run_config)
     step_seconds = _step_seconds(result)
     if not result.success:
-        return RunOutcome(False, {}, _root_cause(result), step_seconds)
+        return RunOutcome(False, {}, _root_cause(result), step_seconds, warnings=result.bhi_warnings)
     with duckdb.connect(str(warehouse), read_only=True) as conn:
+        (run_id,), = conn.sql("select run_id from run_parameters").fetchall()
+        if run_id != result.run_id:  # cannot happen while the run lock is held; never print another run's numbers
+            return RunOutcome(False, {}, f"warehouse {warehouse} holds the parameters of run {run_id}, not of this"
+                              f" run {result.run_id}: another run wrote it; run again")
         cols = [c[0] for c in conn.sql("describe fct_run_summary").fetchall()]
         row = conn.sql("select * from fct_run_summary").fetchall()[0]
         file_errors = [r[0] for r in conn.sql("select error from ingest_errors order by source_file").fetchall()]
@@ -137,7 +188,7 @@ def run_pipeline(
         unpriced = conn.sql(UNPRICED_BY_PAYER_CODE_MONTH).fetchall()
     return RunOutcome(
         True, dict(zip(cols, row)), step_seconds=step_seconds, file_errors=file_errors, build=build,
-        model_seconds=_model_seconds(result), unpriced=unpriced,
+        model_seconds=_model_seconds(result), unpriced=unpriced, warnings=result.bhi_warnings,
     )
 
 
@@ -149,21 +200,29 @@ def close_months_run(
     warehouse = warehouse or out / "warehouse.duckdb"
     if not warehouse.exists():
         return RunOutcome(False, {}, f"no warehouse at {warehouse}: run `bhi run` first")
-    tags = {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
-    result = _execute(
-        "month_end_close",
-        _env(out, out, warehouse, DEFAULT_REFERENCE_DIR),  # the close reads no extracts
-        {"loggers": {"console": {"config": {"log_level": log_level}}}},
-        tags,
-    )
-    if not result.success:
-        return RunOutcome(False, {}, _root_cause(result), _step_seconds(result))
-    with duckdb.connect(str(warehouse), read_only=True) as conn:
-        rows = conn.execute(
-            "select strftime(service_month, '%Y-%m') as month, claim_lines, expected_amount, closed_as_of,"
-            " coalesce(unpriced_lines, 0)"
-            " from month_end_close where service_month between ?::date and ?::date order by 1",
-            [f"{first}-01", f"{last}-01"],
-        ).fetchall()
-    return RunOutcome(True, {"months": rows}, step_seconds=_step_seconds(result))
+    try:
+        took = _prepare(warehouse, "bhi close")
+    except OperationalError as exc:
+        return RunOutcome(False, {}, str(exc))
+    try:
+        tags = {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
+        result = _execute(
+            "month_end_close",
+            _env(out, out, warehouse, DEFAULT_REFERENCE_DIR),  # the close reads no extracts
+            {"loggers": {"console": {"config": {"log_level": log_level}}}},
+            tags,
+        )
+        if not result.success:
+            return RunOutcome(False, {}, _root_cause(result), _step_seconds(result))
+        with duckdb.connect(str(warehouse), read_only=True) as conn:
+            rows = conn.execute(
+                "select strftime(service_month, '%Y-%m') as month, claim_lines, expected_amount, closed_as_of,"
+                " coalesce(unpriced_lines, 0)"
+                " from month_end_close where service_month between ?::date and ?::date order by 1",
+                [f"{first}-01", f"{last}-01"],
+            ).fetchall()
+        return RunOutcome(True, {"months": rows}, step_seconds=_step_seconds(result))
+    finally:
+        if took:
+            release_run_lock(warehouse)
 

@@ -6,7 +6,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from pipelines.extract_format import TABLES
-from pipelines.ingest import load_drop, snapshot_claims, write_run_parameters
+from pipelines.ingest import ensure_claims_baseline, load_drop, write_run_parameters
 from pipelines.reference import reference_tables, seed_reference
 from pipelines.defs.resources import RunPaths
 
@@ -31,20 +31,23 @@ class RunParametersConfig(dg.Config):
 
 
 @dg.asset(group_name="reference", kinds={"duckdb"})
-def run_parameters(config: RunParametersConfig, warehouse: DuckDBResource) -> dg.MaterializeResult:
-    """The run's as-of date (default: today)."""
+def run_parameters(
+    context: dg.AssetExecutionContext, config: RunParametersConfig, warehouse: DuckDBResource
+) -> dg.MaterializeResult:
+    """The run's as-of date (default: today) and run id."""
     as_of = dt.date.fromisoformat(config.as_of) if config.as_of else dt.date.today()
     with warehouse.get_connection() as conn:
-        write_run_parameters(conn, as_of)
+        write_run_parameters(conn, as_of, context.run.run_id)
     return dg.MaterializeResult(metadata={"as_of": as_of.isoformat()})
 
 
 @dg.asset(group_name="ingest", kinds={"duckdb"})
 def claims_previous_run(warehouse: DuckDBResource) -> dg.MaterializeResult:
-    """The claims of the last successful build, kept before this run rebuilds them (for
-    fct_claim_changes / claims_changes.csv)."""
+    """The claims of the last run that published (for fct_claim_changes / claims_changes.csv). The
+    `publication` asset writes them when a run publishes; here they are only created on a new
+    warehouse, so a run that fails after rebuilding fct_claims cannot move the baseline."""
     with warehouse.get_connection() as conn:
-        rows = snapshot_claims(conn)
+        rows = ensure_claims_baseline(conn)
     return dg.MaterializeResult(metadata={"claim_lines": rows})
 
 

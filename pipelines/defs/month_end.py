@@ -14,7 +14,9 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from pipelines.defs.resources import WAREHOUSE_TAG, RunPaths, warehouse_tag
-from pipelines.month_end import close_months
+from pipelines.month_end import MONTH_END_DIR, close_months
+from pipelines.publication import publish, staging_folder
+from pipelines.safety import disk_errors
 
 FIRST_MONTH = os.environ.get("BHI_FIRST_MONTH", "2024-01")  # first partition (YYYY-MM)
 
@@ -42,7 +44,13 @@ def month_end_claims(
     partition range."""
     first, last = context.partition_key_range.start, context.partition_key_range.end
     with warehouse.get_connection() as conn:
-        closed = close_months(conn, paths.out, first, last)
+        # the month-end files join the published outputs: this run's folder starts as links of
+        # them, gets the closed months' files, and is published in one swap
+        staging = staging_folder(paths.out, context.run.run_id)
+        with disk_errors(staging / MONTH_END_DIR, "writing the month-end files (the published outputs are unchanged)"):
+            closed = close_months(conn, staging, first, last)
+        as_of = conn.sql("select any_value(as_of)::varchar from run_parameters").fetchall()[0][0]
+        publish(paths.out, context.run.run_id, as_of)
     for month, lines, amount, unpriced in closed:
         context.log.info(f"closed {month}: {lines} claim lines, ${amount:,.2f}")
         if unpriced:

@@ -1,4 +1,5 @@
-"""Output assets: CSV exports and the static dashboard site."""
+"""Output assets: CSV exports and the static dashboard site, written into this run's own folder, and
+the publication that makes that folder the out folder's content in one swap (pipelines/publication.py)."""
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
@@ -6,6 +7,9 @@ from dagster_duckdb import DuckDBResource
 from dashboards.site import PNG_DIR, SITE_MARTS, render_site, write_leadership_pngs
 from pipelines.defs.resources import RunPaths
 from pipelines.exports import write_exports
+from pipelines.ingest import snapshot_claims
+from pipelines.publication import DASHBOARDS, fresh_subfolder, publish, staging_folder
+from pipelines.safety import disk_errors, fault_point
 
 MARTS = [
     "fct_claims",
@@ -23,11 +27,14 @@ MARTS = [
 
 
 @dg.asset(deps=MARTS, group_name="outputs", kinds={"csv"})
-def exports(warehouse: DuckDBResource, paths: RunPaths) -> dg.MaterializeResult:
+def exports(context: dg.AssetExecutionContext, warehouse: DuckDBResource, paths: RunPaths) -> dg.MaterializeResult:
     """claims.csv, near_threshold.csv, revenue_gap.csv, quarantine.csv, claim_evidence/<YYYY-MM>.csv
-    and the others of pipelines/exports.py; only files whose content changed are written (manifest.csv)."""
-    with warehouse.get_connection() as conn:
-        counts = write_exports(conn, paths.out)
+    and the others of pipelines/exports.py, in this run's folder (published by `publication`); only
+    files whose content changed are written (manifest.csv), the others are links to the published ones."""
+    fault_point("exports:before")
+    staging = staging_folder(paths.out, context.run.run_id, fresh=(DASHBOARDS,))
+    with warehouse.get_connection() as conn, disk_errors(staging, "writing this run's exports (the published outputs are unchanged)"):
+        counts = write_exports(conn, staging)
     return dg.MaterializeResult(metadata={name: rows for name, rows in counts.items()})
 
 
@@ -40,10 +47,12 @@ def dashboards(
     context: dg.AssetExecutionContext, warehouse: DuckDBResource, paths: RunPaths
 ) -> dg.MaterializeResult:
     """Static offline dashboard site under <out>/dashboards/ (index, worklist, outreach plan,
-    revenue gap, ROI, compliance, the explain/ drill-down pages) and the leadership figures as PNG for email under
-    <out>/dashboards/email/ (kaleido + a Chromium browser; skipped with a warning when missing)."""
-    site_dir = paths.out / "dashboards"
-    with warehouse.get_connection() as conn:
+    revenue gap, ROI, outcomes, compliance, the explain/ drill-down pages) and the leadership figures as PNG for email under
+    <out>/dashboards/email/ (kaleido + a Chromium browser; skipped with a warning when missing),
+    rendered into this run's folder (published by `publication`)."""
+    staging = staging_folder(paths.out, context.run.run_id, fresh=(DASHBOARDS,))
+    with warehouse.get_connection() as conn, disk_errors(staging / DASHBOARDS, "writing this run's dashboards (the published outputs are unchanged)"):
+        site_dir = fresh_subfolder(staging, DASHBOARDS)
         index = render_site(conn, site_dir)
         try:
             pngs = write_leadership_pngs(conn, site_dir / PNG_DIR)
@@ -51,6 +60,21 @@ def dashboards(
         except RuntimeError as exc:
             context.log.warning(f"leadership PNGs not written: {exc}")
             png_note = f"not written: {exc}"
+    published_index = paths.out / DASHBOARDS / index.relative_to(site_dir)
     return dg.MaterializeResult(
-        metadata={"index": dg.MetadataValue.path(str(index)), "leadership_png": png_note}
+        metadata={"index": dg.MetadataValue.path(str(published_index)), "leadership_png": png_note}
     )
+
+
+@dg.asset(deps=["exports", "dashboards"], group_name="outputs", kinds={"duckdb"})
+def publication(context: dg.AssetExecutionContext, warehouse: DuckDBResource, paths: RunPaths) -> dg.MaterializeResult:
+    """Publish this run's folder (exports, dashboards, the month-end files carried over) as the out
+    folder's content in one swap; then its claims become the baseline the next run's
+    claims_changes.csv compares with (claims_previous_run) and the run is logged in `publications`.
+    A run killed between the two reports its changes again on the next run: never fewer."""
+    with warehouse.get_connection() as conn:
+        as_of = conn.sql("select any_value(as_of)::varchar from run_parameters").fetchall()[0][0]
+        folder = publish(paths.out, context.run.run_id, as_of)
+        fault_point("publication:before-baseline")
+        lines = snapshot_claims(conn, context.run.run_id)
+    return dg.MaterializeResult(metadata={"run_folder": str(folder), "baseline_claim_lines": lines})

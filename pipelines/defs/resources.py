@@ -9,10 +9,21 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
+from pydantic import PrivateAttr
 import duckdb
 from dagster_duckdb import DuckDBResource
 
 from pipelines.reference import DEFAULT_REFERENCE_DIR
+from pipelines.safety import (  # noqa: F401  (WarehouseLockedError, lock_wait_seconds: imported from here by tests)
+    LOCK_WAIT_ENV,
+    WarehouseLockedError,
+    acquire_run_lock,
+    copies_kept,
+    disk_errors,
+    keep_copy,
+    lock_wait_seconds,
+    release_run_lock,
+)
 
 
 class RunPaths(dg.ConfigurableResource):
@@ -53,24 +64,7 @@ def _duckdb_config(config: dict) -> dict:
 #   IO Error: Could not set lock on file "/srv/bhi/out/warehouse.duckdb": Conflicting lock is held in
 #   /usr/bin/python3.11 (PID 8892). See also https://duckdb.org/docs/current/connect/concurrency
 LOCK_ERROR_MARKER = "Could not set lock on file"
-LOCK_WAIT_ENV = "BHI_LOCK_WAIT_SECONDS"
 WAREHOUSE_TAG = "bhi/warehouse"  # run-queue tag: dagster.yaml allows one run per value (= per warehouse file)
-
-
-class WarehouseLockedError(Exception):
-    """The warehouse file is open for writing in another process (another `bhi run` or Dagster run)."""
-
-
-def lock_wait_seconds() -> float:
-    """BHI_LOCK_WAIT_SECONDS: how long to keep retrying a locked warehouse before failing (default 0)."""
-    raw = os.environ.get(LOCK_WAIT_ENV, "").strip()
-    if not raw:
-        return 0.0
-    try:
-        value = float(raw)
-    except ValueError as exc:
-        raise ValueError(f"{LOCK_WAIT_ENV} must be a number of seconds, got {raw!r}") from exc
-    return max(value, 0.0)
 
 
 def lock_message(database: str, duckdb_message: str, waited: float) -> str:
@@ -116,18 +110,50 @@ def warehouse_tag(database: str | None = None) -> str:
     return f"{stem}-{hashlib.sha256(path.encode()).hexdigest()[:8]}"
 
 
+def prepare_warehouse(database: str, holder: str = "") -> bool:
+    """Take the run lock of the warehouse for this process (pipelines/safety.py) and, when this call
+    took it, keep a checkpointed copy of the warehouse as it was before the run writes. Returns True
+    when this call took the lock (the caller releases it with release_run_lock)."""
+    path = Path(database)
+    took = acquire_run_lock(path, holder)
+    if took:
+        try:
+            reference = Path(os.environ.get("BHI_REFERENCE_DIR") or DEFAULT_REFERENCE_DIR)
+            keep_copy(path, copies_kept(reference), lambda db: connect_warehouse(db))
+        except BaseException:
+            release_run_lock(path)
+            raise
+    return took
+
+
 class Warehouse(DuckDBResource):
     """DuckDBResource whose connection is closed even when the step fails (an open connection left
     behind by a failed step would keep the file locked for the rest of the process), and which turns
-    DuckDB's lock error into a WarehouseLockedError that says who is writing the file."""
+    DuckDB's lock error into a WarehouseLockedError that says who is writing the file.
+
+    One run owns the warehouse from its first step to its last: Dagster initialises this resource
+    once per run of an in-process job (setup_for_execution), which takes the run lock (and keeps a
+    copy of the warehouse); teardown_after_execution, called when the run ends (failed or not),
+    drops it. A process already holding the lock (`bhi run`, `bhi close`) keeps it."""
+
+    _took_lock: bool = PrivateAttr(default=False)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self._took_lock = prepare_warehouse(self.database, f"Dagster run {context.run.run_id if context.run else ''}")
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._took_lock:
+            release_run_lock(Path(self.database))
+            self._took_lock = False
 
     @contextmanager
     def get_connection(self):
-        conn = connect_warehouse(self.database, _duckdb_config(dict(self.connection_config)))
-        try:
-            yield conn
-        finally:
-            conn.close()
+        with disk_errors(self.database, "writing the warehouse (its last committed state is kept)"):
+            conn = connect_warehouse(self.database, _duckdb_config(dict(self.connection_config)))
+            try:
+                yield conn
+            finally:
+                conn.close()
 
 
 RESOURCES = {

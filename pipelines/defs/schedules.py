@@ -1,7 +1,9 @@
 """The nightly job (the whole graph, one process so there is one DuckDB writer) and its schedule.
 
 Every run of the job carries the `bhi/warehouse` tag (one value per warehouse file); dagster.yaml
-limits the run queue to one in-progress run per value, so the daemon never starts a second writer."""
+limits the run queue to one in-progress run per value, so the daemon never starts a second writer.
+Whatever launches it (schedule, sensor, UI, `bhi run`), the run holds the warehouse's run lock from
+its first step to its last (the Warehouse resource, pipelines/safety.py): another run waits or refuses."""
 
 import os
 

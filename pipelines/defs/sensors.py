@@ -33,15 +33,13 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 
 from pipelines.defs.schedules import as_of_config, nightly_job, run_tags
+# what ingest can read: shared with `bhi run`'s check of --extracts (which runs before Dagster is imported)
+from pipelines.safety import EXTRACT_SUFFIXES, PROFILE_FILE, is_drop_file  # noqa: F401
 
 SETTLE_ENV = "BHI_SENSOR_SETTLE_SECONDS"
 INTERVAL_ENV = "BHI_SENSOR_INTERVAL_SECONDS"
 DEFAULT_SETTLE_SECONDS = 60.0
 DEFAULT_INTERVAL_SECONDS = 60
-# Every suffix pipelines/readers.py reads (canonical names, profile patterns, FHIR NDJSON); a test
-# keeps this in step with the readers.
-EXTRACT_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".xlsx", ".ndjson")
-PROFILE_FILE = "bhi-profile.yaml"
 
 
 def _env_number(name: str, default: float) -> float:
@@ -59,14 +57,6 @@ def _env_number(name: str, default: float) -> float:
 
 def settle_seconds() -> float:
     return _env_number(SETTLE_ENV, DEFAULT_SETTLE_SECONDS)
-
-
-def is_drop_file(name: str) -> bool:
-    """True for a file ingest may read (by suffix) and for the drop's source profile."""
-    lower = name.lower()
-    if lower.startswith((".", "~$")):  # hidden files, Office lock files
-        return False
-    return lower == PROFILE_FILE or lower.endswith(EXTRACT_SUFFIXES)
 
 
 @dataclass(frozen=True)

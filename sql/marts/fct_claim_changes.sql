@@ -1,5 +1,6 @@
--- purpose: which claim lines this run added, removed or changed compared with the last successful
---          build (claims_changes.csv): a late or corrected entry re-opens a closed month, and the
+-- purpose: which claim lines this run added, removed or changed compared with the claims of the
+--          last run that published its outputs (claims_changes.csv; a run that failed in between
+--          does not move that baseline): a late or corrected entry re-opens a closed month, and the
 --          month's claims are recomputed; a month that closed since the last run adds its claims
 -- grain: claim_line_id (one row per line that differs; unchanged lines are not listed)
 -- upstream: fct_claims, claims_previous_run, raw_time_entries, ingest_files, run_parameters
@@ -13,10 +14,12 @@ previous_claims as (
     select * from claims_previous_run
 ),
 
--- files loaded by this run (their entries are what re-opened a month)
+-- files loaded since the last publication, by this run or by a run that failed after loading them
+-- (their entries are what re-opened a month)
 this_run_files as (
     select delivery_seq from ingest_files
-    where status = 'loaded' and loaded_at >= (select run_started_at from run_parameters)
+    where status = 'loaded'
+      and loaded_at > coalesce((select last_published_at from run_parameters), '-infinity'::timestamp)
 ),
 
 delivered_now as (
