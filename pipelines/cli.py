@@ -44,6 +44,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         f"bhi run: as of {s['as_of']} (open month {s['open_month']:%Y-%m}) in {time.perf_counter() - started:.1f} s\n"
         f"  build                   {build}\n"
         f"  time entries ingested   {s['entries_ingested']:>12,}\n"
+        f"  covered period          {s.get('covered_period') or 'no enrolled facility'}"
+        f" ({s.get('minutes_before_covered_period', 0):,} min dated before it excluded)\n"
         f"  rows quarantined        {s['rows_quarantined']:>12,}   -> {out / 'quarantine.csv'}\n"
         f"  minutes counted         {s['minutes_counted']:>12,} of {s['minutes_ingested']:,} ingested"
         f" ({s['minutes_excluded']:,} excluded, {s['minutes_quarantined']:,} quarantined, each with a reason)\n"

@@ -1,6 +1,7 @@
 -- purpose: the headline numbers of this run (printed by `bhi run`, shown on the dashboard index)
 -- grain: one row
--- upstream: run_parameters, ingest_files, quarantine, fct_minutes_reconciliation, fct_claims, fct_revenue_gap
+-- upstream: run_parameters, ingest_files, quarantine, fct_minutes_reconciliation, fct_claims, fct_revenue_gap,
+--           int_covered_periods
 with params as (
     select as_of, date_trunc('month', as_of)::date as open_month from run_parameters
 ),
@@ -21,7 +22,15 @@ final as (
             as minutes_quarantined,
         (select count(*) from fct_claims) as claim_lines,
         round((select coalesce(sum(expected_amount), 0) from fct_claims), 2)::double as expected_revenue,
-        round((select coalesce(sum(dollars), 0) from fct_revenue_gap), 2)::double as revenue_left_on_table
+        round((select coalesce(sum(dollars), 0) from fct_revenue_gap), 2)::double as revenue_left_on_table,
+        -- the covered period: 'covered from YYYY-MM' per group of facilities (int_covered_periods)
+        (select string_agg(line, '; ' order by line) from (
+            select 'covered from ' || strftime(covered_from, '%Y-%m')
+                || ' (' || string_agg(facility_id, ', ' order by facility_id) || ')' as line
+            from int_covered_periods group by covered_from
+        )) as covered_period,
+        (select coalesce(sum(minutes), 0)::bigint from fct_minutes_reconciliation where reason = 'before_covered_period')
+            as minutes_before_covered_period
     from params as p
 )
 
