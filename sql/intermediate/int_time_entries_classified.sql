@@ -203,48 +203,75 @@ islands as (
 -- rule 2: among countable entries (countable but for consent) sharing a minute, the first in content
 -- order keeps it. Every entry ordered before this one starts no later, so the minutes they hold of
 -- this entry's interval are a prefix [start, max of their ends): what remains is [remaining_from, end)
+countable_windows as (
+    select
+        entry_id, delivery_seq, source_row, staff_id, starts_at, ends_at,
+        max(ends_at) over (
+            partition by staff_id
+            order by starts_at, ends_at desc, patient_id, program, activity, entry_id
+            rows between unbounded preceding and 1 preceding
+        ) as staff_busy_until,
+        max(ends_at) over (
+            partition by patient_id, program
+            order by starts_at, ends_at desc, staff_id, activity, entry_id
+            rows between unbounded preceding and 1 preceding
+        ) as patient_busy_until
+    from timed
+    where counts_if_consented
+),
+
 countable as (
     select
         entry_id, delivery_seq, source_row, staff_id, starts_at, ends_at,
-        greatest(
-            starts_at,
-            max(ends_at) over (
-                partition by staff_id
-                order by starts_at, ends_at desc, patient_id, program, activity, entry_id
-                rows between unbounded preceding and 1 preceding
-            ),
-            max(ends_at) over (
-                partition by patient_id, program
-                order by starts_at, ends_at desc, staff_id, activity, entry_id
-                rows between unbounded preceding and 1 preceding
-            )
-        ) as remaining_from,
+        -- greatest() skips NULLs in DuckDB: no entry ahead means nothing taken
+        greatest(starts_at, staff_busy_until, patient_busy_until) as remaining_from,
         -- the staff prefix alone: tells a same-staff overlap from one meeting logged by two people
-        greatest(
-            starts_at,
-            max(ends_at) over (
-                partition by staff_id
-                order by starts_at, ends_at desc, patient_id, program, activity, entry_id
-                rows between unbounded preceding and 1 preceding
-            )
-        ) as staff_remaining_from
-    from timed
-    where counts_if_consented
+        greatest(starts_at, staff_busy_until) as staff_remaining_from
+    from countable_windows
+),
+
+-- the calendar days an island or an entry touches (an entry spans at most two), so the range join
+-- below matches on person and day, never on a person's whole history
+island_days as (
+    select
+        staff_id, island, island_start, island_end,
+        unnest(generate_series(date_trunc('day', island_start), date_trunc('day', island_end), interval 1 day))::date
+            as day
+    from islands
+),
+
+countable_days as (
+    select
+        *,
+        unnest(case
+            when date_trunc('day', ends_at) > date_trunc('day', starts_at) then [starts_at::date, ends_at::date]
+            else [starts_at::date]
+        end) as day
+    from countable
+),
+
+-- each (entry, island) pair once, even when both span two days
+blocked_pairs as (
+    select distinct
+        c.entry_id, c.delivery_seq, c.source_row, c.starts_at, c.ends_at, c.remaining_from, i.island,
+        i.island_start, i.island_end
+    from countable_days as c
+    inner join island_days as i
+        on i.staff_id = c.staff_id
+        and i.day = c.day
+        and i.island_start < c.ends_at
+        and i.island_end > c.starts_at
 ),
 
 -- minutes of the remaining part (and of the whole interval) inside the person's non-countable islands
 blocked as (
     select
-        c.entry_id, c.delivery_seq, c.source_row,
-        sum(greatest(0, date_diff('minute',
-            greatest(c.remaining_from, i.island_start), least(c.ends_at, i.island_end)))) as blocked_remaining,
-        sum(greatest(0, date_diff('minute',
-            greatest(c.starts_at, i.island_start), least(c.ends_at, i.island_end)))) as blocked_total
-    from countable as c
-    inner join islands as i
-        on i.staff_id = c.staff_id
-        and i.island_start < c.ends_at
-        and i.island_end > c.starts_at
+        entry_id, delivery_seq, source_row,
+        sum(greatest(0, date_diff('minute', greatest(remaining_from, island_start), least(ends_at, island_end))))
+            as blocked_remaining,
+        sum(greatest(0, date_diff('minute', greatest(starts_at, island_start), least(ends_at, island_end))))
+            as blocked_total
+    from blocked_pairs
     group by all
 ),
 
