@@ -61,6 +61,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         f"bhi run: as of {s['as_of']} (open month {s['open_month']:%Y-%m}) in {time.perf_counter() - started:.1f} s\n"
         f"  build                   {build}\n"
         f"  time entries ingested   {s['entries_ingested']:>12,}\n"
+        f"  covered period          {s.get('covered_period') or 'no enrolled facility'}"
+        f" ({s.get('minutes_before_covered_period', 0):,} min dated before it excluded)\n"
         f"  rows quarantined        {s['rows_quarantined']:>12,}   -> {out / 'quarantine.csv'}\n"
         f"  field warnings          {s.get('field_warnings', 0):>12,}   -> {out / 'field_warnings.csv'}"
         " (rows loaded, an optional value left empty)\n"

@@ -53,6 +53,41 @@ def explain_with(conn: duckdb.DuckDBPyConnection, patient_id: str, month: str, w
         """,
         [patient_id, first_day],
     )
+    # each overlapped entry of the month with its clock time and the entries it collided with:
+    # the same person's entries (any patient) and the patient's entries in the program by others;
+    # another patient's entry is named by its id only
+    collisions = _rows(
+        conn,
+        """
+        select
+            m.program,
+            m.entry_id,
+            strftime(m.starts_at, '%Y-%m-%d %H:%M') || '-' || strftime(m.ends_at, '%H:%M') as clock,
+            m.activity,
+            m.staff_id,
+            m.overlap_minutes,
+            m.overlap_reason,
+            string_agg(
+                case
+                    when o.patient_id = m.patient_id then
+                        o.entry_id || ' (' || o.activity || ' by ' || o.staff_id || ' '
+                        || strftime(o.starts_at, '%H:%M') || '-' || strftime(o.ends_at, '%H:%M') || ')'
+                    else 'entry ' || o.entry_id || ' of another patient'
+                end,
+                '; ' order by o.starts_at, o.entry_id
+            ) as collided_with
+        from int_time_entries_classified as m
+        inner join int_time_entries_classified as o
+            on o.starts_at < m.ends_at and o.ends_at > m.starts_at
+            and not (o.entry_id = m.entry_id and o.delivery_seq = m.delivery_seq and o.source_row = m.source_row)
+            and (o.staff_id = m.staff_id or (o.patient_id = m.patient_id and o.program = m.program))
+            and (o.blocks_countable_time or o.counts_if_consented)
+        where m.patient_id = ? and m.service_month = ?::date and m.overlap_minutes > 0
+        group by all
+        order by clock, m.entry_id
+        """,
+        [patient_id, first_day],
+    )
     lines = [f"Patient {patient_id}, {month}"]
     for m in months:
         program = m["program"]
@@ -85,6 +120,11 @@ def explain_with(conn: duckdb.DuckDBPyConnection, patient_id: str, month: str, w
             total = sum(x["minutes"] for x in ex)
             parts = "; ".join(f"{x['reason'].replace('_', ' ')} {x['minutes']} min (entries {x['entries']})" for x in ex)
             lines.append(f"  {total} min excluded: {parts}")
+        for c in (c for c in collisions if c["program"] == program):
+            lines.append(
+                f"  overlap: {c['entry_id']} {c['clock']} {c['activity']} by {c['staff_id']}: "
+                f"{c['overlap_minutes']} min {c['overlap_reason'].replace('_', ' ')}, collided with {c['collided_with']}"
+            )
         for g in (e for e in evidence if e["program"] == program and e["section"] == "gate"):
             lines.append(f"  gate {g['item'].replace('_', ' ')}: {g['status']} ({g['detail']})")
         if m["warnings"]:

@@ -17,8 +17,8 @@ day), so the entries to reclassify are closed over staff-days and patient-days.
 A full build is needed when there is no earlier build, `--full-refresh` was asked for, the SQL
 models or the reference data changed, the as-of date moved to another month or backwards, or a
 delivery changes rules for everyone (staff roster, payers, facilities) or replaced a full-refresh
-table, or an entry is delivered before or in the extracts' first month (int_episodes starts every
-patient's months there).
+table, or the covered period of a facility moved (int_covered_periods, derived from the bulk of the
+data: int_episodes starts every enrollment's months there).
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def _why_full(conn: duckdb.DuckDBPyConnection, code_version: str, model_tables: 
         return "no earlier build in this warehouse (first run, --full-refresh, or a new warehouse layout)"
     if "coverage_start" not in {c for (c,) in conn.sql("select column_name from (describe build_state)").fetchall()}:
         return "the last build was written by an earlier version (no coverage start recorded)"
-    (last_seq, last_as_of, last_version, coverage_start), = conn.sql(
+    (last_seq, last_as_of, last_version, _coverage_start), = conn.sql(
         "select last_delivery_seq, as_of, code_version, coverage_start from build_state"
     ).fetchall()
     as_of = conn.sql("select as_of from run_parameters").fetchall()[0][0]
@@ -67,21 +67,13 @@ def _why_full(conn: duckdb.DuckDBPyConnection, code_version: str, model_tables: 
     missing = [t for t in model_tables if not _exists(conn, t)]
     if missing:
         return f"model table(s) missing: {', '.join(missing[:3])}"
-    # the extracts' first month (int_episodes: no month before it is known; the as-of month while
-    # there are no entries) moves when a new entry is dated before it, or when an entry of that
-    # month is delivered again (corrected or voided): every patient's months can change
-    coverage_start = coverage_start or last_as_of.replace(day=1)
-    if conn.execute(
-        """
-        select count(*) from raw_time_entries
-        where delivery_seq > $seq
-          and (service_date < $start
-               or entry_id in (select entry_id from raw_time_entries
-                               where delivery_seq <= $seq and service_date < $start + interval 1 month))
-        """,
-        {"seq": int(last_seq), "start": coverage_start},
-    ).fetchall()[0][0]:
-        return f"an entry before or in the first month of the extracts ({coverage_start:%Y-%m}) was delivered"
+    # the covered period of a facility (int_covered_periods: where int_episodes starts every
+    # enrollment's months, before which entries are excluded) is derived from the bulk of the data:
+    # recomputed here on the raw tables as the next build will see them; if any facility's changes,
+    # every patient of it can change
+    changed = _covered_periods_changed(conn)
+    if changed:
+        return f"the covered period of a facility changed ({changed})"
     tables = ", ".join(f"'{t}'" for t in TABLES_FORCING_FULL)
     # a full-refresh table's new file replaced (deleted) earlier rows: no diff to follow
     forcing = conn.sql(
@@ -96,6 +88,36 @@ def _why_full(conn: duckdb.DuckDBPyConnection, code_version: str, model_tables: 
     if forcing:
         return f"new delivery of {', '.join(t for (t,) in forcing)} (changes every patient's rules)"
     return None
+
+
+def _model_body(name: str) -> str:
+    from pipelines.defs.models import SQL_DIR, _strip_comments
+
+    (path,) = SQL_DIR.glob(f"*/{name}.sql")
+    return _strip_comments(path.read_text()).strip().rstrip(";")
+
+
+def _covered_periods_changed(conn: duckdb.DuckDBPyConnection) -> str | None:
+    """The first facility (by id) whose covered period the current raw data moves, as
+    'covered from YYYY-MM -> YYYY-MM', else None. The model's own SQL runs over its staging inputs
+    computed from the raw tables (the same SQL files), so the rule lives in one place."""
+    if not _exists(conn, "int_covered_periods"):
+        return "no covered periods recorded"
+    shadows = ", ".join(
+        f"{name} as ({_model_body(name)})" for name in ("stg_time_entries", "stg_enrollments", "stg_facilities")
+    )
+    rows = conn.sql(
+        f"""
+        with {shadows}, _now as ({_model_body('int_covered_periods')})
+        select coalesce(strftime(b.covered_from, '%Y-%m'), 'none'), coalesce(strftime(n.covered_from, '%Y-%m'), 'none')
+        from _now as n
+        full outer join main.int_covered_periods as b using (facility_id)
+        where n.covered_from is distinct from b.covered_from
+        order by coalesce(n.facility_id, b.facility_id)
+        limit 1
+        """
+    ).fetchall()
+    return f"covered from {rows[0][0]} -> {rows[0][1]}" if rows else None
 
 
 def compute_scope(
@@ -130,12 +152,21 @@ def compute_scope(
 
 
 def _sharing_a_day(rows: str) -> str:
-    """The entry versions that share a staff-day or a patient-day with the rows of relation `rows`."""
+    """The entry versions that share a staff-day or a patient-day with the rows of relation `rows`
+    (relation with staff_id, patient_id, service_date, start_time, end_time)."""
+    # an entry crossing midnight (end before start) overlaps the next day's entries too: its next day
+    # is one of its days, and an entry of the day before that crosses midnight shares the day
+    days = f"""(select staff_id, patient_id, service_date from {rows}
+                   union all
+                   select staff_id, patient_id, service_date + 1 from {rows} where end_time < start_time)"""
     return f"""
         select r.entry_id, r.delivery_seq, r.source_row
         from raw_time_entries as r
-        where (r.staff_id, r.service_date) in (select (staff_id, service_date) from {rows})
-           or (r.patient_id, r.service_date) in (select (patient_id, service_date) from {rows})
+        where (r.staff_id, r.service_date) in (select (staff_id, service_date) from {days})
+           or (r.patient_id, r.service_date) in (select (patient_id, service_date) from {days})
+           or (r.end_time < r.start_time and (
+                (r.staff_id, r.service_date + 1) in (select (staff_id, service_date) from {days})
+                or (r.patient_id, r.service_date + 1) in (select (patient_id, service_date) from {days})))
         """
 
 
@@ -163,7 +194,7 @@ def _incremental_scope(conn: duckdb.DuckDBPyConnection) -> None:
         new_encounters as (
             select distinct encounter_id from raw_encounters where delivery_seq > (select last_seq from since)
         )
-        select entry_id, delivery_seq, source_row, patient_id, staff_id, service_date
+        select entry_id, delivery_seq, source_row, patient_id, staff_id, service_date, start_time, end_time
         from raw_time_entries
         where entry_id in (select entry_id from new_ids)
            or patient_id in (select patient_id from new_enrolled)
@@ -216,8 +247,9 @@ def record_build(conn: duckdb.DuckDBPyConnection, code_version: str) -> None:
             (select coalesce(max(delivery_seq), 0) from ingest_files where status = 'loaded') as last_delivery_seq,
             (select as_of from run_parameters) as as_of,
             ? as code_version,
-            -- the first month the extracts cover (int_episodes)
-            (select min(service_month) from stg_time_entries where version_rank = 1) as coverage_start,
+            -- the first month the extracts cover for any facility (int_covered_periods; informative:
+            -- _why_full compares every facility's covered period)
+            (select min(covered_from) from int_covered_periods) as coverage_start,
             current_timestamp as built_at
         """,
         [code_version],

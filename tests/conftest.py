@@ -125,7 +125,8 @@ class Drop:
         if self.assessments:
             write_csv(f / "assessments.csv", self.assessments)
         if self.facilities:
-            write_csv(f / "facilities.csv", self.facilities, ["facility_id", "facility_type", "name"])
+            optional = ["covered_from"] if any("covered_from" in r for r in self.facilities) else []
+            write_csv(f / "facilities.csv", self.facilities, ["facility_id", "facility_type", "name", *optional])
         return f
 
 

@@ -226,8 +226,9 @@ def test_re_enrolment_in_the_same_month_never_bills_two_base_codes(drop: Drop, b
     drop.log("P1", "2026-02-21", 20)  # second stay
     drop.review("P1", "2026-02-25")
     conn = build(drop, as_of="2026-03-05")
-    # February belongs to the new enrolment (a new episode) and bills once on all 40 minutes
-    assert claims(conn, "P1") == [("2026-01", "99492", 1), ("2026-02", "99492", 1)]
+    # February belongs to the new enrolment and bills once on all 40 minutes; the episode continues
+    # (discharged during February, not before it began: billing-rules.md section 3, no second 99492)
+    assert claims(conn, "P1") == [("2026-01", "99492", 1), ("2026-02", "99493", 1)]
     assert month(conn, "P1", "2026-02", "countable_minutes") == 40
 
 

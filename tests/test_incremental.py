@@ -163,7 +163,9 @@ def test_an_entry_before_the_first_month_of_the_extracts_rebuilds_everything(dro
         {"entry_id": "OLD1", "patient_id": "P2", "staff_id": "CM1", "service_date": "2025-11-20", "minutes": 20,
          "activity": "follow_up"},
     ])
-    assert "first month of the extracts (2026-01)" in nightly.run("2026-03-11", expect="full")["reason"]
+    # (int_covered_periods: with 4 entries a month, one entry is no stray: the covered period moves)
+    assert "covered period of a facility changed (covered from 2026-01 -> 2025-11)" in nightly.run(
+        "2026-03-11", expect="full")["reason"]
     # a new entry inside the covered months stays incremental
     nightly.deliver("time_entries_2026-03-12.csv", [
         {"entry_id": "NEW1", "patient_id": "P2", "staff_id": "CM1", "service_date": "2026-03-02", "minutes": 20,

@@ -1,5 +1,7 @@
 -- purpose: minutes per patient-month from the classified entries: logged, countable, if consented,
---          excluded, before consent; and the care manager with the most minutes in the month
+--          excluded, before consent; the care manager with the most minutes in the month; and the
+--          psychiatric consultant's own case_review entries (documentation of the consultant review,
+--          billing-rules.md section 4, whether or not the payer counts their minutes)
 -- grain: patient_id, program, service_month
 -- incremental: patient (a nightly run rebuilds only the patients in scope_patients)
 -- upstream: int_time_entries_classified
@@ -17,7 +19,17 @@ minutes as (
         sum(counted_minutes)::integer as countable_minutes,
         sum(consentable_minutes)::integer as consentable_minutes,
         sum(minutes - counted_minutes)::integer as excluded_minutes,
-        sum(consentable_minutes - counted_minutes)::integer as before_consent_minutes
+        sum(consentable_minutes - counted_minutes)::integer as before_consent_minutes,
+        -- a voided entry or one outside the covered period documents nothing
+        count(*) filter (
+            where role = 'psychiatric_consultant' and activity = 'case_review' and not is_deleted
+                and exclusion_reason is distinct from 'before_covered_period'
+        )::integer as consultant_case_reviews,
+        string_agg(entry_id || ' on ' || strftime(service_date, '%Y-%m-%d'), ', ' order by service_date, entry_id)
+            filter (
+                where role = 'psychiatric_consultant' and activity = 'case_review' and not is_deleted
+                    and exclusion_reason is distinct from 'before_covered_period'
+            ) as consultant_case_review_entries
     from entries
     group by all
 ),

@@ -15,7 +15,12 @@ default_facility as (
 ),
 
 reviews as (
-    select patient_id, review_month as service_month, count(*) as psych_reviews
+    select
+        patient_id,
+        review_month as service_month,
+        count(*) as psych_reviews,
+        string_agg(review_id || ' on ' || strftime(review_date, '%Y-%m-%d'), ', ' order by review_date, review_id)
+            as review_notes
     from stg_psych_reviews
     group by all
 ),
@@ -25,7 +30,9 @@ final as (
         t.enrollment_id,
         t.patient_id,
         t.program,
-        n.payer_id,
+        -- the coverage in force on the month's date of service (int_episodes), not the enrollment's
+        -- latest payer
+        t.payer_id,
         n.facility_id,
         -- a facility not in the facilities extract takes the documented default (physician_office)
         coalesce(f.facility_type, d.facility_type) as facility_type,
@@ -41,7 +48,20 @@ final as (
         coalesce(m.excluded_minutes, 0) as excluded_minutes,
         coalesce(m.before_consent_minutes, 0) as before_consent_minutes,
         t.has_service,
-        coalesce(v.psych_reviews, 0) as psych_reviews,
+        -- documented consultant reviews: review notes, plus the consultant's own case_review time
+        -- entries where the payer accepts them (consultant_case_review_documents_review, default on)
+        coalesce(v.psych_reviews, 0)
+            + case when r.consultant_case_review_documents_review then coalesce(m.consultant_case_reviews, 0) else 0 end
+            as psych_reviews,
+        concat_ws('; ',
+            case when v.psych_reviews > 0 then v.psych_reviews || ' review note(s): ' || v.review_notes end,
+            case when m.consultant_case_reviews > 0 and r.consultant_case_review_documents_review
+                then m.consultant_case_reviews || ' consultant case-review entry(ies): ' || m.consultant_case_review_entries
+            end,
+            case when m.consultant_case_reviews > 0 and not r.consultant_case_review_documents_review
+                then m.consultant_case_reviews || ' consultant case-review entry(ies) not accepted as review by the payer'
+            end
+        ) as psych_review_evidence,
         t.care_manager_id,
         r.rule_set,
         r.max_add_on_units,
@@ -67,10 +87,16 @@ final as (
         t.episode_number,
         case when t.service_month = p.open_month then 'open' else 'closed' end as month_status,
         last_day(t.service_month) as month_end,
+        -- the last day a claim of the month may be dated: the month's last day, or the discharge day
+        -- when the patient is discharged in the month (billing-rules.md section 5; least() skips NULLs)
+        least(last_day(t.service_month), n.discharged_on) as last_service_day,
         -- consent documented on or before the month's last day
         not g.requires_consent or coalesce(n.consent_on <= last_day(t.service_month), false) as consent_ok,
         -- CoCM needs a documented psychiatric consultant review in the month
-        not g.requires_psych_review or coalesce(v.psych_reviews, 0) > 0 as psych_review_ok
+        not g.requires_psych_review
+            or coalesce(v.psych_reviews, 0)
+                + case when r.consultant_case_review_documents_review then coalesce(m.consultant_case_reviews, 0) else 0 end
+                > 0 as psych_review_ok
     from int_episodes as t
     cross join params as p
     cross join default_facility as d
@@ -81,7 +107,7 @@ final as (
     left join stg_facilities as f on f.facility_id = n.facility_id
     left join reviews as v on v.patient_id = t.patient_id and v.service_month = t.service_month
     left join stg_payers as r
-        on r.payer_id = n.payer_id
+        on r.payer_id = t.payer_id
         and t.service_month >= r.effective_from
         and (t.service_month <= r.effective_to or r.effective_to is null)
 )

@@ -36,7 +36,8 @@ gates as (
     union all
     select patient_id, service_month, program, 'gate', 'psychiatric_review',
         case when psych_review_ok then 'pass' else 'fail' end, null,
-        psych_reviews || ' documented review(s) in the month', 2
+        psych_reviews || ' documented review(s) in the month'
+            || case when psych_review_evidence <> '' then ': ' || psych_review_evidence else '' end, 2
     from months
     union all
     select patient_id, service_month, program, 'gate', 'initiating_visit',
@@ -81,7 +82,9 @@ entries as (
             else 'counted'
         end,
         e.minutes,
-        strftime(e.service_date, '%Y-%m-%d') || ' ' || e.activity || ' by ' || e.staff_id
+        strftime(e.service_date, '%Y-%m-%d')
+            || coalesce(' ' || strftime(e.starts_at, '%H:%M') || '-' || strftime(e.ends_at, '%H:%M'), '')
+            || ' ' || e.activity || ' by ' || e.staff_id
             || coalesce(' (' || s.role || ')', '') || ', ' || e.minutes || ' min'
             || case when e.counted_minutes > 0 then ', ' || e.counted_minutes || ' counted' else '' end
             || coalesce('; reason: ' || e.exclusion_reason, '')

@@ -42,11 +42,16 @@ final as (
         c.code,
         c.units,
         coalesce(x.modifiers, '') as modifiers,
-        -- default: last day of the month; payer setting threshold_met: the day the floor was reached
-        case
-            when m.date_of_service_policy = 'threshold_met' then coalesce(d.threshold_met_on, last_day(m.service_month))
-            else last_day(m.service_month)
-        end as date_of_service,
+        -- default: last day of the month; payer setting threshold_met: the day the floor was reached;
+        -- never a day after the patient's discharge (last_service_day: the discharge day in the
+        -- discharge month)
+        least(
+            case
+                when m.date_of_service_policy = 'threshold_met' then coalesce(d.threshold_met_on, m.last_service_day)
+                else m.last_service_day
+            end,
+            m.last_service_day
+        ) as date_of_service,
         c.unit_amount,
         c.amount as expected_amount,
         -- priced | unpriced (no fee_schedule.csv row in force for the payer or '*', or a row without an

@@ -1,7 +1,8 @@
 -- purpose: the headline numbers of this run (printed by `bhi run`, shown on the dashboard index)
 -- grain: one row
 -- upstream: run_parameters, ingest_files, quarantine, field_warnings, fct_quarantine_share,
---           fct_minutes_reconciliation, fct_claims, fct_revenue_gap, fct_unpriced_claim_lines, fct_run_health
+--           fct_minutes_reconciliation, fct_claims, fct_revenue_gap, fct_unpriced_claim_lines, fct_run_health,
+--           int_covered_periods
 with params as (
     select as_of, date_trunc('month', as_of)::date as open_month from run_parameters
 ),
@@ -45,7 +46,15 @@ final as (
         h.files_rejected,
         h.unpriced_lines,
         h.incomplete_months,
-        h.incomplete_month_list
+        h.incomplete_month_list,
+        -- the covered period: 'covered from YYYY-MM' per group of facilities (int_covered_periods)
+        (select string_agg(line, '; ' order by line) from (
+            select 'covered from ' || strftime(covered_from, '%Y-%m')
+                || ' (' || string_agg(facility_id, ', ' order by facility_id) || ')' as line
+            from int_covered_periods group by covered_from
+        )) as covered_period,
+        (select coalesce(sum(minutes), 0)::bigint from fct_minutes_reconciliation where reason = 'before_covered_period')
+            as minutes_before_covered_period
     from params as p
     cross join fct_run_health as h
 )

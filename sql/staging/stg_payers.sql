@@ -16,7 +16,9 @@ defaults as (
     select
         max(value) filter (where setting = 'default_count_consultant_time')::boolean as count_consultant_time,
         max(value) filter (where setting = 'default_episode_break_months')::integer as episode_break_months,
-        max(value) filter (where setting = 'default_date_of_service_policy') as date_of_service_policy
+        max(value) filter (where setting = 'default_date_of_service_policy') as date_of_service_policy,
+        max(value) filter (where setting = 'default_consultant_case_review_documents_review')::boolean
+            as consultant_case_review_documents_review
     from ref_settings
 ),
 
@@ -39,6 +41,8 @@ overridden as (
         coalesce(s.measurement_based_care_gate, false) as measurement_based_care_gate,
         coalesce(s.expected_denial_rate, 0) as expected_denial_rate,
         coalesce(s.patient_coinsurance_share, 0) as patient_coinsurance_share,
+        coalesce(s.consultant_case_review_documents_review::boolean, x.consultant_case_review_documents_review)
+            as consultant_case_review_documents_review,
         date '1900-01-01' as effective_from,
         null::date as effective_to,
         'payers extract ' || d.source_file as origin
@@ -60,6 +64,8 @@ kept as (
         coalesce(s.measurement_based_care_gate, false) as measurement_based_care_gate,
         coalesce(s.expected_denial_rate, 0) as expected_denial_rate,
         coalesce(s.patient_coinsurance_share, 0) as patient_coinsurance_share,
+        coalesce(s.consultant_case_review_documents_review::boolean, x.consultant_case_review_documents_review)
+            as consultant_case_review_documents_review,
         s.effective_from,
         s.effective_to,
         'data/reference/payers.csv' as origin
