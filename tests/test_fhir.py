@@ -221,7 +221,7 @@ def test_observations_use_the_seeded_instrument_reference(tmp_path):
         (ref_dir / src.name).write_text(src.read_text())
     # a site that maps the cholesterol LOINC to a (made-up) instrument: ref_instruments decides
     with (ref_dir / "instruments.csv").open("a") as fh:
-        fh.write("chol,2093-3,Total cholesterol (test only)\n")
+        fh.write("chol,2093-3,Total cholesterol (test only),false,\n")
     conn = duckdb.connect(str(tmp_path / "w.duckdb"))
     seed_reference(conn, ref_dir)
     load_drop(conn, folder)
