@@ -14,7 +14,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from pipelines.defs.resources import WAREHOUSE_TAG, RunPaths, warehouse_tag
-from pipelines.month_end import close_months
+from pipelines.month_end import close_months, send_claims
 
 FIRST_MONTH = os.environ.get("BHI_FIRST_MONTH", "2024-01")  # first partition (YYYY-MM)
 
@@ -30,7 +30,7 @@ warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", categor
 @dg.asset(
     partitions_def=MONTHS,
     backfill_policy=dg.BackfillPolicy.single_run(),
-    deps=["fct_claims", "fct_claim_evidence", "run_parameters"],
+    deps=["fct_claims", "fct_claim_evidence", "run_parameters", "fct_x12_claim_lines", "fct_x12_claims_held"],
     group_name="month_end",
     kinds={"duckdb", "csv"},
 )
@@ -43,13 +43,24 @@ def month_end_claims(
     first, last = context.partition_key_range.start, context.partition_key_range.end
     with warehouse.get_connection() as conn:
         closed = close_months(conn, paths.out, first, last)
+        sent = send_claims(conn, paths.out, first, last)
+        held = conn.sql(
+            f"select count(*) from fct_x12_claims_held where service_month between '{first}-01' and '{last}-01'"
+        ).fetchall()[0][0]
     for month, lines, amount in closed:
         context.log.info(f"closed {month}: {lines} claim lines, ${amount:,.2f}")
+    for x in sent:  # counts only: no identifiers in the log
+        context.log.info(f"837P {x.file_name}: {x.claims} claims, {x.lines} lines, frequency codes {x.frequency_codes}")
+    if held:
+        context.log.warning(f"{held} claims held back from the 837P for missing elements (fct_x12_claims_held)")
     return dg.MaterializeResult(
         metadata={
             "months": len(closed),
             "claim_lines": sum(lines for _, lines, _ in closed),
             "expected_amount": float(sum(amount for *_, amount in closed)),
+            "x12_837p_files": len(sent),
+            "x12_claims_sent": sum(x.claims for x in sent),
+            "x12_claims_held": held,
         }
     )
 
