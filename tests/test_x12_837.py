@@ -11,6 +11,7 @@ from pipelines.defs.models import MODELS, in_dependency_order, materialize
 from pipelines.ingest import load_drop, snapshot_claims, write_run_parameters
 from pipelines.month_end import close_months, send_claims
 from pipelines.x12.claims_837 import submit_month
+from pipelines.x12.remittance_835 import load_remittances
 from pipelines.x12.segments import X12ValueError, amount, segment, text
 from pipelines.x12.validate import validate_x12
 
@@ -45,6 +46,7 @@ def rebuild(conn, folder: Path, as_of: str) -> None:
     write_run_parameters(conn, as_of)
     snapshot_claims(conn)
     load_drop(conn, folder)
+    load_remittances(conn, folder)
     for model in in_dependency_order(MODELS):
         materialize(conn, model)
 

@@ -8,6 +8,7 @@ from dagster_duckdb import DuckDBResource
 from pipelines.extract_format import TABLES
 from pipelines.ingest import load_drop, snapshot_claims, write_run_parameters
 from pipelines.reference import reference_tables, seed_reference
+from pipelines.x12.remittance_835 import load_remittances
 from pipelines.defs.resources import RunPaths
 
 REFERENCE_TABLES = reference_tables()
@@ -64,6 +65,12 @@ def extracts(context: dg.AssetExecutionContext, config: ExtractsConfig, warehous
     """Read the extract drop, quarantine bad rows with reasons, keep a ledger of files."""
     with warehouse.get_connection() as conn:
         result = load_drop(conn, paths.extracts, profile=config.profile, full_refresh=config.full_refresh)
+        remits = load_remittances(conn, paths.extracts)  # X12 835 files of the drop (pipelines/x12)
+    if remits["files"]:
+        context.log.info(
+            f"{remits['files']} 835 remittance files: {remits['loaded']} loaded, {remits['duplicates']} copies,"
+            f" {remits['rejected']} rejected"
+        )
     for error in result.file_errors:
         context.log.warning(f"file rejected, the others loaded: {error}")
     context.log.info(
