@@ -92,6 +92,11 @@ def _cmd_sample(args: argparse.Namespace) -> int:
         args.out, patients=args.patients, months=args.months, end_month=args.end_month, seed=args.seed
     )
     print(f"wrote a synthetic extract drop to {args.out}: " + ", ".join(f"{t} {n:,}" for t, n in counts.items()))
+    if args.claims_loop_as_of:  # the claims loop: demographics for the 837P, 835s for the closed months
+        from pipelines.x12.sample_835 import write_sample_claims_loop
+
+        files = write_sample_claims_loop(args.out, args.claims_loop_as_of, args.seed)
+        print(f"wrote the claims loop: {', '.join(p.name for p in files)}")
     return 0
 
 
@@ -168,6 +173,11 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--months", type=int, default=6)
     sample.add_argument("--end-month", default="2026-10", help="last (open) month, YYYY-MM")
     sample.add_argument("--seed", type=int, default=7)
+    sample.add_argument(
+        "--claims-loop-as-of", type=_date, default=None,
+        help="YYYY-MM-DD: also write patients/providers/facility_billing and an X12 835 per payer and month"
+        " closed as of this date (most paid, some denied or underpaid, a few unanswered)",
+    )
     sample.set_defaults(func=_cmd_sample)
 
     bench = sub.add_parser("bench", help="time a full rebuild, a rerun and a bare DuckDB scan on ~N synthetic entries")

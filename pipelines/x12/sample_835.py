@@ -35,6 +35,9 @@ def outcome_lines(conn: duckdb.DuckDBPyConnection, months: list[str], seed: int 
         f"""
         with lines as (
             select l.*, coalesce(p.patient_coinsurance_share, 0) as coinsurance,
+                   -- the 835's CLP06 code list differs from the 837's SBR09 (ref_payer_edi)
+                   (select any_value(e.remit_claim_filing_indicator) from ref_payer_edi as e
+                    where e.payer_id = l.payer_id) as remit_claim_filing_indicator,
                    (hash(l.claim_id || '|{seed}') % 1000000) / 1000000.0 as u,
                    hash(l.claim_id || '|reason|{seed}') % {len(DENIALS)} as r
             from fct_x12_claim_lines as l
@@ -82,7 +85,7 @@ def write_sample_835s(conn: duckdb.DuckDBPyConnection, folder: Path, months: lis
         claim = claims.setdefault(r["claim_id"], {
             "claim_id": r["claim_id"], "payer_name": r["payer_name"], "payer_edi_id": r["payer_edi_id"],
             "member_id": r["member_id"], "last_name": r["patient_last_name"], "first_name": r["patient_first_name"],
-            "claim_filing_indicator": r["claim_filing_indicator"],
+            "claim_filing_indicator": r["remit_claim_filing_indicator"],
             "payer_claim_control_number": "ICN" + r["claim_id"][1:13], "lines": [],
         })
         claim["lines"].append({
@@ -102,4 +105,99 @@ def write_sample_835s(conn: duckdb.DuckDBPyConnection, folder: Path, months: lis
         path = folder / f"remit_{payer_id}_{month}.835"
         path.write_text(text_)
         written.append(path)
+    return written
+
+
+# ---------------------------------------------------------------------------------------------------
+# The synthetic sample's claims loop: demographics for the 837P and 835s for its closed months
+
+
+def npi_with_check_digit(nine: str) -> str:
+    """A 10-digit NPI from 9 digits: Luhn check digit over the prefix 80840 (synthetic NPIs)."""
+    digits = [int(c) for c in "80840" + nine]
+    total = 0
+    for i, d in enumerate(reversed(digits)):
+        if i % 2 == 0:
+            d *= 2
+            d = d - 9 if d > 9 else d
+        total += d
+    return nine + str((10 - total % 10) % 10)
+
+
+def write_sample_demographics(conn: duckdb.DuckDBPyConnection, drop_dir: Path) -> list[Path]:
+    """patients.csv, providers.csv and facility_billing.csv for a drop's enrollments and staff
+    (synthetic: names, member ids, NPIs and addresses are made up and derived from the ids, so the
+    files are the same on every run)."""
+    drop_dir = Path(drop_dir)
+    out = []
+    queries = {
+        "patients.csv": """
+            select patient_id, 'SYN' || upper(substr(md5(patient_id), 1, 8)) as member_id,
+                   'Synthetic' || right(patient_id, 4) as last_name, 'Pat' as first_name,
+                   (date '1940-01-01' + (hash(patient_id) % 20000)::integer)::varchar as birth_date,
+                   case when hash(patient_id) % 2 = 0 then 'F' else 'M' end as sex,
+                   (hash(patient_id) % 900 + 100)::varchar || ' Sample St' as address_line, 'Durham' as city,
+                   'NC' as state, '27701' as postal_code
+            from (select distinct patient_id from stg_enrollments) order by 1""",
+        "providers.csv": """
+            select staff_id as provider_id, '1' || lpad((hash(staff_id) % 100000000)::varchar, 8, '0') as npi9,
+                   '207Q00000X' as taxonomy_code, 'Provider' || right(staff_id, 4) as last_name, 'Sam' as first_name
+            from stg_staff where role in ('billing_practitioner', 'bh_clinician') order by 1""",
+        "facility_billing.csv": """
+            select f.facility_id, '1' || lpad((hash(f.facility_id || 'org') % 100000000)::varchar, 8, '0') as npi9,
+                   lpad((hash(f.facility_id || 'tin') % 1000000000)::varchar, 9, '0') as tin,
+                   'Sample Clinic ' || f.facility_id as billing_name, '261QM0801X' as taxonomy_code,
+                   (hash(f.facility_id) % 900 + 100)::varchar || ' Main St' as address_line, 'Durham' as city,
+                   'NC' as state, '277010001' as postal_code,
+                   case coalesce(t.facility_type, 'physician_office') when 'fqhc' then '50' when 'rhc' then '72'
+                        else '11' end as place_of_service
+            from (select distinct facility_id from stg_enrollments) as f
+            left join stg_facilities as t using (facility_id) order by 1""",
+    }
+    for name, query in queries.items():
+        frame = conn.sql(query).pl()
+        if "npi9" in frame.columns:
+            frame = frame.with_columns(frame["npi9"].map_elements(npi_with_check_digit, return_dtype=str).alias("npi9"))
+            frame = frame.rename({"npi9": "npi"})
+            if name == "providers.csv":
+                frame = frame.select("provider_id", "npi", "taxonomy_code", "last_name", "first_name")
+            else:
+                frame = frame.select("facility_id", "npi", "tin", "billing_name", "taxonomy_code", "address_line",
+                                     "city", "state", "postal_code", "place_of_service")
+        frame.write_csv(drop_dir / name)
+        out.append(drop_dir / name)
+    return out
+
+
+def write_sample_claims_loop(drop_dir: Path, as_of: dt.date, seed: int = 7, workdir: Path | None = None) -> list[Path]:
+    """Add the claims loop to a synthetic drop: demographics tables, then an 835 per payer and closed
+    month of the claims the drop bills as of `as_of` (built in a scratch warehouse)."""
+    import tempfile
+
+    from pipelines.defs.models import MODELS, in_dependency_order, materialize
+    from pipelines.ingest import load_drop, snapshot_claims, write_run_parameters
+    from pipelines.month_end import months_between
+    from pipelines.reference import seed_reference
+    from pipelines.x12.remittance_835 import load_remittances
+
+    with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+        for attempt in ("demographics", "remittances"):
+            conn = duckdb.connect(str(Path(tmp) / f"{attempt}.duckdb"))
+            try:
+                seed_reference(conn)
+                write_run_parameters(conn, as_of)
+                snapshot_claims(conn)
+                load_drop(conn, drop_dir)
+                load_remittances(conn, drop_dir)
+                for model in in_dependency_order(MODELS):
+                    materialize(conn, model)
+                if attempt == "demographics":
+                    written = write_sample_demographics(conn, drop_dir)
+                    continue
+                first = conn.sql("select strftime(min(service_month), '%Y-%m') from fct_x12_claim_lines").fetchall()[0][0]
+                last = f"{(as_of.replace(day=1) - dt.timedelta(days=1)):%Y-%m}"
+                if first:
+                    written += write_sample_835s(conn, Path(drop_dir), months_between(first, last), seed)
+            finally:
+                conn.close()
     return written
