@@ -185,3 +185,30 @@ def test_rerun_sends_nothing_then_correction_is_a_replacement_and_removal_a_void
     ledger = conn.sql("select frequency_code, count(*) from x12_claim_submissions group by 1 order by 1").fetchall()
     assert ledger == [("1", 2), ("7", 1), ("8", 1)]
     assert submit_month(conn, out, "2026-02") == []  # the void is not sent twice
+
+
+def test_the_sample_837p_passes_pyx12_and_its_835s_reconcile(tmp_path):
+    """The committed sample (with its claims-loop files): every closed month's 837P is accepted by
+    pyx12, no claim is held, and every line of its 835s is matched and balances."""
+    from conftest import SAMPLE_DIR, build_warehouse
+
+    conn = build_warehouse(tmp_path / "sample.duckdb", SAMPLE_DIR, "2026-10-20")
+    try:
+        assert conn.sql("select count(*) from fct_x12_claims_held").fetchall() == [(0,)]
+        sent = []
+        for month in ("2026-05", "2026-06", "2026-07", "2026-08", "2026-09"):
+            sent += submit_month(conn, tmp_path / "out", month)
+        assert sum(x.lines for x in sent) == conn.sql("select count(*) from fct_claims").fetchall()[0][0]
+        for x in sent:
+            verdict = validate_x12(x.content)
+            assert verdict.valid, (x.file_name, verdict.errors[:3])
+        # Medicare wants one interchange per billing provider (payer_edi row), the others one per month
+        medicare = {x.facility_id for x in sent if x.payer_id == "medicare" and x.month == "2026-09"}
+        assert medicare == {"F01", "F02", "F03"}
+        assert conn.sql("select count(*) from fct_remittance_unmatched").fetchall() == [(0,)]
+        assert conn.sql("select bool_and(balanced), count(*) > 0 from fct_remittance_lines").fetchall() == [(True, True)]
+        statuses = dict(conn.sql("select payment_status, count(*) from fct_claim_payments group by 1").fetchall())
+        assert set(statuses) == {"paid", "underpaid", "denied", "not submitted"}  # built before the close
+        assert statuses["paid"] > statuses["denied"] + statuses["underpaid"] + statuses["not submitted"]
+    finally:
+        conn.close()
