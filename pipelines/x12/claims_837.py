@@ -292,7 +292,7 @@ def submit_month(
         if not verdict.valid:
             # the validator's messages name segments and codes; no values
             raise InvalidInterchange(
-                f"837P for payer {payer_id}, {month} failed validation: {'; '.join(verdict.errors[:5])}"
+                f"837P for payer {payer_id}, {month} failed validation: {'; '.join(verdict.safe[:5])}"
             )
         freq = group.unique("claim_id")["frequency_code"].value_counts()
         written.append(Interchange(month, payer_id, split_facility, icn, content, group["claim_id"].n_unique(),

@@ -250,7 +250,7 @@ def load_remittances(conn: duckdb.DuckDBPyConnection, drop_dir: Path) -> dict[st
         if not verdict.valid:
             counts["rejected"] += 1
             records.append({**base, "delivery_seq": None, "status": "rejected",
-                            "detail": f"{path}: not a valid 005010X221A1 835: {'; '.join(verdict.errors[:3])}"})
+                            "detail": f"{path}: not a valid 005010X221A1 835: {'; '.join(verdict.safe[:5])}"})
             continue
         seq += 1
         loaded_sha.add(sha)

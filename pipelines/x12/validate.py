@@ -16,38 +16,48 @@ import pyx12.x12n_document
 @dataclass
 class Verdict:
     valid: bool
-    errors: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # pyx12's own messages: may quote values, never log them
+    safe: list[str] = field(default_factory=list)  # element / segment and error code only: for logs and ledgers
     ack: str = ""  # the 999 acknowledgment pyx12 generated
 
 
-def _errors(node, out: list[str], where: str = "") -> None:
-    if isinstance(node, dict):
-        here = node.get("id") or node.get("seg_id") or where
-        for key in ("errors", "ele_errors", "err"):
-            for e in node.get(key, []) or []:
-                if isinstance(e, dict):
-                    code = e.get("err_cde") or e.get("code") or ""
-                    msg = e.get("err_str") or e.get("msg") or ""
-                    out.append(f"{here}: {code} {msg}".strip())
-                else:
-                    out.append(f"{here}: {e}")
-        for value in node.values():
-            if isinstance(value, (list, dict)):
-                _errors(value, out, here)
-    elif isinstance(node, list):
+def _walk(node, errors: list[str], safe: list[str], where: str = "transaction") -> None:
+    """Collect pyx12's JSON error report: errors at interchange / group / transaction, segment and
+    element level."""
+    if isinstance(node, list):
         for value in node:
-            _errors(value, out, where)
+            _walk(value, errors, safe, where)
+        return
+    if not isinstance(node, dict):
+        return
+    if "seg_id" in node:
+        where = node["seg_id"]
+    if "ele_pos" in node and node.get("ele_pos") is not None:
+        where = f"{where.split(' ')[0][:3]}{int(node['ele_pos']):02d}"
+    for e in node.get("errors", []) or []:
+        code = e.get("err_cde", "") if isinstance(e, dict) else ""
+        msg = e.get("err_str", "") if isinstance(e, dict) else str(e)
+        errors.append(f"{where}: {code} {msg}".strip())
+        safe.append(f"{where} error {code}".strip())
+    for key, value in node.items():
+        if key != "errors" and isinstance(value, (list, dict)):
+            _walk(value, errors, safe, where)
 
 
 def validate_x12(content: str) -> Verdict:
     """Run pyx12's validator on an interchange's text."""
     logging.getLogger("pyx12").setLevel(logging.CRITICAL)  # pyx12 logs segment contents at error level
     params = pyx12.params.params()
-    ack, errs = io.StringIO(), io.StringIO()
-    ok = pyx12.x12n_document.x12n_document(params, io.StringIO(content), ack, None, None, errs)
-    out: list[str] = []
+    ack, report = io.StringIO(), io.StringIO()
+    ok = pyx12.x12n_document.x12n_document(params, io.StringIO(content), ack, None, None, report)
+    errors: list[str] = []
+    safe: list[str] = []
     try:
-        _errors(json.loads(errs.getvalue() or "null"), out)
+        _walk(json.loads(report.getvalue() or "null"), errors, safe)
     except json.JSONDecodeError:
-        out.append(errs.getvalue()[:500])
-    return Verdict(bool(ok) and not out, out, ack.getvalue())
+        errors.append("unreadable validator report")
+        safe.append("unreadable validator report")
+    if not ok and not errors:
+        errors.append("rejected by the validator")
+        safe.append("rejected by the validator")
+    return Verdict(bool(ok) and not errors, errors, safe, ack.getvalue())
