@@ -72,6 +72,7 @@ def _cmd_close(args: argparse.Namespace) -> int:
     if last < args.month:
         print(f"bhi close: --through {last} is before --month {args.month}", file=sys.stderr)
         return 2
+    started = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     outcome = close_months_run(args.out, args.month, last, warehouse=args.warehouse, log_level="CRITICAL")
     if not outcome.success:
         print(f"bhi close failed: {outcome.error}", file=sys.stderr)
@@ -82,7 +83,33 @@ def _cmd_close(args: argparse.Namespace) -> int:
             f"closed {month} as of {as_of}: {lines:,} claim lines, ${amount:,.2f}"
             f"  -> {folder / f'claims_{month}.csv'}, {folder / f'claim_evidence_{month}.csv'}"
         )
+    _print_837(args, folder, args.month, last, started)
     return 0
+
+
+def _print_837(args: argparse.Namespace, folder: Path, first: str, last: str, started: dt.datetime) -> None:
+    """What the close sent as X12 837P (this close's interchanges) and what it held back."""
+    import duckdb
+
+    from pipelines.x12.claims_837 import X837_DIR
+
+    with duckdb.connect(str(args.warehouse or args.out / "warehouse.duckdb"), read_only=True) as conn:
+        sent = conn.execute(
+            "select file_name, count(*), string_agg(distinct frequency_code, ',' order by frequency_code)"
+            " from x12_claim_submissions where submitted_at >= ?"
+            " and service_month between ?::date and ?::date group by 1 order by 1",
+            [started, f"{first}-01", f"{last}-01"],
+        ).fetchall()
+        held = conn.execute(
+            "select count(*) from fct_x12_claims_held where service_month between ?::date and ?::date",
+            [f"{first}-01", f"{last}-01"],
+        ).fetchall()[0][0]
+    for file_name, claims, codes in sent:
+        print(f"837P {claims:,} claims (frequency codes {codes}) -> {folder / X837_DIR / file_name}")
+    if not sent:
+        print("837P: nothing new, changed or removed since the last close: no file written")
+    if held:
+        print(f"837P: {held:,} claims held back for missing elements (table fct_x12_claims_held)")
 
 
 def _cmd_sample(args: argparse.Namespace) -> int:

@@ -95,6 +95,7 @@ def send_claims(conn: duckdb.DuckDBPyConnection, out_dir: Path, first: str, last
     changed or no longer billable since the last close of the month."""
     folder = Path(out_dir) / MONTH_END_DIR
     sent: list[Interchange] = []
+    when = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)  # one submission time for the whole close
     for month in months_between(first, last):
-        sent += submit_month(conn, folder, month)
+        sent += submit_month(conn, folder, month, when)
     return sent
