@@ -1,9 +1,10 @@
 -- purpose: every claim line of a closed month against what came back: paid, patient responsibility,
 --          adjustments, denied or underpaid against the expected (allowed) amount (contract variance),
---          or no answer yet (days since submission); the basis of the reconciliation marts
+--          or no answer yet (days since submission); the basis of the reconciliation marts. Also
+--          reads the close's submission ledger x12_claim_submissions (a table the close writes, not a
+--          model; created empty by the remittance load so it always exists)
 -- grain: claim_line_id
--- upstream: fct_x12_claim_lines, fct_remittance_lines, x12_claim_submissions, run_parameters,
---           ref_x12_settings
+-- upstream: fct_x12_claim_lines, fct_remittance_lines, run_parameters, ref_x12_settings
 with lines as (
     select * from fct_x12_claim_lines
 ),
