@@ -282,7 +282,7 @@ def load_remittances(conn: duckdb.DuckDBPyConnection, drop_dir: Path) -> dict[st
                         "delivery_seq": pl.Int64},
             )
             conn.execute(f"create or replace temp table _landing_{t} as select * from frame")
-            loaded, _ = _load_table(conn, spec)
+            loaded, *_ = _load_table(conn, spec)
             counts["claims" if t == "remittance_claims" else "lines" if t == "remittance_lines" else "adjustments"] = loaded
             conn.execute(f"drop table _landing_{t}")
         ledger_rows = pl.DataFrame(  # noqa: F841 (read by DuckDB)
