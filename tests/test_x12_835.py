@@ -61,10 +61,11 @@ def test_sample_835_passes_pyx12_and_reconciles_to_the_cent(drop, build, tmp_pat
 
 def test_payments_marts(drop, build, tmp_path):
     conn, _ = scenario(drop, build, tmp_path, OUTCOMES)
-    # underpaid: allowed 90 % of the expected 145.24 -> variance -14.52; Medicare 20 % coinsurance
+    # underpaid: allowed 90 % of the expected 160.32 (2026 example rate) = 144.29 -> variance -16.03;
+    # Medicare 20 % coinsurance: paid 115.43, patient 28.86
     assert conn.sql("select paid, patient_responsibility, contract_variance from fct_claim_payments"
                     " where patient_id = 'P1' and code = '99492'").fetchall() == [
-        (Decimal("104.58"), Decimal("26.14"), Decimal("-14.52"))]
+        (Decimal("115.43"), Decimal("28.86"), Decimal("-16.03"))]
     aging = conn.sql("select payer_id, codes, days_without_answer, past_aging_limit, payment_status"
                      " from fct_remittance_aging").fetchall()
     sent_on = conn.sql("select min(submitted_at)::date from x12_claim_submissions").fetchall()[0][0]
@@ -82,7 +83,7 @@ def test_payments_marts(drop, build, tmp_path):
     # February: P1 paid in full (133.59 + 55.96), P2 denied (133.59 + 55.96) -> 50 %
     assert rate == [("2026-01-01", 2, 1, 0, 0.9), ("2026-02-01", 4, 4, 2, 0.5)]
     gap = conn.sql("select reason, claim_lines, amount from fct_revenue_gap_post_submission order by 1").fetchall()
-    assert gap == [("denied", 2, Decimal("189.55")), ("underpaid", 1, Decimal("14.52"))]
+    assert gap == [("denied", 2, Decimal("206.42")), ("underpaid", 1, Decimal("16.03"))]  # 2026 rates: 144.96 + 61.46
 
 
 def test_redelivered_835_is_not_counted_twice_and_a_bad_file_is_rejected(drop, build, tmp_path):

@@ -211,7 +211,7 @@ def load_remittances(conn: duckdb.DuckDBPyConnection, drop_dir: Path) -> dict[st
     """Load the drop's 835 files that are new since the last load (ledger by sha256); returns counts
     (files, loaded, duplicates, rejected, claims, lines). Runs after pipelines.ingest.load_drop, in one
     transaction."""
-    from pipelines.ingest import SQL_TYPES, _load_table  # the shared typing and quarantine checks
+    from pipelines.ingest import FIELD_WARNING_COLUMNS, SQL_TYPES, _load_table  # the shared typing and quarantine checks
     from pipelines.x12.claims_837 import ensure_ledger
 
     ensure_ledger(conn)  # the remittance marts read the submission ledger, empty until the first close
@@ -271,6 +271,7 @@ def load_remittances(conn: duckdb.DuckDBPyConnection, drop_dir: Path) -> dict[st
             conn.sql("select 1 from duckdb_tables() where table_name = 'quarantine'").fetchall()) else 0
         conn.execute("create table if not exists quarantine (table_name varchar, source_file varchar,"
                      " source_row bigint, columns varchar, reason varchar, record varchar, delivery_seq bigint)")
+        conn.execute(f"create table if not exists field_warnings ({FIELD_WARNING_COLUMNS})")
         for t in REMIT_TABLES:
             spec = TABLES[t]
             cols = [c.name for c in spec.columns]
@@ -281,7 +282,9 @@ def load_remittances(conn: duckdb.DuckDBPyConnection, drop_dir: Path) -> dict[st
                 schema={**{c: pl.String for c in cols}, "source_file": pl.String, "source_row": pl.Int64,
                         "delivery_seq": pl.Int64},
             )
-            conn.execute(f"create or replace temp table _landing_{t} as select * from frame")
+            # the landing layout of pipelines.ingest: no row here was malformed (pyx12 parsed the file)
+            conn.execute(f"create or replace temp table _landing_{t} as"
+                         " select *, null::varchar as _malformed, null::varchar as _line from frame")
             loaded, *_ = _load_table(conn, spec)
             counts["claims" if t == "remittance_claims" else "lines" if t == "remittance_lines" else "adjustments"] = loaded
             conn.execute(f"drop table _landing_{t}")
