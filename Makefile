@@ -29,7 +29,7 @@ test: setup
 
 # Regenerate the committed sample (fixed seed).
 sample: setup
-	.venv/bin/bhi sample --out data/sample --patients 300 --months 6 --end-month 2026-10 --seed 7
+	.venv/bin/bhi sample --out data/sample --patients 300 --months 6 --end-month 2026-10 --seed 7 --claims-loop-as-of $(AS_OF)
 
 # Benchmark on ~ENTRIES synthetic time entries (docs/performance.md); set WORKDIR to keep the drop.
 bench: setup

@@ -142,6 +142,7 @@ def _cmd_close(args: argparse.Namespace) -> int:
     if last < args.month:
         print(f"bhi close: --through {last} is before --month {args.month}", file=sys.stderr)
         return 2
+    started = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     outcome = close_months_run(args.out, args.month, last, warehouse=args.warehouse, log_level="CRITICAL")
     if not outcome.success:
         print(f"bhi close failed: {outcome.error}", file=sys.stderr)
@@ -156,6 +157,7 @@ def _cmd_close(args: argparse.Namespace) -> int:
         )
         if unpriced:
             unpriced_months.append(f"{month} ({unpriced:,} line(s))")
+    _print_837(args, folder, args.month, last, started)
     if unpriced_months:
         # the months are closed with the lines marked unpriced; the close is not clean until they are priced
         print(
@@ -187,6 +189,31 @@ def _cmd_restore(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_837(args: argparse.Namespace, folder: Path, first: str, last: str, started: dt.datetime) -> None:
+    """What the close sent as X12 837P (this close's interchanges) and what it held back."""
+    import duckdb
+
+    from pipelines.x12.claims_837 import X837_DIR
+
+    with duckdb.connect(str(args.warehouse or args.out / "warehouse.duckdb"), read_only=True) as conn:
+        sent = conn.execute(
+            "select file_name, count(*), string_agg(distinct frequency_code, ',' order by frequency_code)"
+            " from x12_claim_submissions where submitted_at >= ?"
+            " and service_month between ?::date and ?::date group by 1 order by 1",
+            [started, f"{first}-01", f"{last}-01"],
+        ).fetchall()
+        held = conn.execute(
+            "select count(*) from fct_x12_claims_held where service_month between ?::date and ?::date",
+            [f"{first}-01", f"{last}-01"],
+        ).fetchall()[0][0]
+    for file_name, claims, codes in sent:
+        print(f"837P {claims:,} claims (frequency codes {codes}) -> {folder / X837_DIR / file_name}")
+    if not sent:
+        print("837P: nothing new, changed or removed since the last close: no file written")
+    if held:
+        print(f"837P: {held:,} claims held back for missing elements (table fct_x12_claims_held)")
+
+
 def _cmd_sample(args: argparse.Namespace) -> int:
     from pipelines.sample import write_sample
 
@@ -194,6 +221,11 @@ def _cmd_sample(args: argparse.Namespace) -> int:
         args.out, patients=args.patients, months=args.months, end_month=args.end_month, seed=args.seed
     )
     print(f"wrote a synthetic extract drop to {args.out}: " + ", ".join(f"{t} {n:,}" for t, n in counts.items()))
+    if args.claims_loop_as_of:  # the claims loop: demographics for the 837P, 835s for the closed months
+        from pipelines.x12.sample_835 import write_sample_claims_loop
+
+        files = write_sample_claims_loop(args.out, args.claims_loop_as_of, args.seed)
+        print(f"wrote the claims loop: {', '.join(p.name for p in files)}")
     return 0
 
 
@@ -285,6 +317,11 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--months", type=int, default=6)
     sample.add_argument("--end-month", default="2026-10", help="last (open) month, YYYY-MM")
     sample.add_argument("--seed", type=int, default=7)
+    sample.add_argument(
+        "--claims-loop-as-of", type=_date, default=None,
+        help="YYYY-MM-DD: also write patients/providers/facility_billing and an X12 835 per payer and month"
+        " closed as of this date (most paid, some denied or underpaid, a few unanswered)",
+    )
     sample.set_defaults(func=_cmd_sample)
 
     bench = sub.add_parser("bench", help="time a full rebuild, a rerun and a bare DuckDB scan on ~N synthetic entries")

@@ -110,6 +110,60 @@ TABLES: dict[str, Table] = {
             required=False,
             key=("month", "facility_id", "category"),
         ),
+        # --- claims out (X12 837P) and payments in (X12 835): optional tables, docs/claims-and-remittances.md
+        Table(
+            "patients",
+            _cols(
+                "patient_id:id*, member_id:text, last_name:text, first_name:text, birth_date:date, sex:text,"
+                " address_line:text, city:text, state:text, postal_code:text"
+            ),
+            required=False,
+            key=("patient_id",),
+        ),
+        Table(
+            "providers",
+            _cols("provider_id:id*, npi:text, taxonomy_code:text, last_name:text, first_name:text"),
+            required=False,
+            key=("provider_id",),
+        ),
+        Table(
+            "facility_billing",
+            _cols(
+                "facility_id:id*, npi:text, tin:text, billing_name:text, taxonomy_code:text, address_line:text,"
+                " city:text, state:text, postal_code:text, place_of_service:text"
+            ),
+            required=False,
+            key=("facility_id",),
+        ),
+        # written by pipelines/x12/remittance_835.py from *.835 / *.x12 files (or delivered as CSV)
+        Table(
+            "remittance_claims",
+            _cols(
+                "trace_number:text*, claim_index:int*, payer_edi_id:text, payment_date:date, claim_id:text*,"
+                " claim_status:text*, charge:decimal*, paid:decimal*, patient_responsibility:decimal,"
+                " payer_claim_control_number:text, member_id:text"
+            ),
+            required=False,
+            key=("trace_number", "claim_index"),
+        ),
+        Table(
+            "remittance_lines",
+            _cols(
+                "trace_number:text*, claim_index:int*, line_index:int*, code:text*, modifiers:text,"
+                " charge:decimal*, paid:decimal*, units:decimal, service_date:date, line_control_number:text"
+            ),
+            required=False,
+            key=("trace_number", "claim_index", "line_index"),
+        ),
+        Table(
+            "remittance_adjustments",
+            _cols(
+                "trace_number:text*, claim_index:int*, line_index:int, adjustment_index:int*, kind:text*,"
+                " group_code:text, reason_code:text*, amount:decimal, quantity:decimal"
+            ),
+            required=False,
+            key=("trace_number", "claim_index", "line_index", "adjustment_index"),
+        ),
     )
 }
 

@@ -2,6 +2,10 @@
 it was closed. A billing team submits `month_end/claims_<YYYY-MM>.csv`; the auditor reads
 `month_end/claim_evidence_<YYYY-MM>.csv`; `month_end_claims` keeps the lines in the warehouse.
 
+The close also sends the month's claims as X12 837P (`month_end/837p/*.x12`, pipelines/x12/claims_837.py):
+originals, then on a later close only replacements (changed claims) and voids (claims no longer
+billable), recorded in the warehouse's submission ledger.
+
 Closing a month again (a rerun, or after a late entry re-opened it) replaces that month's rows and
 files (delete-then-insert), so a backfill over a range of months can run any number of times.
 """
@@ -14,6 +18,7 @@ from pathlib import Path
 import duckdb
 
 from pipelines.exports import EXPORTS, evidence_month_query, write_csv
+from pipelines.x12.claims_837 import Interchange, submit_month
 
 MONTH_END_DIR = "month_end"
 
@@ -100,3 +105,14 @@ def close_months(conn: duckdb.DuckDBPyConnection, out_dir: Path, first: str, las
         f"select strftime(service_month, '%Y-%m'), claim_lines, expected_amount, unpriced_lines from month_end_close"
         f" where service_month in ({month_list}) order by 1"
     ).fetchall()
+
+
+def send_claims(conn: duckdb.DuckDBPyConnection, out_dir: Path, first: str, last: str) -> list[Interchange]:
+    """The 837P interchanges of every month from `first` to `last` (after close_months): what is new,
+    changed or no longer billable since the last close of the month."""
+    folder = Path(out_dir) / MONTH_END_DIR
+    sent: list[Interchange] = []
+    when = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)  # one submission time for the whole close
+    for month in months_between(first, last):
+        sent += submit_month(conn, folder, month, when)
+    return sent

@@ -12,6 +12,7 @@ import pytest
 from pipelines.defs.models import MODELS, in_dependency_order, materialize
 from pipelines.ingest import load_drop, snapshot_claims, write_run_parameters
 from pipelines.reference import DEFAULT_REFERENCE_DIR, seed_reference
+from pipelines.x12.remittance_835 import load_remittances
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_DIR = REPO_ROOT / "data" / "sample"
@@ -138,6 +139,7 @@ def build_warehouse(path: Path, drop_dir: Path, as_of: str | dt.date,
     write_run_parameters(conn, as_of)
     snapshot_claims(conn)
     load_drop(conn, drop_dir)
+    load_remittances(conn, drop_dir)  # X12 835 files of the drop, as the extracts asset does
     for model in in_dependency_order(MODELS):
         materialize(conn, model)
     return conn

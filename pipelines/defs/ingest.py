@@ -8,6 +8,7 @@ from dagster_duckdb import DuckDBResource
 from pipelines.extract_format import TABLES
 from pipelines.ingest import ensure_claims_baseline, load_drop, write_run_parameters
 from pipelines.reference import reference_tables, seed_reference
+from pipelines.x12.remittance_835 import load_remittances
 from pipelines.defs.resources import RunPaths
 
 REFERENCE_TABLES = reference_tables()
@@ -68,6 +69,12 @@ def extracts(context: dg.AssetExecutionContext, config: ExtractsConfig, warehous
     field warnings, keep a ledger of files. Messages name files, rows and columns, never values."""
     with warehouse.get_connection() as conn:
         result = load_drop(conn, paths.extracts, profile=config.profile, full_refresh=config.full_refresh)
+        remits = load_remittances(conn, paths.extracts)  # X12 835 files of the drop (pipelines/x12)
+    if remits["files"]:
+        context.log.info(
+            f"{remits['files']} 835 remittance files: {remits['loaded']} loaded, {remits['duplicates']} copies,"
+            f" {remits['rejected']} rejected"
+        )
     for error in result.file_errors:
         context.log.warning(f"file rejected, the others loaded: {error}")
     context.log.info(

@@ -14,7 +14,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from pipelines.defs.resources import WAREHOUSE_TAG, RunPaths, warehouse_tag
-from pipelines.month_end import MONTH_END_DIR, close_months
+from pipelines.month_end import MONTH_END_DIR, close_months, send_claims
 from pipelines.publication import publish, staging_folder
 from pipelines.safety import disk_errors
 
@@ -32,7 +32,7 @@ warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", categor
 @dg.asset(
     partitions_def=MONTHS,
     backfill_policy=dg.BackfillPolicy.single_run(),
-    deps=["fct_claims", "fct_claim_evidence", "run_parameters"],
+    deps=["fct_claims", "fct_claim_evidence", "run_parameters", "fct_x12_claim_lines", "fct_x12_claims_held"],
     group_name="month_end",
     kinds={"duckdb", "csv"},
 )
@@ -44,11 +44,15 @@ def month_end_claims(
     partition range."""
     first, last = context.partition_key_range.start, context.partition_key_range.end
     with warehouse.get_connection() as conn:
-        # the month-end files join the published outputs: this run's folder starts as links of
-        # them, gets the closed months' files, and is published in one swap
+        # the month-end files (claims, evidence, 837P) join the published outputs: this run's folder
+        # starts as links of them, gets the closed months' files, and is published in one swap
         staging = staging_folder(paths.out, context.run.run_id)
         with disk_errors(staging / MONTH_END_DIR, "writing the month-end files (the published outputs are unchanged)"):
             closed = close_months(conn, staging, first, last)
+            sent = send_claims(conn, staging, first, last)
+        held = conn.sql(
+            f"select count(*) from fct_x12_claims_held where service_month between '{first}-01' and '{last}-01'"
+        ).fetchall()[0][0]
         as_of = conn.sql("select any_value(as_of)::varchar from run_parameters").fetchall()[0][0]
         publish(paths.out, context.run.run_id, as_of)
     for month, lines, amount, unpriced in closed:
@@ -58,12 +62,19 @@ def month_end_claims(
                 f"closed {month} with {unpriced} unpriced claim line(s) (no fee-schedule rate in force):"
                 f" marked unpriced in claims_{month}.csv; load the rate and close the month again"
             )
+    for x in sent:  # counts only: no identifiers in the log
+        context.log.info(f"837P {x.file_name}: {x.claims} claims, {x.lines} lines, frequency codes {x.frequency_codes}")
+    if held:
+        context.log.warning(f"{held} claims held back from the 837P for missing elements (fct_x12_claims_held)")
     return dg.MaterializeResult(
         metadata={
             "months": len(closed),
             "claim_lines": sum(lines for _, lines, _, _ in closed),
             "expected_amount": float(sum(amount for _, _, amount, _ in closed)),
             "unpriced_lines": sum(unpriced for *_, unpriced in closed),
+            "x12_837p_files": len(sent),
+            "x12_claims_sent": sum(x.claims for x in sent),
+            "x12_claims_held": held,
         }
     )
 

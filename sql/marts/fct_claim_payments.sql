@@ -1,0 +1,86 @@
+-- purpose: every claim line of a closed month against what came back: paid, patient responsibility,
+--          adjustments, denied or underpaid against the expected (allowed) amount (contract variance),
+--          or no answer yet (days since submission); the basis of the reconciliation marts. Also
+--          reads the close's submission ledger x12_claim_submissions (a table the close writes, not a
+--          model; created empty by the remittance load so it always exists)
+-- grain: claim_line_id
+-- upstream: fct_x12_claim_lines, fct_remittance_lines, run_parameters, ref_x12_settings
+with lines as (
+    select * from fct_x12_claim_lines
+),
+
+paid as (
+    select
+        claim_line_id,
+        count(*) as remittance_lines,
+        max(payment_date) as last_payment_date,
+        sum(charge) as remitted_charge,
+        sum(paid) as paid,
+        sum(patient_responsibility) as patient_responsibility,
+        sum(contractual_adjustment) as contractual_adjustment,
+        sum(other_adjustment) as other_adjustment,
+        string_agg(distinct carc_codes, ',') as carc_codes,
+        string_agg(distinct rarc_codes, ',') as rarc_codes,
+        arg_max(payer_claim_control_number, payment_date) as payer_claim_control_number
+    from fct_remittance_lines
+    where claim_line_id is not null
+    group by claim_line_id
+),
+
+sent as (
+    select claim_id, min(submitted_at)::date as first_submitted_on,
+           arg_max(frequency_code, interchange_control_number) as last_frequency_code
+    from x12_claim_submissions
+    group by claim_id
+),
+
+tolerance as (
+    select value::decimal(12, 2) as amount from ref_x12_settings where setting = 'underpayment_tolerance'
+),
+
+final as (
+    select
+        l.claim_line_id,
+        l.claim_id,
+        l.line_number,
+        l.patient_id,
+        l.payer_id,
+        l.facility_id,
+        l.program,
+        l.service_month,
+        l.date_of_service,
+        l.code,
+        l.units,
+        l.charge,
+        l.expected_amount,
+        s.first_submitted_on,
+        s.first_submitted_on is not null as submission_recorded,
+        p.last_payment_date,
+        coalesce(p.paid, 0)::decimal(12, 2) as paid,
+        coalesce(p.patient_responsibility, 0)::decimal(12, 2) as patient_responsibility,
+        coalesce(p.contractual_adjustment, 0)::decimal(12, 2) as contractual_adjustment,
+        coalesce(p.other_adjustment, 0)::decimal(12, 2) as other_adjustment,
+        (coalesce(p.paid, 0) + coalesce(p.patient_responsibility, 0))::decimal(12, 2) as allowed_amount,
+        case when p.claim_line_id is not null
+            then (p.paid + p.patient_responsibility - l.expected_amount)::decimal(12, 2) end as contract_variance,
+        p.carc_codes,
+        p.rarc_codes,
+        p.payer_claim_control_number,
+        case
+            when p.claim_line_id is null and s.claim_id is null then 'not submitted'
+            when p.claim_line_id is null then 'no answer'
+            when p.paid + p.patient_responsibility = 0 then 'denied'
+            when p.paid + p.patient_responsibility < l.expected_amount - (select amount from tolerance) then 'underpaid'
+            else 'paid'
+        end as payment_status,
+        -- no answer yet: days since the claim was sent (the close), else since the month ended
+        case when p.claim_line_id is null
+            then date_diff('day', coalesce(s.first_submitted_on, last_day(l.service_month)), r.as_of) end
+            as days_without_answer
+    from lines as l
+    cross join run_parameters as r
+    left join paid as p using (claim_line_id)
+    left join sent as s using (claim_id)
+)
+
+select * from final

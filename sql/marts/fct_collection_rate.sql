@@ -1,0 +1,34 @@
+-- purpose: collection by payer and service month: expected (allowed) amount, charges, paid, patient
+--          responsibility, denied / underpaid / unanswered dollars and the collection rate
+--          (paid + patient responsibility) / expected over the lines that were answered
+-- grain: payer_id, service_month
+-- upstream: fct_claim_payments
+with lines as (
+    select * from fct_claim_payments
+),
+
+final as (
+    select
+        payer_id,
+        service_month,
+        count(*) as claim_lines,
+        count(*) filter (where payment_status in ('paid', 'underpaid', 'denied')) as answered_lines,
+        count(*) filter (where payment_status = 'denied') as denied_lines,
+        sum(charge)::decimal(14, 2) as charge,
+        sum(expected_amount)::decimal(14, 2) as expected_amount,
+        sum(paid)::decimal(14, 2) as paid,
+        sum(patient_responsibility)::decimal(14, 2) as patient_responsibility,
+        sum(expected_amount) filter (where payment_status = 'denied')::decimal(14, 2) as denied_expected_amount,
+        sum(-contract_variance) filter (where payment_status = 'underpaid')::decimal(14, 2) as underpaid_amount,
+        sum(expected_amount) filter (where payment_status in ('no answer', 'not submitted'))::decimal(14, 2)
+            as unanswered_expected_amount,
+        round(
+            sum(paid + patient_responsibility) filter (where payment_status in ('paid', 'underpaid', 'denied'))
+            / nullif(sum(expected_amount) filter (where payment_status in ('paid', 'underpaid', 'denied')), 0),
+            4
+        ) as collection_rate
+    from lines
+    group by all
+)
+
+select * from final

@@ -1,0 +1,25 @@
+-- purpose: claims of closed months held back from the 837P because a required element is missing
+--          or malformed, with the missing elements named (never the values); a page or worklist can
+--          list them for the billing team to fix in the source system
+-- grain: claim_id
+-- upstream: fct_x12_claim_lines
+with lines as (
+    select * from fct_x12_claim_lines
+    where claim_missing_elements is not null
+),
+
+final as (
+    select
+        claim_id,
+        any_value(patient_id) as patient_id,
+        any_value(payer_id) as payer_id,
+        any_value(facility_id) as facility_id,
+        any_value(service_month) as service_month,
+        string_agg(code, ', ' order by code) as codes,
+        sum(expected_amount) as expected_amount,
+        any_value(claim_missing_elements) as missing_elements
+    from lines
+    group by claim_id
+)
+
+select * from final

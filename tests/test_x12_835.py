@@ -1,0 +1,120 @@
+"""Payments in from X12 835: parsed with pyx12, loaded with the ledger / re-delivery / quarantine
+rules, matched to claim lines, reconciled to the cent, and the reconciliation marts."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from test_x12_837 import demographics, rebuild, two_patients
+
+from pipelines.x12.claims_837 import submit_month
+from pipelines.x12.sample_835 import write_sample_835s
+from pipelines.x12.validate import validate_x12
+
+
+def scenario(drop, build, tmp_path, forced_by_patient):
+    """P1/P2 billed in January (99492) and February (99493 + 99494), sent as 837P, then an 835 per
+    payer and month with the given outcome per (patient, month)."""
+    two_patients(drop)
+    demographics(drop, ["P1", "P2"])
+    conn = build(drop, "2026-04-10")
+    for month in ("2026-01", "2026-02"):
+        submit_month(conn, tmp_path / "out", month)
+    lines = conn.sql("select claim_line_id, patient_id, strftime(service_month, '%Y-%m') from fct_x12_claim_lines").fetchall()
+    forced = {cl: forced_by_patient[(p, m)] for cl, p, m in lines if (p, m) in forced_by_patient}
+    files = write_sample_835s(conn, drop.folder, ["2026-01", "2026-02"], forced=forced)
+    rebuild(conn, drop.folder, "2026-04-10")
+    return conn, files
+
+
+OUTCOMES = {
+    ("P1", "2026-01"): ("underpaid", "", ""),
+    ("P2", "2026-01"): ("unanswered", "", ""),
+    ("P1", "2026-02"): ("paid", "", ""),
+    ("P2", "2026-02"): ("denied", "50", "N362"),
+}
+
+
+def test_sample_835_passes_pyx12_and_reconciles_to_the_cent(drop, build, tmp_path):
+    conn, files = scenario(drop, build, tmp_path, OUTCOMES)
+    assert [f.name for f in files] == ["remit_medicare_2026-01.835", "remit_medicare_2026-02.835"]
+    for f in files:
+        assert validate_x12(f.read_text()).valid
+    # every remittance line matched (by claim id) and balanced: nothing unmatched
+    assert conn.sql("select count(*) from fct_remittance_unmatched").fetchall() == [(0,)]
+    assert conn.sql("select count(*), count(*) filter (where matched_by = 'claim id and code')"
+                    " from fct_remittance_lines").fetchall() == [(5, 5)]
+    # paid + adjustments + patient responsibility = charge, to the cent, for every answered line
+    rows = conn.sql("select charge, paid, patient_responsibility, contractual_adjustment, other_adjustment"
+                    " from fct_claim_payments where payment_status in ('paid', 'underpaid', 'denied')").fetchall()
+    assert len(rows) == 5
+    for charge, paid, pr, co, other in rows:
+        assert Decimal(str(paid)) + Decimal(str(pr)) + Decimal(str(co)) + Decimal(str(other)) == Decimal(str(charge))
+    status = dict(conn.sql("select patient_id || ' ' || strftime(service_month, '%Y-%m') || ' ' || code,"
+                           " payment_status from fct_claim_payments").fetchall())
+    assert status == {
+        "P1 2026-01 99492": "underpaid", "P2 2026-01 99492": "no answer",
+        "P1 2026-02 99493": "paid", "P1 2026-02 99494": "paid",
+        "P2 2026-02 99493": "denied", "P2 2026-02 99494": "denied",
+    }
+
+
+def test_payments_marts(drop, build, tmp_path):
+    conn, _ = scenario(drop, build, tmp_path, OUTCOMES)
+    # underpaid: allowed 90 % of the expected 160.32 (2026 example rate) = 144.29 -> variance -16.03;
+    # Medicare 20 % coinsurance: paid 115.43, patient 28.86
+    assert conn.sql("select paid, patient_responsibility, contract_variance from fct_claim_payments"
+                    " where patient_id = 'P1' and code = '99492'").fetchall() == [
+        (Decimal("115.43"), Decimal("28.86"), Decimal("-16.03"))]
+    aging = conn.sql("select payer_id, codes, days_without_answer, past_aging_limit, payment_status"
+                     " from fct_remittance_aging").fetchall()
+    sent_on = conn.sql("select min(submitted_at)::date from x12_claim_submissions").fetchall()[0][0]
+    import datetime as dt
+    assert aging == [("medicare", "99492", (dt.date(2026, 4, 10) - sent_on).days, False, "no answer")]
+    denials = conn.sql("select group_code, reason_code, reason_description, kind, claim_lines, amount, rarc_codes"
+                       " from fct_remittance_denials where kind = 'denial'").fetchall()
+    assert denials == [("CO", "50", "These are non-covered services because this is not deemed a medical necessity"
+                        " by the payer", "denial", 2, Decimal("275.00"), "N362")]
+    worklist = conn.sql("select code, carc_codes, actions from fct_denial_worklist order by code").fetchall()
+    assert [w[:2] for w in worklist] == [("99493", "CO-50"), ("99494", "CO-50")]
+    assert "medical necessity" in worklist[0][2]
+    rate = conn.sql("select service_month::varchar, claim_lines, answered_lines, denied_lines, collection_rate"
+                    " from fct_collection_rate order by 1").fetchall()
+    # February: P1 paid in full (133.59 + 55.96), P2 denied (133.59 + 55.96) -> 50 %
+    assert rate == [("2026-01-01", 2, 1, 0, 0.9), ("2026-02-01", 4, 4, 2, 0.5)]
+    gap = conn.sql("select reason, claim_lines, amount from fct_revenue_gap_post_submission order by 1").fetchall()
+    assert gap == [("denied", 2, Decimal("206.42")), ("underpaid", 1, Decimal("16.03"))]  # 2026 rates: 144.96 + 61.46
+
+
+def test_redelivered_835_is_not_counted_twice_and_a_bad_file_is_rejected(drop, build, tmp_path):
+    conn, files = scenario(drop, build, tmp_path, OUTCOMES)
+    (drop.folder / "copy_of_remit.835").write_bytes(files[1].read_bytes())
+    (drop.folder / "broken.835").write_text(files[0].read_text().replace("SE*", "SE*9"))
+    rebuild(conn, drop.folder, "2026-04-11")
+    ledger = dict(conn.sql("select source_file, status from ingest_files where table_name = 'remittance_835'").fetchall())
+    assert ledger["copy_of_remit.835"] == "duplicate" and ledger["broken.835"] == "rejected"
+    detail = conn.sql("select detail from ingest_files where source_file = 'broken.835'").fetchall()[0][0]
+    assert "transaction error 4" in detail and "SE count" not in detail  # codes only, never the values
+    assert conn.sql("select count(*) from fct_remittance_lines").fetchall() == [(5,)]
+    rebuild(conn, drop.folder, "2026-04-12")  # a rerun: the rejected file is retried, nothing doubles
+    assert conn.sql("select count(*) from fct_remittance_lines").fetchall() == [(5,)]
+
+
+def test_payment_under_an_unknown_claim_id_matches_by_patient_date_and_code_or_is_listed(drop, build, tmp_path):
+    conn, files = scenario(drop, build, tmp_path, OUTCOMES)
+    feb = files[1].read_text()
+    claim_p1 = conn.sql("select distinct claim_id from fct_x12_claim_lines where patient_id = 'P1'"
+                        " and service_month = '2026-02-01'").fetchall()[0][0]
+    claim_p2 = conn.sql("select distinct claim_id from fct_x12_claim_lines where patient_id = 'P2'"
+                        " and service_month = '2026-02-01'").fetchall()[0][0]
+    # the payer echoes another claim id for P1 (matched by member id, date and code) and changes
+    # P2's member id too (nothing fits: listed as unmatched)
+    changed = (feb.replace(f"CLP*{claim_p1}*", "CLP*OTHERID1*").replace(f"CLP*{claim_p2}*", "CLP*OTHERID2*")
+               .replace("*MI*1EG4TE5MK02~", "*MI*UNKNOWN~").replace("EFT202602", "EFT902602"))
+    files[1].write_text(changed)
+    rebuild(conn, drop.folder, "2026-04-11")
+    by = conn.sql("select claim_id, matched_by, count(*) from fct_remittance_lines"
+                  " where claim_id like 'OTHER%' group by all order by 1").fetchall()
+    assert by == [("OTHERID1", "patient, date of service and code", 2), ("OTHERID2", None, 2)]
+    unmatched = conn.sql("select claim_id, reason from fct_remittance_unmatched").fetchall()
+    assert len(unmatched) == 2 and all(r[0] == "OTHERID2" and r[1].startswith("no claim line") for r in unmatched)

@@ -1,0 +1,214 @@
+"""Claims out as X12 837P: files validated by pyx12 (005010X222A1), stable claim ids, a claim with a
+missing element held back with the element named, replacements (frequency 7) and voids (8)."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+from conftest import Drop, write_csv
+from pipelines.defs.models import MODELS, in_dependency_order, materialize
+from pipelines.ingest import load_drop, snapshot_claims, write_run_parameters
+from pipelines.month_end import close_months, send_claims
+from pipelines.x12.claims_837 import submit_month
+from pipelines.x12.remittance_835 import load_remittances
+from pipelines.x12.segments import X12ValueError, amount, segment, text
+from pipelines.x12.validate import validate_x12
+
+PATIENT_COLUMNS = ["patient_id", "member_id", "last_name", "first_name", "birth_date", "sex", "address_line", "city",
+                   "state", "postal_code"]
+
+
+def demographics(drop: Drop, patients: list[str], *, without: dict[str, str] | None = None) -> None:
+    """Write the optional patients / providers / facility_billing extracts for the drop's patients;
+    `without` blanks one column of one patient (patient_id -> column)."""
+    without = without or {}
+    rows = []
+    for n, p in enumerate(patients, start=1):
+        row = {"patient_id": p, "member_id": f"1EG4TE5MK{n:02d}", "last_name": f"Test{n}", "first_name": "Pat",
+               "birth_date": "1950-02-03", "sex": "F", "address_line": "2 Elm St", "city": "Cary", "state": "NC",
+               "postal_code": "27511"}
+        if p in without:
+            row[without[p]] = ""
+        rows.append(row)
+    write_csv(drop.folder / "patients.csv", rows, PATIENT_COLUMNS)
+    write_csv(drop.folder / "providers.csv", [
+        {"provider_id": "BP1", "npi": "1245319599", "taxonomy_code": "207Q00000X", "last_name": "Smith",
+         "first_name": "Ann"}])
+    write_csv(drop.folder / "facility_billing.csv", [
+        {"facility_id": "F1", "npi": "1234567893", "tin": "12-3456789", "billing_name": "Main Street Clinic",
+         "taxonomy_code": "261QM0801X", "address_line": "1 Main St", "city": "Raleigh", "state": "NC",
+         "postal_code": "27601-1234", "place_of_service": "11"}])
+
+
+def rebuild(conn, folder: Path, as_of: str) -> None:
+    """A later nightly run on the same warehouse: the new files of the drop, every model again."""
+    write_run_parameters(conn, as_of)
+    snapshot_claims(conn)
+    load_drop(conn, folder)
+    load_remittances(conn, folder)
+    for model in in_dependency_order(MODELS):
+        materialize(conn, model)
+
+
+def claims_in(text_: str) -> dict[str, str]:
+    """CLM01 -> frequency code (CLM05-3) of an interchange."""
+    out = {}
+    for seg in text_.split("~"):
+        parts = seg.strip().split("*")
+        if parts[0] == "CLM":
+            out[parts[1]] = parts[5].split(":")[2]
+    return out
+
+
+def two_patients(drop: Drop) -> None:
+    for p in ("P1", "P2"):
+        drop.enroll(p, enrolled_on="2026-01-01")
+        drop.month(p, "2026-01", 40)   # initial: 99492
+        drop.month(p, "2026-02", 80)   # subsequent: 99493 + 99494
+
+
+def test_segment_writer_escapes_separators_and_refuses_overlong_values():
+    assert segment("N3", "1 Main*St~ #2") == "N3*1 MAIN ST #2~"
+    assert segment("SV1", ("HC", "99493", ""), "190.00", "UN", 1, "", "", ("1",)) == "SV1*HC:99493*190.00*UN*1***1~"
+    assert amount(190) == "190" and amount("85.50") == "85.5" and amount(-12.255) == "-12.26"
+    try:
+        text("x" * 61, 60, "billing provider name")
+    except X12ValueError as exc:
+        assert "billing provider name" in str(exc) and "xxx" not in str(exc).lower()
+    else:
+        raise AssertionError("an overlong value must be refused")
+
+
+def test_pyx12_verdict_can_fail():
+    """The validator is asserted, so it must be able to say no: a wrong segment count is rejected."""
+    good = segment("ST", "837", "0001", "005010X222A1")
+    verdict = validate_x12(good)
+    assert not verdict.valid
+
+
+def test_close_writes_837p_that_pyx12_accepts(drop, build, tmp_path):
+    two_patients(drop)
+    demographics(drop, ["P1", "P2"])
+    conn = build(drop, "2026-03-15")
+    out = tmp_path / "out"
+    close_months(conn, out, "2026-01", "2026-02")
+    sent = send_claims(conn, out, "2026-01", "2026-02")
+    assert [(x.month, x.claims, x.lines) for x in sent] == [("2026-01", 2, 2), ("2026-02", 2, 4)]
+    files = sorted((out / "month_end" / "837p").glob("*.x12"))
+    assert len(files) == 2
+    for f in files:
+        assert stat.S_IMODE(f.stat().st_mode) == 0o600
+        content = f.read_text()
+        verdict = validate_x12(content)
+        assert verdict.valid, verdict.errors
+        assert "IK5*A" in verdict.ack  # pyx12's 999: transaction set accepted
+        assert set(claims_in(content).values()) == {"1"}
+    feb = files[1].read_text()
+    # charges from the charge master, not the expected allowed amount: 99493 190.00 + 99494 85.00
+    assert "SV1*HC:99493*190*UN*1***1~" in feb and "SV1*HC:99494*85*UN*1***1~" in feb
+    assert "DTP*472*D8*20260228~" in feb  # date of service per the payer's month_end policy row
+    assert "HI*ABK:F321~" in feb and "CLM*" in feb and "*11:B:1*" in feb
+    ids = set(claims_in(feb))
+    assert ids == {r[0] for r in conn.sql(
+        "select distinct claim_id from fct_x12_claim_lines where service_month = '2026-02-01'").fetchall()}
+    assert all("P1" not in i and "P2" not in i for i in ids)  # the claim id carries no patient id
+
+
+def test_claim_ids_are_stable_across_rebuilds(tmp_path):
+    from conftest import build_warehouse
+
+    ids = []
+    for n in range(2):
+        d = Drop(tmp_path / f"d{n}")
+        two_patients(d)
+        demographics(d, ["P1", "P2"])
+        conn = build_warehouse(tmp_path / f"w{n}.duckdb", d.write(), "2026-03-15")
+        ids.append(conn.sql("select claim_line_id, claim_id from fct_x12_claim_lines order by 1").fetchall())
+        conn.close()
+    assert ids[0] == ids[1] and len(ids[0]) == 6
+
+
+def test_missing_member_id_holds_the_claim_and_names_it(drop, build, tmp_path):
+    two_patients(drop)
+    demographics(drop, ["P1", "P2"], without={"P2": "member_id"})
+    conn = build(drop, "2026-03-15")
+    held = conn.sql("select patient_id, service_month::varchar, missing_elements from fct_x12_claims_held"
+                    " order by all").fetchall()
+    assert held == [("P2", "2026-01-01", "member id"), ("P2", "2026-02-01", "member id; member id")]
+    out = tmp_path / "out"
+    sent = submit_month(conn, out, "2026-01")
+    assert [x.claims for x in sent] == [1]
+    assert "*MI*1EG4TE5MK01~" in sent[0].content and "NM1*IL*1*TEST2" not in sent[0].content
+
+
+def test_invalid_npi_check_digit_is_named(drop, build):
+    two_patients(drop)
+    demographics(drop, ["P1", "P2"])
+    write_csv(drop.folder / "providers.csv", [
+        {"provider_id": "BP1", "npi": "1245319590", "taxonomy_code": "207Q00000X", "last_name": "Smith",
+         "first_name": "Ann"}])
+    conn = build(drop, "2026-03-15")
+    rows = conn.sql("select distinct missing_elements from fct_x12_claim_lines").fetchall()
+    assert rows == [("rendering provider NPI",)]
+
+
+def test_rerun_sends_nothing_then_correction_is_a_replacement_and_removal_a_void(drop, build, tmp_path):
+    two_patients(drop)
+    demographics(drop, ["P1", "P2"])
+    conn = build(drop, "2026-03-15")
+    out = tmp_path / "out" / "month_end"
+    first = submit_month(conn, out, "2026-02")
+    assert [x.frequency_codes for x in first] == [{"1": 2}]
+    assert submit_month(conn, out, "2026-02") == []  # closing again: nothing changed, nothing sent
+    original = {r[0]: r[1] for r in conn.sql(
+        "select patient_id, claim_id from fct_x12_claim_lines where service_month = '2026-02-01'").fetchall()}
+
+    # a late entry: P1's February grows to 110 minutes (99494 stays 1 unit? 106+ -> 2 units): a replacement
+    drop.log("P1", "2026-02-27", 30)
+    # P2's February entries are deleted at the source: the claim is no longer billable -> a void
+    p2_feb = [e for e in drop.entries if e["patient_id"] == "P2" and e["service_date"].startswith("2026-02")]
+    write_csv(drop.folder / "time_entries_zz_late.csv",
+              [{**e, "deleted": "true"} for e in p2_feb]
+              + [e for e in drop.entries if e["service_date"] == "2026-02-27"],
+              ["entry_id", "patient_id", "staff_id", "service_date", "minutes", "activity", "deleted"])
+    rebuild(conn, drop.folder, "2026-03-16")
+    second = submit_month(conn, out, "2026-02")
+    assert len(second) == 1
+    content = second[0].content
+    assert validate_x12(content).valid
+    assert claims_in(content) == {original["P1"]: "7", original["P2"]: "8"}
+    # both reference the original claim (no payer claim control number has come back yet)
+    assert f"REF*F8*{original['P1']}~" in content and f"REF*F8*{original['P2']}~" in content
+    assert "SV1*HC:99494*170*UN*2***1~" in content  # the corrected units
+    assert "SV1*HC:99493*190*UN*1***1~" in content  # the void repeats the lines sent
+    ledger = conn.sql("select frequency_code, count(*) from x12_claim_submissions group by 1 order by 1").fetchall()
+    assert ledger == [("1", 2), ("7", 1), ("8", 1)]
+    assert submit_month(conn, out, "2026-02") == []  # the void is not sent twice
+
+
+def test_the_sample_837p_passes_pyx12_and_its_835s_reconcile(tmp_path):
+    """The committed sample (with its claims-loop files): every closed month's 837P is accepted by
+    pyx12, no claim is held, and every line of its 835s is matched and balances."""
+    from conftest import SAMPLE_DIR, build_warehouse
+
+    conn = build_warehouse(tmp_path / "sample.duckdb", SAMPLE_DIR, "2026-10-20")
+    try:
+        assert conn.sql("select count(*) from fct_x12_claims_held").fetchall() == [(0,)]
+        sent = []
+        for month in ("2026-05", "2026-06", "2026-07", "2026-08", "2026-09"):
+            sent += submit_month(conn, tmp_path / "out", month)
+        assert sum(x.lines for x in sent) == conn.sql("select count(*) from fct_claims").fetchall()[0][0]
+        for x in sent:
+            verdict = validate_x12(x.content)
+            assert verdict.valid, (x.file_name, verdict.errors[:3])
+        # Medicare wants one interchange per billing provider (payer_edi row), the others one per month
+        medicare = {x.facility_id for x in sent if x.payer_id == "medicare" and x.month == "2026-09"}
+        assert medicare == {"F01", "F02", "F03"}
+        assert conn.sql("select count(*) from fct_remittance_unmatched").fetchall() == [(0,)]
+        assert conn.sql("select bool_and(balanced), count(*) > 0 from fct_remittance_lines").fetchall() == [(True, True)]
+        statuses = dict(conn.sql("select payment_status, count(*) from fct_claim_payments group by 1").fetchall())
+        assert set(statuses) == {"paid", "underpaid", "denied", "not submitted"}  # built before the close
+        assert statuses["paid"] > statuses["denied"] + statuses["underpaid"] + statuses["not submitted"]
+    finally:
+        conn.close()
