@@ -1169,6 +1169,7 @@ def _n_of(n: Any, total: Any, rate: Any) -> str:
 
 def outcomes_page(
     summary: pl.DataFrame,
+    discharges: pl.DataFrame | None = None,
     *,
     as_of: dt.date | None = None,
     health: str = "",
@@ -1246,6 +1247,20 @@ def outcomes_page(
     parts.append('<p class="note">Follow-up counts patient-months with care-manager service; response and '
                  "remission count episodes, in the month the window's last score was taken (or the window "
                  "closed without one).</p>")
+    parts.append("<h2>Discharges: why patients left, and after how long</h2>")
+    left = discharges.filter(~pl.col("is_total")) if discharges is not None and discharges.height else None
+    if left is None or left.height == 0:
+        parts.append(_empty("No episode has ended in a discharge yet."))
+    else:
+        parts.append(_table(
+            [("Discharge reason", False), ("Episodes", True), ("Median days in program", True),
+             ("Responded at 10-14 weeks", True), ("Remitted at 6 months", True)],
+            (([(r["discharge_reason"] or "").replace("_", " "), fmt_int(r["episodes"]),
+               fmt_int(r["median_days_in_program"]),
+               _n_of(r["early_responses"], r["early_judged"], r["early_response_rate"]),
+               _n_of(r["six_month_remissions"], r["six_month_judged"], r["six_month_remission_rate"])], "")
+             for r in left.sort(["episodes", "discharge_reason"], descending=[True, False]).iter_rows(named=True)),
+            table_id="outcomes-discharges"))
     return _page("Outcomes", OUTCOMES_PAGE, "\n".join(parts), as_of=as_of, health=health)
 
 
@@ -1389,6 +1404,7 @@ SITE_MARTS = (
     "fct_compliance_blocked_months", "fct_compliance_documentation_lag",
     "fct_compliance_quarantine", "fct_program_roi_assumptions", "fct_run_health",
     "fct_run_health_sources", "fct_month_completeness", "fct_outcomes_summary", "fct_outcome_episodes",
+    "fct_outcome_discharges",
 )
 
 
@@ -1432,6 +1448,7 @@ def render_site(
     assumptions = _read(conn, "fct_program_roi_assumptions")
     completeness = _read(conn, "fct_month_completeness")
     outcomes = _read(conn, "fct_outcomes_summary")
+    discharges = _read(conn, "fct_outcome_discharges")
     not_improving = _read(conn, "fct_outcome_episodes", "where not_improving_without_review"
                           " order by care_manager_id nulls last, baseline_date, patient_id")
     incomplete = incomplete_months(completeness)
@@ -1454,7 +1471,7 @@ def render_site(
                 worklist_page(worklist, headlines, outreach, open_month=open_month, as_of=as_of,
                               limit=worklist_limit, health=health, linked=linked,
                               not_improving=not_improving))
-    _write_text(out / OUTCOMES_PAGE, outcomes_page(outcomes, as_of=as_of, health=health))
+    _write_text(out / OUTCOMES_PAGE, outcomes_page(outcomes, discharges, as_of=as_of, health=health))
     _write_text(out / OUTREACH_PAGE,
                 outreach_page(plan, outreach, headlines, as_of=as_of, limit=outreach_limit,
                               health=health, linked=linked))

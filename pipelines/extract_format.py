@@ -69,7 +69,7 @@ TABLES: dict[str, Table] = {
             _cols(
                 "patient_id:id*, program:text*, payer_id:id*, facility_id:id*, billing_provider_id:id*,"
                 " enrolled_on:date*, consent_on:date!, discharged_on:date!, diagnosis_code:text!,"
-                " non_duplicative_care_documented:bool!, payer_from:date!"
+                " non_duplicative_care_documented:bool!, payer_from:date!, discharge_reason:text"
             ),
             key=("patient_id", "program", "enrolled_on"),
         ),

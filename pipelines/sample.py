@@ -81,6 +81,9 @@ _A_ASSESS, _A_FOLLOW, _A_COORD, _A_BRIEF, _A_REGISTRY, _A_CASE, _A_PSYTX, _A_CRI
 # Mix of the counting activities for ordinary care-manager bursts.
 _COUNT_ACT_P = np.array([0.05, 0.35, 0.25, 0.15, 0.12, 0.08])
 
+# Discharge reasons of the sample (synthetic shares: most leave with goals met or lost to follow-up)
+_DISCHARGE_REASONS = ("goals_met", "referred_on", "patient_declined", "lost_to_follow_up")
+_DISCHARGE_REASON_P = (0.45, 0.15, 0.15, 0.25)
 _DIAGNOSES = ("F32.1", "F33.1", "F41.1", "F32.0", "F33.0", "F43.10", "F41.9", "F43.23", "F32.2")
 _DIAG_P = (0.22, 0.16, 0.18, 0.08, 0.08, 0.10, 0.07, 0.07, 0.04)
 _INIT_CPTS = ("99213", "99214", "G0438")
@@ -113,6 +116,7 @@ TABLE_COLUMNS = {
         "consent_on",
         "discharged_on",
         "diagnosis_code",
+        "discharge_reason",
     ),
     "psych_reviews": ("review_id", "patient_id", "review_date", "consultant_id"),
     "assessments": ("patient_id", "assessment_date", "instrument", "score"),
@@ -596,6 +600,9 @@ def write_sample(
     consent_col = pl.select(pl.when(pl.Series(~consent_missing)).then(consent_col).otherwise(None)).to_series()
     dis_col = _dates(dis_day)
     dis_col = pl.select(pl.when(pl.Series(discharged)).then(dis_col).otherwise(None)).to_series()
+    # why discharged patients left (docs/outcomes.md), from a stream of its own so no other table changes
+    reason = np.random.default_rng(seed + 2).choice(_DISCHARGE_REASONS, N, p=_DISCHARGE_REASON_P)
+    reason_col = pl.select(pl.when(pl.Series(discharged)).then(pl.Series(reason.astype(str))).otherwise(None)).to_series()
     enr_df = pl.DataFrame(
         {
             "patient_id": _ids("P", np.arange(1, N + 1), pw),
@@ -607,6 +614,7 @@ def write_sample(
             "consent_on": consent_col,
             "discharged_on": dis_col,
             "diagnosis_code": _pick(_DIAGNOSES, p_diag),
+            "discharge_reason": reason_col,
         }
     )
     enr_df.write_csv(out / "enrollments.csv")

@@ -61,7 +61,7 @@ class Drop:
 
     def enroll(self, patient: str, *, program="cocm", payer="medicare", enrolled_on="2026-01-01",
                consent_on: str | None = "2026-01-01", discharged_on="", initiating_visit: str | None = "same day",
-               non_duplicative="", facility="F1", billing_provider="BP1") -> None:
+               non_duplicative="", facility="F1", billing_provider="BP1", discharge_reason="") -> None:
         """Enrol a patient; by default with an initiating E/M visit by the billing practitioner that day."""
         if initiating_visit:
             day = enrolled_on if initiating_visit == "same day" else initiating_visit
@@ -70,7 +70,7 @@ class Drop:
             "patient_id": patient, "program": program, "payer_id": payer, "facility_id": facility,
             "billing_provider_id": billing_provider, "enrolled_on": enrolled_on, "consent_on": consent_on or "",
             "discharged_on": discharged_on, "diagnosis_code": "F32.1",
-            "non_duplicative_care_documented": non_duplicative,
+            "non_duplicative_care_documented": non_duplicative, "discharge_reason": discharge_reason,
         })
 
     def encounter(self, patient: str, day: str, cpt_code: str, provider: str = "BP1") -> str:
@@ -114,7 +114,8 @@ class Drop:
         write_csv(f / "staff.csv", self.staff, ["staff_id", "role", "facility_id", "name", "annual_cost", "fte"])
         write_csv(f / "enrollments.csv", self.enrollments,
                   ["patient_id", "program", "payer_id", "facility_id", "billing_provider_id", "enrolled_on",
-                   "consent_on", "discharged_on", "diagnosis_code", "non_duplicative_care_documented"])
+                   "consent_on", "discharged_on", "diagnosis_code", "non_duplicative_care_documented",
+                   "discharge_reason"])
         write_csv(f / "time_entries.csv", self.entries,
                   ["entry_id", "patient_id", "staff_id", "service_date", "minutes", "activity", "program",
                    "start_time", "end_time", "documented_at", "encounter_id"])

@@ -82,7 +82,8 @@ DDL = {
         patient_id varchar, program varchar, episode_number integer, facility_id varchar,
         care_manager_id varchar, instrument varchar, baseline_date date, baseline_score double,
         latest_date date, latest_score double, latest_reduction double, last_review_date date,
-        has_baseline boolean, days_in_program integer, not_improving_without_review boolean""",
+        has_baseline boolean, days_in_program integer, not_improving_without_review boolean,
+        discharge_reason varchar, early_response varchar, six_month_remission varchar""",
     "ref_settings": "setting varchar, value varchar, description varchar",
     # run health: this load's rejected files, live entries and the other dated sources
     "ingest_errors": "source_file varchar, path varchar, table_name varchar, error varchar",
@@ -182,6 +183,8 @@ OUTCOME_EPISODES = [
     ("PAT-FINE", "cocm", 1, "FAC-A", "CM-1", "phq9", D(2026, 6, 2), 20.0, D(2026, 9, 1), 8.0, 0.6,
      D(2026, 8, 1), True, 140, False),
     ("PAT-NOBASE", "cocm", 1, "FAC-A", "CM-1", None, None, None, None, None, None, None, False, 30, False),
+    ("PAT-DONE", "cocm", 1, "FAC-A", "CM-1", "phq9", D(2026, 3, 2), 20.0, D(2026, 9, 1), 4.0, 0.8,
+     D(2026, 8, 1), True, 190, False, "goals_met", "response", "remission"),
 ]
 
 SETTINGS = [
@@ -929,7 +932,7 @@ def test_outcomes_page_shows_the_counts_behind_every_rate(built_site: Path):
     text = page(built_site, "outcomes.html")
     # totals over September and October: 15 of 22 patient-months followed up, 2 of 4 responses at
     # 10-14 weeks, 1 of 2 remissions at 6 months; 1 of 3 episodes without a baseline; 1 not improving
-    for expected in ("68.2% (15 of 22)", "50.0% (2 of 4)", "50.0% (1 of 2)", "1 of 3"):
+    for expected in ("68.2% (15 of 22)", "50.0% (2 of 4)", "50.0% (1 of 2)", "1 of 4"):
         assert expected in text, expected
     rows = tbody_rows(text, "outcomes-by-month")
     assert len(rows) == 2 and "2026-10" in rows[0] and "75.0% (9 of 12)" in rows[0]
@@ -951,3 +954,9 @@ def test_roi_page_shows_outcomes_beside_money(built_site: Path):
 def test_run_health_banner_counts_field_warnings(built_site: Path):
     for name in PAGES:
         assert "field warnings 1<" in page(built_site, name), name
+
+
+def test_outcomes_page_lists_discharges_by_reason(built_site: Path):
+    rows = tbody_rows(page(built_site, "outcomes.html"), "outcomes-discharges")
+    assert len(rows) == 1 and "goals met" in rows[0] and "190" in rows[0]
+    assert "100.0% (1 of 1)" in rows[0]

@@ -25,6 +25,7 @@ def outcomes(tmp_path_factory):
     folder = tmp_path_factory.mktemp("outcomes")
     d = Drop(folder / "drop")
     d.add_staff("CM2", "care_manager")
+    d.add_staff("CM3", "care_manager")
 
     def patient(pid: str, scores: list[tuple[int, float]], *, staff="CM1", reviews: list[int] | None = None):
         d.enroll(pid, enrolled_on="2026-01-01")
@@ -60,6 +61,12 @@ def outcomes(tmp_path_factory):
     d.assess("F1", "2026-04-10", "phq9", 12)
     d.assess("F2", "2026-03-30", "phq9", 12)
     d.assess("F4", "2026-04-02", "phq9", 12)  # in April, but 28 days before April's end: not in the last 4 weeks
+    # discharges (care manager CM3): one with its reason, one without
+    d.enroll("GONE1", enrolled_on="2026-01-01", discharged_on="2026-04-10", discharge_reason=" Goals_Met ")
+    d.enroll("GONE2", enrolled_on="2026-01-01", discharged_on="2026-05-20")
+    for pid in ("GONE1", "GONE2"):
+        for m in range(1, 4):
+            d.month(pid, f"2026-{m:02d}", 40, staff="CM3")
     conn = build_warehouse(folder / "w.duckdb", d.write(), AS_OF)
     yield conn
     conn.close()
@@ -154,3 +161,15 @@ def test_window_outcomes_count_in_the_month_they_became_known(outcomes):
         " from fct_outcomes_monthly where care_manager_id = 'CM1' and early_judged > 0 group by 1 order by 1"
     ).fetchall()
     assert rows == [("2026-03", 3, 2), ("2026-04", 8, 0)]
+
+
+def test_discharges_are_counted_by_reason_with_time_in_program(outcomes):
+    gone1, gone2, stays = episode(outcomes, "GONE1"), episode(outcomes, "GONE2"), episode(outcomes, "F1")
+    assert (gone1["discharge_reason"], gone1["days_in_program"]) == ("goals_met", 100)  # Jan 1 - Apr 10
+    assert (gone2["discharge_reason"], gone2["days_in_program"]) == ("not recorded", 140)  # Jan 1 - May 20
+    assert stays["discharge_reason"] is None
+    rows = outcomes.execute(
+        "select discharge_reason, episodes, median_days_in_program from fct_outcome_discharges"
+        " where not is_total order by 1"
+    ).fetchall()
+    assert rows == [("goals_met", 1, 100), ("not recorded", 1, 140)]

@@ -3,7 +3,7 @@
 --          its first PHQ-9 / GAD-7 score: ref_instruments.outcome_measure) with that first score as
 --          the baseline; an episode with no score keeps a row (no baseline) so it is counted, not dropped
 -- grain: patient_id, program, episode_number
--- upstream: int_patient_months, stg_assessments, ref_instruments, ref_programs, run_parameters
+-- upstream: int_patient_months, stg_enrollments, stg_assessments, ref_instruments, ref_programs, run_parameters
 with months as (
     select m.*
     from int_patient_months as m
@@ -29,6 +29,7 @@ episodes as (
             p.as_of
         ) as episode_end,
         arg_max(m.discharged_on, m.service_month) as discharged_on,
+        arg_max(m.enrollment_id, m.service_month) as last_enrollment_id,
         arg_max(m.facility_id, m.service_month) as facility_id,
         arg_max(m.care_manager_id, m.service_month) as care_manager_id,
         count(*) filter (where m.has_service) as months_with_service
@@ -61,7 +62,11 @@ baselines as (
 
 final as (
     select
-        e.*,
+        e.* exclude (last_enrollment_id),
+        -- why the episode's patient left (enrollments.discharge_reason), when it ended in a discharge
+        case
+            when e.discharged_on is not null then coalesce(n.discharge_reason, 'not recorded')
+        end as discharge_reason,
         date_diff('day', e.episode_start, e.episode_end) + 1 as days_in_program,
         b.instrument,
         b.baseline_date,
@@ -72,6 +77,7 @@ final as (
     left join outcome_scores as s
         on s.patient_id = b.patient_id and s.instrument = b.instrument and s.assessment_date = b.baseline_date
     left join ref_instruments as i on i.instrument = b.instrument
+    left join stg_enrollments as n on n.enrollment_id = e.last_enrollment_id
 )
 
 select * from final

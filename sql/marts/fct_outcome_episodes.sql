@@ -81,6 +81,7 @@ final as (
         e.episode_start,
         e.episode_end,
         e.discharged_on,
+        e.discharge_reason,
         e.days_in_program,
         e.months_with_service,
         e.instrument,

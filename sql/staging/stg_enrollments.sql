@@ -16,6 +16,8 @@ final as (
         enrolled_on,
         consent_on,
         discharged_on,
+        -- why the patient left the program (goals_met, referred_on ...): outcomes only, not billing
+        lower(nullif(trim(discharge_reason), '')) as discharge_reason,
         diagnosis_code,
         coalesce(non_duplicative_care_documented, false) as non_duplicative_care_documented
     from source
