@@ -377,6 +377,36 @@ def outcomes_trend(summary: pl.DataFrame) -> go.Figure:
     return apply_theme(fig)
 
 
+TITLE_PAYMENTS = "What came back for the claims of each month: paid, patient share, denied, underpaid, no answer"
+
+
+def payments_by_month(summary: pl.DataFrame) -> go.Figure:
+    """The payments page's chart from fct_payments_summary (grouping_level 'month'): the expected
+    amount of each closed month split into paid, patient responsibility, denied, underpaid and not
+    answered yet (stacked bars)."""
+    monthly = summary.filter(pl.col("grouping_level") == "month") if summary.height else summary
+    if monthly.height == 0:
+        return empty_figure(TITLE_PAYMENTS, "No claims of closed months yet.")
+    monthly = monthly.sort("service_month")
+    labels = [fmt_month(m) for m in monthly.get_column("service_month").to_list()]
+    fig = go.Figure()
+    for i, (name, column) in enumerate((
+        ("Paid", "paid"), ("Patient responsibility", "patient_responsibility"),
+        ("Denied", "denied_expected_amount"), ("Underpaid", "underpaid_amount"),
+        ("No answer yet", "unanswered_expected_amount"),
+    )):
+        fig.add_trace(go.Bar(name=name, x=labels, y=[float(v or 0) for v in monthly.get_column(column).to_list()],
+                             marker_color=PALETTE[i % len(PALETTE)],
+                             hovertemplate="%{x}<br>%{fullData.name}: %{y:$,.2f}<extra></extra>"))
+    fig.update_layout(
+        title=dict(text=TITLE_PAYMENTS),
+        barmode="stack",
+        xaxis=dict(title=dict(text="Service month"), type="category"),
+        yaxis=dict(title=dict(text="Dollars"), tickformat="$,.0f"),
+    )
+    return apply_theme(fig)
+
+
 def _outreach_rows(summary: pl.DataFrame) -> pl.DataFrame:
     """Care managers with candidates (the top ones by plan_rank), largest planned dollars at the top
     of a horizontal chart."""

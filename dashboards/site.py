@@ -52,7 +52,10 @@ ROI_PAGE = "roi.html"
 OUTREACH_PAGE = "outreach.html"
 COMPLIANCE_PAGE = "compliance.html"
 OUTCOMES_PAGE = "outcomes.html"
-PAGES = (INDEX_PAGE, WORKLIST_PAGE, OUTREACH_PAGE, REVENUE_GAP_PAGE, ROI_PAGE, OUTCOMES_PAGE, COMPLIANCE_PAGE)
+PAYMENTS_PAGE = "payments.html"
+PAGES = (INDEX_PAGE, WORKLIST_PAGE, OUTREACH_PAGE, REVENUE_GAP_PAGE, PAYMENTS_PAGE, ROI_PAGE, OUTCOMES_PAGE,
+         COMPLIANCE_PAGE)
+PAYMENTS_TABLE_LIMIT = 100  # rows of the denial worklist and aging tables (all are in the warehouse)
 WORKLIST_LIMIT = 500
 GAP_TABLE_LIMIT = 50
 OUTREACH_LIMIT = 60  # plan rows shown per care manager
@@ -74,6 +77,7 @@ _NAV = (
     (WORKLIST_PAGE, "Worklist (open month)"),
     (OUTREACH_PAGE, "Outreach plan"),
     (REVENUE_GAP_PAGE, "Revenue gap (closed months)"),
+    (PAYMENTS_PAGE, "Payments"),
     (ROI_PAGE, "Program ROI"),
     (OUTCOMES_PAGE, "Outcomes"),
     (COMPLIANCE_PAGE, "Compliance"),
@@ -546,7 +550,7 @@ def write_drilldown_pages(conn: duckdb.DuckDBPyConnection, out: Path,
 
 def index_page(summary: pl.DataFrame, headlines: pl.DataFrame | None = None,
                monthly: pl.DataFrame | None = None, *, health: str = "",
-               outcomes: pl.DataFrame | None = None) -> str:
+               outcomes: pl.DataFrame | None = None, payments: pl.DataFrame | None = None) -> str:
     """Overview: what to do today (top actions, from fct_dashboard_headlines), the trend of revenue,
     revenue left on the table and billing rate by month (fct_program_roi_monthly), the run's
     numbers (fct_run_summary) and a link to every page. No patient identifiers (a leadership page)."""
@@ -641,6 +645,15 @@ def index_page(summary: pl.DataFrame, headlines: pl.DataFrame | None = None,
         ROI_PAGE, "Program ROI", fmt_dollars(h.get("roi_closed_net")),
         f"net over the closed months (ROI {fmt_pct(h.get('roi_closed_pct'))}); cumulative net "
         f"including the open month {fmt_dollars(h.get('roi_cumulative_net'))}.",
+    ))
+    pay = (_one(payments.filter(pl.col("grouping_level") == "total"))
+           if payments is not None and payments.height else {})
+    rate = pay.get("collection_rate")
+    parts.append(link(
+        PAYMENTS_PAGE, "Payments", f"{fmt_pct(None if rate is None else float(rate) * 100)} collected",
+        f"of the expected amount on answered lines: paid {fmt_dollars(pay.get('paid'))}, denied "
+        f"{fmt_dollars(pay.get('denied_expected_amount'))} in {fmt_int(pay.get('denied_lines'))} lines, "
+        f"no answer yet {fmt_dollars(pay.get('unanswered_expected_amount'))}.",
     ))
     o = (_one(outcomes.filter(pl.col("grouping_level") == "total"))
          if outcomes is not None and outcomes.height else {})
@@ -1160,6 +1173,114 @@ def _assumptions(assumptions: pl.DataFrame | None) -> str:
     )
 
 
+def payments_page(
+    summary: pl.DataFrame,
+    denials: pl.DataFrame,
+    worklist: pl.DataFrame,
+    aging: pl.DataFrame,
+    gap: pl.DataFrame,
+    *,
+    as_of: dt.date | None = None,
+    health: str = "",
+    limit: int = PAYMENTS_TABLE_LIMIT,
+) -> str:
+    """Payments (claims out as 837P, remittances in from 835): fct_payments_summary (totals, by month,
+    by payer), fct_remittance_denials (reasons in plain words), fct_denial_worklist (denied lines to
+    correct and resend), fct_remittance_aging (claims with no answer) and
+    fct_revenue_gap_post_submission. An analyst page: the worklists name patients."""
+    t = _one(summary.filter(pl.col("grouping_level") == "total")) if summary.height else {}
+    parts = [
+        "<h1>Payments: what was paid, denied or underpaid</h1>",
+        '<p class="lead">The claims of closed months (sent as X12 837P at the close) against the 835 '
+        "remittances that came back: paid, patient responsibility, denied (with the reason in plain "
+        "words), paid below the expected amount, or no answer yet. Collection rate = (paid + patient "
+        "responsibility) ÷ expected, over the answered lines. docs/claims-and-remittances.md.</p>",
+    ]
+    if not t or not t.get("claim_lines"):
+        parts.append(_figure_html(figures.payments_by_month(summary), "fig-payments"))
+        parts.append(_empty("No claim lines of closed months yet."))
+        return _page("Payments", PAYMENTS_PAGE, "\n".join(parts), as_of=as_of, phi=True, health=health)
+    parts.append('<div class="card-grid">')
+    parts.append(_card("Collection rate (answered lines)",
+                       fmt_pct(None if t.get("collection_rate") is None else float(t["collection_rate"]) * 100)))
+    parts.append(_card("Paid by payers", fmt_dollars(t.get("paid")), "good"))
+    parts.append(_card("Patient responsibility", fmt_dollars(t.get("patient_responsibility"))))
+    parts.append(_card(f"Denied ({fmt_int(t.get('denied_lines'))} lines)", fmt_dollars(t.get("denied_expected_amount")),
+                       "alert" if t.get("denied_lines") else ""))
+    parts.append(_card("Underpaid against the expected amount", fmt_dollars(t.get("underpaid_amount")),
+                       "alert" if t.get("underpaid_amount") else ""))
+    parts.append(_card(f"No answer yet ({fmt_int((t.get('claim_lines') or 0) - (t.get('answered_lines') or 0))} lines)",
+                       fmt_dollars(t.get("unanswered_expected_amount"))))
+    parts.append("</div>")
+    parts.append(_figure_html(figures.payments_by_month(summary), "fig-payments"))
+
+    parts.append("<h2>By payer</h2>")
+    payers = summary.filter(pl.col("grouping_level") == "payer").sort("payer_id")
+    parts.append(_table(
+        [("Payer", False), ("Claim lines", True), ("Answered", True), ("Expected", True), ("Paid", True),
+         ("Patient responsibility", True), ("Denied", True), ("Underpaid", True), ("No answer", True),
+         ("Collection rate", True)],
+        (([r["payer_id"], fmt_int(r["claim_lines"]), fmt_int(r["answered_lines"]), fmt_dollars(r["expected_amount"]),
+           fmt_dollars(r["paid"]), fmt_dollars(r["patient_responsibility"]), fmt_dollars(r["denied_expected_amount"]),
+           fmt_dollars(r["underpaid_amount"]), fmt_dollars(r["unanswered_expected_amount"]),
+           fmt_pct(None if r["collection_rate"] is None else float(r["collection_rate"]) * 100)], "")
+         for r in payers.iter_rows(named=True)),
+        table_id="payments-by-payer"))
+
+    parts.append("<h2>Denials to correct and resend</h2>")
+    if worklist.height == 0:
+        parts.append(_empty("No denied line can be corrected and resent."))
+    else:
+        shown = worklist.sort(["expected_amount", "service_month", "claim_line_id"], descending=[True, True, False]).head(limit)
+        parts.append(f'<p class="note">Showing {shown.height:,} of {worklist.height:,}, most dollars first; a corrected '
+                     "claim goes out at the next close as a replacement (frequency code 7).</p>")
+        parts.append(_table(
+            [("Patient", False), ("Payer", False), ("Month", False), ("Code", False), ("Expected", True),
+             ("Reason", False), ("What to do", False)],
+            (([r["patient_id"], r["payer_id"], fmt_month(r["service_month"]), r["code"],
+               fmt_dollars(r["expected_amount"], cents=True), f"{r['carc_codes']}: {r['reasons']}", r["actions"]], "")
+             for r in shown.iter_rows(named=True)),
+            table_id="denial-worklist", col_classes={2: "nowrap"}, sortable=True))
+
+    parts.append("<h2>Denial and adjustment reasons</h2>")
+    reasons = denials.filter(pl.col("kind") == "denial") if denials.height else denials
+    if reasons.height == 0:
+        parts.append(_empty("No denials."))
+    else:
+        parts.append(_table(
+            [("Month", False), ("Payer", False), ("Reason", False), ("Remarks", False), ("Lines", True), ("Amount", True)],
+            (([fmt_month(r["service_month"]), r["payer_id"],
+               f"{r['group_code']}-{r['reason_code']}: {r['reason_description']}", r["rarc_descriptions"] or "—",
+               fmt_int(r["claim_lines"]), fmt_dollars(r["amount"], cents=True)], "")
+             for r in reasons.sort(["amount", "service_month"], descending=[True, True]).head(limit).iter_rows(named=True)),
+            table_id="denial-reasons", col_classes={0: "nowrap"}))
+
+    parts.append("<h2>No answer past the aging limit</h2>")
+    late = aging.filter(pl.col("past_aging_limit")) if aging.height else aging
+    if late.height == 0:
+        parts.append(_empty("No claim is waiting past the aging limit (x12_settings.csv remittance_aging_days)."))
+    else:
+        parts.append(_table(
+            [("Patient", False), ("Payer", False), ("Month", False), ("Codes", False), ("Expected", True),
+             ("Days without an answer", True)],
+            (([r["patient_id"], r["payer_id"], fmt_month(r["service_month"]), r["codes"],
+               fmt_dollars(r["expected_amount"], cents=True), fmt_int(r["days_without_answer"])], "")
+             for r in late.sort("days_without_answer", descending=True).head(limit).iter_rows(named=True)),
+            table_id="payments-aging", sortable=True))
+
+    parts.append("<h2>Revenue left on the table after submission</h2>")
+    if gap.height == 0:
+        parts.append(_empty("Nothing denied, underpaid or unanswered past the aging limit."))
+    else:
+        parts.append(_table(
+            [("Month", False), ("Payer", False), ("Reason", False), ("Lines", True), ("Dollars", True)],
+            (([fmt_month(r["service_month"]), r["payer_id"], r["reason"], fmt_int(r["claim_lines"]),
+               fmt_dollars(r["amount"], cents=True)], "")
+             for r in gap.sort(["service_month", "amount"], descending=[True, True]).iter_rows(named=True)),
+            table_id="post-submission-gap", col_classes={0: "nowrap"}))
+    return _page("Payments", PAYMENTS_PAGE, "\n".join(parts), as_of=as_of, phi=True, health=health)
+
+
 def _n_of(n: Any, total: Any, rate: Any) -> str:
     """"42.0% (21 of 50)"; "—" when nothing was judged."""
     if not total:
@@ -1404,7 +1525,8 @@ SITE_MARTS = (
     "fct_compliance_blocked_months", "fct_compliance_documentation_lag",
     "fct_compliance_quarantine", "fct_program_roi_assumptions", "fct_run_health",
     "fct_run_health_sources", "fct_month_completeness", "fct_outcomes_summary", "fct_outcome_episodes",
-    "fct_outcome_discharges",
+    "fct_outcome_discharges", "fct_payments_summary", "fct_remittance_denials", "fct_denial_worklist",
+    "fct_remittance_aging", "fct_revenue_gap_post_submission",
 )
 
 
@@ -1420,7 +1542,7 @@ def render_site(
     """Read the marts (SITE_MARTS) from `conn` and write the static site into `out_dir`; return
     index.html.
 
-    Writes the seven pages (PAGES), one shared plotly.min.js and the drill-down pages (explain/, the
+    Writes the eight pages (PAGES), one shared plotly.min.js and the drill-down pages (explain/, the
     `bhi explain` account of at most `drilldown_limit` patient-months listed on the worklist and
     revenue-gap pages; never linked from a leadership page). Long tables are cut in SQL (the
     worklist, the outreach plan and the top patient-months), so the page size does not grow
@@ -1471,6 +1593,11 @@ def render_site(
                 worklist_page(worklist, headlines, outreach, open_month=open_month, as_of=as_of,
                               limit=worklist_limit, health=health, linked=linked,
                               not_improving=not_improving))
+    payments = _read(conn, "fct_payments_summary")
+    _write_text(out / PAYMENTS_PAGE, payments_page(
+        payments, _read(conn, "fct_remittance_denials"),
+        _read(conn, "fct_denial_worklist"), _read(conn, "fct_remittance_aging"),
+        _read(conn, "fct_revenue_gap_post_submission"), as_of=as_of, health=health))
     _write_text(out / OUTCOMES_PAGE, outcomes_page(outcomes, discharges, as_of=as_of, health=health))
     _write_text(out / OUTREACH_PAGE,
                 outreach_page(plan, outreach, headlines, as_of=as_of, limit=outreach_limit,
@@ -1485,7 +1612,7 @@ def render_site(
                 compliance_page(blocked, lag, quarantined, headlines, as_of=as_of, health=health,
                                 incomplete=incomplete))
     _write_text(out / INDEX_PAGE, index_page(summary, headlines, roi_monthly, health=health,
-                                                   outcomes=outcomes))
+                                                   outcomes=outcomes, payments=payments))
     return out / INDEX_PAGE
 
 

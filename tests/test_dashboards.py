@@ -27,13 +27,16 @@ from pipelines.defs.models import MODELS, in_dependency_order, materialize
 D = dt.date
 EVIL = "<script>alert(1)</script>"
 EVIL_PATIENT = f"PAT-EVIL{EVIL}"
-PAGES = ("index.html", "worklist.html", "outreach.html", "revenue_gap.html", "roi.html",
+PAGES = ("index.html", "worklist.html", "outreach.html", "revenue_gap.html", "payments.html", "roi.html",
          "outcomes.html", "compliance.html")
 # Charts per page (the browser test waits for each to be drawn).
 CHARTS = {"index.html": 1, "worklist.html": 1, "outreach.html": 2, "revenue_gap.html": 1,
-          "roi.html": 1, "outcomes.html": 1, "compliance.html": 3}
+          "roi.html": 1, "outcomes.html": 1, "payments.html": 1, "compliance.html": 3}
 # fct_outcome_episodes is hand-built here (its SQL reads the billing engine's tables)
-DASHBOARD_MARTS = set(site.SITE_MARTS) - {"fct_run_summary", "fct_outcome_episodes"} | {"fct_care_manager_capacity",
+# the remittance marts too (theirs read the 835 tables): the page's totals are built from fct_collection_rate
+HAND_BUILT = {"fct_outcome_episodes", "fct_remittance_denials", "fct_denial_worklist", "fct_remittance_aging",
+              "fct_revenue_gap_post_submission"}
+DASHBOARD_MARTS = set(site.SITE_MARTS) - {"fct_run_summary"} - HAND_BUILT | {"fct_care_manager_capacity",
                                                                  "fct_program_roi_break_even"}
 
 # --------------------------------------------------------------------------- fixture builders
@@ -73,6 +76,25 @@ DDL = {
     "stg_staff": """
         staff_id varchar, role varchar, facility_id varchar, name varchar, annual_cost double,
         fte double""",
+    "fct_collection_rate": """
+        payer_id varchar, service_month date, claim_lines bigint, answered_lines bigint, denied_lines bigint,
+        charge decimal(14,2), expected_amount decimal(14,2), paid decimal(14,2), patient_responsibility decimal(14,2),
+        denied_expected_amount decimal(14,2), underpaid_amount decimal(14,2), unanswered_expected_amount decimal(14,2),
+        answered_collected decimal(14,2), answered_expected_amount decimal(14,2), collection_rate double""",
+    "fct_remittance_denials": """
+        payer_id varchar, service_month date, group_code varchar, group_description varchar, reason_code varchar,
+        reason_description varchar, kind varchar, claim_lines bigint, amount decimal(14,2), rarc_codes varchar,
+        rarc_descriptions varchar""",
+    "fct_denial_worklist": """
+        claim_line_id varchar, claim_id varchar, patient_id varchar, payer_id varchar, service_month date,
+        code varchar, expected_amount double, rarc_codes varchar, carc_codes varchar, reasons varchar,
+        actions varchar""",
+    "fct_remittance_aging": """
+        claim_id varchar, patient_id varchar, payer_id varchar, service_month date, codes varchar,
+        charge decimal(14,2), expected_amount decimal(14,2), payment_status varchar, first_submitted_on date,
+        days_without_answer integer, past_aging_limit boolean""",
+    "fct_revenue_gap_post_submission": """
+        payer_id varchar, service_month date, reason varchar, claim_lines bigint, amount decimal(14,2)""",
     "fct_outcomes_monthly": """
         service_month date, program varchar, facility_id varchar, care_manager_id varchar,
         active_patients bigint, without_baseline bigint, follow_up_in_month bigint,
@@ -217,6 +239,22 @@ ROWS = {
     "field_warnings": [("time_entries", "time_entries_2026-08.csv", 7, "documented_at",
                         "documented_at: cannot read the value as a date-time", 3)],
     "fct_outcomes_monthly": OUTCOMES_MONTHLY,
+    "fct_collection_rate": [
+        ("medicare", D(2026, 8, 1), 10, 9, 1, 1500, 1000, 640, 160, 100, 20, 80, 800, 900, 0.8889),
+        ("acme", D(2026, 9, 1), 5, 5, 0, 700, 500, 400, 100, 0, 0, 0, 500, 500, 1.0),
+    ],
+    "fct_remittance_denials": [
+        ("medicare", D(2026, 8, 1), "CO", "Contractual obligation", "50", "Not medically necessary", "denial", 1,
+         100, "N362", "Missing documentation"),
+    ],
+    "fct_denial_worklist": [
+        ("L1", "C1", "PAT-DENIED", "medicare", D(2026, 8, 1), "99493", 100.0, "N362", "CO-50",
+         "Not medically necessary", "Add documentation and resend"),
+    ],
+    "fct_remittance_aging": [
+        ("C2", "PAT-WAITING", "medicare", D(2026, 8, 1), "99484", 80, 57.45, "no answer", D(2026, 9, 2), 48, True),
+    ],
+    "fct_revenue_gap_post_submission": [("medicare", D(2026, 8, 1), "denied", 1, 100)],
     "fct_outcome_episodes": OUTCOME_EPISODES,
 }
 # Present even in an "empty" warehouse: the run's parameters and the settings.
@@ -960,3 +998,16 @@ def test_outcomes_page_lists_discharges_by_reason(built_site: Path):
     rows = tbody_rows(page(built_site, "outcomes.html"), "outcomes-discharges")
     assert len(rows) == 1 and "goals met" in rows[0] and "190" in rows[0]
     assert "100.0% (1 of 1)" in rows[0]
+
+
+def test_payments_page_totals_worklists_and_reasons(built_site: Path):
+    text = page(built_site, "payments.html")
+    # collected 800 + 500 of 900 + 500 expected over answered lines = 92.9%; paid 640 + 400
+    for expected in ("92.9%", "$1,040", "$260", "Denied (1 lines)", "$100"):
+        assert expected in text, expected
+    payers = tbody_rows(text, "payments-by-payer")
+    assert [("acme" in payers[0]), ("medicare" in payers[1])] == [True, True] and "88.9%" in payers[1]
+    worklist = tbody_rows(text, "denial-worklist")
+    assert len(worklist) == 1 and "PAT-DENIED" in worklist[0] and "CO-50" in worklist[0]
+    assert "PAT-WAITING" in tbody_rows(text, "payments-aging")[0]
+    assert "CO-50: Not medically necessary" in tbody_rows(text, "denial-reasons")[0]

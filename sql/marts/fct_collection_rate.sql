@@ -22,13 +22,12 @@ final as (
         sum(-contract_variance) filter (where payment_status = 'underpaid')::decimal(14, 2) as underpaid_amount,
         sum(expected_amount) filter (where payment_status in ('no answer', 'not submitted'))::decimal(14, 2)
             as unanswered_expected_amount,
-        round(
-            sum(paid + patient_responsibility) filter (where payment_status in ('paid', 'underpaid', 'denied'))
-            / nullif(sum(expected_amount) filter (where payment_status in ('paid', 'underpaid', 'denied')), 0),
-            4
-        ) as collection_rate
+        sum(paid + patient_responsibility) filter (where payment_status in ('paid', 'underpaid', 'denied'))
+            ::decimal(14, 2) as answered_collected,
+        sum(expected_amount) filter (where payment_status in ('paid', 'underpaid', 'denied'))::decimal(14, 2)
+            as answered_expected_amount
     from lines
     group by all
 )
 
-select * from final
+select *, round(answered_collected / nullif(answered_expected_amount, 0), 4) as collection_rate from final
