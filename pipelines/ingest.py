@@ -24,7 +24,7 @@ import polars as pl
 from pipelines import fhir
 from pipelines.errors import ExtractError
 from pipelines.profiles import load_profile
-from pipelines.readers import discover, outside_link, read_parts
+from pipelines.readers import discover, iter_parts, outside_link
 from pipelines.extract_format import ACCEPTED_VALUES, LOWER_CASE, TABLES, Column, Table
 
 META_COLUMNS = ("source_file", "source_row", "delivery_seq")
@@ -264,8 +264,9 @@ def _load_table(conn: duckdb.DuckDBPyConnection, spec: Table) -> tuple[int, int,
 def _land(
     conn: duckdb.DuckDBPyConnection, spec: Table, files: list[Path], seq: dict[Path, int], profile=None
 ) -> list[str]:
-    """Read every file of a table as canonical text into the temp table _landing_<table>, one file
-    at a time (so memory holds one file, not the drop). A workbook read with a sheet pattern lands
+    """Read every file of a table as canonical text into the temp table _landing_<table>, one batch
+    of a file at a time (so memory holds one batch, not the file: DuckDB keeps the landed rows and
+    spills them under its memory_limit). A workbook read with a sheet pattern lands
     one part per sheet, recorded as `file.xlsx[Sheet]`. Returns file-level errors (each starts with
     the file's path); nothing is written to the warehouse itself."""
     cols = ", ".join(f"{c.name} varchar" for c in spec.columns)
@@ -278,36 +279,41 @@ def _land(
     errors = []
     for path in files:
         try:
-            parts = read_parts(path, spec.name, profile, instruments)
+            for part in iter_parts(path, spec.name, profile, instruments):
+                _land_part(conn, spec, part, seq[path])
         except ExtractError as exc:
+            # a problem found after some batches of the file landed: none of the file lands
+            conn.execute(f"delete from _landing_{spec.name} where delivery_seq = ?", [seq[path]])
             errors.append(str(exc))
-            continue
-        for part in parts:
-            # handed to DuckDB as Arrow: three times faster than its scan of a polars frame
-            landed = part.data.select(  # noqa: F841  (read by DuckDB's replacement scan)
-                *(
-                    pl.col(c.name) if c.name in part.data.columns else pl.lit(None, pl.String).alias(c.name)
-                    for c in spec.columns
-                ),
-                pl.lit(part.label).alias("source_file"),
-                pl.col("source_row").cast(pl.Int64),
-                pl.lit(seq[path], pl.Int64).alias("delivery_seq"),
-                pl.lit(None, pl.String).alias("_malformed"),
-                pl.lit(None, pl.String).alias("_line"),
-            ).to_arrow()
-            conn.execute(f"insert into _landing_{spec.name} select * from landed")
-            del landed
-            if part.malformed is not None and part.malformed.height:
-                # records that do not split into the header's fields: quarantined with their line
-                bad = part.malformed.select(  # noqa: F841  (read by DuckDB's replacement scan)
-                    pl.col("source_row").cast(pl.Int64), pl.col("reason"), pl.col("line")
-                ).to_arrow()
-                conn.execute(
-                    f"insert into _landing_{spec.name} by name select source_row, ? as source_file,"
-                    " ?::bigint as delivery_seq, reason as _malformed, line as _line from bad",
-                    [part.label, seq[path]],
-                )
     return errors
+
+
+def _land_part(conn: duckdb.DuckDBPyConnection, spec: Table, part, delivery_seq: int) -> None:
+    """Insert one part (a batch of a file) into _landing_<table>."""
+    # handed to DuckDB as Arrow: three times faster than its scan of a polars frame
+    landed = part.data.select(  # noqa: F841  (read by DuckDB's replacement scan)
+        *(
+            pl.col(c.name) if c.name in part.data.columns else pl.lit(None, pl.String).alias(c.name)
+            for c in spec.columns
+        ),
+        pl.lit(part.label).alias("source_file"),
+        pl.col("source_row").cast(pl.Int64),
+        pl.lit(delivery_seq, pl.Int64).alias("delivery_seq"),
+        pl.lit(None, pl.String).alias("_malformed"),
+        pl.lit(None, pl.String).alias("_line"),
+    ).to_arrow()
+    conn.execute(f"insert into _landing_{spec.name} select * from landed")
+    del landed
+    if part.malformed is not None and part.malformed.height:
+        # records that do not split into the header's fields: quarantined with their line
+        bad = part.malformed.select(  # noqa: F841  (read by DuckDB's replacement scan)
+            pl.col("source_row").cast(pl.Int64), pl.col("reason"), pl.col("line")
+        ).to_arrow()
+        conn.execute(
+            f"insert into _landing_{spec.name} by name select source_row, ? as source_file,"
+            " ?::bigint as delivery_seq, reason as _malformed, line as _line from bad",
+            [part.label, delivery_seq],
+        )
 
 
 def _instruments(conn: duckdb.DuckDBPyConnection) -> dict[str, str] | None:

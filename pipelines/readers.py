@@ -1,8 +1,10 @@
 """Find the files of an extract drop and read each one as canonical text.
 
 `discover` assigns the files of a drop folder to tables (canonical `<table>*` names, a source
-profile's name patterns, or FHIR Bulk Data `<Resource>.ndjson` names). `read_parts` reads one file
-into one or more `Part`s (an XLSX read with a sheet pattern gives one part per sheet): every column a
+profile's name patterns, or FHIR Bulk Data `<Resource>.ndjson` names). `iter_parts` reads one file
+into `Part`s (an XLSX read with a sheet pattern gives one part per sheet; a CSV or Parquet file is
+read in batches of about BATCH_BYTES, a part per batch, so memory holds a batch, not the file;
+`read_parts` joins the batches again): every column a
 string with its canonical name, values converted to canonical text where the profile says how
 (ISO dates, HH:MM times, whole minutes, canonical codes), and the row number of every record so the
 quarantine can name file, sheet and row. What cannot be converted is passed on as delivered; the SQL
@@ -14,7 +16,9 @@ file's content; a symbolic link leading outside the drop is refused unread.
 Encodings (CSV): a UTF-8 or UTF-16 byte-order mark decides; otherwise UTF-8 if the bytes are valid
 UTF-8, else Windows-1252, else Latin-1 -- unless the profile sets `csv.encoding`. Delimiters: `,`
 `;` tab or `|`, found by csv.Sniffer on the first lines and checked against the header, unless the
-profile sets `csv.delimiter`.
+profile sets `csv.delimiter`. A CSV file is read twice, one block at a time: once to find its
+encoding (and whether its quotes are balanced), once to cut it into batches of whole records (a
+batch ends at a line end after an even number of quote characters).
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ import csv
 import fnmatch
 import io
 import re
+from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,11 +122,13 @@ def _is_integral(col: pl.Expr) -> pl.Expr:
     return (col.round(0) == col).fill_null(True).all()
 
 
-def to_text(df: pl.DataFrame, table: str) -> pl.DataFrame:
+def to_text(df: pl.DataFrame, table: str, integral: dict[str, bool] | None = None) -> pl.DataFrame:
     """Every column as text, by the canonical type of the column it now feeds:
     dates `YYYY-MM-DD` (a month column `YYYY-MM`), times `HH:MM` (an Excel time cell is a date-time
     on 1899-12-31), durations in whole minutes, integral floats without `.0`, booleans true/false.
-    A date-time in any other column (e.g. a start timestamp) keeps its time: `YYYY-MM-DD HH:MM:SS`."""
+    A date-time in any other column (e.g. a start timestamp) keeps its time: `YYYY-MM-DD HH:MM:SS`.
+    `integral` says per float column whether the whole file holds whole numbers (a file read in
+    batches is judged as a whole); a column not in it is judged on this frame."""
     types = {c.name: c.type for c in TABLES[table].columns}
     out = []
     for name, dtype in df.schema.items():
@@ -137,7 +145,8 @@ def to_text(df: pl.DataFrame, table: str) -> pl.DataFrame:
         elif isinstance(dtype, pl.Duration):
             e = (col.dt.total_seconds() // 60).cast(pl.Int64).cast(pl.String)
         elif dtype.is_float():
-            e = pl.when(_is_integral(col)).then(col.cast(pl.Int64, strict=False).cast(pl.String)).otherwise(
+            whole = pl.lit(integral[name]) if integral and name in integral else _is_integral(col)
+            e = pl.when(whole).then(col.cast(pl.Int64, strict=False).cast(pl.String)).otherwise(
                 col.cast(pl.String)
             )
         else:
@@ -166,7 +175,7 @@ def _excel_text(df: pl.DataFrame, table: str) -> pl.DataFrame:
 
 def _canonical(
     df: pl.DataFrame, table: str, profile: Profile | None, where: str, first_row: int, excel_text: bool = False,
-    rows: list[int] | None = None,
+    rows: list[int] | None = None, integral: dict[str, bool] | None = None,
 ) -> pl.DataFrame:
     """Native frame with normalised headers -> canonical text columns plus source_row (first_row,
     first_row + 1 ..., or the given row numbers); checks that every required column is there (an
@@ -177,7 +186,7 @@ def _canonical(
         df = select_columns(df, table, profile)
     except ExtractError as exc:
         raise ExtractError(f"{where}: {exc}") from None
-    df = to_text(df, table)
+    df = to_text(df, table, integral)
     if excel_text:
         df = _excel_text(df, table)
     df = apply_profile(df, table, profile)
@@ -198,35 +207,164 @@ def _headers(df: pl.DataFrame) -> pl.DataFrame:
 
 
 # ---------------------------------------------------------------------------------------------------
-# CSV
+# CSV (read in batches: memory holds one batch of records, not the file)
+
+BATCH_BYTES = 4 << 20  # bytes of a CSV or Parquet file per batch (larger batches cost memory, not time)
+BLOCK_BYTES = 1 << 20  # bytes read from disk at a time
+HEAD_CHARS = 1 << 16  # characters kept from the start of a file (for the delimiter)
 
 
 def decode(raw: bytes, encoding: str, path: Path) -> str:
     """Bytes -> text. `auto`: BOM (UTF-8, UTF-16), else UTF-8, else Windows-1252, else Latin-1."""
-    return _decode(raw, encoding, path)[0]
-
-
-def _decode(raw: bytes, encoding: str, path: Path) -> tuple[str, str]:
-    """(text, the encoding that read it)."""
-    if encoding == "auto":
-        if raw.startswith(codecs.BOM_UTF8):
-            candidates = ["utf-8-sig"]
-        elif raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-            candidates = ["utf-16"]
-        else:
-            candidates = ["utf-8", "cp1252", "latin-1"]
-    else:
-        candidates = [encoding]
+    candidates = _candidates(raw[:4], encoding)
     for i, enc in enumerate(candidates):
         try:
-            return raw.decode(enc).lstrip("\ufeff"), enc
+            return raw.decode(enc).lstrip("\ufeff")
         except UnicodeDecodeError as exc:
             if i == len(candidates) - 1:
-                raise ExtractError(
-                    f"{path}: cannot read file as {enc} (byte {exc.start}: {raw[exc.start:exc.start + 1]!r}); "
-                    "set csv.encoding in the source profile"
-                ) from None
+                raise _encoding_error(path, enc, exc.start, raw[exc.start:exc.start + 1]) from None
     raise AssertionError("unreachable")
+
+
+def _candidates(head: bytes, encoding: str) -> list[str]:
+    if encoding != "auto":
+        return [encoding]
+    if head.startswith(codecs.BOM_UTF8):
+        return ["utf-8-sig"]
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return ["utf-16"]
+    return ["utf-8", "cp1252", "latin-1"]
+
+
+def _encoding_error(path: Path, enc: str, at: int, byte: bytes) -> ExtractError:
+    return ExtractError(
+        f"{path}: cannot read file as {enc} (byte {at}: {byte!r}); set csv.encoding in the source profile"
+    )
+
+
+def _blocks(path: Path, size: int | None = None) -> Iterator[bytes]:
+    size = size or BLOCK_BYTES
+    with path.open("rb") as fh:
+        while block := fh.read(size):
+            yield block
+
+
+class _Undecodable(Exception):
+    def __init__(self, at: int, byte: bytes):
+        super().__init__(at)
+        self.at, self.byte = at, byte
+
+
+@dataclass
+class _CsvScan:
+    """What one pass over a CSV file finds; of its content only the first characters are kept."""
+
+    encoding: str  # the encoding that reads the whole file
+    head: str  # the first HEAD_CHARS characters (the delimiter is found there)
+    blank: bool  # nothing but white space
+    even_quotes: bool  # an even number of quote characters (an odd number: an unterminated quote)
+
+
+def _decode_pass(path: Path, enc: str) -> _CsvScan:
+    """Decode the whole file block by block (raises _Undecodable with the byte's offset)."""
+    decoder = codecs.getincrementaldecoder(enc)(errors="strict")
+    head, blank, quotes, offset = "", True, 0, 0
+    blocks = _blocks(path)
+    while True:
+        block = next(blocks, None)
+        final = block is None
+        pending = len(decoder.getstate()[0])  # bytes of a character cut by the previous block
+        try:
+            text = decoder.decode(block or b"", final=final)
+        except UnicodeDecodeError as exc:
+            raise _Undecodable(offset - pending + exc.start, exc.object[exc.start:exc.start + 1]) from None
+        if len(head) < HEAD_CHARS:
+            head = (head + text).lstrip("\ufeff")[:HEAD_CHARS]
+        blank = blank and (not text or text.lstrip("\ufeff").isspace())
+        quotes += text.count('"')
+        if final:
+            return _CsvScan(enc, head, blank, quotes % 2 == 0)
+        offset += len(block)
+
+
+def _scan_csv(path: Path, encoding: str) -> _CsvScan:
+    """The encoding as `decode` finds it (BOM, else UTF-8, else Windows-1252, else Latin-1, or the
+    configured one), each candidate tried over the whole file one block at a time."""
+    with path.open("rb") as fh:
+        candidates = _candidates(fh.read(4), encoding)
+    for i, enc in enumerate(candidates):
+        try:
+            return _decode_pass(path, enc)
+        except _Undecodable as bad:
+            if i == len(candidates) - 1:
+                raise _encoding_error(path, enc, bad.at, bad.byte) from None
+    raise AssertionError("unreachable")
+
+
+def _utf8_blocks(path: Path, encoding: str, size: int | None = None) -> Iterator[bytes]:
+    """The file as UTF-8 bytes block by block, without a byte-order mark: UTF-8 as delivered, any
+    other encoding decoded and re-encoded (polars reads UTF-8)."""
+    if encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
+        yield from _blocks(path, size)
+        return
+    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    first = True
+    for block in _with_end(_blocks(path, size)):
+        text = decoder.decode(block or b"", final=block is None)
+        if first and text:
+            text, first = text.lstrip("\ufeff"), False
+        if text:
+            yield text.encode("utf-8")
+
+
+def _with_end(blocks: Iterator[bytes]) -> Iterator[bytes | None]:
+    yield from blocks
+    yield None
+
+
+def _first_record_end(buf: bytearray) -> int:
+    """Index of the line end closing the first record (a line end after an even number of quote
+    characters), or -1 when buf holds no complete record yet."""
+    pos, quotes = -1, 0
+    while (nxt := buf.find(b"\n", pos + 1)) >= 0:
+        quotes += buf.count(b'"', pos + 1, nxt)
+        if quotes % 2 == 0:
+            return nxt
+        pos = nxt
+    return -1
+
+
+def _last_record_end(buf: bytearray) -> int:
+    """Index of the last line end in buf that closes a record (buf starts at a record), or -1."""
+    total, after, end = buf.count(b'"'), 0, len(buf)
+    while (cut := buf.rfind(b"\n", 0, end)) >= 0:
+        after += buf.count(b'"', cut, end)  # quote characters after this line end
+        if (total - after) % 2 == 0:
+            return cut
+        end = cut
+    return -1
+
+
+def _record_chunks(blocks: Iterator[bytes], batch_bytes: int) -> Iterator[bytes]:
+    """UTF-8 bytes -> the header record, then chunks of whole records of at least batch_bytes (but
+    the last). A chunk ends at a line end after an even number of quote characters, so the line
+    breaks of a quoted field stay inside their record (for a file with an even number of quotes)."""
+    buf = bytearray()
+    header = False
+    for block in blocks:
+        buf.extend(block)
+        if not header:
+            cut = _first_record_end(buf)
+            if cut < 0:
+                continue
+            yield bytes(buf[: cut + 1])
+            del buf[: cut + 1]
+            header = True
+        if len(buf) >= batch_bytes and (cut := _last_record_end(buf)) >= 0:
+            yield bytes(buf[: cut + 1])
+            del buf[: cut + 1]
+    if buf or not header:
+        yield bytes(buf)
 
 
 def sniff_delimiter(text: str, configured: str = "auto") -> str:
@@ -234,7 +372,7 @@ def sniff_delimiter(text: str, configured: str = "auto") -> str:
     that also splits the header; failing that, the candidate most frequent in the header."""
     if configured != "auto":
         return configured
-    lines = text[: 1 << 16].splitlines()  # the first lines are enough (and a big file stays cheap)
+    lines = text[:HEAD_CHARS].splitlines()  # the first lines are enough (and a big file stays cheap)
     header = lines[0] if lines else ""
     try:
         found = csv.Sniffer().sniff("\n".join(lines[:SNIFF_LINES]), delimiters=",;\t|").delimiter
@@ -247,28 +385,48 @@ def sniff_delimiter(text: str, configured: str = "auto") -> str:
     return best if counts[best] else ","
 
 
-def _read_csv(path: Path, table: str, profile: Profile | None) -> list[Part]:
+def _iter_csv(path: Path, table: str, profile: Profile | None, batch_bytes: int) -> Iterator[Part]:
+    """A CSV file as parts of about batch_bytes each, with row numbers continuing across parts.
+    A file with an odd number of quotes (an unterminated quote, which polars would read as one
+    field running on to the next quote) is read record by record; so is a batch polars cannot
+    read (a record with more fields than the header)."""
     options = profile.csv_options(table) if profile else None
-    raw = path.read_bytes()
-    text, encoding = _decode(raw, options.encoding if options else "auto", path)
-    if not text.strip():
+    scan = _scan_csv(path, options.encoding if options else "auto")
+    if scan.blank:
         raise ExtractError(f"{path}: empty file (expected a header row)")
-    delimiter = sniff_delimiter(text, options.delimiter if options else "auto")
-    # UTF-8 without a byte-order mark (the common case) goes to polars as delivered; any other
-    # encoding is handed over re-encoded as UTF-8
-    data = raw if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else text.encode("utf-8")
-    df = None
-    # a well-formed file has an even number of quote characters; an odd number is an unterminated
-    # quote, which polars would read as one field running to the next quote (or the end of the file)
-    if text.count('"') % 2 == 0:
+    delimiter = sniff_delimiter(scan.head, options.delimiter if options else "auto")
+    blocks = _utf8_blocks(path, scan.encoding, min(BLOCK_BYTES, batch_bytes))
+
+    def canonical(df: pl.DataFrame, first_row: int, rows: list[int] | None = None) -> pl.DataFrame:
+        return _canonical(_headers(df), table, profile, str(path), first_row, rows=rows)
+
+    if not scan.even_quotes:
+        reader = _RecordReader(_text_lines(blocks), delimiter, path, batch_bytes)
+        for df, rows, malformed in reader:
+            yield Part(path.name, canonical(df, 2, rows), malformed)
+        return
+    chunks = _record_chunks(blocks, batch_bytes)
+    header = next(chunks)
+    row = 2  # the first record's row number (the header is row 1)
+    records = False
+    for chunk in chunks:
+        records = True
         try:
-            df = pl.read_csv(io.BytesIO(data), separator=delimiter, infer_schema=False, quote_char='"')
-        except Exception:  # a malformed record (extra field, bad quote): read record by record below
+            df = pl.read_csv(io.BytesIO(header + chunk), separator=delimiter, infer_schema=False, quote_char='"')
+        except Exception:  # a malformed record (extra field, bad quote): this batch record by record
             df = None
-    if df is not None:
-        return [Part(path.name, _canonical(_headers(df), table, profile, str(path), 2))]
-    df, rows, malformed = _read_csv_records(text, delimiter, path)
-    return [Part(path.name, _canonical(_headers(df), table, profile, str(path), 2, rows=rows), malformed)]
+        if df is not None:
+            yield Part(path.name, canonical(df, row))
+            row += df.height
+            continue
+        text = (header + chunk).decode("utf-8")
+        reader = _RecordReader(iter(_lines(text)), delimiter, path, batch_bytes, first_row=row)
+        for df, rows, malformed in reader:
+            yield Part(path.name, canonical(df, row, rows), malformed)
+        row = reader.next_row
+    if not records:  # a header without records
+        df = pl.read_csv(io.BytesIO(header), separator=delimiter, infer_schema=False, quote_char='"')
+        yield Part(path.name, canonical(df, row))
 
 
 def _lines(text: str) -> list[str]:
@@ -277,64 +435,98 @@ def _lines(text: str) -> list[str]:
     return [p + "\n" for p in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
 
 
-def _read_csv_records(text: str, delimiter: str, path: Path) -> tuple[pl.DataFrame, list[int], pl.DataFrame]:
-    """The slow path for a file polars cannot read: parse record by record, and set aside every
+def _text_lines(blocks: Iterator[bytes]) -> Iterator[str]:
+    """UTF-8 blocks -> physical lines with their line ends, one block in memory at a time."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="strict")
+    rest = ""
+    for block in _with_end(blocks):
+        text = rest + decoder.decode(block or b"", final=block is None)
+        lines = _lines(text)
+        if block is not None and lines and not lines[-1].endswith("\n"):
+            rest = lines.pop()
+        else:
+            rest = ""
+        yield from lines
+
+
+class _RecordReader:
+    """The slow path for records polars cannot read: parse record by record, and set aside every
     record that does not split into the header's fields (more fields than the header, a quote that
     is not closed, a quoted field that swallows the following lines). A set-aside record is one row
     (its number as the fast path would give it); parsing starts again on the line after its first.
-    Returns (the readable records as text columns, their row numbers, the malformed records as
-    source_row / reason / line). A record with fewer fields than the header is padded (as polars does)."""
-    lines = _lines(text)
-    try:
-        header = next(csv.reader([lines[0]], delimiter=delimiter, strict=True))
-    except (csv.Error, StopIteration):
-        raise ExtractError(f"{path}: cannot read the header row as CSV") from None
-    width = len(header)
-    good: list[list[str | None]] = []
-    good_rows: list[int] = []
-    bad: list[tuple[int, str, str]] = []
-    pos = [1]  # next line to hand to the csv reader
+    Iterating yields batches of about batch_bytes: (the readable records as text columns, their row
+    numbers, the malformed records as source_row / reason / line). A record with fewer fields than
+    the header is padded (as polars does). Only the lines of the record being read are kept (all
+    the rest of the file only while a quote that is never closed is being read)."""
 
-    def feed():
-        while pos[0] < len(lines):
-            pos[0] += 1
-            yield lines[pos[0] - 1]
+    def __init__(self, lines: Iterator[str], delimiter: str, path: Path, batch_bytes: int, first_row: int = 2):
+        self.lines, self.delimiter, self.path, self.batch_bytes = lines, delimiter, path, batch_bytes
+        self.next_row = first_row  # the row number of the next record
 
-    def restart():
-        return csv.reader(feed(), delimiter=delimiter, strict=True)
-
-    reader = restart()
-    row = 1  # the header
-    while pos[0] < len(lines):
-        start = pos[0]
+    def __iter__(self) -> Iterator[tuple[pl.DataFrame, list[int], pl.DataFrame]]:
+        first = next(self.lines, None)
         try:
-            fields = next(reader)
-        except StopIteration:
-            break
-        except csv.Error:
-            fields = None
-        row += 1
-        spans = pos[0] - start
-        if fields is None or len(fields) > width or (spans > 1 and len(fields) != width):
-            reason = (
-                "malformed row: a quote is not closed, or a quoted field is malformed"
-                if fields is None or spans > 1
-                else f"malformed row: {len(fields)} fields where the header has {width}"
-            )
-            bad.append((row, reason, lines[start].rstrip("\r\n")[:200]))
-            pos[0] = start + 1
-            reader = restart()
-            continue
-        good.append(fields + [None] * (width - len(fields)) if len(fields) < width else fields)
-        good_rows.append(row)
-    names = _unique(header)
-    df = pl.DataFrame(good, schema={n: pl.String for n in names}, orient="row") if good else pl.DataFrame(
-        schema={n: pl.String for n in names}
-    )
-    malformed = pl.DataFrame(
-        bad, schema={"source_row": pl.Int64, "reason": pl.String, "line": pl.String}, orient="row"
-    )
-    return df, good_rows, malformed
+            header = next(csv.reader([first or ""], delimiter=self.delimiter, strict=True))
+        except (csv.Error, StopIteration):
+            raise ExtractError(f"{self.path}: cannot read the header row as CSV") from None
+        width, names = len(header), _unique(header)
+        replay: deque[str] = deque()  # lines to read again after a set-aside record
+        current: list[str] = []  # the lines of the record being read
+
+        def feed() -> Iterator[str]:
+            while True:
+                line = replay.popleft() if replay else next(self.lines, None)
+                if line is None:
+                    return
+                current.append(line)
+                yield line
+
+        good: list[list[str | None]] = []
+        good_rows: list[int] = []
+        bad: list[tuple[int, str, str]] = []
+        size = 0
+        reader = csv.reader(feed(), delimiter=self.delimiter, strict=True)
+        while True:
+            current.clear()
+            try:
+                fields = next(reader)
+            except StopIteration:
+                break
+            except csv.Error:
+                fields = None
+            if not current:
+                break
+            row = self.next_row
+            self.next_row += 1
+            spans = len(current)
+            if fields is None or len(fields) > width or (spans > 1 and len(fields) != width):
+                reason = (
+                    "malformed row: a quote is not closed, or a quoted field is malformed"
+                    if fields is None or spans > 1
+                    else f"malformed row: {len(fields)} fields where the header has {width}"
+                )
+                bad.append((row, reason, current[0].rstrip("\r\n")[:200]))
+                replay.extendleft(reversed(current[1:]))  # read again from the line after its first
+                reader = csv.reader(feed(), delimiter=self.delimiter, strict=True)
+                continue
+            good.append(fields + [None] * (width - len(fields)) if len(fields) < width else fields)
+            good_rows.append(row)
+            size += sum(len(line) for line in current)
+            if size >= self.batch_bytes:
+                yield self._batch(names, good, good_rows, bad)
+                good, good_rows, bad, size = [], [], [], 0
+        yield self._batch(names, good, good_rows, bad)
+
+    @staticmethod
+    def _batch(names, good, good_rows, bad) -> tuple[pl.DataFrame, list[int], pl.DataFrame]:
+        schema = {n: pl.String for n in names}
+        df = pl.DataFrame(good, schema=schema, orient="row") if good else pl.DataFrame(schema=schema)
+        # an empty field is null, as polars reads it (the batch of a file polars reads looks the same)
+        df = df.with_columns(pl.when(pl.all() != "").then(pl.all()))
+        malformed = pl.DataFrame(
+            bad, schema={"source_row": pl.Int64, "reason": pl.String, "line": pl.String}, orient="row"
+        )
+        return df, good_rows, malformed
 
 
 def _unique(names: list[str]) -> list[str]:
@@ -349,6 +541,60 @@ def _unique(names: list[str]) -> list[str]:
             seen[name] = 0
             out.append(name)
     return out
+
+
+# ---------------------------------------------------------------------------------------------------
+# Parquet (read in batches of rows)
+
+
+def _iter_parquet(path: Path, table: str, profile: Profile | None, batch_bytes: int) -> Iterator[Part]:
+    """A Parquet file in batches of about batch_bytes of uncompressed data. Whether a float column
+    holds only whole numbers (written without `.0`) is decided over the whole file first."""
+    import pyarrow.parquet as pq
+
+    try:
+        file = pq.ParquetFile(path)
+        meta = file.metadata
+        floats = [name for name, dtype in pl.read_parquet_schema(path).items() if dtype.is_float()]
+        integral = (
+            pl.scan_parquet(path).select(_is_integral(pl.col(c)).alias(c) for c in floats).collect().row(0, named=True)
+            if floats else {}
+        )
+        integral = _by_canonical({normalise_header(c): bool(v) for c, v in integral.items()}, file, table, profile)
+        uncompressed = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+        rows_per_batch = max(1, int(meta.num_rows * batch_bytes / max(uncompressed, 1)))
+        batches = file.iter_batches(batch_size=rows_per_batch)
+        first = next(batches, None)
+    except Exception as exc:
+        raise ExtractError(f"{path}: cannot read file ({type(exc).__name__})") from None
+    row = 1
+    schema = file.schema_arrow
+    for batch in [first] if first is None else _chain(path, first, batches):
+        try:
+            df = pl.from_arrow(batch) if batch is not None else pl.from_arrow(schema.empty_table())
+        except Exception as exc:
+            raise ExtractError(f"{path}: cannot read file ({type(exc).__name__})") from None
+        yield Part(path.name, _canonical(_headers(df), table, profile, str(path), row, integral=integral))
+        row += df.height
+
+
+def _chain(path: Path, first, rest) -> Iterator:
+    yield first
+    try:
+        yield from rest
+    except Exception as exc:  # a corrupt row group further on
+        raise ExtractError(f"{path}: cannot read file ({type(exc).__name__})") from None
+
+
+def _by_canonical(flags: dict[str, bool], file, table: str, profile: Profile | None) -> dict[str, bool]:
+    """Per-source-column flags keyed by the canonical column each source column feeds (found by
+    mapping a one-row frame whose values are its column names)."""
+    names = list(dict.fromkeys(normalise_header(c) for c in file.schema_arrow.names))
+    try:
+        sources = select_columns(pl.DataFrame({n: [n] for n in names}), table, profile).row(0, named=True)
+    except ExtractError:  # reported with the file's name when the first batch is read
+        return {}
+    return {canonical: flags[src] for canonical, src in sources.items() if src in flags}
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -414,8 +660,32 @@ def outside_link(path: Path) -> bool:
 def read_parts(
     path: Path, table: str, profile: Profile | None = None, instruments: dict[str, str] | None = None
 ) -> list[Part]:
-    """Read one file of `table` as canonical text parts. `instruments` maps LOINC codes to
-    assessment instruments for FHIR Observations (default: data/reference/instruments.csv)."""
+    """Read one file of `table` as canonical text parts, each whole (the batches of `iter_parts`
+    joined again per part). `instruments` maps LOINC codes to assessment instruments for FHIR
+    Observations (default: data/reference/instruments.csv)."""
+    joined: dict[str, list[Part]] = {}
+    for part in iter_parts(path, table, profile, instruments):
+        joined.setdefault(part.label, []).append(part)
+    out = []
+    for label, batches in joined.items():
+        malformed = [b.malformed for b in batches if b.malformed is not None]
+        out.append(Part(
+            label,
+            pl.concat([b.data for b in batches], how="diagonal") if len(batches) > 1 else batches[0].data,
+            pl.concat(malformed) if malformed else None,
+        ))
+    return out
+
+
+def iter_parts(
+    path: Path, table: str, profile: Profile | None = None, instruments: dict[str, str] | None = None,
+    batch_bytes: int | None = None,
+) -> Iterator[Part]:
+    """Read one file of `table` as canonical text parts, a CSV or Parquet file in batches of about
+    batch_bytes (several parts with the same label, row numbers continuing), so memory holds one
+    batch of a large file. A file-level problem may be raised after some batches were yielded (a
+    caller that kept them drops them). batch_bytes defaults to BATCH_BYTES."""
+    batch_bytes = batch_bytes or BATCH_BYTES
     suffix = path.suffix.lower()
     try:
         size = path.stat().st_size
@@ -428,13 +698,10 @@ def read_parts(
     if suffix == ".ndjson":
         df = fhir.read_resource_file(path, table, instruments)
         rows = df.get_column("source_row")
-        return [Part(path.name, apply_profile(df.drop("source_row"), table, profile).with_columns(rows))]
-    if suffix == ".xlsx":
-        return _read_xlsx(path, table, profile)
-    if suffix == ".parquet":
-        try:
-            df = pl.read_parquet(path)
-        except Exception as exc:
-            raise ExtractError(f"{path}: cannot read file ({type(exc).__name__})") from None
-        return [Part(path.name, _canonical(_headers(df), table, profile, str(path), 1))]
-    return _read_csv(path, table, profile)
+        yield Part(path.name, apply_profile(df.drop("source_row"), table, profile).with_columns(rows))
+    elif suffix == ".xlsx":
+        yield from _read_xlsx(path, table, profile)
+    elif suffix == ".parquet":
+        yield from _iter_parquet(path, table, profile, batch_bytes)
+    else:
+        yield from _iter_csv(path, table, profile, batch_bytes)
