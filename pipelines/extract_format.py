@@ -139,8 +139,8 @@ TABLES: dict[str, Table] = {
         Table(
             "remittance_claims",
             _cols(
-                "trace_number:text*, claim_index:int*, payer_edi_id:text, payment_date:date, claim_id:text*,"
-                " claim_status:text*, charge:decimal*, paid:decimal*, patient_responsibility:decimal,"
+                "trace_number:text*, claim_index:int*, payer_edi_id:text, payment_date:date!, claim_id:text*,"
+                " claim_status:text*, charge:decimal*, paid:decimal*, patient_responsibility:decimal!,"
                 " payer_claim_control_number:text, member_id:text"
             ),
             required=False,
@@ -150,7 +150,7 @@ TABLES: dict[str, Table] = {
             "remittance_lines",
             _cols(
                 "trace_number:text*, claim_index:int*, line_index:int*, code:text*, modifiers:text,"
-                " charge:decimal*, paid:decimal*, units:decimal, service_date:date, line_control_number:text"
+                " charge:decimal*, paid:decimal*, units:decimal!, service_date:date!, line_control_number:text"
             ),
             required=False,
             key=("trace_number", "claim_index", "line_index"),
@@ -158,8 +158,8 @@ TABLES: dict[str, Table] = {
         Table(
             "remittance_adjustments",
             _cols(
-                "trace_number:text*, claim_index:int*, line_index:int, adjustment_index:int*, kind:text*,"
-                " group_code:text, reason_code:text*, amount:decimal, quantity:decimal"
+                "trace_number:text*, claim_index:int*, line_index:int!, adjustment_index:int*, kind:text*,"
+                " group_code:text, reason_code:text*, amount:decimal!, quantity:decimal!"
             ),
             required=False,
             key=("trace_number", "claim_index", "line_index", "adjustment_index"),

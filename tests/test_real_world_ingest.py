@@ -150,6 +150,18 @@ def test_billing_critical_columns_are_declared_per_table():
         ("time_entries", "encounter_id"),
         ("staff", "name"), ("staff", "annual_cost"), ("staff", "fte"),
         ("payers", "name"), ("assessments", "score"), ("facilities", "name"),
+        ("enrollments", "discharge_reason"),
+        # the 837P's demographics: an unreadable value leaves the element empty, and the claim is held
+        # back naming the missing element (docs/claims-and-remittances.md), never sent half-filled
+        *(("patients", c) for c in ("member_id", "last_name", "first_name", "birth_date", "sex", "address_line",
+                                    "city", "state", "postal_code")),
+        *(("providers", c) for c in ("npi", "taxonomy_code", "last_name", "first_name")),
+        *(("facility_billing", c) for c in ("npi", "tin", "billing_name", "taxonomy_code", "address_line", "city",
+                                            "state", "postal_code", "place_of_service")),
+        # remittances: identifiers and codes kept as text (never unreadable); amounts and dates are critical
+        ("remittance_claims", "payer_edi_id"), ("remittance_claims", "payer_claim_control_number"),
+        ("remittance_claims", "member_id"), ("remittance_lines", "modifiers"),
+        ("remittance_lines", "line_control_number"), ("remittance_adjustments", "group_code"),
     }
     assert all(c.critical for spec in TABLES.values() for c in spec.columns if c.required)
 
