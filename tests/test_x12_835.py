@@ -95,9 +95,12 @@ def test_redelivered_835_is_not_counted_twice_and_a_bad_file_is_rejected(drop, b
     assert ledger["copy_of_remit.835"] == "duplicate" and ledger["broken.835"] == "rejected"
     detail = conn.sql("select detail from ingest_files where source_file = 'broken.835'").fetchall()[0][0]
     assert "transaction error 4" in detail and "SE count" not in detail  # codes only, never the values
+    # named in this load's rejected files: `bhi run` exits 1 and prints it
+    assert conn.sql("select source_file from ingest_errors").fetchall() == [("broken.835",)]
     assert conn.sql("select count(*) from fct_remittance_lines").fetchall() == [(5,)]
     rebuild(conn, drop.folder, "2026-04-12")  # a rerun: the rejected file is retried, nothing doubles
     assert conn.sql("select count(*) from fct_remittance_lines").fetchall() == [(5,)]
+    assert conn.sql("select source_file from ingest_errors").fetchall() == [("broken.835",)]
 
 
 def test_payment_under_an_unknown_claim_id_matches_by_patient_date_and_code_or_is_listed(drop, build, tmp_path):

@@ -227,7 +227,8 @@ def load_remittances(conn: duckdb.DuckDBPyConnection, drop_dir: Path) -> dict[st
     ledger = conn.execute(
         "select source_file, sha256, status from ingest_files where table_name = ?", [LEDGER_TABLE]
     ).fetchall() if has_ledger else []
-    seen_files = {(f, s) for f, s, _ in ledger}
+    # a rejected file is read again on every run until it is fixed or removed (as the other extracts)
+    seen_files = {(f, s) for f, s, st in ledger if st != "rejected"}
     loaded_sha = {s for _, s, st in ledger if st == "loaded"}
     seq = conn.sql("select coalesce(max(delivery_seq), 0) from ingest_files").fetchall()[0][0] if has_ledger else 0
     landing = {t: [] for t in REMIT_TABLES}
@@ -305,6 +306,11 @@ def load_remittances(conn: duckdb.DuckDBPyConnection, drop_dir: Path) -> dict[st
                        where table_name like 'remittance_%' group by all) as q using (delivery_seq)
             """
         )
+        # a rejected remittance fails the run like any rejected extract file (`bhi run` exits 1 and names it)
+        conn.execute("create table if not exists ingest_errors"
+                     " (source_file varchar, path varchar, table_name varchar, error varchar)")
+        conn.execute("insert into ingest_errors select source_file, path, table_name, detail"
+                     " from ledger_rows where status = 'rejected'")
         counts["quarantined"] = conn.sql("select count(*) from quarantine").fetchall()[0][0] - quarantined_before
         conn.commit()
     except Exception:
