@@ -1327,6 +1327,8 @@ def outcomes_page(
     parts.append(_card("Episodes without a baseline score",
                        f"{fmt_int(total.get('episodes_without_baseline'))} of {fmt_int(total.get('episodes'))}",
                        "alert" if total.get("episodes_without_baseline") else ""))
+    parts.append(_card("Episodes under way before the data begins",
+                       f"{fmt_int(total.get('episodes_started_before_data'))} (counted for follow-up, not judged)"))
     parts.append(_card("Not improving, no psychiatric review since week 10", fmt_int(stuck),
                        "alert" if stuck else ""))
     parts.append(_card("Median days in program", fmt_int(total.get("median_days_in_program"))))

@@ -99,13 +99,15 @@ DDL = {
         service_month date, program varchar, facility_id varchar, care_manager_id varchar,
         active_patients bigint, without_baseline bigint, follow_up_in_month bigint,
         follow_up_last_4_weeks bigint, early_judged bigint, early_responses bigint,
-        six_month_judged bigint, six_month_responses bigint, six_month_remissions bigint""",
+        six_month_judged bigint, six_month_responses bigint, six_month_remissions bigint,
+        baseline_before_data bigint default 0""",
     "fct_outcome_episodes": """
         patient_id varchar, program varchar, episode_number integer, facility_id varchar,
         care_manager_id varchar, instrument varchar, baseline_date date, baseline_score double,
         latest_date date, latest_score double, latest_reduction double, last_review_date date,
         has_baseline boolean, days_in_program integer, not_improving_without_review boolean,
-        discharge_reason varchar, early_response varchar, six_month_remission varchar""",
+        discharge_reason varchar, early_response varchar, six_month_remission varchar,
+        started_before_data boolean default false""",
     "ref_settings": "setting varchar, value varchar, description varchar",
     # run health: this load's rejected files, live entries and the other dated sources
     "ingest_errors": "source_file varchar, path varchar, table_name varchar, error varchar",

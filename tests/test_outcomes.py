@@ -26,6 +26,7 @@ def outcomes(tmp_path_factory):
     d = Drop(folder / "drop")
     d.add_staff("CM2", "care_manager")
     d.add_staff("CM3", "care_manager")
+    d.add_staff("CM4", "care_manager")
 
     def patient(pid: str, scores: list[tuple[int, float]], *, staff="CM1", reviews: list[int] | None = None):
         d.enroll(pid, enrolled_on="2026-01-01")
@@ -67,6 +68,13 @@ def outcomes(tmp_path_factory):
     for pid in ("GONE1", "GONE2"):
         for m in range(1, 4):
             d.month(pid, f"2026-{m:02d}", 40, staff="CM3")
+    # an episode under way before the extracts begin (enrolled 2025-06, care manager CM4): its first
+    # score in the data is not its baseline; its scores count as follow-ups
+    d.enroll("CONT", enrolled_on="2025-06-02", consent_on="2025-06-02")
+    for m in range(1, 10):
+        d.month("CONT", f"2026-{m:02d}", 40, staff="CM4")
+    d.assess("CONT", "2026-02-10", "phq9", 14)
+    d.assess("CONT", "2026-04-20", "phq9", 5)
     conn = build_warehouse(folder / "w.duckdb", d.write(), AS_OF)
     yield conn
     conn.close()
@@ -173,3 +181,16 @@ def test_discharges_are_counted_by_reason_with_time_in_program(outcomes):
         " where not is_total order by 1"
     ).fetchall()
     assert rows == [("goals_met", 1, 100), ("not recorded", 1, 140)]
+
+
+def test_an_episode_under_way_before_the_data_is_counted_for_follow_up_but_never_judged(outcomes):
+    row = episode(outcomes, "CONT")
+    assert row["started_before_data"] is True and row["episode_number"] == 0
+    assert (row["baseline_date"], row["has_baseline"], row["instrument"]) == (None, False, "phq9")
+    assert row["early_response"] == row["six_month_remission"] == "baseline_before_data"
+    rows = outcomes.execute(
+        "select strftime(service_month, '%Y-%m'), active_patients, without_baseline, baseline_before_data,"
+        " follow_up_in_month, follow_up_last_4_weeks from fct_outcomes_monthly where care_manager_id = 'CM4'"
+        " and service_month in ('2026-02-01', '2026-03-01', '2026-04-01') order by 1"
+    ).fetchall()
+    assert rows == [("2026-02", 1, 0, 1, 1, 1), ("2026-03", 1, 0, 1, 0, 0), ("2026-04", 1, 0, 1, 1, 1)]

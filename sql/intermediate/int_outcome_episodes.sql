@@ -1,14 +1,16 @@
 -- purpose: treatment episodes of the measurement-based-care programs (CoCM) as outcome units: the
 --          episode's span, facility and care manager, and its outcome instrument (the instrument of
 --          its first PHQ-9 / GAD-7 score: ref_instruments.outcome_measure) with that first score as
---          the baseline; an episode with no score keeps a row (no baseline) so it is counted, not dropped
+--          the baseline; an episode with no score keeps a row (no baseline) so it is counted, not dropped;
+--          an episode already under way when the extracts begin (episode_number 0 with service: its
+--          initial month is not in the data) is kept as started_before_data, its baseline unknown
 -- grain: patient_id, program, episode_number
 -- upstream: int_patient_months, stg_enrollments, stg_assessments, ref_instruments, ref_programs, run_parameters
 with months as (
     select m.*
     from int_patient_months as m
     inner join ref_programs as g using (program)
-    where g.measurement_based_care and m.episode_number > 0
+    where g.measurement_based_care
 ),
 
 params as (
@@ -32,10 +34,13 @@ episodes as (
         arg_max(m.enrollment_id, m.service_month) as last_enrollment_id,
         arg_max(m.facility_id, m.service_month) as facility_id,
         arg_max(m.care_manager_id, m.service_month) as care_manager_id,
-        count(*) filter (where m.has_service) as months_with_service
+        count(*) filter (where m.has_service) as months_with_service,
+        m.episode_number = 0 as started_before_data
     from months as m
     cross join params as p
     group by m.patient_id, m.program, m.episode_number, p.as_of
+    -- months before a new patient's first service (episode 0 without service) are no episode
+    having count(*) filter (where m.has_service) > 0 or m.episode_number > 0
 ),
 
 outcome_scores as (
@@ -69,8 +74,10 @@ final as (
         end as discharge_reason,
         date_diff('day', e.episode_start, e.episode_end) + 1 as days_in_program,
         b.instrument,
-        b.baseline_date,
-        s.score as baseline_score,
+        -- the first score of an episode that began before the extracts is not its baseline
+        case when not e.started_before_data then b.baseline_date end as baseline_date,
+        case when not e.started_before_data then s.score end as baseline_score,
+        b.baseline_date as first_score_date,
         i.remission_below
     from episodes as e
     left join baselines as b using (patient_id, program, episode_number)

@@ -88,6 +88,8 @@ final as (
         e.baseline_date,
         e.baseline_score,
         e.baseline_date is not null as has_baseline,
+        -- under way when the extracts begin: counted for follow-up, never judged for response
+        e.started_before_data,
         coalesce(j.follow_up_scores, 0) as follow_up_scores,
         j.latest_date,
         j.latest_score,
@@ -101,6 +103,7 @@ final as (
         -- early response (10-14 weeks): response / no_response from the last score in the window;
         -- pending while the window is open without a score; no_score once it closed without one
         case
+            when e.started_before_data then 'baseline_before_data'
             when e.baseline_date is null then 'no_baseline'
             when j.early_reduction is not null and j.early_reduction >= t.response_reduction then 'response'
             when j.early_reduction is not null then 'no_response'
@@ -113,6 +116,7 @@ final as (
             when e.baseline_date + t.six_to < p.as_of then e.baseline_date + t.six_to
         end as six_month_judged_on,
         case
+            when e.started_before_data then 'baseline_before_data'
             when e.baseline_date is null then 'no_baseline'
             when j.six_month_reduction is not null and j.six_month_reduction >= t.response_reduction then 'response'
             when j.six_month_reduction is not null then 'no_response'
@@ -121,6 +125,7 @@ final as (
         end as six_month_response,
         -- remission: the last score of the 6-month window below the instrument's cut-off (PHQ-9 / GAD-7 < 5)
         case
+            when e.started_before_data then 'baseline_before_data'
             when e.baseline_date is null then 'no_baseline'
             when j.six_month_score is not null and j.six_month_score < e.remission_below then 'remission'
             when j.six_month_score is not null then 'no_remission'

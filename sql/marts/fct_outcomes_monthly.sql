@@ -27,7 +27,7 @@ active as (
     from int_patient_months as m
     inner join ref_programs as g using (program)
     cross join params as p
-    where g.measurement_based_care and m.episode_number > 0 and m.has_service
+    where g.measurement_based_care and m.has_service
 ),
 
 -- repeat scores of the episode's instrument after its baseline, per active month
@@ -44,7 +44,8 @@ follow_ups as (
     inner join stg_assessments as s
         on s.patient_id = a.patient_id
         and s.instrument = e.instrument
-        and s.assessment_date > e.baseline_date
+        -- a repeat score: after the baseline (any score of an episode that began before the extracts)
+        and s.assessment_date > coalesce(e.baseline_date, e.episode_start - 1)
         and s.assessment_date <= a.reference_day
     group by all
 ),
@@ -56,7 +57,10 @@ caseload as (
         a.facility_id,
         a.care_manager_id,
         count(*) as active_patients,
-        count(*) filter (where e.baseline_date is null or e.baseline_date > a.reference_day) as without_baseline,
+        count(*) filter (
+            where not e.started_before_data and (e.baseline_date is null or e.baseline_date > a.reference_day)
+        ) as without_baseline,
+        count(*) filter (where e.started_before_data) as baseline_before_data,
         count(*) filter (where f.in_month) as follow_up_in_month,
         count(*) filter (where f.in_last_weeks) as follow_up_last_4_weeks
     from active as a
@@ -105,6 +109,7 @@ final as (
         care_manager_id,
         sum(active_patients)::bigint as active_patients,
         sum(without_baseline)::bigint as without_baseline,
+        sum(baseline_before_data)::bigint as baseline_before_data,
         sum(follow_up_in_month)::bigint as follow_up_in_month,
         sum(follow_up_last_4_weeks)::bigint as follow_up_last_4_weeks,
         sum(early_judged)::bigint as early_judged,
@@ -117,7 +122,7 @@ final as (
             0 as six_month_remissions
         from caseload
         union all by name
-        select *, 0 as active_patients, 0 as without_baseline, 0 as follow_up_in_month,
+        select *, 0 as active_patients, 0 as without_baseline, 0 as baseline_before_data, 0 as follow_up_in_month,
             0 as follow_up_last_4_weeks
         from judged
     )

@@ -22,6 +22,7 @@ grouped as (
         facility_id,
         sum(active_patients)::bigint as active_patient_months,
         sum(without_baseline)::bigint as without_baseline,
+        sum(baseline_before_data)::bigint as baseline_before_data,
         sum(follow_up_in_month)::bigint as follow_up_in_month,
         sum(follow_up_last_4_weeks)::bigint as follow_up_last_4_weeks,
         sum(early_judged)::bigint as early_judged,
@@ -46,7 +47,8 @@ episodes as (
         facility_id,
         count(*) filter (where not_improving_without_review) as not_improving_without_review,
         count(*) as episodes,
-        count(*) filter (where not has_baseline) as episodes_without_baseline,
+        count(*) filter (where not has_baseline and not started_before_data) as episodes_without_baseline,
+        count(*) filter (where started_before_data) as episodes_started_before_data,
         median(days_in_program)::integer as median_days_in_program
     from fct_outcome_episodes
     group by grouping sets ((care_manager_id), (facility_id), ())
@@ -59,6 +61,7 @@ final as (
         e.not_improving_without_review,
         e.episodes,
         e.episodes_without_baseline,
+        e.episodes_started_before_data,
         e.median_days_in_program,
         round(g.follow_up_last_4_weeks / nullif(g.active_patient_months, 0), 4) as follow_up_rate,
         round(g.early_responses / nullif(g.early_judged, 0), 4) as early_response_rate,
