@@ -157,7 +157,7 @@ def _cmd_close(args: argparse.Namespace) -> int:
         )
         if unpriced:
             unpriced_months.append(f"{month} ({unpriced:,} line(s))")
-    _print_837(args, folder, args.month, last, started)
+    held = _print_837(args, folder, args.month, last, started)
     if unpriced_months:
         # the months are closed with the lines marked unpriced; the close is not clean until they are priced
         print(
@@ -166,7 +166,7 @@ def _cmd_close(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    return 0
+    return 1 if held else 0
 
 
 def _cmd_restore(args: argparse.Namespace) -> int:
@@ -189,8 +189,10 @@ def _cmd_restore(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_837(args: argparse.Namespace, folder: Path, first: str, last: str, started: dt.datetime) -> None:
-    """What the close sent as X12 837P (this close's interchanges) and what it held back."""
+def _print_837(args: argparse.Namespace, folder: Path, first: str, last: str, started: dt.datetime) -> int:
+    """What the close sent as X12 837P (this close's interchanges); the claims it held back are
+    named on stderr by their missing elements (never values). Returns the number held back once the
+    837P is in use (a patients extract was delivered); before, every claim is held and that is said."""
     import duckdb
 
     from pipelines.x12.claims_837 import X837_DIR
@@ -203,15 +205,27 @@ def _print_837(args: argparse.Namespace, folder: Path, first: str, last: str, st
             [started, f"{first}-01", f"{last}-01"],
         ).fetchall()
         held = conn.execute(
-            "select count(*) from fct_x12_claims_held where service_month between ?::date and ?::date",
+            "select missing_elements, count(*) from fct_x12_claims_held where service_month between ?::date"
+            " and ?::date group by 1 order by 2 desc, 1",
             [f"{first}-01", f"{last}-01"],
-        ).fetchall()[0][0]
+        ).fetchall()
+        in_use = conn.sql("select count(*) > 0 from raw_patients").fetchall()[0][0]
     for file_name, claims, codes in sent:
         print(f"837P {claims:,} claims (frequency codes {codes}) -> {folder / X837_DIR / file_name}")
     if not sent:
         print("837P: nothing new, changed or removed since the last close: no file written")
     if held:
-        print(f"837P: {held:,} claims held back for missing elements (table fct_x12_claims_held)")
+        print(f"837P: {sum(n for _, n in held):,} claims held back for missing elements (table fct_x12_claims_held)")
+    if held and not in_use:  # the claims loop is not in use yet: the line above says so, not a failure
+        return 0
+    if held:
+        print(
+            f"bhi close: {sum(n for _, n in held):,} claim(s) held back from the 837P, not sent (table"
+            " fct_x12_claims_held); fill in the source system and close again: "
+            + "; ".join(f"{n:,} missing {elements}" for elements, n in held[:10]),
+            file=sys.stderr,
+        )
+    return sum(n for _, n in held)
 
 
 def _cmd_sample(args: argparse.Namespace) -> int:

@@ -135,7 +135,7 @@ def test_missing_member_id_holds_the_claim_and_names_it(drop, build, tmp_path):
     conn = build(drop, "2026-03-15")
     held = conn.sql("select patient_id, service_month::varchar, missing_elements from fct_x12_claims_held"
                     " order by all").fetchall()
-    assert held == [("P2", "2026-01-01", "member id"), ("P2", "2026-02-01", "member id; member id")]
+    assert held == [("P2", "2026-01-01", "member id"), ("P2", "2026-02-01", "member id")]
     out = tmp_path / "out"
     sent = submit_month(conn, out, "2026-01")
     assert [x.claims for x in sent] == [1]
@@ -212,3 +212,18 @@ def test_the_sample_837p_passes_pyx12_and_its_835s_reconcile(tmp_path):
         assert statuses["paid"] > statuses["denied"] + statuses["underpaid"] + statuses["not submitted"]
     finally:
         conn.close()
+
+
+def test_bhi_close_exits_1_naming_the_missing_elements_of_held_claims(drop, tmp_path, capsys):
+    from pipelines.cli import main
+
+    two_patients(drop)
+    demographics(drop, ["P1", "P2"], without={"P2": "member_id"})
+    out = tmp_path / "out"
+    assert main(["run", "--extracts", str(drop.write()), "--out", str(out), "--as-of", "2026-03-15",
+                 "--allow-stale"]) == 0
+    capsys.readouterr()
+    assert main(["close", "--out", str(out), "--month", "2026-01", "--through", "2026-02"]) == 1
+    err = capsys.readouterr().err
+    assert "2 claim(s) held back from the 837P" in err and "2 missing member id" in err
+    assert "P1" not in err and "P2" not in err

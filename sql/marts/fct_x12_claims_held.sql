@@ -17,7 +17,9 @@ final as (
         any_value(service_month) as service_month,
         string_agg(code, ', ' order by code) as codes,
         sum(expected_amount) as expected_amount,
-        any_value(claim_missing_elements) as missing_elements
+        -- each missing element named once, however many lines of the claim lack it
+        array_to_string(list_sort(list_distinct(flatten(list(string_split(missing_elements, '; '))))), '; ')
+            as missing_elements
     from lines
     group by claim_id
 )
