@@ -1252,7 +1252,8 @@ def payments_page(
             (([fmt_month(r["service_month"]), r["payer_id"],
                f"{r['group_code']}-{r['reason_code']}: {r['reason_description']}", r["rarc_descriptions"] or "—",
                fmt_int(r["claim_lines"]), fmt_dollars(r["amount"], cents=True)], "")
-             for r in reasons.sort(["amount", "service_month"], descending=[True, True]).head(limit).iter_rows(named=True)),
+             for r in reasons.sort(["amount", "service_month", "payer_id", "group_code", "reason_code"],
+                                descending=[True, True, False, False, False]).head(limit).iter_rows(named=True)),
             table_id="denial-reasons", col_classes={0: "nowrap"}))
 
     parts.append("<h2>No answer past the aging limit</h2>")
@@ -1265,7 +1266,7 @@ def payments_page(
              ("Days without an answer", True)],
             (([r["patient_id"], r["payer_id"], fmt_month(r["service_month"]), r["codes"],
                fmt_dollars(r["expected_amount"], cents=True), fmt_int(r["days_without_answer"])], "")
-             for r in late.sort("days_without_answer", descending=True).head(limit).iter_rows(named=True)),
+             for r in late.sort(["days_without_answer", "claim_id"], descending=[True, False]).head(limit).iter_rows(named=True)),
             table_id="payments-aging", sortable=True))
 
     parts.append("<h2>Revenue left on the table after submission</h2>")
