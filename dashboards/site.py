@@ -27,7 +27,7 @@ import plotly.offline
 import polars as pl
 
 from dashboards import figures
-from pipelines.explain import NotFound, explain_with
+from pipelines.outputs.explain import NotFound, explain_with
 from dashboards.theme import (
     FONT_STACK,
     GRID,

@@ -11,7 +11,7 @@ Stages, in order:
    sorts after the month file so it is the latest delivery) holding a copy of 2026-10-20's
    entries without an encounter link, re-dated 2026-10-21 with new entry ids; then the job again,
    as of 2026-10-21, on the same warehouse: the nightly incremental run (only the new file is read;
-   only the patients and entry versions it can change are rebuilt, see pipelines/scope.py).
+   only the patients and entry versions it can change are rebuilt, see pipelines/warehouse/scope.py).
 4. floor: DuckDB alone reads the same time-entry CSV files (`read_csv`) and groups them by patient
    and month, with the same threads and memory limit; the ratio full rebuild / floor says how far
    the pipeline is from a bare scan.

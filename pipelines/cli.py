@@ -254,7 +254,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _cmd_explain(args: argparse.Namespace) -> int:
-    from pipelines.explain import NotFound, explain
+    from pipelines.outputs.explain import NotFound, explain
 
     if not args.warehouse.exists():
         print(f"bhi explain: no warehouse at {args.warehouse}", file=sys.stderr)

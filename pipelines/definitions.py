@@ -3,12 +3,12 @@
 import dagster as dg
 
 from pipelines.defs.checks import CHECKS
-from pipelines.defs.ingest import claims_previous_run, extracts, reference_data, run_parameters
-from pipelines.defs.models import sql_models
-from pipelines.defs.month_end import month_end_claims, month_end_job, month_end_schedule
-from pipelines.defs.outputs import dashboards, exports, publication
+from pipelines.defs.assets_ingest import claims_previous_run, extracts, reference_data, run_parameters
+from pipelines.defs.assets_models import sql_models
+from pipelines.defs.assets_month_end import month_end_claims, month_end_job, month_end_schedule
+from pipelines.defs.assets_outputs import dashboards, exports, publication
 from pipelines.defs.resources import RESOURCES
-from pipelines.defs.scope import build_state, run_scope
+from pipelines.defs.assets_scope import build_state, run_scope
 from pipelines.defs.schedules import nightly_job, nightly_schedule
 from pipelines.defs.sensors import extract_drop_sensor
 

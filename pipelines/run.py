@@ -14,7 +14,7 @@ import dagster as dg
 import duckdb
 
 from pipelines.defs.checks import UNPRICED_BY_PAYER_CODE_MONTH
-from pipelines.reference import DEFAULT_REFERENCE_DIR
+from pipelines.warehouse.reference import DEFAULT_REFERENCE_DIR
 from pipelines.safety import OPERATIONAL_ERRORS, OperationalError, check_drop, release_run_lock, secure
 
 

@@ -37,7 +37,7 @@ COPIES_SETTING = "warehouse_copies_kept"
 FAULT_POINT_ENV = "BHI_FAULT_POINT"  # tests only: pause at a named point (see fault_point)
 FAULT_MARKER_ENV = "BHI_FAULT_MARKER"
 
-# Every suffix pipelines/readers.py reads (canonical names, profile patterns, FHIR NDJSON); a test
+# Every suffix pipelines/ingest/readers.py reads (canonical names, profile patterns, FHIR NDJSON); a test
 # keeps this in step with the readers (pipelines/defs/sensors.py re-exports these).
 EXTRACT_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".xlsx", ".ndjson")
 PROFILE_FILE = "bhi-profile.yaml"
@@ -303,7 +303,7 @@ def _damaged(warehouse: Path, exc: Exception) -> WarehouseDamagedError:
 
 
 def _published(conn) -> bool:
-    """True when the run that last wrote run parameters also published (see pipelines/publication.py)."""
+    """True when the run that last wrote run parameters also published (see pipelines/outputs/publication.py)."""
     tables = {r[0] for r in conn.sql("select table_name from duckdb_tables()").fetchall()}
     if not {"run_parameters", "publications"} <= tables:
         return "run_parameters" not in tables  # an empty warehouse is as good as it gets

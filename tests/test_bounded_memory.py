@@ -14,12 +14,13 @@ import polars as pl
 import pytest
 
 from conftest import Drop
-from pipelines import ingest, readers
-from pipelines.errors import ExtractError
-from pipelines.ingest import load_drop
-from pipelines.profiles import parse_profile
-from pipelines.readers import iter_parts, read_parts
-from pipelines.reference import seed_reference
+from pipelines.ingest import load as ingest_load
+from pipelines.ingest import readers
+from pipelines.ingest.errors import ExtractError
+from pipelines.ingest.load import load_drop
+from pipelines.ingest.profiles import parse_profile
+from pipelines.ingest.readers import iter_parts, read_parts
+from pipelines.warehouse.reference import seed_reference
 
 HEADER = "entry_id,patient_id,staff_id,service_date,minutes,activity,program,start_time,end_time,documented_at,encounter_id"
 
@@ -226,7 +227,7 @@ def test_a_file_failing_after_some_batches_landed_is_rejected_whole(drop: Drop, 
     drop.month("P0001", "2026-05", 40)
     drop.write()
     _write(drop.folder / "time_entries_2.csv", _entries(500))
-    real = ingest.iter_parts
+    real = ingest_load.iter_parts
 
     def failing(path, table, *args, **kwargs):
         for i, part in enumerate(real(path, table, *args, **kwargs)):
@@ -235,7 +236,7 @@ def test_a_file_failing_after_some_batches_landed_is_rejected_whole(drop: Drop, 
             yield part
 
     monkeypatch.setattr(readers, "BATCH_BYTES", 4096)
-    monkeypatch.setattr(ingest, "iter_parts", failing)
+    monkeypatch.setattr(ingest_load, "iter_parts", failing)
     conn = _warehouse(tmp_path, "w")
     result = load_drop(conn, drop.folder)
     assert [e.split(": ", 1)[1] for e in result.file_errors] == ["cannot read file (a test failure after the first batch)"]

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import Drop
 from pipelines.cli import main
-from pipelines.reference import DEFAULT_REFERENCE_DIR
+from pipelines.warehouse.reference import DEFAULT_REFERENCE_DIR
 from test_exclusions_and_gates import claims, month, reasons
 
 

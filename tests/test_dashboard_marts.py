@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import Drop
-from pipelines.reference import DEFAULT_REFERENCE_DIR
+from pipelines.warehouse.reference import DEFAULT_REFERENCE_DIR
 
 
 def reference_with(tmp_path: Path, **settings: str) -> Path:
@@ -273,7 +273,7 @@ def test_rejected_month_file_marks_the_month_incomplete(tmp_path: Path):
 
     from conftest import build_warehouse
     from dashboards import site
-    from pipelines.exports import write_exports
+    from pipelines.outputs.exports import write_exports
 
     d = _drop_with_a_rejected_september(tmp_path)
     conn = build_warehouse(tmp_path / "w.duckdb", d.folder, "2026-10-20")

@@ -22,7 +22,7 @@ import polars as pl
 import pytest
 
 from dashboards import figures, site, theme
-from pipelines.defs.models import MODELS, in_dependency_order, materialize
+from pipelines.warehouse.models import MODELS, in_dependency_order, materialize
 
 D = dt.date
 EVIL = "<script>alert(1)</script>"

@@ -148,7 +148,7 @@ def test_definitions_load_with_schedule_job_and_checks():
 
 
 def test_sql_headers_declare_purpose_grain_and_the_real_upstream():
-    from pipelines.defs.models import MODELS
+    from pipelines.warehouse.models import MODELS
 
     assert len(MODELS) >= 15
     for model in MODELS:

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from conftest import Drop, write_csv
-from pipelines.explain import explain
-from pipelines.reference import DEFAULT_REFERENCE_DIR
+from pipelines.outputs.explain import explain
+from pipelines.warehouse.reference import DEFAULT_REFERENCE_DIR
 from test_exclusions_and_gates import claims, month
 
 # 65 countable minutes: initial 99492 / subsequent 99493 under the midpoint reading; initial G2214 /

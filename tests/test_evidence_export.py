@@ -9,8 +9,8 @@ import csv
 import duckdb
 import pytest
 
-from pipelines.exports import EVIDENCE_DIR, EXPORTS, MANIFEST, write_exports
-from pipelines.reference import REPO_ROOT
+from pipelines.outputs.exports import EVIDENCE_DIR, EXPORTS, MANIFEST, write_exports
+from pipelines.warehouse.reference import REPO_ROOT
 
 EVIDENCE = [
     # patient, month, program, section, item, status, minutes, detail, sort_order

@@ -22,7 +22,7 @@ import pytest
 
 from conftest import REPO_ROOT, Drop, write_csv
 from pipelines.cli import main
-from pipelines.publication import CURRENT, PUBLICATIONS
+from pipelines.outputs.publication import CURRENT, PUBLICATIONS
 from pipelines.safety import FAULT_MARKER_ENV, FAULT_POINT_ENV
 
 AS_OF = "2026-03-10"  # January and February closed, March open

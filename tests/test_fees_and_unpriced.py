@@ -25,8 +25,8 @@ from dagster_duckdb import DuckDBResource
 from conftest import Drop
 from pipelines.cli import main
 from pipelines.defs.checks import claim_lines_priced, claim_lines_unique_with_units, unpriced_summary
-from pipelines.exports import EXPORTS
-from pipelines.reference import DEFAULT_REFERENCE_DIR, ReferenceDataError, seed_reference
+from pipelines.outputs.exports import EXPORTS
+from pipelines.warehouse.reference import DEFAULT_REFERENCE_DIR, ReferenceDataError, seed_reference
 
 
 def reference_copy(tmp_path: Path, *append: str, replace: tuple[str, str] | None = None) -> Path:

@@ -10,11 +10,11 @@ import duckdb
 import pytest
 
 from conftest import REPO_ROOT, write_csv
-from pipelines.errors import ExtractError
-from pipelines.fhir import resource_of
-from pipelines.ingest import load_drop
-from pipelines.readers import discover, read_parts
-from pipelines.reference import seed_reference
+from pipelines.ingest.errors import ExtractError
+from pipelines.ingest.fhir import resource_of
+from pipelines.ingest.load import load_drop
+from pipelines.ingest.readers import discover, read_parts
+from pipelines.warehouse.reference import seed_reference
 
 CPT = "http://www.ama-assn.org/go/cpt"
 LOINC = "http://loinc.org"

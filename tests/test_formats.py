@@ -12,11 +12,11 @@ import pytest
 import xlsxwriter
 
 from conftest import Drop
-from pipelines.errors import ExtractError
-from pipelines.ingest import load_drop
-from pipelines.profiles import parse_profile
-from pipelines.readers import decode, read_parts, sniff_delimiter
-from pipelines.reference import seed_reference
+from pipelines.ingest.errors import ExtractError
+from pipelines.ingest.load import load_drop
+from pipelines.ingest.profiles import parse_profile
+from pipelines.ingest.readers import decode, read_parts, sniff_delimiter
+from pipelines.warehouse.reference import seed_reference
 
 STAFF_HEADER = ["staff_id", "role", "facility_id", "name"]
 

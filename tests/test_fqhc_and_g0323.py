@@ -12,7 +12,7 @@ import pytest
 
 from conftest import Drop
 from pipelines.cli import main
-from pipelines.reference import DEFAULT_REFERENCE_DIR
+from pipelines.warehouse.reference import DEFAULT_REFERENCE_DIR
 from test_exclusions_and_gates import claims, month, reasons
 
 G0512_TEST_RATE = "medicare,G0512,2018-01-01,2025-12-31,80.00,contracted,TEST RATE loaded by the user\n"

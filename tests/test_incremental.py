@@ -8,7 +8,7 @@ import duckdb
 import pytest
 
 from conftest import Drop, build_warehouse, write_csv
-from pipelines.defs.models import MODELS
+from pipelines.warehouse.models import MODELS
 from pipelines.run import run_pipeline
 
 INCREMENTAL = [m.name for m in MODELS if m.incremental]
@@ -137,7 +137,7 @@ def test_reference_or_model_change_and_full_refresh_rebuild_everything(nightly: 
     ref = tmp_path / "reference"
     import shutil
 
-    from pipelines.reference import DEFAULT_REFERENCE_DIR
+    from pipelines.warehouse.reference import DEFAULT_REFERENCE_DIR
 
     shutil.copytree(DEFAULT_REFERENCE_DIR, ref)
     with (ref / "settings.csv").open("a") as fh:

@@ -11,8 +11,8 @@ import pytest
 
 from conftest import Drop, write_csv
 from pipelines.cli import main
-from pipelines.ingest import ExtractError, load_drop
-from pipelines.reference import seed_reference
+from pipelines.ingest.load import ExtractError, load_drop
+from pipelines.warehouse.reference import seed_reference
 
 
 def _ingest(tmp_path, folder):

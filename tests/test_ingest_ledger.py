@@ -12,8 +12,8 @@ import pytest
 
 from conftest import REPO_ROOT, Drop, build_warehouse, write_csv
 from pipelines.cli import main
-from pipelines.ingest import ExtractError, load_drop
-from pipelines.reference import seed_reference
+from pipelines.ingest.load import ExtractError, load_drop
+from pipelines.warehouse.reference import seed_reference
 
 AS_OF = "2026-03-10"  # January and February closed, March open
 

@@ -13,7 +13,7 @@ import pytest
 
 from conftest import Drop, write_csv
 from pipelines.cli import main
-from pipelines.defs.month_end import month_end_claims
+from pipelines.defs.assets_month_end import month_end_claims
 from pipelines.defs.resources import RunPaths, Warehouse
 
 

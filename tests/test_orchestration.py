@@ -239,8 +239,8 @@ def test_sensor_skips_with_a_reason_when_the_drop_is_missing_or_empty(defs, tmp_
 
 
 def test_sensor_watches_every_suffix_the_readers_read():
-    """The sensor must not miss a file ingest would load (kept in step with pipelines/readers.py)."""
-    from pipelines import readers
+    """The sensor must not miss a file ingest would load (kept in step with pipelines/ingest/readers.py)."""
+    from pipelines.ingest import readers
     from pipelines.defs.sensors import EXTRACT_SUFFIXES
 
     readable = {s for name in dir(readers) if name.endswith("SUFFIXES") for s in getattr(readers, name)}

@@ -12,11 +12,11 @@ import duckdb
 import pytest
 
 from conftest import REPO_ROOT, Drop
-from pipelines.errors import ExtractError
-from pipelines.ingest import load_drop
-from pipelines.profiles import PROFILES_DIR, available_profiles, load_profile, parse_profile, read_profile_file
-from pipelines.readers import discover, read_parts
-from pipelines.reference import seed_reference
+from pipelines.ingest.errors import ExtractError
+from pipelines.ingest.load import load_drop
+from pipelines.ingest.profiles import PROFILES_DIR, available_profiles, load_profile, parse_profile, read_profile_file
+from pipelines.ingest.readers import discover, read_parts
+from pipelines.warehouse.reference import seed_reference
 
 EXAMPLES = REPO_ROOT / "data" / "examples"
 

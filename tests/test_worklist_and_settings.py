@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 from conftest import Drop
-from pipelines.reference import DEFAULT_REFERENCE_DIR
+from pipelines.warehouse.reference import DEFAULT_REFERENCE_DIR
 
 
 def worklist(conn, patient: str) -> dict:

@@ -13,7 +13,7 @@ from pydantic import PrivateAttr
 import duckdb
 from dagster_duckdb import DuckDBResource
 
-from pipelines.reference import DEFAULT_REFERENCE_DIR
+from pipelines.warehouse.reference import DEFAULT_REFERENCE_DIR
 from pipelines.safety import (  # noqa: F401  (WarehouseLockedError, lock_wait_seconds: imported from here by tests)
     LOCK_WAIT_ENV,
     WarehouseLockedError,

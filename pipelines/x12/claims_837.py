@@ -27,6 +27,7 @@ import duckdb
 import polars as pl
 
 from pipelines.x12.segments import amount, date8, isa, segment, text
+from pipelines.warehouse.database import transaction
 
 X837_DIR = "837p"
 IMPLEMENTATION = "005010X222A1"
@@ -307,38 +308,34 @@ def submit_month(
                 "file_name": pl.String},
     )
     sent = lines  # noqa: F841 (read by DuckDB)
-    conn.begin()
     try:
-        conn.execute(
-            """
-            create or replace temp table _sent as
-            select s.*, f.interchange_control_number, f.file_name, ?::timestamp as submitted_at
-            from sent as s inner join files as f
-                on f.payer_id = s.payer_id and f.split_facility is not distinct from s.split_facility
-            """,
-            [when],
-        )
-        conn.execute(
-            """
-            insert into x12_claim_submissions
-            select s.claim_id, any_value(s.service_month), any_value(s.payer_id), any_value(s.facility_id),
-                   any_value(s.patient_id), any_value(s.frequency_code), any_value(p.content_hash),
-                   any_value(s.original_reference), any_value(s.interchange_control_number),
-                   any_value(s.file_name), any_value(s.submitted_at)
-            from _sent as s inner join _pending as p using (claim_id)
-            group by s.claim_id
-            """
-        )
-        conn.execute(
-            "insert into x12_claim_submission_lines by name"
-            " select * exclude (split_facility, file_name) from _sent"
-        )
-        for interchange in written:
-            _write_private(folder / interchange.file_name, interchange.content)
-        conn.commit()
-    except Exception:
-        conn.rollback()
-        raise
+        with transaction(conn):
+            conn.execute(
+                """
+                create or replace temp table _sent as
+                select s.*, f.interchange_control_number, f.file_name, ?::timestamp as submitted_at
+                from sent as s inner join files as f
+                    on f.payer_id = s.payer_id and f.split_facility is not distinct from s.split_facility
+                """,
+                [when],
+            )
+            conn.execute(
+                """
+                insert into x12_claim_submissions
+                select s.claim_id, any_value(s.service_month), any_value(s.payer_id), any_value(s.facility_id),
+                       any_value(s.patient_id), any_value(s.frequency_code), any_value(p.content_hash),
+                       any_value(s.original_reference), any_value(s.interchange_control_number),
+                       any_value(s.file_name), any_value(s.submitted_at)
+                from _sent as s inner join _pending as p using (claim_id)
+                group by s.claim_id
+                """
+            )
+            conn.execute(
+                "insert into x12_claim_submission_lines by name"
+                " select * exclude (split_facility, file_name) from _sent"
+            )
+            for interchange in written:
+                _write_private(folder / interchange.file_name, interchange.content)
     finally:
         conn.execute("drop table if exists _sent")
         conn.execute("drop table if exists _pending")

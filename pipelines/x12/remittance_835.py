@@ -7,7 +7,7 @@ segment splitting). Each file is validated first; a file pyx12 rejects is record
 the validator's message (segment and code only), the other files load.
 
 Rows land in raw_remittance_claims / raw_remittance_lines / raw_remittance_adjustments through the
-same typing and quarantine checks as every extract table (pipelines.ingest._load_table: required
+same typing and quarantine checks as every extract table (pipelines.ingest.load._load_table: required
 columns, types, a key delivered twice in one file), and each file gets a row in the ingest ledger
 (`ingest_files`, table_name 'remittance_835', sha256): a re-delivered copy is recorded as a
 duplicate and never counted twice; a later delivery of the same payment (trace number) wins in
@@ -28,9 +28,10 @@ import pyx12.error_handler
 import pyx12.params
 import pyx12.x12context
 
-from pipelines.extract_format import TABLES
+from pipelines.ingest.extract_format import TABLES
 from pipelines.x12.segments import amount, date8, isa, segment, text
 from pipelines.x12.validate import validate_x12
+from pipelines.warehouse.database import transaction
 
 LEDGER_TABLE = "remittance_835"
 REMIT_TABLES = ("remittance_claims", "remittance_lines", "remittance_adjustments")
@@ -209,9 +210,9 @@ def write_835(claims: list[dict], cfg: dict[str, str], control_number: int, paym
 
 def load_remittances(conn: duckdb.DuckDBPyConnection, drop_dir: Path) -> dict[str, int]:
     """Load the drop's 835 files that are new since the last load (ledger by sha256); returns counts
-    (files, loaded, duplicates, rejected, claims, lines). Runs after pipelines.ingest.load_drop, in one
+    (files, loaded, duplicates, rejected, claims, lines). Runs after pipelines.ingest.load.load_drop, in one
     transaction."""
-    from pipelines.ingest import FIELD_WARNING_COLUMNS, SQL_TYPES, _load_table  # the shared typing and quarantine checks
+    from pipelines.ingest.load import FIELD_WARNING_COLUMNS, SQL_TYPES, _load_table  # the shared typing and quarantine checks
     from pipelines.x12.claims_837 import ensure_ledger
 
     ensure_ledger(conn)  # the remittance marts read the submission ledger, empty until the first close
@@ -263,8 +264,7 @@ def load_remittances(conn: duckdb.DuckDBPyConnection, drop_dir: Path) -> dict[st
             n += len(parsed[t])
         counts["loaded"] += 1
         records.append({**base, "delivery_seq": seq, "status": "loaded", "detail": None, "rows_read": n})
-    conn.begin()
-    try:
+    with transaction(conn):
         conn.execute("create table if not exists ingest_files (source_file varchar, path varchar, table_name varchar,"
                      " delivery_seq bigint, sha256 varchar, bytes bigint, status varchar, detail varchar,"
                      " rows_read bigint, rows_loaded bigint, rows_quarantined bigint, loaded_at timestamp)")
@@ -312,8 +312,4 @@ def load_remittances(conn: duckdb.DuckDBPyConnection, drop_dir: Path) -> dict[st
         conn.execute("insert into ingest_errors select source_file, path, table_name, detail"
                      " from ledger_rows where status = 'rejected'")
         counts["quarantined"] = conn.sql("select count(*) from quarantine").fetchall()[0][0] - quarantined_before
-        conn.commit()
-    except Exception:
-        conn.rollback()
-        raise
     return counts

@@ -35,10 +35,10 @@ from pathlib import Path
 
 import polars as pl
 
-from pipelines import fhir
-from pipelines.errors import ExtractError
-from pipelines.extract_format import TABLES
-from pipelines.profiles import Profile, apply_profile, describe_columns, normalise_header, select_columns
+from pipelines.ingest import fhir
+from pipelines.ingest.errors import ExtractError
+from pipelines.ingest.extract_format import TABLES
+from pipelines.ingest.profiles import Profile, apply_profile, describe_columns, normalise_header, select_columns
 
 SUFFIXES = (".csv", ".parquet", ".xlsx")  # canonical `<table>*` naming
 PROFILE_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".xlsx")  # files a profile pattern may name

@@ -21,11 +21,12 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from pipelines import fhir
-from pipelines.errors import ExtractError
-from pipelines.profiles import load_profile
-from pipelines.readers import discover, iter_parts, outside_link
-from pipelines.extract_format import ACCEPTED_VALUES, LOWER_CASE, TABLES, Column, Table
+from pipelines.ingest import fhir
+from pipelines.ingest.errors import ExtractError
+from pipelines.ingest.profiles import load_profile
+from pipelines.ingest.readers import discover, iter_parts, outside_link
+from pipelines.warehouse.database import table_columns, transaction, typed_columns
+from pipelines.ingest.extract_format import ACCEPTED_VALUES, LOWER_CASE, TABLES, Column, Table
 
 META_COLUMNS = ("source_file", "source_row", "delivery_seq")
 
@@ -359,21 +360,11 @@ def _names(columns_sql: str) -> list[str]:
 
 
 def _columns(conn: duckdb.DuckDBPyConnection, table: str) -> list[str] | None:
-    rows = conn.execute(
-        "select column_name from duckdb_columns() where table_name = ? and schema_name = 'main'"
-        " and database_name = current_database() order by column_index",
-        [table],
-    ).fetchall()
-    return [r[0] for r in rows] or None
+    return table_columns(conn, table) or None
 
 
 def _typed_columns(conn: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str]] | None:
-    rows = conn.execute(
-        "select column_name, lower(data_type) from duckdb_columns() where table_name = ? and schema_name = 'main'"
-        " and database_name = current_database() order by column_index",
-        [table],
-    ).fetchall()
-    return [(name, typ) for name, typ in rows] or None
+    return typed_columns(conn, table) or None
 
 
 def _layout_changed(conn: duckdb.DuckDBPyConnection) -> bool:
@@ -522,73 +513,69 @@ def load_drop(
         schema={"path": pl.String, "error": pl.String},
     )
     result = IngestResult(files=plan.height, file_errors=errors)
-    conn.begin()
     try:
-        if fresh:
-            _reset(conn)
-        _create_tables(conn)
-        for table in sorted(full_refresh_tables):
-            if not any(p in seq and str(p) not in failed for p in found.get(table, [])):
-                continue
-            # a full-refresh table: its new delivery replaces everything delivered before
-            conn.execute(f"delete from raw_{table}")
-            conn.execute("delete from quarantine where table_name = ?", [table])
-            conn.execute("delete from field_warnings where table_name = ?", [table])
+        with transaction(conn):
+            if fresh:
+                _reset(conn)
+            _create_tables(conn)
+            for table in sorted(full_refresh_tables):
+                if not any(p in seq and str(p) not in failed for p in found.get(table, [])):
+                    continue
+                # a full-refresh table: its new delivery replaces everything delivered before
+                conn.execute(f"delete from raw_{table}")
+                conn.execute("delete from quarantine where table_name = ?", [table])
+                conn.execute("delete from field_warnings where table_name = ?", [table])
+                conn.execute(
+                    "update ingest_files set status = 'replaced', detail = 'full-refresh table: replaced by a later file'"
+                    " where table_name = ? and status = 'loaded'",
+                    [table],
+                )
+            for table in LOAD_ORDER:
+                loaded, quarantined, warned = _load_table(conn, TABLES[table])
+                result.rows_read[table] = loaded + quarantined
+                result.rows_loaded[table] = loaded
+                result.rows_quarantined[table] = quarantined
+                result.field_warnings[table] = warned
+            rows_per_file = conn.sql(  # noqa: F841  (read by DuckDB's replacement scan)
+                " union all ".join(
+                    f"select delivery_seq, count(*)::bigint as rows_read from _landing_{t} group by all" for t in TABLES
+                )
+            ).pl()
+            # a ledger row for every file of the drop not recorded before (a rejected file is retried
+            # on every run until it is fixed or removed, and recorded each time)
             conn.execute(
-                "update ingest_files set status = 'replaced', detail = 'full-refresh table: replaced by a later file'"
-                " where table_name = ? and status = 'loaded'",
-                [table],
+                """
+                insert into ingest_files
+                select p.source_file, p.path, p.table_name,
+                       case when f.path is null then p.delivery_seq end, p.sha256, p.bytes,
+                       case when f.path is not null then 'rejected'
+                            when p.action = 'duplicate' then 'duplicate' else 'loaded' end,
+                       case when f.path is not null then f.error
+                            when p.action = 'duplicate' then 'same content as ' || p.duplicate_of || ': not loaded again'
+                       end,
+                       coalesce(r.rows_read, 0), coalesce(r.rows_read, 0) - coalesce(q.n, 0), coalesce(q.n, 0),
+                       current_timestamp
+                from plan as p
+                left join failures as f using (path)
+                left join rows_per_file as r using (delivery_seq)
+                left join (
+                    select delivery_seq, count(*) as n from quarantine where delivery_seq is not null group by all
+                ) as q using (delivery_seq)
+                where p.action = 'new'
+                   or (p.action = 'duplicate' and not exists (
+                       select 1 from ingest_files as i
+                       where i.sha256 = p.sha256 and i.source_file = p.source_file and i.status = 'duplicate'))
+                """
             )
-        for table in LOAD_ORDER:
-            loaded, quarantined, warned = _load_table(conn, TABLES[table])
-            result.rows_read[table] = loaded + quarantined
-            result.rows_loaded[table] = loaded
-            result.rows_quarantined[table] = quarantined
-            result.field_warnings[table] = warned
-        rows_per_file = conn.sql(  # noqa: F841  (read by DuckDB's replacement scan)
-            " union all ".join(
-                f"select delivery_seq, count(*)::bigint as rows_read from _landing_{t} group by all" for t in TABLES
+            # this load's rejected files, for the run summary (`bhi run` exits non-zero when there are any)
+            conn.execute(
+                "create or replace table ingest_errors as"
+                " select p.source_file, p.path, p.table_name, f.error from plan as p inner join failures as f using (path)"
+                " order by p.source_file"
             )
-        ).pl()
-        # a ledger row for every file of the drop not recorded before (a rejected file is retried
-        # on every run until it is fixed or removed, and recorded each time)
-        conn.execute(
-            """
-            insert into ingest_files
-            select p.source_file, p.path, p.table_name,
-                   case when f.path is null then p.delivery_seq end, p.sha256, p.bytes,
-                   case when f.path is not null then 'rejected'
-                        when p.action = 'duplicate' then 'duplicate' else 'loaded' end,
-                   case when f.path is not null then f.error
-                        when p.action = 'duplicate' then 'same content as ' || p.duplicate_of || ': not loaded again'
-                   end,
-                   coalesce(r.rows_read, 0), coalesce(r.rows_read, 0) - coalesce(q.n, 0), coalesce(q.n, 0),
-                   current_timestamp
-            from plan as p
-            left join failures as f using (path)
-            left join rows_per_file as r using (delivery_seq)
-            left join (
-                select delivery_seq, count(*) as n from quarantine where delivery_seq is not null group by all
-            ) as q using (delivery_seq)
-            where p.action = 'new'
-               or (p.action = 'duplicate' and not exists (
-                   select 1 from ingest_files as i
-                   where i.sha256 = p.sha256 and i.source_file = p.source_file and i.status = 'duplicate'))
-            """
-        )
-        # this load's rejected files, for the run summary (`bhi run` exits non-zero when there are any)
-        conn.execute(
-            "create or replace table ingest_errors as"
-            " select p.source_file, p.path, p.table_name, f.error from plan as p inner join failures as f using (path)"
-            " order by p.source_file"
-        )
-        result.rows_in_warehouse = dict(
-            conn.sql(" union all ".join(f"select '{t}', count(*) from raw_{t}" for t in TABLES)).fetchall()
-        )
-        conn.commit()
-    except Exception:
-        conn.rollback()
-        raise
+            result.rows_in_warehouse = dict(
+                conn.sql(" union all ".join(f"select '{t}', count(*) from raw_{t}" for t in TABLES)).fetchall()
+            )
     finally:
         _drop_landing(conn)
     result.files_loaded = new.height - len(failed)
@@ -599,63 +586,3 @@ def load_drop(
 def _drop_landing(conn: duckdb.DuckDBPyConnection) -> None:
     for table in TABLES:
         conn.execute(f"drop table if exists _landing_{table}")
-
-
-def write_run_parameters(conn: duckdb.DuckDBPyConnection, as_of, run_id: str | None = None) -> None:
-    """The run's as-of date: months before its month are closed, its month is open. `run_id` (the
-    Dagster run) says which run wrote them (a later run can tell whether that run published);
-    `last_published_at` is when the last run that published did so (files loaded since then are
-    this publication's deliveries in claims_changes.csv, even if a failed run loaded them)."""
-    published = "null"
-    if _columns(conn, "publications"):
-        published = "(select max(published_at) from publications)"
-    conn.execute(
-        "create or replace table run_parameters as"
-        " select ?::date as as_of, current_timestamp as run_started_at, ?::varchar as run_id,"
-        f" {published}::timestamp as last_published_at",
-        [str(as_of), run_id],
-    )
-
-
-CLAIM_BASELINE_COLUMNS = (
-    "claim_line_id varchar, patient_id varchar, payer_id varchar, program varchar, service_month date,"
-    " code varchar, units integer, modifiers varchar, date_of_service date, expected_amount decimal(12,2)"
-)
-
-
-def ensure_claims_baseline(conn: duckdb.DuckDBPyConnection) -> int:
-    """At the start of a run: the claims of the last run that published (`claims_previous_run`,
-    written by snapshot_claims when a run publishes) and the `publications` log, created empty on a
-    new warehouse. A run that fails leaves both as they were, so the next run still reports every
-    change since the last published claims."""
-    conn.execute(f"create table if not exists claims_previous_run ({CLAIM_BASELINE_COLUMNS})")
-    conn.execute(
-        "create table if not exists publications"
-        " (run_id varchar, as_of date, published_at timestamp, claim_lines bigint)"
-    )
-    return conn.sql("select count(*) from claims_previous_run").fetchall()[0][0]
-
-
-def snapshot_claims(conn: duckdb.DuckDBPyConnection, run_id: str | None = None) -> int:
-    """When a run has published its outputs: its claims become `claims_previous_run`, the baseline
-    the next run's fct_claim_changes / claims_changes.csv compares with, and the run is added to
-    `publications` (one transaction). Before any model was built it writes an empty baseline."""
-    names = ", ".join(c.split()[0] for c in CLAIM_BASELINE_COLUMNS.split(", "))
-    ensure_claims_baseline(conn)
-    conn.begin()
-    try:
-        conn.execute(f"create or replace table claims_previous_run ({CLAIM_BASELINE_COLUMNS})")
-        if _columns(conn, "fct_claims"):
-            conn.execute(f"insert into claims_previous_run select {names} from fct_claims")
-        has_params = bool(_columns(conn, "run_parameters"))
-        conn.execute(
-            "insert into publications select ?, "
-            + ("(select any_value(as_of) from run_parameters)" if has_params else "null")
-            + ", current_timestamp, (select count(*) from claims_previous_run)",
-            [run_id],
-        )
-        conn.commit()
-    except Exception:
-        conn.rollback()
-        raise
-    return conn.sql("select count(*) from claims_previous_run").fetchall()[0][0]

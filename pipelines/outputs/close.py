@@ -17,8 +17,9 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.exports import EXPORTS, evidence_month_query, write_csv
+from pipelines.outputs.exports import EXPORTS, evidence_month_query, write_csv
 from pipelines.x12.claims_837 import Interchange, submit_month
+from pipelines.warehouse.database import transaction
 
 MONTH_END_DIR = "month_end"
 
@@ -59,8 +60,7 @@ def close_months(conn: duckdb.DuckDBPyConnection, out_dir: Path, first: str, las
             f" {open_month}, or run the nightly job with a later --as-of first"
         )
     month_list = ", ".join(f"'{m}-01'::date" for m in months)
-    conn.begin()
-    try:
+    with transaction(conn):
         conn.execute(
             "create table if not exists month_end_claims as"
             " select *, current_timestamp as closed_at, as_of as closed_as_of from fct_claims, run_parameters where false"
@@ -91,10 +91,6 @@ def close_months(conn: duckdb.DuckDBPyConnection, out_dir: Path, first: str, las
             group by m.month
             """
         )
-        conn.commit()
-    except Exception:
-        conn.rollback()
-        raise
     folder = Path(out_dir) / MONTH_END_DIR
     folder.mkdir(parents=True, exist_ok=True)
     for month in months:

@@ -11,8 +11,9 @@ month is never ambiguous. A broken reference stops the run with a message naming
 from pathlib import Path
 
 import duckdb
+from pipelines.warehouse.database import transaction
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_REFERENCE_DIR = REPO_ROOT / "data" / "reference"
 
 # Column types that auto-detection could get wrong on a short or empty file.
@@ -119,8 +120,7 @@ def reference_tables(reference_dir: Path = DEFAULT_REFERENCE_DIR) -> list[str]:
 def seed_reference(conn: duckdb.DuckDBPyConnection, reference_dir: Path = DEFAULT_REFERENCE_DIR) -> dict[str, int]:
     """(Re)create every ref_* table in one transaction; return row counts."""
     counts = {}
-    conn.begin()
-    try:
+    with transaction(conn):
         for path in sorted(Path(reference_dir).glob("*.csv")):
             table = f"ref_{path.stem}"
             src = f"read_csv('{path.as_posix()}', header = true, all_varchar = true)"
@@ -132,8 +132,6 @@ def seed_reference(conn: duckdb.DuckDBPyConnection, reference_dir: Path = DEFAUL
             counts[table] = conn.sql(f"select count(*) from {table}").fetchall()[0][0]
         if "ref_fee_schedule" in counts:
             validate_fee_schedule(conn)
-        conn.commit()
-    except Exception:
-        conn.rollback()
-        raise
     return counts
+
+REFERENCE_TABLES = reference_tables()

@@ -1,14 +1,14 @@
 """The incremental build: `run_scope` decides, after ingest, whether this run rebuilds every model or
-only the patients and entries the new deliveries change (pipelines/scope.py); `build_state` records
+only the patients and entries the new deliveries change (pipelines/warehouse/scope.py); `build_state` records
 what a finished build covered, for the next run."""
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from pipelines.defs.ingest import RAW_TABLES
-from pipelines.defs.models import MODELS, code_version
+from pipelines.ingest.extract_format import RAW_TABLES
+from pipelines.warehouse.models import MODELS, code_version
 from pipelines.defs.resources import RunPaths
-from pipelines.scope import compute_scope, record_build
+from pipelines.warehouse.scope import compute_scope, record_build
 
 INCREMENTAL_MODELS = [m.name for m in MODELS if m.incremental]
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import duckdb
+from pipelines.warehouse.database import transaction
 
 # A new delivery of one of these tables can change any patient: the build is full.
 TABLES_FORCING_FULL = ("staff", "payers", "facilities")
@@ -91,7 +92,7 @@ def _why_full(conn: duckdb.DuckDBPyConnection, code_version: str, model_tables: 
 
 
 def _model_body(name: str) -> str:
-    from pipelines.defs.models import SQL_DIR, _strip_comments
+    from pipelines.warehouse.models import SQL_DIR, _strip_comments
 
     (path,) = SQL_DIR.glob(f"*/{name}.sql")
     return _strip_comments(path.read_text()).strip().rstrip(";")
@@ -125,8 +126,7 @@ def compute_scope(
 ) -> Scope:
     """Decide full or incremental and write the scope tables (one transaction)."""
     reason = _why_full(conn, code_version, model_tables)
-    conn.begin()
-    try:
+    with transaction(conn):
         if reason:
             for table in ("scope_entries", "scope_entry_inputs"):
                 conn.execute(
@@ -144,10 +144,6 @@ def compute_scope(
             " ?::bigint as entries",
             [scope.mode, scope.reason, scope.patients, scope.entries],
         )
-        conn.commit()
-    except Exception:
-        conn.rollback()
-        raise
     return scope
 
 

@@ -1,19 +1,19 @@
-"""The SQL models: one asset per file under sql/, named after the file, all built by one multi-asset
-step (`sql_models`) on one connection. Upstream assets are the known tables the SQL reads (derived
-from the SQL itself, so they cannot drift)."""
+"""The SQL models: one per file under sql/, named after the file, with the header the file declares
+(purpose, grain, upstream, incremental). Upstream tables are the known tables the SQL reads (derived
+from the SQL itself, so they cannot drift); models are built in dependency order, in full or, for an
+incremental model on a nightly run, only for the run's scope. pipelines/defs/assets_models.py makes
+each model a Dagster asset."""
 
 import hashlib
 import re
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import dagster as dg
 import duckdb
-from dagster_duckdb import DuckDBResource
 
-from pipelines.defs.ingest import RAW_TABLES, REFERENCE_TABLES
-from pipelines.reference import REPO_ROOT
+from pipelines.ingest.extract_format import RAW_TABLES
+from pipelines.warehouse.reference import REFERENCE_TABLES, REPO_ROOT
+from pipelines.warehouse.database import transaction
 
 SQL_DIR = REPO_ROOT / "sql"
 LAYERS = ("staging", "intermediate", "marts")
@@ -129,7 +129,7 @@ def _materialize_scope(conn: duckdb.DuckDBPyConnection, model: SqlModel, body: s
     """Delete the scope's rows and insert them again from the model's SQL, with every patient-
     grained upstream table narrowed to the scope (CTEs named like the tables shadow them). The
     result is the same as a full rebuild because every rule reads only the patient's own rows
-    (the entry model: whole staff-days and patient-days, see pipelines/scope.py)."""
+    (the entry model: whole staff-days and patient-days, see pipelines/warehouse/scope.py)."""
     kind = model.incremental
     assert body[:4].lower() == "with", f"{model.path.name}: an incremental model must start with WITH"
     if kind == "entry_id":
@@ -179,13 +179,8 @@ def materialize(conn: duckdb.DuckDBPyConnection, model: SqlModel) -> int:
     body = _strip_comments(model.sql).strip().rstrip(";")
     conn.execute(f"drop table if exists temp.main._scope_rows_{model.name}")  # a copy of the old rows
     if _incremental_run(conn, model):
-        conn.begin()
-        try:
+        with transaction(conn):
             _materialize_scope(conn, model, body)
-            conn.commit()
-        except Exception:
-            conn.rollback()
-            raise
     else:
         conn.execute(f"create or replace table {model.name} as {body}")
     return conn.sql(f"select count(*) from {model.name}").fetchall()[0][0]
@@ -210,38 +205,7 @@ def in_dependency_order(models: list[SqlModel]) -> list[SqlModel]:
     return ordered
 
 
-def _spec(model: SqlModel) -> dg.AssetSpec:
-    return dg.AssetSpec(
-        model.name,
-        deps=[*model.upstream, *(["run_scope"] if model.incremental else [])],
-        group_name=model.layer,
-        kinds={"duckdb", "sql"},
-        description=model.header.get("purpose", ""),
-        code_version=hashlib.sha256(model.sql.encode()).hexdigest()[:12],
-        metadata={"grain": model.header.get("grain", ""), "sql_file": str(model.path.relative_to(REPO_ROOT))},
-    )
-
-
 MODELS = load_models()
-
-
-# Every SQL model is its own asset (lineage, metadata, a subset can be materialized from the UI), but
-# they run in one step on one DuckDB connection, the way dagster-dbt runs a dbt project: at 10M
-# entries a step per model spent more time opening and checkpointing the warehouse than in SQL.
-@dg.multi_asset(name="sql_models", specs=[_spec(m) for m in MODELS], can_subset=True)
-def sql_models(context: dg.AssetExecutionContext, warehouse: DuckDBResource):
-    selected = {key.to_user_string() for key in context.selected_asset_keys}
-    with warehouse.get_connection() as conn:
-        # one checkpoint when the step ends instead of one every 16 MB of log: a nightly run deletes
-        # and inserts rows in every big table, and each checkpoint rewrote them again
-        conn.execute("set checkpoint_threshold = '1GB'")
-        for model in in_dependency_order(MODELS):
-            if model.name not in selected:
-                continue
-            started = time.perf_counter()
-            rows = materialize(conn, model)
-            seconds = round(time.perf_counter() - started, 3)
-            yield dg.MaterializeResult(asset_key=model.name, metadata={"rows": rows, "seconds": seconds})
 
 
 def code_version(reference_dir: Path) -> str:

@@ -180,3 +180,5 @@ ACCEPTED_VALUES: dict[tuple[str, str], tuple[str, str]] = {
 
 # Columns whose values are matched case-insensitively (stored lower-case).
 LOWER_CASE = {"payer_id", "program", "role", "activity", "rule_set", "category", "instrument", "facility_type"}
+
+RAW_TABLES = [f"raw_{t}" for t in TABLES]  # where ingest lands each table

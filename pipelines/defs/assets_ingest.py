@@ -5,14 +5,13 @@ import datetime as dt
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from pipelines.extract_format import TABLES
-from pipelines.ingest import ensure_claims_baseline, load_drop, write_run_parameters
-from pipelines.reference import reference_tables, seed_reference
+from pipelines.ingest.extract_format import RAW_TABLES, TABLES
+from pipelines.warehouse.run_state import ensure_claims_baseline, write_run_parameters
+from pipelines.ingest.load import load_drop
+from pipelines.warehouse.reference import REFERENCE_TABLES, seed_reference
 from pipelines.x12.remittance_835 import load_remittances
 from pipelines.defs.resources import RunPaths
 
-REFERENCE_TABLES = reference_tables()
-RAW_TABLES = [f"raw_{t}" for t in TABLES]
 
 
 @dg.multi_asset(

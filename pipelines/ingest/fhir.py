@@ -25,7 +25,7 @@ from pathlib import Path
 
 import polars as pl
 
-from pipelines.errors import ExtractError
+from pipelines.ingest.errors import ExtractError
 
 TABLE_OF_RESOURCE = {"Encounter": "encounters", "Observation": "assessments", "EpisodeOfCare": "enrollments"}
 CONTEXT_RESOURCES = ("Coverage", "Consent", "Condition", "Patient")
@@ -176,7 +176,7 @@ def encounters(df: pl.DataFrame) -> pl.DataFrame:
 
 
 def default_instruments() -> dict[str, str]:
-    from pipelines.reference import DEFAULT_REFERENCE_DIR
+    from pipelines.warehouse.reference import DEFAULT_REFERENCE_DIR
 
     ref = pl.read_csv(DEFAULT_REFERENCE_DIR / "instruments.csv", infer_schema=False)
     return instruments_from(ref)

@@ -4,7 +4,7 @@ closes the previous month on the 1st at 03:00, after the 02:00 nightly run close
 
 The billing models themselves are not partitioned by month: episodes (initial or subsequent month,
 six-month breaks) and the once-a-year 99492 rule read a patient's whole history, so the nightly
-run rebuilds by patient instead (pipelines/scope.py)."""
+run rebuilds by patient instead (pipelines/warehouse/scope.py)."""
 
 import datetime as dt
 import os
@@ -14,8 +14,8 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from pipelines.defs.resources import WAREHOUSE_TAG, RunPaths, warehouse_tag
-from pipelines.month_end import MONTH_END_DIR, close_months, send_claims
-from pipelines.publication import publish, staging_folder
+from pipelines.outputs.close import MONTH_END_DIR, close_months, send_claims
+from pipelines.outputs.publication import publish, staging_folder
 from pipelines.safety import disk_errors
 
 FIRST_MONTH = os.environ.get("BHI_FIRST_MONTH", "2024-01")  # first partition (YYYY-MM)

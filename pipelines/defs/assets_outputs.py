@@ -1,14 +1,14 @@
 """Output assets: CSV exports and the static dashboard site, written into this run's own folder, and
-the publication that makes that folder the out folder's content in one swap (pipelines/publication.py)."""
+the publication that makes that folder the out folder's content in one swap (pipelines/outputs/publication.py)."""
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from dashboards.site import PNG_DIR, SITE_MARTS, render_site, write_leadership_pngs
 from pipelines.defs.resources import RunPaths
-from pipelines.exports import write_exports
-from pipelines.ingest import snapshot_claims
-from pipelines.publication import DASHBOARDS, fresh_subfolder, publish, staging_folder
+from pipelines.outputs.exports import write_exports
+from pipelines.warehouse.run_state import snapshot_claims
+from pipelines.outputs.publication import DASHBOARDS, fresh_subfolder, publish, staging_folder
 from pipelines.safety import disk_errors, fault_point
 
 MARTS = [
@@ -29,7 +29,7 @@ MARTS = [
 @dg.asset(deps=MARTS, group_name="outputs", kinds={"csv"})
 def exports(context: dg.AssetExecutionContext, warehouse: DuckDBResource, paths: RunPaths) -> dg.MaterializeResult:
     """claims.csv, near_threshold.csv, revenue_gap.csv, quarantine.csv, claim_evidence/<YYYY-MM>.csv
-    and the others of pipelines/exports.py, in this run's folder (published by `publication`); only
+    and the others of pipelines/outputs/exports.py, in this run's folder (published by `publication`); only
     files whose content changed are written (manifest.csv), the others are links to the published ones."""
     fault_point("exports:before")
     staging = staging_folder(paths.out, context.run.run_id, fresh=(DASHBOARDS,))

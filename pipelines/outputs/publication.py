@@ -26,7 +26,7 @@ import shutil
 from pathlib import Path
 
 
-from pipelines.exports import EVIDENCE_DIR, EXPORTS, MANIFEST
+from pipelines.outputs.exports import EVIDENCE_DIR, EXPORTS, MANIFEST
 from pipelines.safety import disk_errors, fault_point, secure
 
 PUBLICATIONS = ".publications"

@@ -23,10 +23,10 @@ from typing import Any
 import polars as pl
 import yaml
 
-from pipelines.errors import ExtractError
-from pipelines.extract_format import TABLES
+from pipelines.ingest.errors import ExtractError
+from pipelines.ingest.extract_format import TABLES
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 PROFILES_DIR = REPO_ROOT / "profiles"
 DROP_PROFILE_FILE = "bhi-profile.yaml"
 
