@@ -19,7 +19,7 @@ Stages, in order:
 Each pipeline run happens in a fresh (spawned) Python process, like a nightly `bhi run`, so its
 peak RSS (`getrusage(RUSAGE_SELF).ru_maxrss`) is its own and not the generator's. The run's wall
 time excludes that process's start-up and imports (reported separately). DuckDB gets the threads
-and memory limit through BHI_DUCKDB_THREADS / BHI_DUCKDB_MEMORY_LIMIT (pipelines/defs/resources.py);
+and memory limit through the run's Deployment settings (pipelines/defs/deployment.py);
 polars (used by ingest to read the files) gets the same thread count through POLARS_MAX_THREADS.
 """
 
@@ -90,16 +90,18 @@ def _peak_rss_mb() -> float:
 def _run_stage(extracts: str, out: str, as_of: str, threads: int, memory_limit: str) -> dict:
     """Runs in a fresh spawned process: one `run_pipeline`, timed; returns plain data."""
     started = time.perf_counter()
-    os.environ["BHI_DUCKDB_THREADS"] = str(threads)
-    os.environ["BHI_DUCKDB_MEMORY_LIMIT"] = memory_limit
-    os.environ["POLARS_MAX_THREADS"] = str(threads)  # read before polars is imported
+    os.environ["POLARS_MAX_THREADS"] = str(threads)  # polars reads it once, when it is first imported
     os.environ.pop("DAGSTER_HOME", None)  # ephemeral instance: no bench runs in the run history
     import pipelines.definitions  # noqa: F401  (imports are not part of the run's time)
+    from pipelines.defs.deployment import Deployment
     from pipelines.run import run_pipeline
 
     import_seconds = time.perf_counter() - started
     t0 = time.perf_counter()
-    outcome = run_pipeline(Path(extracts), Path(out), as_of=dt.date.fromisoformat(as_of))
+    outcome = run_pipeline(
+        Path(extracts), Path(out), as_of=dt.date.fromisoformat(as_of),
+        settings=Deployment(duckdb_threads=threads, duckdb_memory_limit=memory_limit),
+    )
     seconds = time.perf_counter() - t0
     if not outcome.success:
         raise RuntimeError(f"pipeline run failed: {outcome.error}")
@@ -122,7 +124,7 @@ def _run_in_fresh_process(**kwargs) -> RunStats:
 
 def _run_in_this_process(**kwargs) -> RunStats:
     """For quick smoke tests: no process start-up, but peak RSS is this process's high-water mark."""
-    names = ("BHI_DUCKDB_THREADS", "BHI_DUCKDB_MEMORY_LIMIT", "POLARS_MAX_THREADS", "DAGSTER_HOME")
+    names = ("POLARS_MAX_THREADS", "DAGSTER_HOME")
     saved = {k: os.environ.get(k) for k in names}
     try:
         return RunStats(**_run_stage(**kwargs))

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import datetime as dt
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import dagster as dg
 import duckdb
 
 from pipelines.defs.checks import UNPRICED_BY_PAYER_CODE_MONTH
+from pipelines.defs.deployment import Deployment
 from pipelines.warehouse.reference import DEFAULT_REFERENCE_DIR
 from pipelines.safety import OPERATIONAL_ERRORS, OperationalError, check_drop, release_run_lock, secure
 
@@ -30,20 +30,6 @@ class RunOutcome:
     # claim lines without a fee-schedule amount: (payer, code, YYYY-MM, lines, reason) per payer/code/month
     unpriced: list[tuple] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # the steps' warnings (first lines), for a quiet console
-
-
-@contextlib.contextmanager
-def _environment(values: dict[str, str]):
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, old in saved.items():
-            if old is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = old
 
 
 def _root_cause(result: dg.ExecuteInProcessResult) -> str:
@@ -98,33 +84,24 @@ def _model_seconds(result: dg.ExecuteInProcessResult) -> dict[str, float]:
     return seconds
 
 
-def _execute(job: str, env: dict[str, str], run_config: dict, tags: dict | None = None) -> dg.ExecuteInProcessResult:
-    """Run one job of the definitions in this process with the BHI_* environment set for it (the
-    run history of DAGSTER_HOME when it is set, else an ephemeral instance)."""
-    from pipelines.definitions import defs  # imported late: definitions read the environment
+def _execute(job: str, deployment: Deployment, run_config: dict, tags: dict | None = None) -> dg.ExecuteInProcessResult:
+    """Run one job of the definitions built for `deployment` in this process (the run history of
+    DAGSTER_HOME when it is set, else an ephemeral instance)."""
+    from pipelines.definitions import build_definitions  # imported late: it imports every asset
 
-    with _environment(env):
-        instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
-        with instance:
-            result = defs.resolve_job_def(job).execute_in_process(
-                run_config=run_config, instance=instance, tags=tags, raise_on_error=False
-            )
-            # the steps' warnings, first line only, from the run log (whatever the console's level)
-            result.bhi_warnings = [
-                entry.user_message.strip().splitlines()[0]
-                for entry in instance.all_logs(result.run_id)
-                if entry.level == logging.WARNING and not entry.is_dagster_event and entry.user_message.strip()
-            ]
-            return result
-
-
-def _env(extracts: Path, out: Path, warehouse: Path, reference: Path) -> dict[str, str]:
-    return {
-        "BHI_EXTRACTS_DIR": str(extracts),
-        "BHI_OUT_DIR": str(out),
-        "BHI_WAREHOUSE": str(warehouse),
-        "BHI_REFERENCE_DIR": str(reference),
-    }
+    defs = build_definitions(deployment)
+    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+    with instance:
+        result = defs.resolve_job_def(job).execute_in_process(
+            run_config=run_config, instance=instance, tags=tags, raise_on_error=False
+        )
+        # the steps' warnings, first line only, from the run log (whatever the console's level)
+        result.bhi_warnings = [
+            entry.user_message.strip().splitlines()[0]
+            for entry in instance.all_logs(result.run_id)
+            if entry.level == logging.WARNING and not entry.is_dagster_event and entry.user_message.strip()
+        ]
+        return result
 
 
 def run_pipeline(
@@ -136,34 +113,40 @@ def run_pipeline(
     log_level: str = "WARNING",
     profile: str | None = None,
     full_refresh: bool = False,
+    settings: Deployment | None = None,
 ) -> RunOutcome:
     """Materialize the whole asset graph; return the run summary (fct_run_summary) or the error.
-    The run lock of the warehouse is held from before the first step until the summary is read, so
-    another run (another `bhi run`, the schedule, the sensor) waits or refuses (pipelines/safety.py)."""
+    `settings` carries the rest of the deployment's settings (DuckDB limits, time zone); the paths
+    given here replace its own. The run lock of the warehouse is held from before the first step
+    until the summary is read, so another run (another `bhi run`, the schedule, the sensor) waits or
+    refuses (pipelines/safety.py)."""
     warehouse = warehouse or out / "warehouse.duckdb"
+    deployment = replace(
+        settings or Deployment(),
+        extracts_dir=str(extracts), out_dir=str(out), warehouse=str(warehouse), reference_dir=str(reference),
+    )
     try:
         check_drop(Path(extracts))
         out.mkdir(parents=True, exist_ok=True)
         secure(out)
         warehouse.parent.mkdir(parents=True, exist_ok=True)
-        with _environment({"BHI_REFERENCE_DIR": str(reference)}):
-            took = _prepare(warehouse, "bhi run")
+        took = _prepare(deployment, "bhi run")
     except OperationalError as exc:
         return RunOutcome(False, {}, str(exc))
     try:
-        return _run_nightly(extracts, out, warehouse, as_of, reference, log_level, profile, full_refresh)
+        return _run_nightly(deployment, as_of, log_level, profile, full_refresh)
     finally:
         if took:
             release_run_lock(warehouse)
 
 
-def _prepare(warehouse: Path, holder: str) -> bool:
+def _prepare(deployment: Deployment, holder: str) -> bool:
     from pipelines.defs.resources import prepare_warehouse  # imported late: it imports dagster
 
-    return prepare_warehouse(str(warehouse), holder)
+    return prepare_warehouse(deployment.warehouse, holder, deployment.reference_dir)
 
 
-def _run_nightly(extracts, out, warehouse, as_of, reference, log_level, profile, full_refresh) -> RunOutcome:
+def _run_nightly(deployment: Deployment, as_of, log_level, profile, full_refresh) -> RunOutcome:
     run_config = {
         "ops": {
             "run_parameters": {"config": {"as_of": (as_of or dt.date.today()).isoformat()}},
@@ -171,7 +154,8 @@ def _run_nightly(extracts, out, warehouse, as_of, reference, log_level, profile,
         },
         "loggers": {"console": {"config": {"log_level": log_level}}},
     }
-    result = _execute("nightly", _env(extracts, out, warehouse, reference), run_config)
+    result = _execute("nightly", deployment, run_config)
+    warehouse = deployment.warehouse
     step_seconds = _step_seconds(result)
     if not result.success:
         return RunOutcome(False, {}, _root_cause(result), step_seconds, warnings=result.bhi_warnings)
@@ -193,22 +177,25 @@ def _run_nightly(extracts, out, warehouse, as_of, reference, log_level, profile,
 
 
 def close_months_run(
-    out: Path, first: str, last: str, warehouse: Path | None = None, log_level: str = "WARNING"
+    out: Path, first: str, last: str, warehouse: Path | None = None, log_level: str = "WARNING",
+    settings: Deployment | None = None,
 ) -> RunOutcome:
     """Run the `month_end_close` job for the months first..last (YYYY-MM) in one run (a backfill of
     the monthly partitions), on the warehouse a nightly run wrote."""
     warehouse = warehouse or out / "warehouse.duckdb"
     if not warehouse.exists():
         return RunOutcome(False, {}, f"no warehouse at {warehouse}: run `bhi run` first")
+    # the close reads no extracts
+    deployment = replace(settings or Deployment(), extracts_dir=str(out), out_dir=str(out), warehouse=str(warehouse))
     try:
-        took = _prepare(warehouse, "bhi close")
+        took = _prepare(deployment, "bhi close")
     except OperationalError as exc:
         return RunOutcome(False, {}, str(exc))
     try:
         tags = {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
         result = _execute(
             "month_end_close",
-            _env(out, out, warehouse, DEFAULT_REFERENCE_DIR),  # the close reads no extracts
+            deployment,
             {"loggers": {"console": {"config": {"log_level": log_level}}}},
             tags,
         )

@@ -131,7 +131,10 @@ def test_rerun_is_idempotent(sample_run, tmp_path):
 
 
 def test_definitions_load_with_schedule_job_and_checks():
-    from pipelines.definitions import defs
+    from pipelines.definitions import build_definitions
+    from pipelines.defs.deployment import Deployment
+
+    defs = build_definitions(Deployment())
 
     job = defs.resolve_job_def("nightly")
     keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}

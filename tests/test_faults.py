@@ -237,20 +237,21 @@ HOLD_RUN_LOCK = textwrap.dedent(
 )
 
 
-def test_a_scheduled_or_sensor_run_refuses_a_warehouse_another_run_holds(tmp_path, monkeypatch):
+def test_a_scheduled_or_sensor_run_refuses_a_warehouse_another_run_holds(tmp_path):
     """Daemon-launched runs (schedule, sensor, UI) execute the same job: its resource takes the lock."""
+    from pipelines.definitions import build_definitions
+    from pipelines.defs.deployment import Deployment
     from pipelines.defs.schedules import as_of_config
-    from pipelines.definitions import defs
 
     warehouse = tmp_path / "out" / "warehouse.duckdb"
     holder = subprocess.Popen([sys.executable, "-c", HOLD_RUN_LOCK, str(warehouse)], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, text=True, cwd=REPO_ROOT)
     try:
         assert holder.stdout.readline().strip() == "ready"
-        for key, value in {"BHI_EXTRACTS_DIR": str(_first_night(Drop(tmp_path / "drop"))),
-                           "BHI_OUT_DIR": str(tmp_path / "out"), "BHI_WAREHOUSE": str(warehouse),
-                           "BHI_REFERENCE_DIR": str(REPO_ROOT / "data" / "reference")}.items():
-            monkeypatch.setenv(key, value)
+        defs = build_definitions(Deployment(
+            extracts_dir=str(_first_night(Drop(tmp_path / "drop"))), out_dir=str(tmp_path / "out"),
+            warehouse=str(warehouse), reference_dir=str(REPO_ROOT / "data" / "reference"),
+        ))
         result = defs.resolve_job_def("nightly").execute_in_process(run_config=as_of_config(AS_OF), raise_on_error=False)
         assert not result.success
         from pipelines.run import _root_cause

@@ -13,7 +13,9 @@ import pytest
 
 from conftest import Drop, write_csv
 from pipelines.cli import main
-from pipelines.defs.assets_month_end import month_end_claims
+from pipelines.definitions import build_definitions
+from pipelines.defs.assets_month_end import month_end_definitions
+from pipelines.defs.deployment import Deployment
 from pipelines.defs.resources import RunPaths, Warehouse
 
 
@@ -102,6 +104,7 @@ def test_one_partition_materializes_through_dagster(closed_quarter):
         "warehouse": Warehouse(database=str(out / "warehouse.duckdb")),
         "paths": RunPaths(extracts_dir=str(folder), out_dir=str(out)),
     }
+    month_end_claims, _, _ = month_end_definitions(Deployment())
     result = dg.materialize([month_end_claims], partition_key="2026-02", resources=resources)
     assert result.success
     assert _rows(out, "select strftime(service_month, '%Y-%m') from month_end_close") == [("2026-02",)]
@@ -109,7 +112,7 @@ def test_one_partition_materializes_through_dagster(closed_quarter):
 
 
 def test_month_end_schedule_closes_the_previous_month_on_the_first():
-    from pipelines.definitions import defs
+    defs = build_definitions(Deployment())
 
     job = defs.resolve_job_def("month_end_close")
     assert job.partitions_def.get_partition_keys()[:2] == ["2024-01", "2024-02"]

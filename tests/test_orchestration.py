@@ -17,9 +17,12 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 import duckdb
 import pytest
+from dataclasses import replace
 import yaml
 
 from conftest import REPO_ROOT, SAMPLE_DIR
+from pipelines.definitions import build_definitions
+from pipelines.defs.deployment import Deployment
 from pipelines.defs.resources import (
     LOCK_ERROR_MARKER,
     WAREHOUSE_TAG,
@@ -40,9 +43,7 @@ def _as_of(run_config: dict) -> str:
 
 @pytest.fixture(scope="module")
 def defs() -> dg.Definitions:
-    from pipelines.definitions import defs
-
-    return defs
+    return build_definitions(Deployment())
 
 
 # --------------------------------------------------------------------------------------------------
@@ -60,12 +61,11 @@ def test_definitions_register_job_schedule_and_a_stopped_sensor(defs):
     assert sensor.minimum_interval_seconds == 60
 
 
-def test_schedule_request_has_run_key_as_of_config_and_warehouse_tag(defs, monkeypatch, tmp_path):
+def test_schedule_request_has_run_key_as_of_config_and_warehouse_tag(tmp_path):
     warehouse = tmp_path / "w.duckdb"
-    monkeypatch.setenv("BHI_WAREHOUSE", str(warehouse))
-    schedule = defs.resolve_schedule_def("nightly_schedule")
+    schedule = build_definitions(Deployment(warehouse=str(warehouse))).resolve_schedule_def("nightly_schedule")
     assert schedule.cron_schedule == "0 2 * * *"
-    assert schedule.execution_timezone == os.environ.get("BHI_TIMEZONE", "UTC")
+    assert schedule.execution_timezone == "UTC"
     tz = ZoneInfo(schedule.execution_timezone)
     context = dg.build_schedule_context(scheduled_execution_time=dt.datetime(2026, 11, 1, 2, 0, tzinfo=tz))
     (request,) = schedule.evaluate_tick(context).run_requests
@@ -75,20 +75,35 @@ def test_schedule_request_has_run_key_as_of_config_and_warehouse_tag(defs, monke
     assert request.tags[WAREHOUSE_TAG] == warehouse_tag(str(warehouse))
 
 
-def test_timezone_and_sensor_interval_come_from_the_environment():
-    """Read when the definitions load (the code server's environment), so check in a fresh process."""
+def test_the_code_location_reads_its_settings_when_dagster_loads_it_not_at_import():
+    """`dg dev` / the daemon: BHI_* are read when the @dg.definitions function is called; importing the
+    module reads nothing (a bad value fails the load, naming the variable, not the import)."""
     code = textwrap.dedent(
         """
-        from pipelines.definitions import defs
+        import os
+        os.environ["BHI_SENSOR_INTERVAL_SECONDS"] = "soon"
+        import pipelines.definitions as d  # no environment read here
+        os.environ["BHI_SENSOR_INTERVAL_SECONDS"] = "300"
+        defs = d.defs()
         print(defs.resolve_schedule_def("nightly_schedule").execution_timezone)
+        print(defs.resolve_schedule_def("month_end_close_schedule").execution_timezone)
         print(defs.resolve_sensor_def("extract_drop_sensor").minimum_interval_seconds)
+        print(defs.resolve_job_def("month_end_close").partitions_def.get_partition_keys()[0])
+        os.environ["BHI_SENSOR_INTERVAL_SECONDS"] = "soon"
+        try:
+            d.defs()
+        except ValueError as exc:
+            print(exc)
         """
     )
-    env = {**os.environ, "BHI_TIMEZONE": "America/Chicago", "BHI_SENSOR_INTERVAL_SECONDS": "300"}
+    env = {**os.environ, "BHI_TIMEZONE": "America/Chicago", "BHI_FIRST_MONTH": "2025-07"}
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                           cwd=REPO_ROOT, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split() == ["America/Chicago", "300"]
+    assert proc.stdout.splitlines() == [
+        "America/Chicago", "America/Chicago", "300", "2025-07",
+        "BHI_SENSOR_INTERVAL_SECONDS must be a number, got 'soon'",
+    ]
 
 
 def test_warehouse_tag_is_one_value_per_file_and_a_valid_tag_value(tmp_path):
@@ -115,26 +130,32 @@ def _write(path: Path, text: str, mtime: float = HOUR_AGO) -> Path:
 
 
 @pytest.fixture
-def drop(tmp_path, monkeypatch) -> Path:
+def drop(tmp_path) -> Path:
     folder = tmp_path / "drop"
     folder.mkdir()
     _write(folder / "time_entries_2026-10.csv", "entry_id,patient_id\nE1,P1\n")
     _write(folder / "staff.csv", "staff_id,role\nCM1,care_manager\n")
-    monkeypatch.setenv("BHI_EXTRACTS_DIR", str(folder))
-    monkeypatch.setenv("BHI_WAREHOUSE", str(tmp_path / "warehouse.duckdb"))
-    monkeypatch.setenv("BHI_TIMEZONE", "Pacific/Kiritimati")  # UTC+14: "today" differs from UTC's most of the day
-    monkeypatch.setenv("BHI_SENSOR_SETTLE_SECONDS", "0")
     return folder
 
 
-def _tick(defs, cursor: str | None):
-    sensor = defs.resolve_sensor_def("extract_drop_sensor")
+@pytest.fixture
+def settings(drop, tmp_path) -> Deployment:
+    return Deployment(
+        extracts_dir=str(drop),
+        warehouse=str(tmp_path / "warehouse.duckdb"),
+        timezone="Pacific/Kiritimati",  # UTC+14: "today" differs from UTC's most of the day
+        sensor_settle_seconds=0,
+    )
+
+
+def _tick(settings: Deployment, cursor: str | None):
+    sensor = build_definitions(settings).resolve_sensor_def("extract_drop_sensor")
     return sensor.evaluate_tick(dg.build_sensor_context(cursor=cursor))
 
 
-def test_sensor_first_tick_requests_a_nightly_run_for_today(defs, drop, tmp_path):
+def test_sensor_first_tick_requests_a_nightly_run_for_today(settings, drop, tmp_path):
     before = dt.datetime.now(ZoneInfo("Pacific/Kiritimati")).date().isoformat()
-    result = _tick(defs, None)
+    result = _tick(settings, None)
     after = dt.datetime.now(ZoneInfo("Pacific/Kiritimati")).date().isoformat()
     (request,) = result.run_requests
     assert result.cursor and request.run_key == f"drop-{result.cursor}"
@@ -144,9 +165,9 @@ def test_sensor_first_tick_requests_a_nightly_run_for_today(defs, drop, tmp_path
     assert request.tags["bhi/drop_files"] == "2"
 
 
-def test_sensor_skips_when_nothing_changed_and_ignores_other_files(defs, drop):
-    first = _tick(defs, None)
-    second = _tick(defs, first.cursor)
+def test_sensor_skips_when_nothing_changed_and_ignores_other_files(settings, drop):
+    first = _tick(settings, None)
+    second = _tick(settings, first.cursor)
     assert not second.run_requests
     assert "no new or changed extract files" in second.skip_message
     assert str(drop) in second.skip_message
@@ -158,17 +179,17 @@ def test_sensor_skips_when_nothing_changed_and_ignores_other_files(defs, drop):
     _write(drop / "~$staff.xlsx", "Excel's lock file")
     (drop / "archive").mkdir()
     _write(drop / "archive" / "time_entries_2026-01.csv", "moved away")
-    third = _tick(defs, first.cursor)
+    third = _tick(settings, first.cursor)
     assert not third.run_requests and "no new or changed" in third.skip_message
 
 
-def test_sensor_requests_a_new_run_with_a_new_run_key_for_each_change(defs, drop):
+def test_sensor_requests_a_new_run_with_a_new_run_key_for_each_change(settings, drop):
     keys = []
     cursor = None
 
     def tick_expecting_a_run():
         nonlocal cursor
-        result = _tick(defs, cursor)
+        result = _tick(settings, cursor)
         assert len(result.run_requests) == 1, result.skip_message
         cursor = result.cursor
         keys.append(result.run_requests[0].run_key)
@@ -190,52 +211,49 @@ def test_sensor_requests_a_new_run_with_a_new_run_key_for_each_change(defs, drop
     (drop / "time_entries_2026-11.parquet").unlink()  # removed
     tick_expecting_a_run()
     assert len(set(keys)) == len(keys) == 8
-    assert _tick(defs, cursor).run_requests == []
+    assert _tick(settings, cursor).run_requests == []
 
 
-def test_sensor_run_key_is_derived_from_the_drop_state_only(defs, drop):
+def test_sensor_run_key_is_derived_from_the_drop_state_only(settings, drop):
     """The same files give the same run_key even with a lost cursor, so Dagster's run-key dedupe
     never launches a second run for a drop it already ran."""
-    first = _tick(defs, None)
-    again = _tick(defs, None)
+    first = _tick(settings, None)
+    again = _tick(settings, None)
     assert again.run_requests[0].run_key == first.run_requests[0].run_key
-    other_cursor = _tick(defs, "something-else")
+    other_cursor = _tick(settings, "something-else")
     assert other_cursor.run_requests[0].run_key == first.run_requests[0].run_key
 
 
-def test_sensor_waits_for_files_still_being_written(defs, drop, monkeypatch):
-    first = _tick(defs, None)
-    monkeypatch.setenv("BHI_SENSOR_SETTLE_SECONDS", "3600")
+def test_sensor_waits_for_files_still_being_written(settings, drop, monkeypatch):
+    first = _tick(settings, None)
+    settings = replace(settings, sensor_settle_seconds=3600)
     _write(drop / "time_entries_2026-11.csv", "entry_id\nE2\n", mtime=time.time())  # just written
-    waiting = _tick(defs, first.cursor)
+    waiting = _tick(settings, first.cursor)
     assert not waiting.run_requests
     assert "waiting for 1 file(s)" in waiting.skip_message
     assert "time_entries_2026-11.csv" in waiting.skip_message
     assert "BHI_SENSOR_SETTLE_SECONDS" in waiting.skip_message
     assert waiting.cursor in (None, first.cursor)  # the cursor does not move past a half-written drop
     # settled (here: a settle time of 0) -> picked up
-    monkeypatch.setenv("BHI_SENSOR_SETTLE_SECONDS", "0")
-    settled = _tick(defs, first.cursor)
+    settings = replace(settings, sensor_settle_seconds=0)
+    settled = _tick(settings, first.cursor)
     assert len(settled.run_requests) == 1
     assert settled.run_requests[0].run_key != first.run_requests[0].run_key
 
 
-def test_sensor_default_settle_time_is_60_seconds(defs, drop, monkeypatch):
-    monkeypatch.delenv("BHI_SENSOR_SETTLE_SECONDS")
+def test_sensor_default_settle_time_is_60_seconds(settings, drop):
+    settings = replace(settings, sensor_settle_seconds=Deployment().sensor_settle_seconds)
     _write(drop / "encounters.csv", "encounter_id\nV1\n", mtime=time.time() - 30)
-    assert "waiting for 1 file(s)" in _tick(defs, None).skip_message
+    assert "waiting for 1 file(s)" in _tick(settings, None).skip_message
     _write(drop / "encounters.csv", "encounter_id\nV1\n", mtime=time.time() - 90)
-    assert len(_tick(defs, None).run_requests) == 1
+    assert len(_tick(settings, None).run_requests) == 1
 
 
-def test_sensor_skips_with_a_reason_when_the_drop_is_missing_or_empty(defs, tmp_path, monkeypatch):
-    monkeypatch.delenv("BHI_EXTRACTS_DIR", raising=False)
-    assert "BHI_EXTRACTS_DIR is not set" in _tick(defs, None).skip_message
-    monkeypatch.setenv("BHI_EXTRACTS_DIR", str(tmp_path / "nowhere"))
-    assert "does not exist" in _tick(defs, None).skip_message
+def test_sensor_skips_with_a_reason_when_the_drop_is_missing_or_empty(tmp_path):
+    assert "BHI_EXTRACTS_DIR is not set" in _tick(Deployment(), None).skip_message
+    assert "does not exist" in _tick(Deployment(extracts_dir=str(tmp_path / "nowhere")), None).skip_message
     (tmp_path / "empty").mkdir()
-    monkeypatch.setenv("BHI_EXTRACTS_DIR", str(tmp_path / "empty"))
-    assert "no extract files" in _tick(defs, None).skip_message
+    assert "no extract files" in _tick(Deployment(extracts_dir=str(tmp_path / "empty")), None).skip_message
 
 
 def test_sensor_watches_every_suffix_the_readers_read():
@@ -247,10 +265,12 @@ def test_sensor_watches_every_suffix_the_readers_read():
     assert readable and readable | {".ndjson"} <= set(EXTRACT_SUFFIXES)
 
 
-def test_sensor_rejects_a_bad_settle_setting(defs, drop, monkeypatch):
-    monkeypatch.setenv("BHI_SENSOR_SETTLE_SECONDS", "a minute")
-    with pytest.raises(Exception, match="BHI_SENSOR_SETTLE_SECONDS must be a number"):
-        _tick(defs, None)
+def test_sensor_rejects_a_bad_settle_setting():
+    with pytest.raises(ValueError, match="BHI_SENSOR_SETTLE_SECONDS must be a number, got 'a minute'"):
+        Deployment.from_environment({"BHI_SENSOR_SETTLE_SECONDS": "a minute"})
+    with pytest.raises(ValueError, match="BHI_SENSOR_SETTLE_SECONDS must be >= 0"):
+        Deployment.from_environment({"BHI_SENSOR_SETTLE_SECONDS": "-5"})
+    assert Deployment.from_environment({"BHI_SENSOR_SETTLE_SECONDS": " "}).sensor_settle_seconds == 60
 
 
 # --------------------------------------------------------------------------------------------------

@@ -7,41 +7,18 @@ six-month breaks) and the once-a-year 99492 rule read a patient's whole history,
 run rebuilds by patient instead (pipelines/warehouse/scope.py)."""
 
 import datetime as dt
-import os
 import warnings
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from pipelines.defs.deployment import Deployment
 from pipelines.defs.resources import WAREHOUSE_TAG, RunPaths, warehouse_tag
 from pipelines.outputs.close import MONTH_END_DIR, close_months, send_claims
 from pipelines.outputs.publication import publish, staging_folder
 from pipelines.safety import disk_errors
 
-FIRST_MONTH = os.environ.get("BHI_FIRST_MONTH", "2024-01")  # first partition (YYYY-MM)
-
-MONTHS = dg.MonthlyPartitionsDefinition(
-    start_date=FIRST_MONTH, fmt="%Y-%m", timezone=os.environ.get("BHI_TIMEZONE", "UTC")
-)
-
-
-# backfill_policy (one run for a range of months) is marked beta in Dagster 1.13
-warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", category=dg.BetaWarning)
-
-
-@dg.asset(
-    partitions_def=MONTHS,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    deps=["fct_claims", "fct_claim_evidence", "run_parameters", "fct_x12_claim_lines", "fct_x12_claims_held"],
-    group_name="month_end",
-    kinds={"duckdb", "csv"},
-)
-def month_end_claims(
-    context: dg.AssetExecutionContext, warehouse: DuckDBResource, paths: RunPaths
-) -> dg.MaterializeResult:
-    """The closed month's claim lines (month_end_claims, month_end_close) and
-    <out>/month_end/claims_<YYYY-MM>.csv + claim_evidence_<YYYY-MM>.csv, for every month of the run's
-    partition range."""
+def _close_partitions(context: dg.AssetExecutionContext, warehouse: DuckDBResource, paths: RunPaths) -> dg.MaterializeResult:
     first, last = context.partition_key_range.start, context.partition_key_range.end
     with warehouse.get_connection() as conn:
         # the month-end files (claims, evidence, 837P) join the published outputs: this run's folder
@@ -79,23 +56,48 @@ def month_end_claims(
     )
 
 
-month_end_job = dg.define_asset_job(
-    "month_end_close",
-    selection=[month_end_claims],
-    executor_def=dg.in_process_executor,
-    tags={WAREHOUSE_TAG: warehouse_tag()},
-    description="Close service months: the month's claim file and evidence, kept as of the close.",
-)
+def month_end_definitions(deployment: Deployment):
+    """The month-end asset (one partition per service month from the deployment's first_month, in its
+    time zone), its job and its schedule."""
+    months = dg.MonthlyPartitionsDefinition(start_date=deployment.first_month, fmt="%Y-%m", timezone=deployment.timezone)
 
-@dg.schedule(
-    job=month_end_job,
-    cron_schedule="0 3 1 * *",
-    execution_timezone=os.environ.get("BHI_TIMEZONE", "UTC"),
-    name="month_end_close_schedule",
-)
-def month_end_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
-    """On the 1st at 03:00 (after the 02:00 nightly run, whose as-of date closed the previous month):
-    close the previous month."""
-    first_of_month = context.scheduled_execution_time.date().replace(day=1)
-    month = (first_of_month - dt.timedelta(days=1)).strftime("%Y-%m")
-    return dg.RunRequest(run_key=f"close-{month}", partition_key=month, tags={WAREHOUSE_TAG: warehouse_tag()})
+    def month_end_claims(
+        context: dg.AssetExecutionContext, warehouse: DuckDBResource, paths: RunPaths
+    ) -> dg.MaterializeResult:
+        """The closed month's claim lines (month_end_claims, month_end_close) and
+        <out>/month_end/claims_<YYYY-MM>.csv + claim_evidence_<YYYY-MM>.csv, for every month of the run's
+        partition range."""
+        return _close_partitions(context, warehouse, paths)
+
+    with warnings.catch_warnings():  # backfill_policy (one run for a range of months) is beta in Dagster 1.13
+        warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", category=dg.BetaWarning)
+        month_end_claims = dg.asset(
+            partitions_def=months,
+            backfill_policy=dg.BackfillPolicy.single_run(),
+            deps=["fct_claims", "fct_claim_evidence", "run_parameters", "fct_x12_claim_lines", "fct_x12_claims_held"],
+            group_name="month_end",
+            kinds={"duckdb", "csv"},
+        )(month_end_claims)
+
+    month_end_job = dg.define_asset_job(
+        "month_end_close",
+        selection=[month_end_claims],
+        executor_def=dg.in_process_executor,
+        tags={WAREHOUSE_TAG: warehouse_tag(deployment.warehouse)},
+        description="Close service months: the month's claim file and evidence, kept as of the close.",
+    )
+
+    @dg.schedule(
+        job=month_end_job,
+        cron_schedule="0 3 1 * *",
+        execution_timezone=deployment.timezone,
+        name="month_end_close_schedule",
+    )
+    def month_end_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+        """On the 1st at 03:00 (after the 02:00 nightly run, whose as-of date closed the previous month):
+        close the previous month."""
+        first_of_month = context.scheduled_execution_time.date().replace(day=1)
+        month = (first_of_month - dt.timedelta(days=1)).strftime("%Y-%m")
+        return dg.RunRequest(run_key=f"close-{month}", partition_key=month, tags={WAREHOUSE_TAG: warehouse_tag(deployment.warehouse)})
+
+    return month_end_claims, month_end_job, month_end_schedule

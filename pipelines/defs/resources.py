@@ -1,5 +1,5 @@
-"""Resources: the DuckDB warehouse and the folders a run reads and writes, all from the environment
-(see .env.example). `bhi run` sets these variables for its own process."""
+"""Resources: the DuckDB warehouse and the folders a run reads and writes, built from a Deployment
+(pipelines/defs/deployment.py) by resources_for."""
 
 import hashlib
 import os
@@ -13,6 +13,7 @@ from pydantic import PrivateAttr
 import duckdb
 from dagster_duckdb import DuckDBResource
 
+from pipelines.defs.deployment import Deployment
 from pipelines.warehouse.reference import DEFAULT_REFERENCE_DIR
 from pipelines.safety import (  # noqa: F401  (WarehouseLockedError, lock_wait_seconds: imported from here by tests)
     LOCK_WAIT_ENV,
@@ -46,18 +47,6 @@ class RunPaths(dg.ConfigurableResource):
     @property
     def reference(self) -> Path:
         return Path(self.reference_dir)
-
-
-def _duckdb_config(config: dict) -> dict:
-    """Add DuckDB `threads` / `memory_limit` from BHI_DUCKDB_THREADS / BHI_DUCKDB_MEMORY_LIMIT (e.g. 2,
-    3GB) when they are set; otherwise DuckDB's defaults (all cores, 80% of RAM) apply."""
-    threads = os.environ.get("BHI_DUCKDB_THREADS", "").strip()
-    memory_limit = os.environ.get("BHI_DUCKDB_MEMORY_LIMIT", "").strip()
-    if threads:
-        config.setdefault("threads", int(threads))
-    if memory_limit:
-        config.setdefault("memory_limit", memory_limit)
-    return config
 
 
 # DuckDB 2.x, when another process holds the file open read-write:
@@ -99,10 +88,9 @@ def connect_warehouse(database: str, config: dict | None = None) -> duckdb.DuckD
             time.sleep(min(1.0, remaining))
 
 
-def warehouse_tag(database: str | None = None) -> str:
+def warehouse_tag(database: str) -> str:
     """Value of the `bhi/warehouse` run tag: one value per warehouse file (file name + a short hash of
     its absolute path), so the run queue allows one run per file and different files in parallel."""
-    database = database if database is not None else os.environ.get("BHI_WAREHOUSE", "")
     if not database:
         return "unset"
     path = os.path.abspath(os.path.expanduser(database))
@@ -110,7 +98,7 @@ def warehouse_tag(database: str | None = None) -> str:
     return f"{stem}-{hashlib.sha256(path.encode()).hexdigest()[:8]}"
 
 
-def prepare_warehouse(database: str, holder: str = "") -> bool:
+def prepare_warehouse(database: str, holder: str = "", reference_dir: str | Path = DEFAULT_REFERENCE_DIR) -> bool:
     """Take the run lock of the warehouse for this process (pipelines/safety.py) and, when this call
     took it, keep a checkpointed copy of the warehouse as it was before the run writes. Returns True
     when this call took the lock (the caller releases it with release_run_lock)."""
@@ -118,8 +106,7 @@ def prepare_warehouse(database: str, holder: str = "") -> bool:
     took = acquire_run_lock(path, holder)
     if took:
         try:
-            reference = Path(os.environ.get("BHI_REFERENCE_DIR") or DEFAULT_REFERENCE_DIR)
-            keep_copy(path, copies_kept(reference), lambda db: connect_warehouse(db))
+            keep_copy(path, copies_kept(Path(reference_dir)), lambda db: connect_warehouse(db))
         except BaseException:
             release_run_lock(path)
             raise
@@ -136,10 +123,13 @@ class Warehouse(DuckDBResource):
     copy of the warehouse); teardown_after_execution, called when the run ends (failed or not),
     drops it. A process already holding the lock (`bhi run`, `bhi close`) keeps it."""
 
+    reference_dir: str = str(DEFAULT_REFERENCE_DIR)  # its settings.csv says how many copies to keep
     _took_lock: bool = PrivateAttr(default=False)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        self._took_lock = prepare_warehouse(self.database, f"Dagster run {context.run.run_id if context.run else ''}")
+        self._took_lock = prepare_warehouse(
+            self.database, f"Dagster run {context.run.run_id if context.run else ''}", self.reference_dir
+        )
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         if self._took_lock:
@@ -149,18 +139,23 @@ class Warehouse(DuckDBResource):
     @contextmanager
     def get_connection(self):
         with disk_errors(self.database, "writing the warehouse (its last committed state is kept)"):
-            conn = connect_warehouse(self.database, _duckdb_config(dict(self.connection_config)))
+            conn = connect_warehouse(self.database, dict(self.connection_config))
             try:
                 yield conn
             finally:
                 conn.close()
 
 
-RESOURCES = {
-    "warehouse": Warehouse(database=dg.EnvVar("BHI_WAREHOUSE")),
-    "paths": RunPaths(
-        extracts_dir=dg.EnvVar("BHI_EXTRACTS_DIR"),
-        out_dir=dg.EnvVar("BHI_OUT_DIR"),
-        reference_dir=dg.EnvVar("BHI_REFERENCE_DIR"),
-    ),
-}
+def resources_for(deployment: Deployment) -> dict:
+    return {
+        "warehouse": Warehouse(
+            database=deployment.warehouse,
+            reference_dir=deployment.reference_dir,
+            connection_config=deployment.duckdb_config(),
+        ),
+        "paths": RunPaths(
+            extracts_dir=deployment.extracts_dir,
+            out_dir=deployment.out_dir,
+            reference_dir=deployment.reference_dir,
+        ),
+    }

@@ -5,37 +5,44 @@ limits the run queue to one in-progress run per value, so the daemon never start
 Whatever launches it (schedule, sensor, UI, `bhi run`), the run holds the warehouse's run lock from
 its first step to its last (the Warehouse resource, pipelines/safety.py): another run waits or refuses."""
 
-import os
-
 import dagster as dg
 
+from pipelines.defs.deployment import Deployment
 from pipelines.defs.resources import WAREHOUSE_TAG, warehouse_tag
 
-nightly_job = dg.define_asset_job(
-    "nightly",
-    # every asset except the monthly partitions of the month-end close (their own job and schedule)
-    selection=dg.AssetSelection.all() - dg.AssetSelection.groups("month_end"),
-    executor_def=dg.in_process_executor,
-    description="Ingest the new extract files and rebuild what they change: models, exports, dashboards.",
-    tags={WAREHOUSE_TAG: warehouse_tag()},
-)
+NIGHTLY_JOB = "nightly"
 
 
-def run_tags(as_of: str) -> dict[str, str]:
+def nightly_job(deployment: Deployment):
+    return dg.define_asset_job(
+        NIGHTLY_JOB,
+        # every asset except the monthly partitions of the month-end close (their own job and schedule)
+        selection=dg.AssetSelection.all() - dg.AssetSelection.groups("month_end"),
+        executor_def=dg.in_process_executor,
+        description="Ingest the new extract files and rebuild what they change: models, exports, dashboards.",
+        tags={WAREHOUSE_TAG: warehouse_tag(deployment.warehouse)},
+    )
+
+
+def run_tags(as_of: str, deployment: Deployment) -> dict[str, str]:
     """Tags of a scheduled or sensor-requested run: its as-of date and the run-queue warehouse tag."""
-    return {"bhi/as_of": as_of, WAREHOUSE_TAG: warehouse_tag()}
+    return {"bhi/as_of": as_of, WAREHOUSE_TAG: warehouse_tag(deployment.warehouse)}
 
 
 def as_of_config(as_of: str) -> dict:
     return {"ops": {"run_parameters": {"config": {"as_of": as_of}}}}
 
 
-@dg.schedule(
-    job=nightly_job,
-    cron_schedule="0 2 * * *",
-    execution_timezone=os.environ.get("BHI_TIMEZONE", "UTC"),
-)
-def nightly_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
-    """02:00 every night; the as-of date is the scheduled day, so last month closes on the 1st."""
-    as_of = context.scheduled_execution_time.date().isoformat()
-    return dg.RunRequest(run_key=as_of, run_config=as_of_config(as_of), tags=run_tags(as_of))
+def nightly_schedule(deployment: Deployment) -> dg.ScheduleDefinition:
+    @dg.schedule(
+        job_name=NIGHTLY_JOB,
+        cron_schedule="0 2 * * *",
+        execution_timezone=deployment.timezone,
+        name="nightly_schedule",
+    )
+    def _nightly(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+        """02:00 every night; the as-of date is the scheduled day, so last month closes on the 1st."""
+        as_of = context.scheduled_execution_time.date().isoformat()
+        return dg.RunRequest(run_key=as_of, run_config=as_of_config(as_of), tags=run_tags(as_of, deployment))
+
+    return _nightly

@@ -1,6 +1,6 @@
 """A sensor on the extract drop: request a `nightly` run when extract files arrive or change.
 
-The drop is BHI_EXTRACTS_DIR. The files that count are every file ingest could read: canonical
+The drop is the deployment's extracts_dir (BHI_EXTRACTS_DIR). The files that count are every file ingest could read: canonical
 `<table>*.csv|parquet|xlsx`, FHIR `<Resource>.ndjson`, and files a source profile's name patterns
 pick (`.csv .tsv .txt .parquet .xlsx`), plus the drop's profile `bhi-profile.yaml`. Matching is by
 suffix, a superset of what ingest assigns to a table (a stray `notes.txt` causes one harmless rerun;
@@ -14,7 +14,7 @@ in-progress uploads (`.part`, `.tmp`, `.filepart`, ...) are ignored.
   written: the whole tick waits (SkipReason naming the files) and the cursor does not move, because
   the run would ingest every file of the folder, half-written ones included.
 - as_of = today in BHI_TIMEZONE, passed like the schedule does; runs carry the `bhi/warehouse` tag.
-- Evaluated every BHI_SENSOR_INTERVAL_SECONDS (default 60, read when the definitions load).
+- Evaluated every BHI_SENSOR_INTERVAL_SECONDS (default 60).
   Stopped by default: start it in the UI (Automation -> extract_drop_sensor) or with
   `dagster sensor start extract_drop_sensor -m pipelines.definitions`.
 """
@@ -32,31 +32,12 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from pipelines.defs.schedules import as_of_config, nightly_job, run_tags
+from pipelines.defs.deployment import Deployment
+from pipelines.defs.schedules import NIGHTLY_JOB, as_of_config, run_tags
 # what ingest can read: shared with `bhi run`'s check of --extracts (which runs before Dagster is imported)
 from pipelines.safety import EXTRACT_SUFFIXES, PROFILE_FILE, is_drop_file  # noqa: F401
 
-SETTLE_ENV = "BHI_SENSOR_SETTLE_SECONDS"
-INTERVAL_ENV = "BHI_SENSOR_INTERVAL_SECONDS"
-DEFAULT_SETTLE_SECONDS = 60.0
-DEFAULT_INTERVAL_SECONDS = 60
-
-
-def _env_number(name: str, default: float) -> float:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError as exc:
-        raise ValueError(f"{name} must be a number of seconds, got {raw!r}") from exc
-    if value < 0:
-        raise ValueError(f"{name} must be >= 0, got {raw!r}")
-    return value
-
-
-def settle_seconds() -> float:
-    return _env_number(SETTLE_ENV, DEFAULT_SETTLE_SECONDS)
+SETTLE_ENV = "BHI_SENSOR_SETTLE_SECONDS"  # named in messages: where the setting comes from
 
 
 @dataclass(frozen=True)
@@ -91,15 +72,16 @@ def scan_drop(folder: Path, settle: float, now_ns: int | None = None) -> DropSta
     return DropState(tuple(settled), tuple(settling))
 
 
-def today_in_timezone() -> str:
-    return dt.datetime.now(ZoneInfo(os.environ.get("BHI_TIMEZONE", "UTC"))).date().isoformat()
+def today_in_timezone(timezone: str) -> str:
+    return dt.datetime.now(ZoneInfo(timezone)).date().isoformat()
 
 
-def evaluate_drop(folder_setting: str | None, cursor: str | None, settle: float) -> dg.RunRequest | dg.SkipReason:
+def evaluate_drop(deployment: Deployment, cursor: str | None) -> dg.RunRequest | dg.SkipReason:
     """One tick: a RunRequest (its run_key carries the new fingerprint) or a SkipReason saying why not."""
-    if not folder_setting:
+    if not deployment.extracts_dir:
         return dg.SkipReason("BHI_EXTRACTS_DIR is not set: the sensor does not know which drop folder to watch")
-    folder = Path(folder_setting)
+    folder = Path(deployment.extracts_dir)
+    settle = deployment.sensor_settle_seconds
     if not folder.is_dir():
         return dg.SkipReason(f"extract drop {folder} does not exist or is not a folder")
     state = scan_drop(folder, settle)
@@ -119,25 +101,29 @@ def evaluate_drop(folder_setting: str | None, cursor: str | None, settle: float)
             f"no new or changed extract files in {folder} since the last run request "
             f"({len(state.settled)} files, fingerprint {fingerprint})"
         )
-    as_of = today_in_timezone()
+    as_of = today_in_timezone(deployment.timezone)
     return dg.RunRequest(
         run_key=f"drop-{fingerprint}",
         run_config=as_of_config(as_of),
-        tags={**run_tags(as_of), "bhi/drop_fingerprint": fingerprint, "bhi/drop_files": str(len(state.settled))},
+        tags={**run_tags(as_of, deployment), "bhi/drop_fingerprint": fingerprint, "bhi/drop_files": str(len(state.settled))},
     )
 
 
-@dg.sensor(
-    job=nightly_job,
-    minimum_interval_seconds=int(_env_number(INTERVAL_ENV, DEFAULT_INTERVAL_SECONDS)),
-    default_status=dg.DefaultSensorStatus.STOPPED,
-    description=(
-        "Requests a nightly run when extract files in BHI_EXTRACTS_DIR are added, replaced or removed "
-        f"(after they have been quiet for {SETTLE_ENV} seconds, default 60)."
-    ),
-)
-def extract_drop_sensor(context: dg.SensorEvaluationContext):
-    result = evaluate_drop(os.environ.get("BHI_EXTRACTS_DIR"), context.cursor, settle_seconds())
-    if isinstance(result, dg.RunRequest):
-        context.update_cursor(result.tags["bhi/drop_fingerprint"])
-    return result
+def extract_drop_sensor(deployment: Deployment) -> dg.SensorDefinition:
+    @dg.sensor(
+        name="extract_drop_sensor",
+        job_name=NIGHTLY_JOB,
+        minimum_interval_seconds=deployment.sensor_interval_seconds,
+        default_status=dg.DefaultSensorStatus.STOPPED,
+        description=(
+            "Requests a nightly run when extract files in BHI_EXTRACTS_DIR are added, replaced or removed "
+            f"(after they have been quiet for {SETTLE_ENV} seconds, default 60)."
+        ),
+    )
+    def _sensor(context: dg.SensorEvaluationContext):
+        result = evaluate_drop(deployment, context.cursor)
+        if isinstance(result, dg.RunRequest):
+            context.update_cursor(result.tags["bhi/drop_fingerprint"])
+        return result
+
+    return _sensor
