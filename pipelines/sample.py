@@ -13,7 +13,9 @@ hands over each month, and that tells a demo story:
   bcbs_mi), clinical-staff time for BHI patients;
 * red flags: missing consent, consent after the first minutes, CoCM months without a psychiatric
   review, late documentation, gaps and a 6+ month break that restarts an episode;
-* four deliberately bad rows in the first month's time-entry file, for the quarantine.
+* four deliberately bad rows in the first month's time-entry file, for the quarantine;
+* a program whose staffing, caseload, pay and consultant cost follow published figures (AIMS Center,
+  BLS; the calibration constants below and docs/sample.md), so the ROI page tells the truth.
 
 Everything is vectorised with numpy / polars (a Python loop runs per month, never per patient or
 per entry), so the same function produces a 10M-entry benchmark drop.  Output is byte-for-byte
@@ -50,17 +52,42 @@ __all__ = [
 ROLES = ("billing_practitioner", "psychiatric_consultant", "care_manager", "therapist", "clinical_staff")
 _R_BP, _R_CONS, _R_CM, _R_TH, _R_CS = range(5)
 _ROLE_TITLES = ("Billing Practitioner", "Psychiatric Consultant", "Care Manager", "Therapist", "Clinical Staff")
-# (annual cost low, high, fte low, high)
-_ROLE_PAY = (
-    (190_000, 240_000, 0.2, 0.5),
-    (250_000, 300_000, 0.1, 0.3),
-    (70_000, 85_000, 0.8, 1.0),
-    (75_000, 95_000, 0.5, 1.0),
-    (42_000, 52_000, 0.5, 1.0),
+
+# --------------------------------------------------------------------------------------------
+# Program calibration: published figures where they exist, assumptions where they do not.
+# docs/sample.md lists each one with its source (title, publisher, year, URL).
+# --------------------------------------------------------------------------------------------
+
+# Wages are 70.1% of employer compensation cost in private industry (BLS ECEC, Table 1), so a
+# roster's yearly cost of a person (staff.annual_cost) is the wage / 0.701 (benefits included).
+_WAGE_SHARE_OF_EMPLOYER_COST = 0.701
+# Yearly wage (low, high) and FTE (low, high) per role (ROLES order); annual_cost = wage / 0.701.
+_ROLE_WAGE = (
+    (216_700, 264_900, 0.2, 0.5),  # billing practitioner: BLS OEWS May 2023 29-1215 family medicine mean $240,790, +-10%
+    (242_900, 296_900, 0.1, 0.3),  # psychiatric consultant: BLS OEWS May 2025 29-1223 psychiatrists mean $269,940, +-10%
+    (56_710, 82_240, 0.8, 1.0),  # care manager: BLS OEWS May 2025 21-1022 healthcare social workers p25-p75; AIMS: full-time
+    (47_100, 76_530, 0.5, 1.0),  # therapist: BLS OEWS May 2025 21-1018 mental health counselors p25-p75
+    (39_800, 48_600, 0.5, 1.0),  # clinical staff: medical assistants 31-9092 median $44,200 (secondary source), +-10%
 )
+# Enrolled patients (over the window) per care manager: AIMS Center caseload guidance, 60-80 active
+# patients per full-time care manager (Medicaid / vulnerable adults), 90-120 (commercially insured).
+_PATIENTS_PER_CARE_MANAGER = 70
+# Psychiatric consultant: AIMS Center, ~0.075 FTE (3 hours a week) per full-time care manager with a
+# full caseload; costed per CoCM patient-month at the psychiatrist's hourly employer cost (BLS mean).
+_CONSULTANT_HOURS_PER_WEEK_PER_CARE_MANAGER = 3.0
+_PSYCHIATRIST_MEAN_WAGE = 269_940  # BLS OEWS May 2025, 29-1223 psychiatrists, annual mean wage
+_CONSULTANT_COST_PER_COCM_PATIENT_MONTH = (
+    _CONSULTANT_HOURS_PER_WEEK_PER_CARE_MANAGER * 52 / 12 / _PATIENTS_PER_CARE_MANAGER
+    * _PSYCHIATRIST_MEAN_WAGE / 2080 / _WAGE_SHARE_OF_EMPLOYER_COST
+)  # ~0.19 h x $185/h = ~$34
+# Registry software and training: ASSUMPTIONS (no published price found): a licence of $300 per
+# facility-month plus $4 per active patient-month; a $2,000 kickoff training, refreshers later.
+_REGISTRY_PER_FACILITY_MONTH = 300.0
+_REGISTRY_PER_ACTIVE_PATIENT_MONTH = 4.0
+_KICKOFF_TRAINING = 2000.0
 
 PAYERS = ("medicare", "nc_medicaid", "acme_commercial", "bcbs_mi")
-_PAYER_P = (0.5, 0.2, 0.2, 0.1)
+_PAYER_P = (0.5, 0.2, 0.2, 0.1)  # ASSUMPTION: payer mix of the enrolled patients (no published mix used)
 PROGRAMS = ("cocm", "bhi")
 
 # Activity codes: the first six count toward the bundle, the rest never do.
@@ -132,7 +159,10 @@ BAD_ROWS = (
 )
 
 # Minute targets (countable care-manager minutes of a full patient-month): mixtures of
-# (weight, low, high), uniform integers within each component.
+# (weight, low, high), uniform integers within each component.  ASSUMPTION: no published
+# distribution of CoCM minutes per patient-month, nor share of patient-months that bill, was found
+# (docs/sample.md); these put ~70% of closed patient-months over a billing threshold and make every
+# band of the rules (short of a threshold, add-on units, G2214, both sides of 99484's 20) visible.
 _TARGET_INITIAL = (  # 99492: 36-85, G2214 16-35, +99494 from 86
     (0.05, 5, 15),
     (0.08, 16, 29),
@@ -308,7 +338,7 @@ def write_sample(
         [
             np.maximum(1, np.ceil(n_f / 150)),  # billing practitioners
             np.maximum(1, np.round(n_f / 300)),  # psychiatric consultants
-            np.maximum(1, np.ceil(n_f / 70)),  # care managers
+            np.maximum(1, np.ceil(n_f / _PATIENTS_PER_CARE_MANAGER)),  # care managers
             np.maximum(1, np.ceil(n_f / 250)),  # therapists
             np.maximum(1, np.ceil(n_f / 400)),  # clinical staff
         ],
@@ -323,8 +353,8 @@ def write_sample(
     for r in range(5):
         idx = np.flatnonzero(s_role == r)
         s_num[idx] = np.arange(1, idx.size + 1)
-    pay = np.array(_ROLE_PAY, dtype=float)
-    cost = pay[s_role, 0] + rng.random(S) * (pay[s_role, 1] - pay[s_role, 0])
+    pay = np.array(_ROLE_WAGE, dtype=float)
+    cost = (pay[s_role, 0] + rng.random(S) * (pay[s_role, 1] - pay[s_role, 0])) / _WAGE_SHARE_OF_EMPLOYER_COST
     s_cost = (np.round(cost / 100) * 100).astype(np.int64)
     s_fte = np.round(pay[s_role, 2] + rng.random(S) * (pay[s_role, 3] - pay[s_role, 2]), 1)
 
@@ -655,14 +685,15 @@ def write_sample(
     enc_df.write_csv(out / "encounters.csv")
     rows["encounters"] = enc_df.height
 
-    # Program costs per facility-month: a per-patient consultant contract, registry licence,
-    # and training (a kickoff in the first month, occasional refreshers later).
+    # Program costs per facility-month (see the calibration constants at the top): the psychiatric
+    # consultant's hours per CoCM patient-month, registry licence, and training (a kickoff in the
+    # first month, occasional refreshers later).
     act_fm = np.stack([np.bincount(p_fac, weights=cocm_pm[:, mi], minlength=F) for mi in range(M)])  # (M, F)
     all_fm = np.stack([np.bincount(p_fac, weights=active[:, mi], minlength=F) for mi in range(M)])
-    consult = act_fm * 15.0
-    registry = 300.0 + 4.0 * all_fm
+    consult = act_fm * _CONSULTANT_COST_PER_COCM_PATIENT_MONTH
+    registry = _REGISTRY_PER_FACILITY_MONTH + _REGISTRY_PER_ACTIVE_PATIENT_MONTH * all_fm
     training = np.where(rng.random((M, F)) < 0.2, 350 + np.round(rng.random((M, F)) * 850), 0.0)
-    training[0, :] = 2000.0
+    training[0, :] = _KICKOFF_TRAINING
     amounts = np.stack([consult, registry, training], axis=2)  # (M, F, 3)
     mm, ff, cc = np.meshgrid(np.arange(M), np.arange(F), np.arange(3), indexing="ij")
     keep = (amounts > 0).ravel()

@@ -241,9 +241,44 @@ def test_every_role_present_per_facility(drop):
     assert (per_fac["role"] == len(ROLES)).all()
     assert staff["fte"].is_between(0.1, 1.0).all() and (staff["annual_cost"] > 0).all()
     cm = staff.filter(pl.col("role") == "care_manager")
-    assert cm["annual_cost"].is_between(70_000, 85_000).all()
-    assert staff.filter(pl.col("role") == "psychiatric_consultant")["fte"].max() <= 0.3
+    # employer cost = BLS OEWS 21-1022 wage p25-p75 ($56,710-$82,240) / 0.701 (BLS ECEC wage share)
+    assert cm["annual_cost"].is_between(80_800, 117_400).all()
+    assert (cm["fte"] >= 0.8).all()  # AIMS Center: care managers full-time or nearly so
+    consultants = staff.filter(pl.col("role") == "psychiatric_consultant")
+    assert consultants["fte"].max() <= 0.3
+    # BLS OEWS 29-1223 psychiatrists mean $269,940 +-10%, / 0.701
+    assert consultants["annual_cost"].is_between(346_400, 423_600).all()
     assert staff["name"].str.contains(r"^[A-Z][a-z]+( [A-Z][a-z]+)* \d+$").all()
+
+
+def test_caseload_and_consultant_cost_match_the_published_figures(drop, entries):
+    """docs/sample.md: ~70 active patients per care-manager program FTE over the closed months (AIMS
+    Center: 60-80 per full-time care manager), and the psychiatric consultant's cost per CoCM
+    patient-month is 3 hours a week per full caseload at a psychiatrist's hourly employer cost."""
+    d, _ = drop
+    share = float(
+        pl.read_csv(Path(__file__).parent.parent / "data" / "reference" / "settings.csv")
+        .filter(pl.col("setting") == "care_manager_cocm_share")["value"][0]
+    )
+    staff = _read(d / "staff.csv").with_columns(pl.col("fte").cast(pl.Float64))
+    program_fte = staff.filter(pl.col("role") == "care_manager")["fte"].sum() * share
+    closed = entries.filter(pl.col("service_date") < dt.date(2026, 10, 1))
+    active = closed.group_by(month=pl.col("service_date").dt.month()).agg(pl.col("patient_id").n_unique())
+    per_fte = active["patient_id"].mean() / program_fte
+    assert 60 <= per_fte <= 80, per_fte
+    costs = _read(d / "program_costs.csv").with_columns(pl.col("amount").cast(pl.Float64))
+    consult = costs.filter(pl.col("category") == "psychiatric_consultant")["amount"].sum()
+    cocm = (
+        closed.vstack(entries.filter(pl.col("service_date") >= dt.date(2026, 10, 1)))
+        .filter(pl.col("program") == "cocm")
+        .select("patient_id", pl.col("service_date").dt.month())
+        .unique()
+        .height
+    )
+    hourly = 269_940 / 2080 / 0.701  # psychiatrist's mean wage per hour / wage share of employer cost
+    per_patient_month = consult / cocm
+    # 3 h a week x 52 / 12 per 60-80 patients at ~$185 an hour: $30-$40 per CoCM patient-month
+    assert 3 * 52 / 12 / 80 * hourly <= per_patient_month <= 3 * 52 / 12 / 60 * hourly, per_patient_month
 
 
 def test_enrollment_mix_and_red_flags(drop, entries):
