@@ -161,6 +161,24 @@ def test_sql_headers_declare_purpose_grain_and_the_real_upstream():
         assert declared == set(model.upstream), f"{model.path.name}: header {declared} vs SQL {set(model.upstream)}"
 
 
+def test_export_queries_are_sql_files_and_the_exports_asset_depends_on_what_they_read():
+    from pipelines.definitions import build_definitions
+    from pipelines.defs.deployment import Deployment
+    from pipelines.outputs.exports import EXPORTS
+    from pipelines.warehouse.models import load_exports
+
+    queries = load_exports()
+    assert {f"{q.name}.csv" for q in queries} == set(EXPORTS) | {"claim_evidence.csv"}
+    for query in queries:
+        assert query.header.get("purpose") and query.header.get("grain"), query.name
+        declared = {t.strip() for t in query.header.get("upstream", "").split(",") if t.strip()}
+        assert declared == set(query.upstream), f"{query.path.name}: header {declared} vs SQL {set(query.upstream)}"
+    graph = build_definitions(Deployment()).resolve_asset_graph()
+    deps = {k.to_user_string() for k in graph.get(dg.AssetKey("exports")).parent_keys}
+    assert deps == {t for q in queries for t in q.upstream}
+    assert {"fct_outreach_plan", "quarantine", "field_warnings", "fct_claims"} <= deps  # outreach_plan.csv was missed once
+
+
 @pytest.mark.browser
 def test_sample_dashboards_render_in_headless_chromium(sample_run):
     """Every page of the sample's site opens offline with no script errors; screenshots are kept."""

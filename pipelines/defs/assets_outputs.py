@@ -6,27 +6,12 @@ from dagster_duckdb import DuckDBResource
 
 from dashboards.site import PNG_DIR, SITE_MARTS, render_site, write_leadership_pngs
 from pipelines.defs.resources import RunPaths
-from pipelines.outputs.exports import write_exports
+from pipelines.outputs.exports import EXPORT_TABLES, write_exports
 from pipelines.warehouse.run_state import snapshot_claims
 from pipelines.outputs.publication import DASHBOARDS, fresh_subfolder, publish, staging_folder
 from pipelines.safety import disk_errors, fault_point
 
-MARTS = [
-    "fct_claims",
-    "fct_unpriced_claim_lines",
-    "fct_claim_changes",
-    "fct_near_threshold",
-    "fct_revenue_gap",
-    "fct_minutes_reconciliation",
-    "fct_claim_evidence",
-    "fct_rule_set_what_if",
-    "fct_modifier_advisories",
-    "fct_month_completeness",
-    "quarantine",
-]
-
-
-@dg.asset(deps=MARTS, group_name="outputs", kinds={"csv"})
+@dg.asset(deps=EXPORT_TABLES, group_name="outputs", kinds={"csv"})
 def exports(context: dg.AssetExecutionContext, warehouse: DuckDBResource, paths: RunPaths) -> dg.MaterializeResult:
     """claims.csv, near_threshold.csv, revenue_gap.csv, quarantine.csv, claim_evidence/<YYYY-MM>.csv
     and the others of pipelines/outputs/exports.py, in this run's folder (published by `publication`); only

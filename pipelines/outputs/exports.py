@@ -14,80 +14,22 @@ from pathlib import Path
 import duckdb
 
 from pipelines.safety import fault_point
+from pipelines.warehouse.models import strip_comments, load_exports
 
-# Money columns are written as decimal(12,2): always two decimals (98.32, not 98.32000000000001 from
-# double arithmetic in the warehouse, and 145.20, not 145.2); an unpriced amount is an empty cell.
-MONEY = "decimal(12,2)"
-
+# One query per file under sql/exports/ (<name>.sql -> <name>.csv), read like the SQL models: a header
+# (purpose, grain, upstream) and the tables it reads. Money columns are cast to decimal(12,2): always two
+# decimals (98.32, not 98.32000000000001 from double arithmetic, and 145.20, not 145.2); an unpriced
+# amount is an empty cell.
+_QUERIES = {q.name: q for q in load_exports()}
+EXPORT_TABLES = sorted({table for q in _QUERIES.values() for table in q.upstream})  # the exports asset's deps
 EXPORTS: dict[str, str] = {
-    "claims.csv": f"""
-        select facility_id, patient_id, payer_id, strftime(service_month, '%Y-%m') as service_month, code,
-               units, modifiers, date_of_service, unit_amount::{MONEY} as unit_amount,
-               expected_amount::{MONEY} as expected_amount, expected_collection::{MONEY} as expected_collection,
-               payer_share::{MONEY} as payer_share, patient_share::{MONEY} as patient_share, price_status,
-               program, rule_set, month_type, countable_minutes, billing_provider_id, claim_line_id
-        from fct_claims order by service_month, facility_id, patient_id, program, code""",
-    "unpriced_claim_lines.csv": """
-        select payer_id, code, strftime(service_month, '%Y-%m') as service_month, units, reason, message,
-               facility_id, patient_id, program, claim_line_id
-        from fct_unpriced_claim_lines order by service_month, payer_id, code, claim_line_id""",
-    "near_threshold.csv": f"""
-        select facility_id, patient_id, payer_id, program, care_manager_id, month_type, countable_minutes,
-               current_codes, current_amount::{MONEY} as current_amount, next_code, next_threshold_minutes,
-               minutes_needed, days_left, dollars_gained::{MONEY} as dollars_gained, blockers, warnings
-        from fct_near_threshold order by dollars_gained desc nulls last, minutes_needed, patient_id""",
-    "outreach_plan.csv": f"""
-        select care_manager_id, rank, patient_id, payer_id, program, countable_minutes, next_code,
-               next_threshold_minutes, minutes_needed, dollars_gained::{MONEY} as dollars_gained, dollars_per_minute,
-               cumulative_minutes, in_plan
-        from fct_outreach_plan order by care_manager_id nulls last, rank""",
-    "revenue_gap.csv": f"""
-        select facility_id, patient_id, payer_id, program, strftime(service_month, '%Y-%m') as service_month,
-               reason, minutes, dollars::{MONEY} as dollars, countable_minutes, current_codes, care_manager_id
-        from fct_revenue_gap order by service_month, dollars desc, patient_id""",
-    "claims_changes.csv": f"""
-        select change, patient_id, payer_id, program, strftime(service_month, '%Y-%m') as service_month, code,
-               units_before, units_after, amount_before::{MONEY} as amount_before,
-               amount_after::{MONEY} as amount_after, amount_difference::{MONEY} as amount_difference,
-               date_of_service_before, date_of_service_after, modifiers_before, modifiers_after,
-               entries_delivered_this_run, claim_line_id
-        from fct_claim_changes order by service_month, patient_id, program, code""",
-    "quarantine.csv": """
-        select table_name, source_file, source_row, columns, left(reason, 2000) as reason, record
-        from quarantine order by delivery_seq, source_row""",
-    "field_warnings.csv": """
-        select table_name, source_file, source_row, column_name, reason
-        from field_warnings order by delivery_seq, source_row, column_name""",
-    "minutes_reconciliation.csv": "select * from fct_minutes_reconciliation",
-    "rule_set_what_if.csv": f"""
-        select facility_id, patient_id, payer_id, program, strftime(service_month, '%Y-%m') as service_month,
-               countable_minutes, rule_set, codes, amount::{MONEY} as amount, what_if_rule_set, what_if_codes,
-               what_if_amount::{MONEY} as what_if_amount, difference::{MONEY} as difference
-        from fct_rule_set_what_if order by service_month, facility_id, patient_id, program""",
-    # months whose time-entry data is incomplete (a rejected file, a gap, low volume): a report built
-    # from claims.csv must not read such a month as a $0 month (fct_month_completeness)
-    "month_completeness.csv": """
-        select strftime(service_month, '%Y-%m') as service_month, month_status, is_incomplete,
-               incomplete_reasons, entries, business_days, business_days_with_entries,
-               longest_gap_business_days, rejected_files
-        from fct_month_completeness order by service_month""",
-    "modifier_advisories.csv": """
-        select encounter_id, patient_id, payer_id, encounter_date, cpt_code, modifier, advice
-        from fct_modifier_advisories order by encounter_date, encounter_id""",
+    f"{name}.csv": strip_comments(q.sql).strip() for name, q in _QUERIES.items() if name != "claim_evidence"
 }
 
-
 # The evidence trail (fct_claim_evidence): one file per service month, claim_evidence/<YYYY-MM>.csv,
-# in warehouse order (sorting ~30M rows at 10M entries costs more than writing them; the month-end
-# files are sorted); a nightly run after one more day usually rewrites only the open month's file.
+# in warehouse order; a nightly run after one more day usually rewrites only the open month's file.
 EVIDENCE_DIR = "claim_evidence"
-# item (an entry id ...) and detail echo delivered values: each is cut to EXPORT_FIELD_CAP characters
-EXPORT_FIELD_CAP = 2000
-EVIDENCE_QUERY = f"""
-    select patient_id, strftime(service_month, '%Y-%m') as service_month, program, section,
-           left(item, {EXPORT_FIELD_CAP}) as item, status, minutes, left(detail, {EXPORT_FIELD_CAP}) as detail,
-           sort_order
-    from fct_claim_evidence"""
+EVIDENCE_QUERY = strip_comments(_QUERIES["claim_evidence"].sql).strip()
 MANIFEST = "manifest.csv"
 
 

@@ -39,7 +39,7 @@ class SqlModel:
         return value or None
 
 
-def _strip_comments(sql: str) -> str:
+def strip_comments(sql: str) -> str:
     return re.sub(r"--[^\n]*", "", sql)
 
 
@@ -59,17 +59,26 @@ def _header(sql: str) -> dict[str, str]:
     return fields
 
 
+def _read_sql(path: Path, known: set[str]) -> SqlModel:
+    """A model never reads itself: its own name is not upstream (an export may share a table's name)."""
+    sql = path.read_text()
+    words = set(re.findall(r"\b[a-z_][a-z0-9_]*\b", strip_comments(sql).lower()))
+    upstream = tuple(sorted(words & (known - {path.stem} if path.parent.name in LAYERS else known)))
+    return SqlModel(path.stem, path.parent.name, path, sql, upstream, _header(sql))
+
+
 def load_models(sql_dir: Path = SQL_DIR) -> list[SqlModel]:
     paths = [p for layer in LAYERS for p in sorted((sql_dir / layer).glob("*.sql"))]
-    names = [p.stem for p in paths]
-    known = set(SOURCE_TABLES) | set(names)
-    models = []
-    for path in paths:
-        sql = path.read_text()
-        words = set(re.findall(r"\b[a-z_][a-z0-9_]*\b", _strip_comments(sql).lower()))
-        upstream = tuple(sorted((words & known) - {path.stem}))
-        models.append(SqlModel(path.stem, path.parent.name, path, sql, upstream, _header(sql)))
-    return models
+    known = set(SOURCE_TABLES) | {p.stem for p in paths}
+    return [_read_sql(path, known) for path in paths]
+
+
+def load_exports(sql_dir: Path = SQL_DIR) -> list[SqlModel]:
+    """sql/exports/*.sql: the query of each CSV export (pipelines/outputs/exports.py), read like a
+    model: header and the tables it reads (its upstream, so the exports asset's dependencies are
+    derived, not listed)."""
+    known = set(SOURCE_TABLES) | {p.stem for layer in LAYERS for p in (sql_dir / layer).glob("*.sql")}
+    return [_read_sql(path, known) for path in sorted((sql_dir / "exports").glob("*.sql"))]
 
 
 def _table_columns(
@@ -176,7 +185,7 @@ def _materialize_scope(conn: duckdb.DuckDBPyConnection, model: SqlModel, body: s
 def materialize(conn: duckdb.DuckDBPyConnection, model: SqlModel) -> int:
     """(Re)build one model's table from its SQL file, in full or (incremental models in an
     incremental run) for this run's scope only; return its row count."""
-    body = _strip_comments(model.sql).strip().rstrip(";")
+    body = strip_comments(model.sql).strip().rstrip(";")
     conn.execute(f"drop table if exists temp.main._scope_rows_{model.name}")  # a copy of the old rows
     if _incremental_run(conn, model):
         with transaction(conn):

@@ -92,10 +92,10 @@ def _why_full(conn: duckdb.DuckDBPyConnection, code_version: str, model_tables: 
 
 
 def _model_body(name: str) -> str:
-    from pipelines.warehouse.models import SQL_DIR, _strip_comments
+    from pipelines.warehouse.models import SQL_DIR, strip_comments
 
     (path,) = SQL_DIR.glob(f"*/{name}.sql")
-    return _strip_comments(path.read_text()).strip().rstrip(";")
+    return strip_comments(path.read_text()).strip().rstrip(";")
 
 
 def _covered_periods_changed(conn: duckdb.DuckDBPyConnection) -> str | None:
