@@ -67,10 +67,10 @@ def test_unknown_profile_name_and_missing_path_are_clear(tmp_path):
 @pytest.mark.parametrize(
     ("text", "key", "problem"),
     [
-        ("tabels: {}\n", "(top level).tabels", "unknown key"),
+        ("tabels: {}\n", "tabels", "unknown key (allowed: csv, description, formats, full_refresh, name, sheet, tables)"),
         ("tables:\n  timeentries: {}\n", "tables.timeentries", "unknown table 'timeentries'"),
         ("tables:\n  staff:\n    colums: {A: staff_id}\n", "tables.staff.colums", "unknown key"),
-        ("tables:\n  staff:\n    columns: {A: staf_id}\n", "tables.staff.columns.A", "'staf_id' is not a column of staff"),
+        ("tables:\n  staff:\n    columns: {A: staf_id}\n", "tables.staff.columns.A[0]", "'staf_id' is not a column of staff"),
         ("tables:\n  staff:\n    values:\n      role: {yes: care_manager}\n", "tables.staff.values.role.True",
          "keys must be text"),
         ("csv: {delimiter: ':'}\n", "csv.delimiter", "is not auto or one of"),
@@ -92,6 +92,18 @@ def test_invalid_profile_names_file_and_key(tmp_path, text, key, problem):
     message = str(err.value)
     assert message.startswith(f"profile {path}: {key}: "), message
     assert problem in message
+
+
+def test_every_problem_of_a_profile_is_named_on_one_line(tmp_path):
+    path = _write(tmp_path / "bad.yaml", "tables:\n  staff:\n    colums: {}\n    values: {rol: {}}\ncsv: {encoding: x}\n")
+    with pytest.raises(ExtractError) as err:
+        read_profile_file(path)
+    message = str(err.value)
+    assert "\n" not in message
+    assert message.startswith(f"profile {path}: ")
+    for problem in ["csv.encoding: unknown encoding 'x'", "tables.staff.colums: unknown key",
+                    "tables.staff.values.rol: 'rol' is not a column of staff"]:
+        assert problem in message, message
 
 
 def test_yaml_syntax_error_names_the_file(tmp_path):
