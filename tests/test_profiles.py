@@ -83,6 +83,16 @@ def test_unknown_profile_name_and_missing_path_are_clear(tmp_path):
         ("full_refresh: [staf]\n", "full_refresh[0]", "unknown table 'staf'"),
         ("tables:\n  staff:\n    full_refresh: yes please\n", "tables.staff.full_refresh", "must be true or false"),
         ("", "(top level)", "the file is empty"),
+        ("csv: {encoding: utf-8, quote: x}\n", "csv.quote", "unknown key (allowed: delimiter, encoding)"),
+        ("formats: {datetime: '%Y'}\n", "formats.datetime", "unknown key (allowed: date, month, time, timestamp)"),
+        ("name: [a]\n", "name", "must be text, got ['a']"),
+        ("tables:\n  staff: [a]\n", "tables.staff", "must be a mapping, got list"),
+        ("tables:\n  staff:\n    files: []\n", "tables.staff.files", "must not be empty"),
+        ("tables:\n  time_entries:\n    minutes: {}\n", "tables.time_entries.minutes", "give duration: true and/or"),
+        ("tables:\n  time_entries:\n    minutes: {duration: true, format: '%Y'}\n", "tables.time_entries.minutes",
+         "format is only used with start and end"),
+        ("tables:\n  time_entries:\n    minutes: {duration: 'yes'}\n", "tables.time_entries.minutes.duration",
+         "must be true or false, got 'yes'"),
     ],
 )
 def test_invalid_profile_names_file_and_key(tmp_path, text, key, problem):
