@@ -67,10 +67,10 @@ def test_unknown_profile_name_and_missing_path_are_clear(tmp_path):
 @pytest.mark.parametrize(
     ("text", "key", "problem"),
     [
-        ("tabels: {}\n", "(top level).tabels", "unknown key"),
+        ("tabels: {}\n", "tabels", "unknown key (allowed: csv, description, formats, full_refresh, name, sheet, tables)"),
         ("tables:\n  timeentries: {}\n", "tables.timeentries", "unknown table 'timeentries'"),
         ("tables:\n  staff:\n    colums: {A: staff_id}\n", "tables.staff.colums", "unknown key"),
-        ("tables:\n  staff:\n    columns: {A: staf_id}\n", "tables.staff.columns.A", "'staf_id' is not a column of staff"),
+        ("tables:\n  staff:\n    columns: {A: staf_id}\n", "tables.staff.columns.A[0]", "'staf_id' is not a column of staff"),
         ("tables:\n  staff:\n    values:\n      role: {yes: care_manager}\n", "tables.staff.values.role.True",
          "keys must be text"),
         ("csv: {delimiter: ':'}\n", "csv.delimiter", "is not auto or one of"),
@@ -83,6 +83,16 @@ def test_unknown_profile_name_and_missing_path_are_clear(tmp_path):
         ("full_refresh: [staf]\n", "full_refresh[0]", "unknown table 'staf'"),
         ("tables:\n  staff:\n    full_refresh: yes please\n", "tables.staff.full_refresh", "must be true or false"),
         ("", "(top level)", "the file is empty"),
+        ("csv: {encoding: utf-8, quote: x}\n", "csv.quote", "unknown key (allowed: delimiter, encoding)"),
+        ("formats: {datetime: '%Y'}\n", "formats.datetime", "unknown key (allowed: date, month, time, timestamp)"),
+        ("name: [a]\n", "name", "must be text, got ['a']"),
+        ("tables:\n  staff: [a]\n", "tables.staff", "must be a mapping, got list"),
+        ("tables:\n  staff:\n    files: []\n", "tables.staff.files", "must not be empty"),
+        ("tables:\n  time_entries:\n    minutes: {}\n", "tables.time_entries.minutes", "give duration: true and/or"),
+        ("tables:\n  time_entries:\n    minutes: {duration: true, format: '%Y'}\n", "tables.time_entries.minutes",
+         "format is only used with start and end"),
+        ("tables:\n  time_entries:\n    minutes: {duration: 'yes'}\n", "tables.time_entries.minutes.duration",
+         "must be true or false, got 'yes'"),
     ],
 )
 def test_invalid_profile_names_file_and_key(tmp_path, text, key, problem):
@@ -92,6 +102,18 @@ def test_invalid_profile_names_file_and_key(tmp_path, text, key, problem):
     message = str(err.value)
     assert message.startswith(f"profile {path}: {key}: "), message
     assert problem in message
+
+
+def test_every_problem_of_a_profile_is_named_on_one_line(tmp_path):
+    path = _write(tmp_path / "bad.yaml", "tables:\n  staff:\n    colums: {}\n    values: {rol: {}}\ncsv: {encoding: x}\n")
+    with pytest.raises(ExtractError) as err:
+        read_profile_file(path)
+    message = str(err.value)
+    assert "\n" not in message
+    assert message.startswith(f"profile {path}: ")
+    for problem in ["csv.encoding: unknown encoding 'x'", "tables.staff.colums: unknown key",
+                    "tables.staff.values.rol: 'rol' is not a column of staff"]:
+        assert problem in message, message
 
 
 def test_yaml_syntax_error_names_the_file(tmp_path):

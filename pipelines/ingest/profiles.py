@@ -4,8 +4,9 @@ A profile says which files hold which table (name patterns), how to read them (C
 delimiter, XLSX sheet), how its columns are named (source column -> canonical column), how its code
 values translate (role "BHCM" -> care_manager), how its dates and times are written, how minutes are
 given (a number, a duration H:MM:SS, or start/end date-times) and which tables are delivered as full
-refreshes. The schema is documented in docs/source-profiles.md; `load_profile` checks every key and
-reports the profile file and the bad key.
+refreshes. The schema is documented in docs/source-profiles.md. It is declared below as pydantic
+models (unknown keys forbidden); `load_profile` reports every problem on one line naming the profile
+file and the dotted key.
 
 Mappings are applied by `apply_profile` as polars expressions on the text columns (no row loops).
 A value a mapping cannot convert is passed on unchanged, so the SQL checks of the ingest quarantine
@@ -16,12 +17,14 @@ from __future__ import annotations
 
 import codecs
 import re
-from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, ClassVar, TypeVar
 
 import polars as pl
 import yaml
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, StrictBool
+from pydantic import ValidationError, create_model, field_validator, model_validator
 
 from pipelines.ingest.errors import ExtractError
 from pipelines.ingest.extract_format import TABLES
@@ -33,47 +36,176 @@ DROP_PROFILE_FILE = "bhi-profile.yaml"
 DELIMITERS = {",", ";", "\t", "|"}
 # date-time formats tried for minutes.start / minutes.end when the profile gives none
 ISO_DATETIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M")
+FORMAT_TYPES = ("date", "timestamp", "time", "month")  # column types a format applies to
+_DIRECTIVES = set("aAbBcCdDeFgGhHIjklmMnpPrRsStTuUvVwWxXyYzZf%")
 
 
-@dataclass(frozen=True)
-class CsvOptions:
-    encoding: str = "auto"  # auto | a Python codec name (utf-8, cp1252, latin-1, utf-16 ...)
-    delimiter: str = "auto"  # auto | , | ; | \t | |
+def normalise_header(name: str) -> str:
+    """Header as matched: BOM and surrounding spaces removed, lower-case, runs of spaces -> '_'."""
+    return re.sub(r"\s+", "_", str(name).strip().lstrip("\ufeff").strip().lower())
 
 
-@dataclass(frozen=True)
-class MinutesSpec:
-    duration: bool = False  # the minutes column may hold H:MM or H:MM:SS
-    start: str | None = None  # source column with the start date-time
-    end: str | None = None  # source column with the end date-time
-    formats: tuple[str, ...] = ISO_DATETIME_FORMATS
+# ---------------------------------------------------------------------------------------------------
+# The schema: value types and their checks (a ValueError's text becomes the problem in the message)
 
 
-@dataclass(frozen=True)
-class TableProfile:
-    files: tuple[str, ...] = ()  # glob patterns (case-insensitive); empty: canonical `<table>*` naming
+def _number_as_text(value: Any) -> Any:
+    """YAML reads 15 and 1.5 as numbers: accepted where text is expected (not true/false)."""
+    return str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+
+
+def _strftime(fmt: str) -> str:
+    if "%" not in fmt:
+        raise ValueError(f"'{fmt}' is not a strftime format (e.g. '%m/%d/%Y')")
+    bad = [d for d in re.findall(r"%[-_0^#]?[.:]?(.)", fmt) if d not in _DIRECTIVES]
+    if bad:
+        raise ValueError(f"'{fmt}' has an unknown directive %{bad[0]}")
+    return fmt
+
+
+def _encoding(name: str) -> str:
+    if name != "auto":
+        try:
+            codecs.lookup(name)
+        except LookupError as exc:
+            raise ValueError(f"unknown encoding '{name}'") from exc
+    return name
+
+
+def _delimiter(value: str) -> str:
+    if value != "auto" and value not in DELIMITERS:
+        raise ValueError(f"{value!r} is not auto or one of , ; | and a tab (\"\\t\")")
+    return value
+
+
+def _table_name(name: str) -> str:
+    if name not in TABLES:
+        raise ValueError(f"unknown table '{name}' (tables: {', '.join(TABLES)})")
+    return name
+
+
+def _format_type(name: str) -> str:
+    if name not in FORMAT_TYPES:
+        raise ValueError(f"unknown key (allowed: {', '.join(sorted(FORMAT_TYPES))})")
+    return name
+
+
+def _column_of(table: str, name: str, formatted: bool = False) -> str:
+    """A canonical column of `table`; with `formatted`, one of a type a format applies to."""
+    types = {c.name: c.type for c in TABLES[table].columns}
+    if name not in types:
+        raise ValueError(f"'{name}' is not a column of {table} (columns: {', '.join(types)})")
+    if formatted and types[name] not in FORMAT_TYPES:
+        raise ValueError(f"formats apply to date, timestamp, time and month columns, not {types[name]}")
+    return name
+
+
+T = TypeVar("T")
+Text = Annotated[str, BeforeValidator(_number_as_text)]
+Header = Annotated[str, AfterValidator(normalise_header)]  # a source column name, as matched
+OneOrMore = Annotated[tuple[T, ...], BeforeValidator(lambda v: v if isinstance(v, list) else [v]), Field(min_length=1)]
+OrEmpty = Annotated[T, BeforeValidator(lambda v: {} if v is None else v)]  # `key:` with nothing: empty
+Formats = OneOrMore[Annotated[Text, AfterValidator(_strftime)]]
+TableName = Annotated[Text, AfterValidator(_table_name)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CsvOptions(_Strict):
+    encoding: Annotated[Text, AfterValidator(_encoding)] = "auto"  # auto | a Python codec name
+    delimiter: Annotated[Text, AfterValidator(_delimiter)] = "auto"  # auto | , | ; | \t | |
+
+
+class MinutesSpec(_Strict):
+    duration: StrictBool = False  # the minutes column may hold H:MM or H:MM:SS
+    start: Annotated[Text, AfterValidator(normalise_header)] | None = None  # source column: start date-time
+    end: Annotated[Text, AfterValidator(normalise_header)] | None = None  # source column: end date-time
+    format: Formats = ISO_DATETIME_FORMATS  # formats of start and end
+
+    @model_validator(mode="after")
+    def _start_end_or_duration(self) -> MinutesSpec:
+        if (self.start is None) != (self.end is None):
+            raise ValueError("give both start and end (source columns with date-times)")
+        if "format" in self.model_fields_set and self.start is None:
+            raise ValueError("format is only used with start and end")
+        if not self.duration and self.start is None:
+            raise ValueError("give duration: true and/or start and end")
+        return self
+
+
+class TableProfile(_Strict):
+    """How one table is delivered. `_table_model` narrows the column names to those of the table."""
+
+    table: ClassVar[str] = ""
+    files: OneOrMore[Text] = ()  # glob patterns (case-insensitive); empty: canonical `<table>*` naming
     csv: CsvOptions | None = None  # None: the profile's csv options
-    sheet: str | None = None  # None: the profile's sheet; "*": every sheet; otherwise a sheet name
-    columns: dict[str, tuple[str, ...]] = field(default_factory=dict)  # source (normalised) -> canonical(s)
-    values: dict[str, dict[str, str]] = field(default_factory=dict)  # canonical column -> {lower(source): canonical}
-    formats: dict[str, tuple[str, ...]] = field(default_factory=dict)  # canonical column -> formats
-    defaults: dict[str, str] = field(default_factory=dict)  # canonical column -> value when empty/absent
+    sheet: Text | None = None  # None: the profile's sheet; a name or a glob pattern of sheets
+    columns: OrEmpty[dict[Header, OneOrMore[str]]] = {}  # source (normalised) -> canonical(s)
+    values: OrEmpty[dict[str, OrEmpty[dict[str, Text]]]] = {}  # canonical column -> {lower(source): canonical}
+    formats: OrEmpty[dict[str, Formats]] = {}  # canonical column -> formats
+    defaults: OrEmpty[dict[str, Text]] = {}  # canonical column -> value when empty/absent
     minutes: MinutesSpec | None = None
+    full_refresh: StrictBool = False  # same as listing the table in the profile's full_refresh
+
+    @field_validator("values")
+    @classmethod
+    def _match_values_ignoring_case(cls, values: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        return {column: {k.strip().lower(): v for k, v in m.items()} for column, m in values.items()}
+
+    @field_validator("minutes")
+    @classmethod
+    def _minutes_of_time_entries(cls, minutes: MinutesSpec | None) -> MinutesSpec | None:
+        if minutes is not None and cls.table != "time_entries":
+            raise ValueError("only time_entries has minutes")
+        return minutes
 
 
-@dataclass(frozen=True)
-class Profile:
-    name: str
-    path: Path | None = None
-    description: str = ""
-    csv: CsvOptions = CsvOptions()
-    sheet: str | None = None
-    formats: dict[str, tuple[str, ...]] = field(default_factory=dict)  # column type (date, time, month) -> formats
-    tables: dict[str, TableProfile] = field(default_factory=dict)
-    full_refresh_tables: frozenset[str] = frozenset()
+def _table_model(table: str) -> type[TableProfile]:
+    column = Annotated[str, AfterValidator(partial(_column_of, table))]
+    formatted = Annotated[str, AfterValidator(partial(_column_of, table, formatted=True))]
+    model = create_model(
+        f"TableProfile_{table}",
+        __base__=TableProfile,
+        columns=(OrEmpty[dict[Header, OneOrMore[column]]], {}),
+        values=(OrEmpty[dict[column, OrEmpty[dict[str, Text]]]], {}),
+        formats=(OrEmpty[dict[formatted, Formats]], {}),
+        defaults=(OrEmpty[dict[column, Text]], {}),
+    )
+    model.table = table
+    return model
+
+
+class _TablesBase(_Strict):
+    def items(self) -> list[tuple[str, TableProfile]]:
+        """The tables the profile describes, by name."""
+        return [(name, spec) for name, spec in self if spec is not None]
+
+
+Tables = create_model("Tables", __base__=_TablesBase, **{t: (_table_model(t) | None, None) for t in TABLES})
+
+
+class Profile(_Strict):
+    name: Text = ""  # parse_profile: default the file name without .yaml
+    description: Text = ""
+    csv: OrEmpty[CsvOptions] = CsvOptions()
+    sheet: Text | None = None
+    formats: OrEmpty[dict[Annotated[str, AfterValidator(_format_type)], Formats]] = {}  # column type -> formats
+    full_refresh: Annotated[tuple[TableName, ...], BeforeValidator(lambda v: v or [])] = ()
+    tables: OrEmpty[Tables] = Tables()
+    _path: Path | None = PrivateAttr(default=None)
+
+    @property
+    def path(self) -> Path | None:
+        return self._path
+
+    @property
+    def full_refresh_tables(self) -> frozenset[str]:
+        return frozenset(self.full_refresh) | {name for name, spec in self.tables.items() if spec.full_refresh}
 
     def table(self, name: str) -> TableProfile:
-        return self.tables.get(name) or TableProfile()
+        return dict(self.tables.items()).get(name) or TableProfile()
 
     def csv_options(self, table: str) -> CsvOptions:
         return self.table(table).csv or self.csv
@@ -86,192 +218,67 @@ class Profile:
 CANONICAL = Profile(name="canonical")
 
 
-def normalise_header(name: str) -> str:
-    """Header as matched: BOM and surrounding spaces removed, lower-case, runs of spaces -> '_'."""
-    return re.sub(r"\s+", "_", str(name).strip().lstrip("\ufeff").strip().lower())
-
-
 # ---------------------------------------------------------------------------------------------------
-# Loading and validation
+# Loading: pydantic's errors as one line naming the profile file and the dotted key
+
+_KEYS_AS_TEXT = "keys must be text (quote Y/N/yes/no/on/off and numbers in YAML)"
 
 
-class _Checker:
-    """Walks the parsed YAML; every error names the profile file and the dotted key."""
-
-    def __init__(self, path: Path):
-        self.path = path
-
-    def fail(self, key: str, problem: str) -> ExtractError:
-        return ExtractError(f"profile {self.path}: {key}: {problem}")
-
-    def mapping(self, value: Any, key: str, allowed: set[str] | None = None) -> dict:
-        if value is None:
-            return {}
-        if not isinstance(value, dict):
-            raise self.fail(key, f"must be a mapping, got {type(value).__name__}")
-        for k in value:
-            if not isinstance(k, str):
-                raise self.fail(f"{key}.{k}", "keys must be text (quote Y/N/yes/no/on/off and numbers in YAML)")
-            if allowed is not None and k not in allowed:
-                raise self.fail(f"{key}.{k}", f"unknown key (allowed: {', '.join(sorted(allowed))})")
-        return value
-
-    def text(self, value: Any, key: str) -> str:
-        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            raise self.fail(key, f"must be text, got {value!r} (quote it in YAML)")
-        return str(value)
-
-    def texts(self, value: Any, key: str) -> tuple[str, ...]:
-        items = value if isinstance(value, list) else [value]
-        if not items:
-            raise self.fail(key, "must not be empty")
-        return tuple(self.text(v, f"{key}[{i}]") for i, v in enumerate(items))
-
-    def formats(self, value: Any, key: str) -> tuple[str, ...]:
-        out = self.texts(value, key)
-        for i, fmt in enumerate(out):
-            if "%" not in fmt:
-                raise self.fail(f"{key}[{i}]", f"'{fmt}' is not a strftime format (e.g. '%m/%d/%Y')")
-            bad = [d for d in re.findall(r"%[-_0^#]?[.:]?(.)", fmt) if d not in _DIRECTIVES]
-            if bad:
-                raise self.fail(f"{key}[{i}]", f"'{fmt}' has an unknown directive %{bad[0]}")
-        return out
-
-    def bool(self, value: Any, key: str) -> bool:
-        if not isinstance(value, bool):
-            raise self.fail(key, f"must be true or false, got {value!r}")
-        return value
-
-    def table_name(self, name: str, key: str) -> str:
-        if name not in TABLES:
-            raise self.fail(key, f"unknown table '{name}' (tables: {', '.join(TABLES)})")
-        return name
-
-    def column(self, table: str, name: Any, key: str) -> str:
-        name = self.text(name, key)
-        if name not in {c.name for c in TABLES[table].columns}:
-            raise self.fail(key, f"'{name}' is not a column of {table} "
-                                 f"(columns: {', '.join(c.name for c in TABLES[table].columns)})")
-        return name
-
-    def csv(self, value: Any, key: str) -> CsvOptions | None:
-        if value is None:
-            return None
-        value = self.mapping(value, key, {"encoding", "delimiter"})
-        encoding = self.text(value.get("encoding", "auto"), f"{key}.encoding")
-        if encoding != "auto":
-            try:
-                codecs.lookup(encoding)
-            except LookupError as exc:
-                raise self.fail(f"{key}.encoding", f"unknown encoding '{encoding}'") from exc
-        delimiter = self.text(value.get("delimiter", "auto"), f"{key}.delimiter")
-        if delimiter != "auto" and delimiter not in DELIMITERS:
-            raise self.fail(f"{key}.delimiter", f"{delimiter!r} is not auto or one of , ; | and a tab (\"\\t\")")
-        return CsvOptions(encoding, delimiter)
-
-    def sheet(self, value: Any, key: str) -> str | None:
-        return None if value is None else self.text(value, key)
+def _key_path(error: dict) -> str:
+    """('tables', 'staff', 'files', 0) -> 'tables.staff.files[0]'; a bad mapping key is shown as written."""
+    loc, parts = error["loc"], []
+    for i, part in enumerate(loc):
+        is_key = loc[i + 1 : i + 2] == ("[key]",) or (error["type"] == "invalid_key" and i == len(loc) - 1)
+        if part == "[key]":
+            continue
+        if is_key:
+            part = error["input"]  # pydantic stores the key true as 1
+        parts.append(f"[{part}]" if isinstance(part, int) and not is_key else f".{part}")
+    return "".join(parts).lstrip(".") or "(top level)"
 
 
-_DIRECTIVES = set("aAbBcCdDeFgGhHIjklmMnpPrRsStTuUvVwWxXyYzZf%")
-_TOP_KEYS = {"name", "description", "csv", "sheet", "formats", "full_refresh", "tables"}
-_TABLE_KEYS = {"files", "csv", "sheet", "columns", "values", "formats", "defaults", "minutes", "full_refresh"}
-_FORMAT_TYPES = {"date", "timestamp", "time", "month"}
+def _unknown_key(loc: tuple) -> str:
+    *parent, key = loc
+    if parent == ["tables"]:
+        return f"unknown table '{key}' (tables: {', '.join(TABLES)})"
+    model = Profile if not parent else {"csv": CsvOptions, "minutes": MinutesSpec}.get(parent[-1], TableProfile)
+    return f"unknown key (allowed: {', '.join(sorted(model.model_fields))})"
 
 
-def _table_profile(c: _Checker, table: str, raw: Any, key: str) -> tuple[TableProfile, bool]:
-    raw = c.mapping(raw, key, _TABLE_KEYS)
-    files = c.texts(raw["files"], f"{key}.files") if "files" in raw else ()
-    columns: dict[str, tuple[str, ...]] = {}
-    for source, target in c.mapping(raw.get("columns"), f"{key}.columns").items():
-        targets = c.texts(target, f"{key}.columns.{source}")
-        columns[normalise_header(source)] = tuple(
-            c.column(table, t, f"{key}.columns.{source}") for t in targets
-        )
-    values: dict[str, dict[str, str]] = {}
-    for column, mapping in c.mapping(raw.get("values"), f"{key}.values").items():
-        c.column(table, column, f"{key}.values.{column}")
-        mapping = c.mapping(mapping, f"{key}.values.{column}")
-        values[column] = {
-            k.strip().lower(): c.text(v, f"{key}.values.{column}.{k}") for k, v in mapping.items()
-        }
-    formats: dict[str, tuple[str, ...]] = {}
-    for column, fmts in c.mapping(raw.get("formats"), f"{key}.formats").items():
-        c.column(table, column, f"{key}.formats.{column}")
-        typ = next(col.type for col in TABLES[table].columns if col.name == column)
-        if typ not in _FORMAT_TYPES:
-            raise c.fail(f"{key}.formats.{column}", f"formats apply to date, timestamp, time and month columns, not {typ}")
-        formats[column] = c.formats(fmts, f"{key}.formats.{column}")
-    defaults = {
-        c.column(table, column, f"{key}.defaults.{column}"): c.text(v, f"{key}.defaults.{column}")
-        for column, v in c.mapping(raw.get("defaults"), f"{key}.defaults").items()
-    }
-    minutes = None
-    if raw.get("minutes") is not None:
-        if table != "time_entries":
-            raise c.fail(f"{key}.minutes", "only time_entries has minutes")
-        m = c.mapping(raw["minutes"], f"{key}.minutes", {"duration", "start", "end", "format"})
-        start = normalise_header(c.text(m["start"], f"{key}.minutes.start")) if "start" in m else None
-        end = normalise_header(c.text(m["end"], f"{key}.minutes.end")) if "end" in m else None
-        if (start is None) != (end is None):
-            raise c.fail(f"{key}.minutes", "give both start and end (source columns with date-times)")
-        if "format" in m and start is None:
-            raise c.fail(f"{key}.minutes.format", "only used with start and end")
-        minutes = MinutesSpec(
-            duration=c.bool(m.get("duration", False), f"{key}.minutes.duration"),
-            start=start,
-            end=end,
-            formats=c.formats(m["format"], f"{key}.minutes.format") if "format" in m else ISO_DATETIME_FORMATS,
-        )
-        if not minutes.duration and start is None:
-            raise c.fail(f"{key}.minutes", "give duration: true and/or start and end")
-    full_refresh = c.bool(raw.get("full_refresh", False), f"{key}.full_refresh")
-    return (
-        TableProfile(
-            files=files,
-            csv=c.csv(raw.get("csv"), f"{key}.csv"),
-            sheet=c.sheet(raw.get("sheet"), f"{key}.sheet"),
-            columns=columns,
-            values=values,
-            formats=formats,
-            defaults=defaults,
-            minutes=minutes,
-        ),
-        full_refresh,
-    )
+def _problem(error: dict) -> str:
+    kind, value = error["type"], error["input"]
+    if kind == "value_error":
+        return str(error["ctx"]["error"])
+    if kind == "extra_forbidden":
+        return _unknown_key(error["loc"])
+    if kind == "invalid_key" or (kind == "string_type" and error["loc"][-1:] == ("[key]",)):
+        return _KEYS_AS_TEXT
+    if kind == "string_type":
+        return f"must be text, got {value!r} (quote it in YAML)"
+    if kind == "bool_type":
+        return f"must be true or false, got {value!r}"
+    if kind in ("dict_type", "model_type"):
+        return f"must be a mapping, got {type(value).__name__}"
+    if kind in ("list_type", "tuple_type"):
+        return f"must be a list, got {type(value).__name__}"
+    if kind == "too_short":
+        return "must not be empty"
+    return error["msg"]
 
 
 def parse_profile(raw: Any, path: Path) -> Profile:
     """Check a parsed YAML document and build the Profile (ExtractError naming file and key)."""
-    c = _Checker(path)
     if raw is None:
-        raise c.fail("(top level)", "the file is empty")
-    raw = c.mapping(raw, "(top level)", _TOP_KEYS)
-    formats = {}
-    for typ, fmts in c.mapping(raw.get("formats"), "formats", _FORMAT_TYPES).items():
-        formats[typ] = c.formats(fmts, f"formats.{typ}")
-    tables: dict[str, TableProfile] = {}
-    full_refresh: set[str] = set()
-    for name, spec in c.mapping(raw.get("tables"), "tables").items():
-        c.table_name(name, f"tables.{name}")
-        tables[name], refresh = _table_profile(c, name, spec, f"tables.{name}")
-        if refresh:
-            full_refresh.add(name)
-    listed = raw.get("full_refresh") or []
-    if not isinstance(listed, list):
-        raise c.fail("full_refresh", "must be a list of table names")
-    for i, name in enumerate(listed):
-        full_refresh.add(c.table_name(c.text(name, f"full_refresh[{i}]"), f"full_refresh[{i}]"))
-    return Profile(
-        name=c.text(raw.get("name", path.stem), "name"),
-        path=path,
-        description=c.text(raw.get("description", ""), "description"),
-        csv=c.csv(raw.get("csv"), "csv") or CsvOptions(),
-        sheet=c.sheet(raw.get("sheet"), "sheet"),
-        formats=formats,
-        tables=tables,
-        full_refresh_tables=frozenset(full_refresh),
-    )
+        raise ExtractError(f"profile {path}: (top level): the file is empty")
+    if isinstance(raw, dict):
+        raw = {"name": path.stem} | raw
+    try:
+        profile = Profile.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(f"{_key_path(e)}: {_problem(e)}" for e in exc.errors())
+        raise ExtractError(f"profile {path}: {problems}") from None
+    profile._path = path
+    return profile
 
 
 def read_profile_file(path: Path) -> Profile:
@@ -434,7 +441,7 @@ def apply_profile(df: pl.DataFrame, table: str, profile: Profile | None) -> pl.D
     df = df.with_columns(exprs)
     m = tp.minutes
     if m and m.start:
-        formats = tuple(dict.fromkeys(m.formats + ISO_DATETIME_FORMATS))  # native date-times arrive as ISO
+        formats = tuple(dict.fromkeys(m.format + ISO_DATETIME_FORMATS))  # native date-times arrive as ISO
         start = _parse_datetime(pl.col("__start"), formats)
         end = _parse_datetime(pl.col("__end"), formats)
         # both unreadable: pass the original texts on, so the quarantine shows what was delivered
