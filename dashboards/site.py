@@ -977,7 +977,7 @@ def revenue_gap_page(
     limit: int = GAP_TABLE_LIMIT,
 ) -> str:
     """Closed months: stacked bar by month and reason (fct_revenue_gap_monthly), totals by reason
-    (fct_revenue_gap_by_reason) and the top patient-months (fct_revenue_gap_patient_months)."""
+    (fct_revenue_gap_by_reason) and the top patient-months (fct_revenue_gap_patient_months_ranked)."""
     h = _one(headlines)
     parts = [
         "<h1>Revenue left on the table (closed months)</h1>",
@@ -1209,7 +1209,7 @@ def payments_page(
                        "alert" if t.get("denied_lines") else ""))
     parts.append(_card("Underpaid against the expected amount", fmt_dollars(t.get("underpaid_amount")),
                        "alert" if t.get("underpaid_amount") else ""))
-    parts.append(_card(f"No answer yet ({fmt_int((t.get('claim_lines') or 0) - (t.get('answered_lines') or 0))} lines)",
+    parts.append(_card(f"No answer yet ({fmt_int(t.get('unanswered_lines'))} lines)",
                        fmt_dollars(t.get("unanswered_expected_amount"))))
     parts.append("</div>")
     parts.append(_figure_html(figures.payments_by_month(summary), "fig-payments"))
@@ -1524,7 +1524,8 @@ def _write_text(path: Path, text: str) -> None:
 SITE_MARTS = (
     "fct_run_summary", "fct_dashboard_headlines", "fct_worklist_pace", "fct_outreach_summary",
     "fct_outreach_plan", "fct_revenue_gap_monthly", "fct_revenue_gap_by_reason",
-    "fct_revenue_gap_patient_months", "fct_program_roi_monthly", "fct_program_roi_facility",
+    "fct_revenue_gap_patient_months", "fct_revenue_gap_patient_months_ranked", "fct_program_roi_monthly",
+    "fct_program_roi_facility",
     "fct_compliance_blocked_months", "fct_compliance_documentation_lag",
     "fct_compliance_quarantine", "fct_program_roi_assumptions", "fct_run_health",
     "fct_run_health_sources", "fct_month_completeness", "fct_outcomes_summary", "fct_outcome_episodes",
@@ -1562,9 +1563,8 @@ def render_site(
     plan = _read(conn, "fct_outreach_plan", f"where rank <= {int(outreach_limit)}")
     gap_monthly = _read(conn, "fct_revenue_gap_monthly")
     gap_by_reason = _read(conn, "fct_revenue_gap_by_reason")
-    gap_top = _read(conn, "fct_revenue_gap_patient_months",
-                    "order by dollars desc, service_month desc, facility_id, patient_id, program"
-                    f" limit {int(gap_table_limit)}").with_row_index("dollar_rank", offset=1)
+    gap_top = _read(conn, "fct_revenue_gap_patient_months_ranked",
+                    f"where dollar_rank <= {int(gap_table_limit)} order by dollar_rank")
     roi_monthly = _read(conn, "fct_program_roi_monthly")
     roi_facility = _read(conn, "fct_program_roi_facility")
     blocked = _read(conn, "fct_compliance_blocked_months")
