@@ -27,7 +27,7 @@ import plotly.offline
 import polars as pl
 
 from dashboards import figures
-from pipelines.explain import NotFound, explain_with
+from pipelines.explain import explain_many
 from dashboards.theme import (
     FONT_STACK,
     GRID,
@@ -529,10 +529,10 @@ def write_drilldown_pages(conn: duckdb.DuckDBPyConnection, out: Path,
     written: set[tuple[Any, dt.date]] = set()
     if {"fct_patient_months", "fct_claim_evidence", "int_time_entries_classified"} <= tables:
         folder.mkdir(parents=True, exist_ok=True)
+        texts = explain_many(conn, [(patient_id, fmt_month(month)) for patient_id, month in pairs])
         for patient_id, month in pairs:
-            try:
-                text = explain_with(conn, patient_id, fmt_month(month))
-            except NotFound:
+            text = texts.get((patient_id, fmt_month(month)))
+            if text is None:
                 continue
             _write_text(out / drilldown_href(patient_id, month),
                         explain_page(text, patient_id, month, as_of=as_of, health=health))
