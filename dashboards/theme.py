@@ -1,4 +1,6 @@
-"""One small visual theme shared by every figure and page, plus value formatters.
+"""One small visual theme shared by every figure and page, plus value formatters (the page
+templates' filters, dashboards/render.py). dashboards/static/site.css writes these colours and the
+font stack out literally; tests/test_dashboards.py keeps the two in step.
 
 No Dagster imports here: the dashboards package is pure (marts in, figures/HTML out).
 """

@@ -21,7 +21,8 @@ import duckdb
 import polars as pl
 import pytest
 
-from dashboards import figures, site, theme
+from dashboards import figures, marts, pngs, site, theme
+from dashboards import render as page_render
 from pipelines.warehouse.models import MODELS, in_dependency_order, materialize
 
 D = dt.date
@@ -607,10 +608,33 @@ def test_render_site_is_repeatable(warehouse: Path, tmp_path: Path):
 
 def test_pages_do_no_arithmetic_on_mart_values():
     """Pages format, filter, sort and cut; sums and totals live in the SQL marts."""
-    for module in (site, figures):
+    for module in (site, marts, page_render, pngs, figures):
         source = Path(module.__file__).read_text(encoding="utf-8")
-        for pattern in (r"\.sum\(", r"\.cum_sum\(", r"group_by\(", r"\.agg\(", r"\.mean\("):
+        for pattern in (r"\.sum\(", r"\.cum_sum\(", r"group_by\(", r"\.agg\(", r"\.mean\(",
+                        r"with_row_index", r"\bsum\(", r"\bavg\("):
             assert not re.search(pattern, source), (module.__name__, pattern)
+    templates = sorted(page_render.TEMPLATE_DIR.glob("*.j2"))
+    assert templates
+    for path in templates:
+        source = path.read_text(encoding="utf-8")
+        for pattern in (r"\|\s*sum\b", r"\|\s*round\b", r"\bsum\(", r"loop\.index\s*[-+*/]"):
+            assert not re.search(pattern, source), (path.name, pattern)
+
+
+def test_pages_are_autoescaped_templates_with_the_theme_css():
+    """Every page template escapes what it prints (a value cannot inject markup) and the inlined
+    stylesheet uses the theme's colours (the figures draw with the same ones)."""
+    env = page_render.environment()
+    page = env.from_string("{{ v }}|{{ n }}")
+    assert all(env.autoescape(name) for name in env.list_templates())
+    evil = env.get_template("explain.html.j2").render(
+        text=EVIL, patient_id=EVIL_PATIENT, service_month=D(2026, 10, 1), as_of=None, health="")
+    assert EVIL not in evil and "&lt;script&gt;alert(1)&lt;/script&gt;" in evil
+    assert page.render(v="a\"b'c", n=None) == "a&quot;b&#x27;c|"
+    css = (page_render.STATIC_DIR / "site.css").read_text(encoding="utf-8")
+    for colour in (theme.INK, theme.MUTED, theme.GRID, theme.POSITIVE, theme.NEGATIVE, theme.PALETTE[0],
+                   theme.PALETTE[1], theme.FONT_STACK):
+        assert colour in css, colour
 
 
 # --------------------------------------------------------------------------- figures
@@ -746,8 +770,8 @@ def test_leadership_pngs_with_kaleido(warehouse: Path, tmp_path: Path):
 def test_leadership_png_subtitle_carries_as_of_headlines_and_warnings(warehouse: Path):
     conn = duckdb.connect(str(warehouse), read_only=True)
     try:
-        text = site.png_subtitle(conn.sql("select * from fct_run_health").pl(),
-                                 conn.sql("select * from fct_dashboard_headlines").pl())
+        text = pngs.png_subtitle(marts.one(conn, "select * from fct_run_health"),
+                                 marts.one(conn, "select * from fct_dashboard_headlines"))
     finally:
         conn.close()
     assert text == ("Data as of 2026-10-20 · net, closed months $500 (ROI 11.1%) · left on the table "

@@ -4,6 +4,7 @@ the publication that makes that folder the out folder's content in one swap (pip
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from dashboards.marts import DRILLDOWN_TABLES  # the drill-down pages read the evidence trail as `bhi explain` does
 from dashboards.site import PNG_DIR, SITE_MARTS, render_site, write_leadership_pngs
 from pipelines.defs.resources import RunPaths
 from pipelines.outputs.exports import EXPORT_TABLES, write_exports
@@ -21,10 +22,6 @@ def exports(context: dg.AssetExecutionContext, warehouse: DuckDBResource, paths:
     with warehouse.get_connection() as conn, disk_errors(staging, "writing this run's exports (the published outputs are unchanged)"):
         counts = write_exports(conn, staging)
     return dg.MaterializeResult(metadata={name: rows for name, rows in counts.items()})
-
-
-# the drill-down pages (explain/) read the evidence trail as `bhi explain` does
-DRILLDOWN_TABLES = ["fct_patient_months", "fct_claim_evidence", "int_time_entries_classified"]
 
 
 @dg.asset(deps=[*SITE_MARTS, *DRILLDOWN_TABLES], group_name="outputs", kinds={"plotly", "html"})

@@ -25,41 +25,62 @@ def explain(warehouse: Path, patient_id: str, month: str) -> str:
 
 
 def explain_with(conn: duckdb.DuckDBPyConnection, patient_id: str, month: str, where: str = "the warehouse") -> str:
-    """`explain` on an open connection (the dashboards' drill-down pages use it)."""
-    first_day = f"{month}-01"
+    """`explain` on an open connection."""
+    rows = next(iter(_fetch(conn, [(patient_id, month)]).values()), None)
+    if rows is None:
+        raise NotFound(f"no enrolled patient-month for patient {patient_id} in {month} in {where}")
+    return _account(patient_id, month, *rows)
+
+
+def explain_many(conn: duckdb.DuckDBPyConnection, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """`explain` for many (patient_id, YYYY-MM) pairs, reading each table once for all of them (the
+    dashboards' drill-down pages); a pair without an enrolled patient-month is left out."""
+    return {key: _account(*key, *rows) for key, rows in _fetch(conn, pairs).items()}
+
+
+# The pairs asked for, as a table the queries join (two lists of the same length, zipped by unnest).
+_KEYS = "(select unnest(?::varchar[]) as patient_id, unnest(?::date[]) as service_month)"
+
+
+def _fetch(conn: duckdb.DuckDBPyConnection, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], tuple]:
+    """The evidence trail of each (patient_id, YYYY-MM) pair with an enrolled patient-month: its
+    patient-months, evidence items, excluded minutes and overlap collisions, one query per table
+    for all pairs, grouped by pair in the order the queries return them."""
+    params = [[p for p, _ in pairs], [f"{m}-01" for _, m in pairs]]
     months = _rows(
         conn,
-        "select * from fct_patient_months where patient_id = ? and service_month = ?::date order by program",
-        [patient_id, first_day],
+        f"select * from fct_patient_months where (patient_id, service_month) in {_KEYS} "
+        "order by patient_id, service_month, program",
+        params,
     )
-    if not months:
-        raise NotFound(f"no enrolled patient-month for patient {patient_id} in {month} in {where}")
     evidence = _rows(
         conn,
-        "select * from fct_claim_evidence where patient_id = ? and service_month = ?::date "
-        "order by sort_order, item",
-        [patient_id, first_day],
+        f"select * from fct_claim_evidence where (patient_id, service_month) in {_KEYS} "
+        "order by patient_id, service_month, sort_order, item",
+        params,
     )
     excluded = _rows(
         conn,
-        """
-        select program, coalesce(exclusion_reason, overlap_reason) as reason,
+        f"""
+        select patient_id, service_month, program, coalesce(exclusion_reason, overlap_reason) as reason,
                sum(case when exclusion_reason is not null then minutes else overlap_minutes end)::int as minutes,
                string_agg(entry_id, ', ' order by service_date, entry_id) as entries
         from int_time_entries_classified
-        where patient_id = ? and service_month = ?::date
+        where (patient_id, service_month) in {_KEYS}
           and (exclusion_reason is not null or overlap_minutes > 0)
-        group by all order by minutes desc
+        group by all order by patient_id, service_month, minutes desc, program, reason
         """,
-        [patient_id, first_day],
+        params,
     )
     # each overlapped entry of the month with its clock time and the entries it collided with:
     # the same person's entries (any patient) and the patient's entries in the program by others;
     # another patient's entry is named by its id only
     collisions = _rows(
         conn,
-        """
+        f"""
         select
+            m.patient_id,
+            m.service_month,
             m.program,
             m.entry_id,
             strftime(m.starts_at, '%Y-%m-%d %H:%M') || '-' || strftime(m.ends_at, '%H:%M') as clock,
@@ -82,12 +103,27 @@ def explain_with(conn: duckdb.DuckDBPyConnection, patient_id: str, month: str, w
             and not (o.entry_id = m.entry_id and o.delivery_seq = m.delivery_seq and o.source_row = m.source_row)
             and (o.staff_id = m.staff_id or (o.patient_id = m.patient_id and o.program = m.program))
             and (o.blocks_countable_time or o.counts_if_consented)
-        where m.patient_id = ? and m.service_month = ?::date and m.overlap_minutes > 0
+        where (m.patient_id, m.service_month) in {_KEYS} and m.overlap_minutes > 0
         group by all
-        order by clock, m.entry_id
+        order by m.patient_id, m.service_month, clock, m.entry_id
         """,
-        [patient_id, first_day],
+        params,
     )
+    found: dict[tuple[str, str], tuple] = {}
+    for row in months:
+        key = (row["patient_id"], row["service_month"].strftime("%Y-%m"))
+        found.setdefault(key, ([], [], [], []))[0].append(row)
+    for i, rows in enumerate((evidence, excluded, collisions), start=1):
+        for row in rows:
+            key = (row["patient_id"], row["service_month"].strftime("%Y-%m"))
+            if key in found:
+                found[key][i].append(row)
+    return found
+
+
+def _account(patient_id: str, month: str, months: list[dict], evidence: list[dict], excluded: list[dict],
+             collisions: list[dict]) -> str:
+    """The plain-language account of one patient-month from its rows (see `_fetch`)."""
     lines = [f"Patient {patient_id}, {month}"]
     for m in months:
         program = m["program"]

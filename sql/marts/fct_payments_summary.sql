@@ -1,6 +1,6 @@
 -- purpose: the payments page's totals (docs/claims-and-remittances.md): claim lines of closed months
 --          against what came back, for all payers and months, per service month and per payer:
---          paid, patient responsibility, denied, underpaid and unanswered dollars, and the collection
+--          paid, patient responsibility, denied, underpaid and unanswered dollars (and unanswered lines), and the collection
 --          rate (paid + patient responsibility) / expected over the answered lines; no patient identifiers
 -- grain: grouping ('total', 'month', 'payer') and its key (service_month or payer_id)
 -- upstream: fct_collection_rate
@@ -19,6 +19,7 @@ final as (
         payer_id,
         sum(claim_lines)::bigint as claim_lines,
         sum(answered_lines)::bigint as answered_lines,
+        (sum(claim_lines) - sum(answered_lines))::bigint as unanswered_lines,
         sum(denied_lines)::bigint as denied_lines,
         coalesce(sum(expected_amount), 0)::decimal(14, 2) as expected_amount,
         coalesce(sum(paid), 0)::decimal(14, 2) as paid,
