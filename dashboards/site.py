@@ -27,7 +27,6 @@ import plotly.offline
 import polars as pl
 
 from dashboards import figures
-from pipelines.outputs.explain import NotFound, explain_with
 from dashboards.theme import (
     FONT_STACK,
     GRID,
@@ -43,6 +42,7 @@ from dashboards.theme import (
     fmt_month,
     fmt_pct,
 )
+from pipelines.outputs.explain import NotFound, explain_with
 
 PLOTLY_JS = "plotly.min.js"
 INDEX_PAGE = "index.html"
