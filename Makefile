@@ -5,7 +5,7 @@ AS_OF ?= 2026-10-20
 OUT ?= out/sample
 ENTRIES ?= 1000000
 
-.PHONY: setup demo test sample bench dev clean
+.PHONY: setup demo test lint sample bench dev clean
 
 $(UV):
 	$(PYTHON) -m venv .uv
@@ -26,6 +26,14 @@ demo: setup
 test: setup
 	bash scripts/ensure-chromium.sh
 	.venv/bin/pytest -n auto --dist loadfile
+
+# Static checks (CI runs them before the tests): ruff (pyproject.toml [tool.ruff]), sqlfluff on the SQL
+# models (.sqlfluff), and `dg check defs` (the Dagster definitions load and validate; it needs no BHI_*
+# variables). VIRTUAL_ENV tells dg the project's .venv is the one meant.
+lint: setup
+	.venv/bin/ruff check .
+	.venv/bin/sqlfluff lint sql
+	VIRTUAL_ENV=$(CURDIR)/.venv .venv/bin/dg check defs
 
 # Regenerate the committed sample (fixed seed).
 sample: setup

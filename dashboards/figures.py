@@ -8,8 +8,8 @@ gives a figure with zero traces and a note instead of raising.
 
 from __future__ import annotations
 
-import polars as pl
 import plotly.graph_objects as go
+import polars as pl
 
 from dashboards.theme import INK, MUTED, NEGATIVE, PALETTE, apply_theme, fmt_month
 

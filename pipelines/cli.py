@@ -8,7 +8,6 @@ import sys
 import time
 from pathlib import Path
 
-
 # `bhi run` exits with this code when the extract is stale (fct_run_health.is_stale) and --allow-stale
 # is not given; 1 stays "failed or a file rejected"
 STALE_EXIT_CODE = 3
@@ -145,7 +144,7 @@ def _cmd_close(args: argparse.Namespace) -> int:
     if last < args.month:
         print(f"bhi close: --through {last} is before --month {args.month}", file=sys.stderr)
         return 2
-    started = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     outcome = close_months_run(
         args.out, args.month, last, warehouse=args.warehouse, log_level="CRITICAL", settings=Deployment.from_environment()
     )

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import logging
 import datetime as dt
+import logging
 import os
 import re
 from dataclasses import dataclass, field, replace
@@ -14,8 +14,8 @@ import duckdb
 
 from pipelines.defs.checks import UNPRICED_BY_PAYER_CODE_MONTH
 from pipelines.defs.deployment import Deployment
-from pipelines.warehouse.reference import DEFAULT_REFERENCE_DIR
 from pipelines.safety import OPERATIONAL_ERRORS, OperationalError, check_drop, release_run_lock, secure
+from pipelines.warehouse.reference import DEFAULT_REFERENCE_DIR
 
 
 @dataclass

@@ -9,10 +9,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.warehouse.models import MODELS, in_dependency_order, materialize
 from pipelines.ingest.load import load_drop
-from pipelines.warehouse.run_state import snapshot_claims, write_run_parameters
+from pipelines.warehouse.models import MODELS, in_dependency_order, materialize
 from pipelines.warehouse.reference import DEFAULT_REFERENCE_DIR, seed_reference
+from pipelines.warehouse.run_state import snapshot_claims, write_run_parameters
 from pipelines.x12.remittance_835 import load_remittances
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

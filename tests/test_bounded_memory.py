@@ -19,7 +19,7 @@ from pipelines.ingest import readers
 from pipelines.ingest.errors import ExtractError
 from pipelines.ingest.load import load_drop
 from pipelines.ingest.profiles import parse_profile
-from pipelines.ingest.readers import iter_parts, read_parts
+from pipelines.ingest.readers import iter_parts
 from pipelines.warehouse.reference import seed_reference
 
 HEADER = "entry_id,patient_id,staff_id,service_date,minutes,activity,program,start_time,end_time,documented_at,encounter_id"

@@ -339,6 +339,7 @@ def test_low_volume_month_is_incomplete(tmp_path: Path):
     """Daily entries, but one month with a fifth of the usual entries per business day: incomplete
     by the volume rule (incomplete_month_volume_share 0.5), not by the gap rule."""
     import datetime as dt
+
     from conftest import build_warehouse
 
     d = Drop(tmp_path / "drop")

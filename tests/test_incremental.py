@@ -8,8 +8,8 @@ import duckdb
 import pytest
 
 from conftest import Drop, build_warehouse, write_csv
-from pipelines.warehouse.models import MODELS
 from pipelines.run import run_pipeline
+from pipelines.warehouse.models import MODELS
 
 INCREMENTAL = [m.name for m in MODELS if m.incremental]
 # downstream marts that read the incremental tables in full

@@ -224,7 +224,7 @@ def test_a_profile_full_refresh_table_is_replaced_through_bhi_run(tmp_path):
     claims = _claims(out)
     # tonight's roster drops the medical assistant (S05): the table is replaced, not appended to
     roster = (folder / "Clinicians.txt").read_text(encoding="utf-8-sig").splitlines()
-    (folder / "Clinicians_2026-07-10.txt").write_text("\n".join(l for l in roster if not l.startswith("S05")) + "\n")
+    (folder / "Clinicians_2026-07-10.txt").write_text("\n".join(line for line in roster if not line.startswith("S05")) + "\n")
     assert main(args) == 0
     assert _sql(out, "select staff_id from raw_staff order by 1") == [("S01",), ("S02",), ("S03",), ("S04",)]
     assert _sql(out, "select source_file, status from ingest_files where table_name = 'staff' order by source_file") == [

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 from zoneinfo import ZoneInfo
@@ -17,7 +18,6 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 import duckdb
 import pytest
-from dataclasses import replace
 import yaml
 
 from conftest import REPO_ROOT, SAMPLE_DIR
@@ -258,8 +258,8 @@ def test_sensor_skips_with_a_reason_when_the_drop_is_missing_or_empty(tmp_path):
 
 def test_sensor_watches_every_suffix_the_readers_read():
     """The sensor must not miss a file ingest would load (kept in step with pipelines/ingest/readers.py)."""
-    from pipelines.ingest import readers
     from pipelines.defs.sensors import EXTRACT_SUFFIXES
+    from pipelines.ingest import readers
 
     readable = {s for name in dir(readers) if name.endswith("SUFFIXES") for s in getattr(readers, name)}
     assert readable and readable | {".ndjson"} <= set(EXTRACT_SUFFIXES)

@@ -16,9 +16,9 @@ import pytest
 
 from conftest import Drop, write_csv
 from pipelines.cli import main
-from pipelines.outputs.exports import write_csv as export_csv
 from pipelines.ingest.extract_format import TABLES
 from pipelines.ingest.load import load_drop
+from pipelines.outputs.exports import write_csv as export_csv
 from pipelines.warehouse.reference import seed_reference
 
 TE_COLUMNS = ["entry_id", "patient_id", "staff_id", "service_date", "minutes", "activity", "program",
@@ -394,8 +394,9 @@ def test_quarantine_share_over_the_setting_exits_1_naming_file_and_column(drop: 
 
 
 def test_quarantine_share_limit_is_a_setting(drop: Drop, tmp_path):
-    from pipelines.warehouse.reference import DEFAULT_REFERENCE_DIR
     import shutil
+
+    from pipelines.warehouse.reference import DEFAULT_REFERENCE_DIR
 
     reference = tmp_path / "reference"
     shutil.copytree(DEFAULT_REFERENCE_DIR, reference)

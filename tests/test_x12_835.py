@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from test_x12_837 import demographics, rebuild, two_patients
-
 from pipelines.x12.claims_837 import submit_month
 from pipelines.x12.sample_835 import write_sample_835s
 from pipelines.x12.validate import validate_x12
+from test_x12_837 import demographics, rebuild, two_patients
 
 
 def scenario(drop, build, tmp_path, forced_by_patient):

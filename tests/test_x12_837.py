@@ -7,10 +7,10 @@ import stat
 from pathlib import Path
 
 from conftest import Drop, write_csv
-from pipelines.warehouse.models import MODELS, in_dependency_order, materialize
 from pipelines.ingest.load import load_drop
-from pipelines.warehouse.run_state import snapshot_claims, write_run_parameters
 from pipelines.outputs.close import close_months, send_claims
+from pipelines.warehouse.models import MODELS, in_dependency_order, materialize
+from pipelines.warehouse.run_state import snapshot_claims, write_run_parameters
 from pipelines.x12.claims_837 import submit_month
 from pipelines.x12.remittance_835 import load_remittances
 from pipelines.x12.segments import X12ValueError, amount, segment, text

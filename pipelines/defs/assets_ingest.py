@@ -5,13 +5,12 @@ import datetime as dt
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from pipelines.defs.resources import RunPaths
 from pipelines.ingest.extract_format import RAW_TABLES, TABLES
-from pipelines.warehouse.run_state import ensure_claims_baseline, write_run_parameters
 from pipelines.ingest.load import load_drop
 from pipelines.warehouse.reference import REFERENCE_TABLES, seed_reference
+from pipelines.warehouse.run_state import ensure_claims_baseline, write_run_parameters
 from pipelines.x12.remittance_835 import load_remittances
-from pipelines.defs.resources import RunPaths
-
 
 
 @dg.multi_asset(

@@ -18,6 +18,7 @@ from pipelines.outputs.close import MONTH_END_DIR, close_months, send_claims
 from pipelines.outputs.publication import publish, staging_folder
 from pipelines.safety import disk_errors
 
+
 def _close_partitions(context: dg.AssetExecutionContext, warehouse: DuckDBResource, paths: RunPaths) -> dg.MaterializeResult:
     first, last = context.partition_key_range.start, context.partition_key_range.end
     with warehouse.get_connection() as conn:

@@ -8,9 +8,10 @@ from dashboards.marts import DRILLDOWN_TABLES  # the drill-down pages read the e
 from dashboards.site import PNG_DIR, SITE_MARTS, render_site, write_leadership_pngs
 from pipelines.defs.resources import RunPaths
 from pipelines.outputs.exports import EXPORT_TABLES, write_exports
-from pipelines.warehouse.run_state import snapshot_claims
 from pipelines.outputs.publication import DASHBOARDS, fresh_subfolder, publish, staging_folder
 from pipelines.safety import disk_errors, fault_point
+from pipelines.warehouse.run_state import snapshot_claims
+
 
 @dg.asset(deps=EXPORT_TABLES, group_name="outputs", kinds={"csv"})
 def exports(context: dg.AssetExecutionContext, warehouse: DuckDBResource, paths: RunPaths) -> dg.MaterializeResult:

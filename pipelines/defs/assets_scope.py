@@ -5,9 +5,9 @@ what a finished build covered, for the next run."""
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from pipelines.defs.resources import RunPaths
 from pipelines.ingest.extract_format import RAW_TABLES
 from pipelines.warehouse.models import MODELS, code_version
-from pipelines.defs.resources import RunPaths
 from pipelines.warehouse.scope import compute_scope, record_build
 
 INCREMENTAL_MODELS = [m.name for m in MODELS if m.incremental]

@@ -9,12 +9,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
-from pydantic import PrivateAttr
 import duckdb
 from dagster_duckdb import DuckDBResource
+from pydantic import PrivateAttr
 
 from pipelines.defs.deployment import Deployment
-from pipelines.warehouse.reference import DEFAULT_REFERENCE_DIR
 from pipelines.safety import (  # noqa: F401  (WarehouseLockedError, lock_wait_seconds: imported from here by tests)
     LOCK_WAIT_ENV,
     WarehouseLockedError,
@@ -25,6 +24,7 @@ from pipelines.safety import (  # noqa: F401  (WarehouseLockedError, lock_wait_s
     lock_wait_seconds,
     release_run_lock,
 )
+from pipelines.warehouse.reference import DEFAULT_REFERENCE_DIR
 
 
 class RunPaths(dg.ConfigurableResource):

@@ -34,6 +34,7 @@ import dagster as dg
 
 from pipelines.defs.deployment import Deployment
 from pipelines.defs.schedules import NIGHTLY_JOB, as_of_config, run_tags
+
 # what ingest can read: shared with `bhi run`'s check of --extracts (which runs before Dagster is imported)
 from pipelines.safety import EXTRACT_SUFFIXES, PROFILE_FILE, is_drop_file  # noqa: F401
 

@@ -23,10 +23,10 @@ import polars as pl
 
 from pipelines.ingest import fhir
 from pipelines.ingest.errors import ExtractError
+from pipelines.ingest.extract_format import ACCEPTED_VALUES, LOWER_CASE, TABLES, Column, Table
 from pipelines.ingest.profiles import load_profile
 from pipelines.ingest.readers import discover, iter_parts, outside_link
 from pipelines.warehouse.database import table_columns, transaction, typed_columns
-from pipelines.ingest.extract_format import ACCEPTED_VALUES, LOWER_CASE, TABLES, Column, Table
 
 META_COLUMNS = ("source_file", "source_row", "delivery_seq")
 

@@ -23,8 +23,19 @@ from typing import Annotated, Any, ClassVar, TypeVar
 
 import polars as pl
 import yaml
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, StrictBool
-from pydantic import ValidationError, create_model, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StrictBool,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 from pipelines.ingest.errors import ExtractError
 from pipelines.ingest.extract_format import TABLES

@@ -27,7 +27,6 @@ import codecs
 import csv
 import fnmatch
 import io
-import re
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass

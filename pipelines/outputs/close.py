@@ -18,8 +18,8 @@ from pathlib import Path
 import duckdb
 
 from pipelines.outputs.exports import EXPORTS, evidence_month_query, write_csv
-from pipelines.x12.claims_837 import Interchange, submit_month
 from pipelines.warehouse.database import transaction
+from pipelines.x12.claims_837 import Interchange, submit_month
 
 MONTH_END_DIR = "month_end"
 
@@ -108,7 +108,7 @@ def send_claims(conn: duckdb.DuckDBPyConnection, out_dir: Path, first: str, last
     changed or no longer billable since the last close of the month."""
     folder = Path(out_dir) / MONTH_END_DIR
     sent: list[Interchange] = []
-    when = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)  # one submission time for the whole close
+    when = dt.datetime.now(dt.UTC).replace(tzinfo=None)  # one submission time for the whole close
     for month in months_between(first, last):
         sent += submit_month(conn, folder, month, when)
     return sent

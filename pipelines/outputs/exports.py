@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 
 from pipelines.safety import fault_point
-from pipelines.warehouse.models import strip_comments, load_exports
+from pipelines.warehouse.models import load_exports, strip_comments
 
 # One query per file under sql/exports/ (<name>.sql -> <name>.csv), read like the SQL models: a header
 # (purpose, grain, upstream) and the tables it reads. Money columns are cast to decimal(12,2): always two

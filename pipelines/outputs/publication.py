@@ -25,7 +25,6 @@ import os
 import shutil
 from pathlib import Path
 
-
 from pipelines.outputs.exports import EVIDENCE_DIR, EXPORTS, MANIFEST
 from pipelines.safety import disk_errors, fault_point, secure
 

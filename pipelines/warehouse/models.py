@@ -12,8 +12,8 @@ from pathlib import Path
 import duckdb
 
 from pipelines.ingest.extract_format import RAW_TABLES
-from pipelines.warehouse.reference import REFERENCE_TABLES, REPO_ROOT
 from pipelines.warehouse.database import transaction
+from pipelines.warehouse.reference import REFERENCE_TABLES, REPO_ROOT
 
 SQL_DIR = REPO_ROOT / "sql"
 LAYERS = ("staging", "intermediate", "marts")

@@ -11,6 +11,7 @@ month is never ambiguous. A broken reference stops the run with a message naming
 from pathlib import Path
 
 import duckdb
+
 from pipelines.warehouse.database import transaction
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -26,6 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import duckdb
+
 from pipelines.warehouse.database import transaction
 
 # A new delivery of one of these tables can change any patient: the build is full.

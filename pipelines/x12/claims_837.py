@@ -26,8 +26,8 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from pipelines.x12.segments import amount, date8, isa, segment, text
 from pipelines.warehouse.database import transaction
+from pipelines.x12.segments import amount, date8, isa, segment, text
 
 X837_DIR = "837p"
 IMPLEMENTATION = "005010X222A1"
@@ -269,7 +269,7 @@ def submit_month(
     and record them in the ledger. Returns the interchanges written (none when nothing changed)."""
     from pipelines.x12.validate import validate_x12
 
-    when = when or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    when = when or dt.datetime.now(dt.UTC).replace(tzinfo=None)
     ensure_ledger(conn)
     _ensure_line_ledger(conn)
     pending = pending_claims(conn, month)  # noqa: F841 (read by DuckDB)

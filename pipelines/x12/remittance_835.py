@@ -29,9 +29,9 @@ import pyx12.params
 import pyx12.x12context
 
 from pipelines.ingest.extract_format import TABLES
+from pipelines.warehouse.database import transaction
 from pipelines.x12.segments import amount, date8, isa, segment, text
 from pipelines.x12.validate import validate_x12
-from pipelines.warehouse.database import transaction
 
 LEDGER_TABLE = "remittance_835"
 REMIT_TABLES = ("remittance_claims", "remittance_lines", "remittance_adjustments")

@@ -174,11 +174,11 @@ def write_sample_claims_loop(drop_dir: Path, as_of: dt.date, seed: int = 7, work
     month of the claims the drop bills as of `as_of` (built in a scratch warehouse)."""
     import tempfile
 
-    from pipelines.warehouse.models import MODELS, in_dependency_order, materialize
     from pipelines.ingest.load import load_drop
-    from pipelines.warehouse.run_state import snapshot_claims, write_run_parameters
     from pipelines.outputs.close import months_between
+    from pipelines.warehouse.models import MODELS, in_dependency_order, materialize
     from pipelines.warehouse.reference import seed_reference
+    from pipelines.warehouse.run_state import snapshot_claims, write_run_parameters
     from pipelines.x12.remittance_835 import load_remittances
 
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:

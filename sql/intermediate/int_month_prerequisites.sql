@@ -64,7 +64,7 @@ scales as (
     inner join stg_assessments as x
         on x.patient_id = a.patient_id
         and x.assessment_date <= last_day(a.service_month)
-    inner join ref_instruments as i using (instrument)
+    inner join ref_instruments using (instrument)
     group by all
 ),
 

@@ -98,9 +98,12 @@ entries as (
 
 final as (
     select * from outcomes
-    union all select * from gates
-    union all select * from thresholds
-    union all select * from entries
+    union all
+    select * from gates
+    union all
+    select * from thresholds
+    union all
+    select * from entries
 )
 
 select * from final

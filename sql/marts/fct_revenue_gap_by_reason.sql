@@ -5,7 +5,8 @@
 with totals as (
     select
         reason,
-        count(distinct (facility_id, patient_id, program, service_month)) as patient_months,
+        -- distinct row values (sqlfluff takes `distinct (` for a function call)
+        count(distinct (facility_id, patient_id, program, service_month)) as patient_months,  -- noqa: ST08, LT01, LT06
         coalesce(sum(minutes), 0)::bigint as minutes,
         round(coalesce(sum(dollars), 0), 2) as dollars
     from fct_revenue_gap

@@ -6,7 +6,8 @@ with monthly as (
     select
         service_month,
         reason,
-        count(distinct (facility_id, patient_id, program)) as patient_months,
+        -- distinct row values (sqlfluff takes `distinct (` for a function call)
+        count(distinct (facility_id, patient_id, program)) as patient_months,  -- noqa: ST08, LT01, LT06
         coalesce(sum(minutes), 0)::bigint as minutes,
         round(coalesce(sum(dollars), 0), 2) as dollars
     from fct_revenue_gap
