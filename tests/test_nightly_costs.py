@@ -95,3 +95,39 @@ def test_x12_claim_lines_follow_patients_and_providers_night_by_night(folder, tm
     # nothing new: nothing rebuilt, the claim lines stay
     assert _night(folder, out, tmp_path, "2026-03-13", "incremental")["patients"] == 0
     assert {r[1] for r in _claim_lines(out, "P3")} == {"GREEN"}
+
+
+def test_copy_file_copies_and_the_copy_is_independent(tmp_path, monkeypatch):
+    """The warehouse copy (`cp --reflink=auto` semantics): same bytes, and a later write to the
+    warehouse does not reach the copy (a hard link would fail this); when copy_file_range is
+    refused (another device, an old kernel) it falls back to a plain copy; a full disk is reported."""
+    import errno
+    import os
+
+    from pipelines import safety
+
+    source = tmp_path / "w.duckdb"
+    data = os.urandom(3 * 1024 * 1024 + 17)
+    source.write_bytes(data)
+    first = tmp_path / "copy1.duckdb"
+    safety.copy_file(source, first)
+    assert first.read_bytes() == data
+    with open(source, "r+b") as fh:
+        fh.write(b"changed")
+    assert first.read_bytes() == data
+
+    def refused(*_args):
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "copy_file_range", refused)
+    second = tmp_path / "copy2.duckdb"
+    safety.copy_file(source, second)
+    assert second.read_bytes() == source.read_bytes()
+
+    def full(*_args):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "copy_file_range", full)
+    with pytest.raises(OSError) as caught:
+        safety.copy_file(source, tmp_path / "copy3.duckdb")
+    assert safety.is_disk_full(caught.value)
