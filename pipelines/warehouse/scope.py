@@ -16,7 +16,8 @@ day), so the entries to reclassify are closed over staff-days and patient-days.
 
 A full build is needed when there is no earlier build, `--full-refresh` was asked for, the SQL
 models or the reference data changed, the as-of date moved to another month or backwards, or a
-delivery changes rules for everyone (staff roster, payers, facilities) or replaced a full-refresh
+delivery changes rules for everyone (staff roster, payers, facilities) or the 837P elements of
+every claim of a provider (providers, facility billing), or replaced a full-refresh
 table, or the covered period of a facility moved (int_covered_periods, derived from the bulk of the
 data: int_episodes starts every enrollment's months there).
 """
@@ -30,7 +31,8 @@ import duckdb
 from pipelines.warehouse.database import transaction
 
 # A new delivery of one of these tables can change any patient: the build is full.
-TABLES_FORCING_FULL = ("staff", "payers", "facilities")
+# providers and facility_billing: every claim line of their billing / rendering providers (fct_x12_claim_lines)
+TABLES_FORCING_FULL = ("staff", "payers", "facilities", "providers", "facility_billing")
 
 
 @dataclass(frozen=True)
@@ -222,6 +224,9 @@ def _incremental_scope(conn: duckdb.DuckDBPyConnection) -> None:
             select review_id from raw_psych_reviews where delivery_seq > (select last_seq from since))
         union
         select patient_id from raw_assessments where delivery_seq > (select last_seq from since)
+        -- demographics and member ids: the patient's 837P claim lines (fct_x12_claim_lines)
+        union
+        select patient_id from raw_patients where delivery_seq > (select last_seq from since)
         union
         select patient_id from raw_encounters where encounter_id in (
             select encounter_id from raw_encounters where delivery_seq > (select last_seq from since))

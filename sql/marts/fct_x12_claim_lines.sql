@@ -5,6 +5,8 @@
 --          missing_elements names every required element that is absent or malformed (a claim with
 --          any such line is held back, never sent half-filled); no values are named
 -- grain: claim_line_id
+-- incremental: patient (a nightly run rebuilds only the patients in scope_patients: a new patients
+--              file puts its patients in scope; a new providers or facility_billing file forces a full build)
 -- upstream: fct_claims, stg_enrollments, stg_patients, stg_providers, stg_facility_billing,
 --           ref_charge_master, ref_payer_edi
 with claims as (

@@ -2,6 +2,7 @@
 --          or malformed, with the missing elements named (never the values); a page or worklist can
 --          list them for the billing team to fix in the source system
 -- grain: claim_id
+-- incremental: patient (a claim is one patient's: a nightly run rebuilds only the patients in scope_patients)
 -- upstream: fct_x12_claim_lines
 with lines as (
     select * from fct_x12_claim_lines
