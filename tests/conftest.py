@@ -169,8 +169,8 @@ class Warehouse:
         """Build the named models (all of them when none is named) and their upstream models."""
         for model in models_for(names or MODELS_BY_NAME):
             if model.name not in self.built:
-                self.built.add(model.name)
                 materialize(self.conn, model)
+                self.built.add(model.name)
         return self
 
     def _needs(self, query) -> None:
