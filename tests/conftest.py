@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import atexit
 import csv
 import datetime as dt
+import fcntl
+import functools
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import duckdb
 import pytest
 
 from pipelines.ingest.load import load_drop
-from pipelines.warehouse.models import MODELS, in_dependency_order, materialize
+from pipelines.warehouse.models import MODELS, SqlModel, in_dependency_order, materialize
 from pipelines.warehouse.reference import DEFAULT_REFERENCE_DIR, seed_reference
 from pipelines.warehouse.run_state import snapshot_claims, write_run_parameters
 from pipelines.x12.remittance_835 import load_remittances
@@ -133,18 +141,98 @@ class Drop:
         return f
 
 
-def build_warehouse(path: Path, drop_dir: Path, as_of: str | dt.date,
-                    reference_dir: Path = DEFAULT_REFERENCE_DIR) -> duckdb.DuckDBPyConnection:
-    """Seed, ingest and run every SQL model in dependency order (the same functions the assets call)."""
-    conn = duckdb.connect(str(path))
-    seed_reference(conn, reference_dir)
+MODELS_BY_NAME = {m.name: m for m in MODELS}
+_WORD = re.compile(r"\b[a-z_][a-z0-9_]*\b")
+
+
+def models_for(names) -> list[SqlModel]:
+    """The named models and every model upstream of them, in dependency order."""
+    needed: set[str] = set()
+    todo = [n for n in names if n in MODELS_BY_NAME]
+    while todo:
+        name = todo.pop()
+        if name not in needed:
+            needed.add(name)
+            todo += [u for u in MODELS_BY_NAME[name].upstream if u in MODELS_BY_NAME]
+    return [m for m in in_dependency_order(MODELS) if m.name in needed]
+
+
+class Warehouse:
+    """A connection to a test warehouse that builds a SQL model (with the models it reads) the first
+    time a statement names it, instead of all of them up front: most tests read one or two marts.
+    Everything else is the DuckDB connection's own (`conn.close()`, `conn.begin()`, ...)."""
+
+    def __init__(self, conn: duckdb.DuckDBPyConnection):
+        self.conn = conn
+        self.built: set[str] = set()
+
+    def build(self, *names: str) -> Warehouse:
+        """Build the named models (all of them when none is named) and their upstream models."""
+        for model in models_for(names or MODELS_BY_NAME):
+            if model.name not in self.built:
+                materialize(self.conn, model)
+                self.built.add(model.name)
+        return self
+
+    def _needs(self, query) -> None:
+        if isinstance(query, str):
+            self.build(*(set(_WORD.findall(query.lower())) & MODELS_BY_NAME.keys()) - self.built)
+
+    def sql(self, query, *args, **kwargs):
+        self._needs(query)
+        return self.conn.sql(query, *args, **kwargs)
+
+    def execute(self, query, *args, **kwargs):
+        self._needs(query)
+        self.conn.execute(query, *args, **kwargs)
+        return self
+
+    def executemany(self, query, *args, **kwargs):
+        self._needs(query)
+        self.conn.executemany(query, *args, **kwargs)
+        return self
+
+    def __getattr__(self, name):
+        return getattr(self.conn, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.conn.close()
+
+
+@functools.cache
+def _seeded_template() -> Path:
+    """A warehouse file with the shipped reference data seeded, once per test process: each test
+    warehouse starts as a copy of it (a file copy costs far less than seeding)."""
+    folder = Path(tempfile.mkdtemp(prefix="bhi-test-reference-"))
+    atexit.register(shutil.rmtree, folder, True)
+    path = folder / "reference.duckdb"
+    with duckdb.connect(str(path)) as conn:
+        seed_reference(conn, DEFAULT_REFERENCE_DIR)
+    return path
+
+
+def build_warehouse(path: Path, drop_dir: Path, as_of: str | dt.date, reference_dir: Path = DEFAULT_REFERENCE_DIR,
+                    *, every_model: bool = False) -> Warehouse | duckdb.DuckDBPyConnection:
+    """Seed, ingest, then run the SQL models in dependency order (the same functions the assets
+    call). every_model=True: all of them, and the plain DuckDB connection is returned (for a test
+    that hands the warehouse to pipeline code: DuckDB finds a Python variable named in a query only
+    in its caller's frame, so that code must not be called through `Warehouse`). Otherwise each
+    model is built the first time a query names it."""
+    if Path(reference_dir) == DEFAULT_REFERENCE_DIR:
+        shutil.copyfile(_seeded_template(), path)
+        conn = duckdb.connect(str(path))
+    else:
+        conn = duckdb.connect(str(path))
+        seed_reference(conn, reference_dir)
     write_run_parameters(conn, as_of)
     snapshot_claims(conn)
     load_drop(conn, drop_dir)
     load_remittances(conn, drop_dir)  # X12 835 files of the drop, as the extracts asset does
-    for model in in_dependency_order(MODELS):
-        materialize(conn, model)
-    return conn
+    warehouse = Warehouse(conn)
+    return warehouse.build().conn if every_model else warehouse
 
 
 @pytest.fixture
@@ -154,14 +242,49 @@ def drop(tmp_path: Path) -> Drop:
 
 @pytest.fixture
 def build(tmp_path: Path):
-    """build(drop, as_of) -> open connection to a freshly built warehouse file."""
+    """build(drop, as_of) -> a freshly built warehouse file (see build_warehouse)."""
     conns = []
 
-    def _build(d: Drop, as_of: str = "2026-06-15", reference_dir: Path = DEFAULT_REFERENCE_DIR):
-        conn = build_warehouse(tmp_path / f"w{len(conns)}.duckdb", d.write(), as_of, reference_dir)
+    def _build(d: Drop, as_of: str = "2026-06-15", reference_dir: Path = DEFAULT_REFERENCE_DIR, *,
+               every_model: bool = False):
+        conn = build_warehouse(tmp_path / f"w{len(conns)}.duckdb", d.write(), as_of, reference_dir,
+                               every_model=every_model)
         conns.append(conn)
         return conn
 
     yield _build
     for conn in conns:
         conn.close()
+
+
+SAMPLE_AS_OF = "2026-10-20"
+
+
+@pytest.fixture(scope="session")
+def sample_run(tmp_path_factory, worker_id) -> tuple[Path, str]:
+    """One `bhi run` of the bundled sample as of SAMPLE_AS_OF for the whole session, shared by the
+    xdist workers (the first to take the lock runs it): (output folder, printed summary). Tests only
+    read it; a test that changes it works on a copy (`copy_sample_run`)."""
+    root = tmp_path_factory.getbasetemp()
+    if worker_id != "master":
+        root = root.parent  # the base temp folder every worker's own folder is in
+    folder = root / "sample-run"
+    with (root / "sample-run.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (folder / "stdout.txt").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            proc = subprocess.run(
+                [sys.executable, "-m", "pipelines.cli", "run", "--extracts", str(SAMPLE_DIR), "--out",
+                 str(folder / "out"), "--as-of", SAMPLE_AS_OF],
+                capture_output=True, text=True, timeout=600,
+            )
+            assert proc.returncode == 0, proc.stderr
+            (folder / "stdout.txt").write_text(proc.stdout)
+    return folder / "out", (folder / "stdout.txt").read_text()
+
+
+def copy_sample_run(sample_run: tuple[Path, str], target: Path) -> Path:
+    """A private copy of the sample run's output folder (its links are relative) for a test that
+    writes into it."""
+    shutil.copytree(sample_run[0], target, symlinks=True)
+    return target

@@ -1,4 +1,6 @@
-"""`bhi bench` at a tiny size: every stage is measured and printed with positive numbers."""
+"""`bhi bench` at a tiny size: every stage, every Dagster step of the nightly job and every SQL model
+is measured and printed, and the printed figures agree with each other (totals, shares, the ratio
+to the floor). No timing thresholds: performance is never judged by a timed test."""
 
 from __future__ import annotations
 
@@ -6,6 +8,9 @@ import re
 
 from pipelines.bench import FLOOR_LABEL, RERUN_LABEL, format_result, run_bench
 from pipelines.cli import _cmd_bench, build_parser, main
+from pipelines.definitions import build_definitions
+from pipelines.defs.deployment import Deployment
+from pipelines.warehouse.models import MODELS
 
 
 def test_bench_command_line():
@@ -48,3 +53,27 @@ def test_bench_prints_every_stage(tmp_path):
     )
     assert scope and 0 < int(scope.group(1).replace(",", "")) < 3000 / 25
     assert (tmp_path / "drop" / "time_entries_2026-10_2026-10-21.csv").exists()
+
+    # the step table: one row per step of the nightly job (rebuild s, rerun s, share of the rebuild),
+    # then their totals and the rest of the run's wall time, all within rounding (0.005 s a cell)
+    steps_header = lines.index(next(line for line in lines if line.startswith("per Dagster step (seconds)")))
+    total_at = lines.index(next(line for line in lines if line.startswith("steps total ")))
+    step_rows = {line.split()[0]: line.split()[1:] for line in lines[steps_header + 1 : total_at]}
+    job = build_definitions(Deployment()).resolve_job_def("nightly")
+    assert set(step_rows) == {node.name for node in job.graph.node_defs}
+    cells = [[float(c.rstrip("%")) for c in row] for row in step_rows.values()]
+    assert all(len(c) == 3 for c in cells)
+    total = row("steps total")
+    for column in (0, 1):
+        assert abs(sum(c[column] for c in cells) - total[column]) <= 0.005 * (len(cells) + 1)
+    orchestration = row("orchestration (run wall - steps)")
+    assert abs(rebuild[0] - total[0] - orchestration[0]) <= 0.02
+    assert abs(rerun[0] - total[1] - orchestration[1]) <= 0.02
+    for c in cells:  # share = step seconds / rebuild seconds, rounded to 0.1 %
+        assert abs(c[2] - 100 * c[0] / rebuild[0]) <= 0.05 + 100 * 0.005 / rebuild[0] * 2
+    # the SQL model table: every model of sql/, timed in the rebuild, and together inside sql_models
+    models_at = lines.index(next(line for line in lines if line.startswith("SQL models inside step sql_models")))
+    model_rows = {line.split()[0]: line.split()[1:] for line in lines[models_at + 1 :] if line.strip()}
+    assert set(model_rows) == {m.name for m in MODELS}
+    model_total = sum(float(c[0]) for c in model_rows.values())
+    assert model_total <= float(step_rows["sql_models"][0]) + 0.005 * len(model_rows)

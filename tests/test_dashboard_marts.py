@@ -276,7 +276,8 @@ def test_rejected_month_file_marks_the_month_incomplete(tmp_path: Path):
     from pipelines.outputs.exports import write_exports
 
     d = _drop_with_a_rejected_september(tmp_path)
-    conn = build_warehouse(tmp_path / "w.duckdb", d.folder, "2026-10-20")
+    # every model: the exports and the site read most marts
+    conn = build_warehouse(tmp_path / "w.duckdb", d.folder, "2026-10-20", every_model=True)
     try:
         assert rows(conn, "select source_file from ingest_errors") == [
             {"source_file": "time_entries_2026-09.csv"}]

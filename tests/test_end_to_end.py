@@ -1,18 +1,16 @@
-"""End to end, as a user runs it: `bhi run` on the bundled sample, the Dagster definitions, the schedule."""
+"""End to end, as a user runs it: `bhi run` on the bundled sample (the session's `sample_run`, in a
+fresh process), the Dagster definitions, the schedule. The sample's site in a browser: test_dashboards.py."""
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
-import subprocess
-import sys
 from pathlib import Path
 
 import dagster as dg
 import duckdb
-import pytest
 
-from conftest import SAMPLE_DIR
+from conftest import SAMPLE_DIR, copy_sample_run
 
 BASE_CODES = {"99492", "99493", "G2214", "99484"}
 PAGES = ["index.html", "worklist.html", "outreach.html", "revenue_gap.html", "roi.html", "compliance.html"]
@@ -21,18 +19,6 @@ PAGES = ["index.html", "worklist.html", "outreach.html", "revenue_gap.html", "ro
 def read_csv(path: Path) -> list[dict]:
     with path.open(newline="") as fh:
         return list(csv.DictReader(fh))
-
-
-@pytest.fixture(scope="module")
-def sample_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("sample") / "out"
-    proc = subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", "run", "--extracts", str(SAMPLE_DIR), "--out", str(out),
-         "--as-of", "2026-10-20"],
-        capture_output=True, text=True, timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return out, proc.stdout
 
 
 def test_run_prints_a_summary_and_where_the_outputs_are(sample_run):
@@ -121,9 +107,9 @@ def test_dashboards_are_written_offline(sample_run):
 
 
 def test_rerun_is_idempotent(sample_run, tmp_path):
-    out, _ = sample_run
     from pipelines.run import run_pipeline
 
+    out = copy_sample_run(sample_run, tmp_path / "out")
     first = read_csv(out / "claims.csv")
     outcome = run_pipeline(SAMPLE_DIR, out, as_of=dt.date(2026, 10, 20))
     assert outcome.success, outcome.error
@@ -178,39 +164,3 @@ def test_export_queries_are_sql_files_and_the_exports_asset_depends_on_what_they
     assert deps == {t for q in queries for t in q.upstream}
     assert {"fct_outreach_plan", "quarantine", "field_warnings", "fct_claims"} <= deps  # outreach_plan.csv was missed once
 
-
-@pytest.mark.browser
-def test_sample_dashboards_render_in_headless_chromium(sample_run):
-    """Every page of the sample's site opens offline with no script errors; screenshots are kept."""
-    import os
-
-    sync_api = pytest.importorskip("playwright.sync_api")
-    chromium = Path("/usr/bin/chromium")
-    if not chromium.exists():
-        if os.environ.get("CI"):
-            pytest.fail("CI must run the browser tests but /usr/bin/chromium is missing")
-        pytest.skip("needs Debian's chromium at /usr/bin/chromium")
-    out, _ = sample_run
-    site = out / "dashboards"
-    shots = out / "screenshots"
-    shots.mkdir(exist_ok=True)
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(chromium), args=["--no-sandbox"])
-        try:
-            page = browser.new_context(offline=True, viewport={"width": 1366, "height": 900}).new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            for name in PAGES:
-                page.goto((site / name).as_uri())
-                if name != "index.html":
-                    page.wait_for_selector(".js-plotly-plot .main-svg")
-                page.screenshot(path=str(shots / name.replace(".html", ".png")), full_page=True)
-            assert errors == []
-        finally:
-            browser.close()
-    assert len(list(shots.glob("*.png"))) == len(PAGES) == 6
-    artifacts = os.environ.get("BHI_ARTIFACTS_DIR")
-    if artifacts:  # keep the sample's screenshots for a reviewer
-        import shutil
-
-        shutil.copytree(shots, Path(artifacts) / "sample-screenshots", dirs_exist_ok=True)

@@ -224,7 +224,7 @@ def test_bhi_explain_shows_clock_times_and_the_entries_an_overlap_collided_with(
     # the same 20 minutes logged for P2 and P1: the lower patient_id (P1) keeps them
     other = drop.log("P2", "2026-01-21", 20, start="09:00", end="09:20")
     mine = drop.log("P1", "2026-01-21", 20, start="09:00", end="09:20")
-    conn = build(drop)
+    conn = build(drop, every_model=True)  # read by `bhi explain`
     conn.close()
     text = explain(tmp_path / "w0.duckdb", "P1", "2026-01")
     assert (f"overlap: {follow_up} 2026-01-20 10:00-10:30 follow_up by CM1: 30 min overlaps non countable "
@@ -268,7 +268,7 @@ def test_the_consultants_case_review_entry_documents_the_review(drop: Drop, buil
     drop.enroll("P1", payer=payer)
     drop.month("P1", "2026-01", 65, review=False)
     review = drop.log("P1", "2026-01-12", 10, staff="PC1", activity="case_review", start="14:00", end="14:10")
-    conn = build(drop)
+    conn = build(drop, every_model=True)  # read by `bhi explain`
     assert month(conn, "P1", "2026-01", "psych_review_ok") is True
     assert claims(conn, "P1") == [("2026-01", READINGS[payer][0], 1)]
     conn.close()

@@ -10,7 +10,6 @@ import duckdb
 import pytest
 
 from pipelines.outputs.exports import EVIDENCE_DIR, EXPORTS, MANIFEST, write_exports
-from pipelines.warehouse.reference import REPO_ROOT
 
 EVIDENCE = [
     # patient, month, program, section, item, status, minutes, detail, sort_order
@@ -21,22 +20,11 @@ EVIDENCE = [
 ]
 
 
-@pytest.fixture(scope="module")
-def template(tmp_path_factory):
-    """A warehouse with every table the exports read (from the bundled sample's run)."""
-    from pipelines.run import run_pipeline
-
-    out = tmp_path_factory.mktemp("exports") / "out"
-    import datetime as dt
-
-    assert run_pipeline(REPO_ROOT / "data" / "sample", out, as_of=dt.date(2026, 10, 20)).success
-    return out / "warehouse.duckdb"
-
-
 @pytest.fixture
-def conn(template):
+def conn(sample_run):
+    """A warehouse with every table the exports read (from the session's run of the bundled sample)."""
     conn = duckdb.connect()
-    conn.execute(f"attach '{template}' as sample (read_only)")
+    conn.execute(f"attach '{sample_run[0] / 'warehouse.duckdb'}' as sample (read_only)")
     for table in {"fct_claims", "fct_unpriced_claim_lines", "fct_near_threshold", "fct_outreach_plan", "fct_revenue_gap",
                   "fct_claim_changes", "quarantine", "field_warnings", "fct_minutes_reconciliation",
                   "fct_rule_set_what_if", "fct_modifier_advisories", "fct_month_completeness"}:

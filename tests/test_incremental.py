@@ -44,7 +44,7 @@ class Nightly:
         assert outcome.build["mode"] == expect, outcome.build
         self.night += 1
         fresh = self.tmp / f"fresh{self.night}.duckdb"
-        build_warehouse(fresh, self.folder, as_of).close()
+        build_warehouse(fresh, self.folder, as_of, every_model=True).close()
         diffs = {t: _differences(self.out / "warehouse.duckdb", fresh, t) for t in [*INCREMENTAL, *MARTS]}
         assert {t: n for t, n in diffs.items() if n} == {}
         return outcome.build

@@ -188,7 +188,7 @@ def test_full_refresh_table_is_replaced_by_its_new_delivery(drop: Drop, tmp_path
     drop.enroll("P1")
     drop.month("P1", "2026-01", 40, staff="CS1")
     folder = drop.write()
-    conn = build_warehouse(tmp_path / "w.duckdb", folder, AS_OF)
+    conn = build_warehouse(tmp_path / "w.duckdb", folder, AS_OF, every_model=True)  # handed to load_drop
     assert conn.sql("select count(*) from raw_staff").fetchall() == [(5,)]
     # tonight's roster no longer lists CS1: with staff declared full-refresh, CS1 is gone
     _deliver(folder, "staff_2026-03-10.csv", [s for s in drop.staff if s["staff_id"] != "CS1"])

@@ -305,12 +305,34 @@ def test_dagster_yaml_limits_each_warehouse_to_one_run_and_disables_telemetry(tm
         assert not counter.is_blocked(other)
 
 
-def test_make_dev_installs_dagster_yaml_into_dagster_home():
-    makefile = (REPO_ROOT / "Makefile").read_text()
-    dev = makefile.split("\ndev:", 1)[1].split("\n\n", 1)[0]
-    assert "cp dagster.yaml .dagster_home/dagster.yaml" in dev
-    assert "DAGSTER_HOME=$(CURDIR)/.dagster_home" in dev
-    assert "dg dev" in dev
+def test_make_dev_starts_dagster_with_dagster_yaml_in_its_home(tmp_path):
+    """`make dev` starts `dg dev` with DAGSTER_HOME holding the repository's dagster.yaml (one run per
+    warehouse, telemetry off) and the BHI_* paths of the bundled sample. Run on a copy of the
+    Makefile whose setup is done, with a stand-in `dg` that records what it was started with."""
+    for name in ("Makefile", "dagster.yaml", "pyproject.toml", "uv.lock"):
+        shutil.copy(REPO_ROOT / name, tmp_path / name)
+        os.utime(tmp_path / name, (1_000_000_000, 1_000_000_000))  # older than .venv/.installed
+    (tmp_path / ".uv" / "bin").mkdir(parents=True)
+    (tmp_path / ".venv" / "bin").mkdir(parents=True)
+    (tmp_path / ".venv" / ".installed").touch()
+    scripts = {
+        ".uv/bin/uv": "#!/bin/sh\nexit 1\n",  # setup must not run again
+        ".venv/bin/dg": '#!/bin/sh\necho "$*" > dg-args.txt\nenv > dg-env.txt\n'
+                        'cp "$DAGSTER_HOME/dagster.yaml" dg-saw-dagster.yaml\n',
+    }
+    for path, text in scripts.items():
+        (tmp_path / path).write_text(text)
+        (tmp_path / path).chmod(0o755)
+    proc = subprocess.run(["make", "dev"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (tmp_path / "dg-args.txt").read_text().split() == ["dev"]
+    env = dict(line.split("=", 1) for line in (tmp_path / "dg-env.txt").read_text().splitlines() if "=" in line)
+    root = tmp_path.resolve()
+    assert Path(env["DAGSTER_HOME"]) == root / ".dagster_home"
+    assert (tmp_path / "dg-saw-dagster.yaml").read_bytes() == (REPO_ROOT / "dagster.yaml").read_bytes()
+    assert Path(env["BHI_EXTRACTS_DIR"]) == root / "data" / "sample"
+    assert Path(env["BHI_WAREHOUSE"]) == root / "out" / "sample" / "warehouse.duckdb"
+    assert Path(env["BHI_REFERENCE_DIR"]) == root / "data" / "reference"
 
 
 # --------------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ def scenario(drop, build, tmp_path, forced_by_patient):
     payer and month with the given outcome per (patient, month)."""
     two_patients(drop)
     demographics(drop, ["P1", "P2"])
-    conn = build(drop, "2026-04-10")
+    conn = build(drop, "2026-04-10", every_model=True)  # handed to submit_month and rebuilt
     for month in ("2026-01", "2026-02"):
         submit_month(conn, tmp_path / "out", month)
     lines = conn.sql("select claim_line_id, patient_id, strftime(service_month, '%Y-%m') from fct_x12_claim_lines").fetchall()

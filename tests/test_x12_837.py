@@ -3,8 +3,11 @@ missing element held back with the element named, replacements (frequency 7) and
 
 from __future__ import annotations
 
+import shutil
 import stat
 from pathlib import Path
+
+import duckdb
 
 from conftest import Drop, write_csv
 from pipelines.ingest.load import load_drop
@@ -91,7 +94,7 @@ def test_pyx12_verdict_can_fail():
 def test_close_writes_837p_that_pyx12_accepts(drop, build, tmp_path):
     two_patients(drop)
     demographics(drop, ["P1", "P2"])
-    conn = build(drop, "2026-03-15")
+    conn = build(drop, "2026-03-15", every_model=True)  # handed to the month-end code
     out = tmp_path / "out"
     close_months(conn, out, "2026-01", "2026-02")
     sent = send_claims(conn, out, "2026-01", "2026-02")
@@ -133,7 +136,7 @@ def test_claim_ids_are_stable_across_rebuilds(tmp_path):
 def test_missing_member_id_holds_the_claim_and_names_it(drop, build, tmp_path):
     two_patients(drop)
     demographics(drop, ["P1", "P2"], without={"P2": "member_id"})
-    conn = build(drop, "2026-03-15")
+    conn = build(drop, "2026-03-15", every_model=True)  # handed to the month-end code
     held = conn.sql("select patient_id, service_month::varchar, missing_elements from fct_x12_claims_held"
                     " order by all").fetchall()
     assert held == [("P2", "2026-01-01", "member id"), ("P2", "2026-02-01", "member id")]
@@ -157,7 +160,7 @@ def test_invalid_npi_check_digit_is_named(drop, build):
 def test_rerun_sends_nothing_then_correction_is_a_replacement_and_removal_a_void(drop, build, tmp_path):
     two_patients(drop)
     demographics(drop, ["P1", "P2"])
-    conn = build(drop, "2026-03-15")
+    conn = build(drop, "2026-03-15", every_model=True)  # handed to the month-end code
     out = tmp_path / "out" / "month_end"
     first = submit_month(conn, out, "2026-02")
     assert [x.frequency_codes for x in first] == [{"1": 2}]
@@ -188,12 +191,11 @@ def test_rerun_sends_nothing_then_correction_is_a_replacement_and_removal_a_void
     assert submit_month(conn, out, "2026-02") == []  # the void is not sent twice
 
 
-def test_the_sample_837p_passes_pyx12_and_its_835s_reconcile(tmp_path):
+def test_the_sample_837p_passes_pyx12_and_its_835s_reconcile(sample_run, tmp_path):
     """The committed sample (with its claims-loop files): every closed month's 837P is accepted by
     pyx12, no claim is held, and every line of its 835s is matched and balances."""
-    from conftest import SAMPLE_DIR, build_warehouse
-
-    conn = build_warehouse(tmp_path / "sample.duckdb", SAMPLE_DIR, "2026-10-20")
+    shutil.copyfile(sample_run[0] / "warehouse.duckdb", tmp_path / "sample.duckdb")  # sending claims writes
+    conn = duckdb.connect(str(tmp_path / "sample.duckdb"))
     try:
         assert conn.sql("select count(*) from fct_x12_claims_held").fetchall() == [(0,)]
         sent = []
