@@ -29,8 +29,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     except DropError as exc:
         print(f"bhi run failed: {exc}", file=sys.stderr)
         return 1
-    from pipelines.defs.deployment import Deployment
-    from pipelines.run import run_pipeline
+    from pipelines.run import run_pipeline  # the optional settings (DuckDB limits, ...) come from BHI_*
 
     outcome = run_pipeline(
         extracts=args.extracts,
@@ -41,7 +40,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
         log_level="INFO" if args.verbose else "CRITICAL",
         profile=args.profile,
         full_refresh=args.full_refresh,
-        settings=Deployment.from_environment(),  # BHI_DUCKDB_THREADS / _MEMORY_LIMIT, BHI_TIMEZONE, ...
     )
     if not args.verbose:
         for warning in outcome.warnings:
@@ -137,7 +135,6 @@ def _health_line(s: dict) -> str:
 
 
 def _cmd_close(args: argparse.Namespace) -> int:
-    from pipelines.defs.deployment import Deployment
     from pipelines.run import close_months_run
 
     last = args.through or args.month
@@ -145,9 +142,7 @@ def _cmd_close(args: argparse.Namespace) -> int:
         print(f"bhi close: --through {last} is before --month {args.month}", file=sys.stderr)
         return 2
     started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    outcome = close_months_run(
-        args.out, args.month, last, warehouse=args.warehouse, log_level="CRITICAL", settings=Deployment.from_environment()
-    )
+    outcome = close_months_run(args.out, args.month, last, warehouse=args.warehouse, log_level="CRITICAL")
     if not outcome.success:
         print(f"bhi close failed: {outcome.error}", file=sys.stderr)
         return 1

@@ -116,13 +116,13 @@ def run_pipeline(
     settings: Deployment | None = None,
 ) -> RunOutcome:
     """Materialize the whole asset graph; return the run summary (fct_run_summary) or the error.
-    `settings` carries the rest of the deployment's settings (DuckDB limits, time zone); the paths
-    given here replace its own. The run lock of the warehouse is held from before the first step
+    `settings` carries the rest of the deployment's settings (DuckDB limits, time zone, PNGs; default:
+    the BHI_* environment, as for `bhi run`); the paths given here replace its own. The run lock of the warehouse is held from before the first step
     until the summary is read, so another run (another `bhi run`, the schedule, the sensor) waits or
     refuses (pipelines/safety.py)."""
     warehouse = warehouse or out / "warehouse.duckdb"
     deployment = replace(
-        settings or Deployment(),
+        settings or Deployment.from_environment(),
         extracts_dir=str(extracts), out_dir=str(out), warehouse=str(warehouse), reference_dir=str(reference),
     )
     try:
@@ -186,7 +186,7 @@ def close_months_run(
     if not warehouse.exists():
         return RunOutcome(False, {}, f"no warehouse at {warehouse}: run `bhi run` first")
     # the close reads no extracts
-    deployment = replace(settings or Deployment(), extracts_dir=str(out), out_dir=str(out), warehouse=str(warehouse))
+    deployment = replace(settings or Deployment.from_environment(), extracts_dir=str(out), out_dir=str(out), warehouse=str(warehouse))
     try:
         took = _prepare(deployment, "bhi close")
     except OperationalError as exc:

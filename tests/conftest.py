@@ -7,6 +7,7 @@ import csv
 import datetime as dt
 import fcntl
 import functools
+import os
 import re
 import shutil
 import subprocess
@@ -24,6 +25,10 @@ from pipelines.warehouse.run_state import snapshot_claims, write_run_parameters
 from pipelines.x12.remittance_835 import load_remittances
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+# Pipeline runs in tests skip the email PNGs (a headless browser, ~5 s a run): the session's sample run
+# writes them (and checks they are there), test_dashboards tests the export itself.
+os.environ.setdefault("BHI_LEADERSHIP_PNGS", "off")
 SAMPLE_DIR = REPO_ROOT / "data" / "sample"
 
 
@@ -276,9 +281,10 @@ def sample_run(tmp_path_factory, worker_id) -> tuple[Path, str]:
             proc = subprocess.run(
                 [sys.executable, "-m", "pipelines.cli", "run", "--extracts", str(SAMPLE_DIR), "--out",
                  str(folder / "out"), "--as-of", SAMPLE_AS_OF],
-                capture_output=True, text=True, timeout=600,
+                capture_output=True, text=True, timeout=600, env={**os.environ, "BHI_LEADERSHIP_PNGS": "on"},
             )
             assert proc.returncode == 0, proc.stderr
+            assert len(list((folder / "out" / "dashboards" / "email").glob("*.png"))) == 3
             (folder / "stdout.txt").write_text(proc.stdout)
     return folder / "out", (folder / "stdout.txt").read_text()
 

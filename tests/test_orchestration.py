@@ -271,6 +271,10 @@ def test_sensor_rejects_a_bad_settle_setting():
     with pytest.raises(ValueError, match="BHI_SENSOR_SETTLE_SECONDS must be >= 0"):
         Deployment.from_environment({"BHI_SENSOR_SETTLE_SECONDS": "-5"})
     assert Deployment.from_environment({"BHI_SENSOR_SETTLE_SECONDS": " "}).sensor_settle_seconds == 60
+    assert Deployment.from_environment({"BHI_LEADERSHIP_PNGS": "Off"}).leadership_pngs is False
+    assert Deployment.from_environment({}).leadership_pngs is True
+    with pytest.raises(ValueError, match="BHI_LEADERSHIP_PNGS must be on or off, got 'sometimes'"):
+        Deployment.from_environment({"BHI_LEADERSHIP_PNGS": "sometimes"})
 
 
 # --------------------------------------------------------------------------------------------------

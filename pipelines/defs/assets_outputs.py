@@ -37,12 +37,15 @@ def dashboards(
     with warehouse.get_connection() as conn, disk_errors(staging / DASHBOARDS, "writing this run's dashboards (the published outputs are unchanged)"):
         site_dir = fresh_subfolder(staging, DASHBOARDS)
         index = render_site(conn, site_dir)
-        try:
-            pngs = write_leadership_pngs(conn, site_dir / PNG_DIR)
-            png_note = ", ".join(p.name for p in pngs)
-        except RuntimeError as exc:
-            context.log.warning(f"leadership PNGs not written: {exc}")
-            png_note = f"not written: {exc}"
+        if not paths.leadership_pngs:
+            png_note = "not written: turned off (BHI_LEADERSHIP_PNGS=off)"
+        else:
+            try:
+                pngs = write_leadership_pngs(conn, site_dir / PNG_DIR)
+                png_note = ", ".join(p.name for p in pngs)
+            except RuntimeError as exc:
+                context.log.warning(f"leadership PNGs not written: {exc}")
+                png_note = f"not written: {exc}"
     published_index = paths.out / DASHBOARDS / index.relative_to(site_dir)
     return dg.MaterializeResult(
         metadata={"index": dg.MetadataValue.path(str(published_index)), "leadership_png": png_note}

@@ -16,6 +16,7 @@ from dataclasses import dataclass, fields, replace
 from pipelines.warehouse.reference import DEFAULT_REFERENCE_DIR
 
 ENV_PREFIX = "BHI_"
+BOOLEANS = {"on": True, "true": True, "yes": True, "1": True, "off": False, "false": False, "no": False, "0": False}
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class Deployment:
     duckdb_memory_limit: str | None = None  # BHI_DUCKDB_MEMORY_LIMIT, e.g. 3GB: DuckDB's default (80% of RAM)
     sensor_settle_seconds: float = 60.0  # BHI_SENSOR_SETTLE_SECONDS: a file this recent may be half-written
     sensor_interval_seconds: int = 60  # BHI_SENSOR_INTERVAL_SECONDS: how often the sensor looks
+    leadership_pngs: bool = True  # BHI_LEADERSHIP_PNGS=off: no email PNGs (a headless browser; e.g. in tests)
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None, **overrides) -> Deployment:
@@ -43,6 +45,11 @@ class Deployment:
             if not raw:
                 continue
             kind = str(f.type)
+            if kind == "bool":
+                if raw.lower() not in BOOLEANS:
+                    raise ValueError(f"{name} must be on or off, got {raw!r}")
+                values[f.name] = BOOLEANS[raw.lower()]
+                continue
             try:
                 if kind.startswith("int"):
                     values[f.name] = int(raw)

@@ -33,6 +33,7 @@ class RunPaths(dg.ConfigurableResource):
     extracts_dir: str
     out_dir: str
     reference_dir: str = str(DEFAULT_REFERENCE_DIR)
+    leadership_pngs: bool = True  # write the email PNGs (dashboards/email/) with the site
 
     @property
     def extracts(self) -> Path:
@@ -157,5 +158,6 @@ def resources_for(deployment: Deployment) -> dict:
             extracts_dir=deployment.extracts_dir,
             out_dir=deployment.out_dir,
             reference_dir=deployment.reference_dir,
+            leadership_pngs=deployment.leadership_pngs,
         ),
     }
