@@ -60,7 +60,7 @@ def _night(folder, out, tmp_path, as_of: str, expect: str) -> dict:
     assert outcome.success, outcome.error
     assert outcome.build["mode"] == expect, outcome.build
     fresh = tmp_path / f"fresh-{as_of}.duckdb"
-    build_warehouse(fresh, folder, as_of).close()
+    build_warehouse(fresh, folder, as_of, every_model=True).close()
     diffs = {t: _differences(out / "warehouse.duckdb", fresh, t) for t in X12_TABLES}
     assert {t: n for t, n in diffs.items() if n} == {}
     return outcome.build
