@@ -178,7 +178,7 @@ def revenue_gap_by_month_and_reason(monthly: pl.DataFrame, incomplete: frozenset
                                     ) -> go.Figure:
     """Stacked bars: dollars left on the table per service_month, one trace per reason.
 
-    Input: fct_revenue_gap_monthly (service_month, reason, dollars, reason_order). Traces follow
+    Input: rpt_revenue_gap_monthly (service_month, reason, dollars, reason_order). Traces follow
     reason_order (largest reason overall at the bottom of the stack); a month without a reason
     draws 0 for it, so the stack height of a month is the month's total.
     """
@@ -223,7 +223,7 @@ def revenue_gap_by_month_and_reason(monthly: pl.DataFrame, incomplete: frozenset
 def dollars_at_stake_by_care_manager(summary: pl.DataFrame) -> go.Figure:
     """Horizontal bars: dollars still reachable this month per care manager.
 
-    Input: fct_outreach_summary (care_manager_id, reachable_dollars, reachable_patient_programs).
+    Input: rpt_outreach_summary (care_manager_id, reachable_dollars, reachable_patient_programs).
     Care managers with nothing reachable are left out; null care manager = "Unassigned"; the
     largest is drawn at the top.
     """
@@ -260,7 +260,7 @@ def dollars_at_stake_by_care_manager(summary: pl.DataFrame) -> go.Figure:
 def program_roi_by_month(monthly: pl.DataFrame) -> go.Figure:
     """Grouped bars (expected revenue, total cost) with net and cumulative-net lines.
 
-    Input: fct_program_roi_monthly (all facilities together; cumulative_net is the mart's running
+    Input: rpt_program_roi_monthly (all facilities together; cumulative_net is the mart's running
     total). Four traces in this order: revenue bars, cost bars, net line, cumulative net line. The
     open month is labelled "(month to date)" because its numbers are still moving.
     """
@@ -311,7 +311,7 @@ TITLE_TREND = "Revenue, revenue left on the table and billing rate by month"
 
 
 def revenue_trend(monthly: pl.DataFrame) -> go.Figure:
-    """The overview's trend from fct_program_roi_monthly: expected revenue and revenue left on the
+    """The overview's trend from rpt_program_roi_monthly: expected revenue and revenue left on the
     table (stacked bars: together what the documented work could have billed) and the billing rate
     (patient-months billed / enrolled, right axis); incomplete months are shaded and labelled."""
     if monthly.height == 0:
@@ -348,7 +348,7 @@ TITLE_OUTCOMES = "Follow-up in the last 4 weeks and response at 10-14 weeks, by 
 
 
 def outcomes_trend(summary: pl.DataFrame) -> go.Figure:
-    """The outcomes page's trend from fct_outcomes_summary (grouping_level 'month'): the share of
+    """The outcomes page's trend from rpt_outcomes_summary (grouping_level 'month'): the share of
     active patients with a repeat score in the last 4 weeks and the share of judged 10-14 week
     windows that showed a response; every point's hover gives its n of N."""
     monthly = summary.filter(pl.col("grouping_level") == "month") if summary.height else summary
@@ -381,7 +381,7 @@ TITLE_PAYMENTS = "What came back for the claims of each month: paid, patient sha
 
 
 def payments_by_month(summary: pl.DataFrame) -> go.Figure:
-    """The payments page's chart from fct_payments_summary (grouping_level 'month'): the expected
+    """The payments page's chart from rpt_payments_summary (grouping_level 'month'): the expected
     amount of each closed month split into paid, patient responsibility, denied, underpaid and not
     answered yet (stacked bars)."""
     monthly = summary.filter(pl.col("grouping_level") == "month") if summary.height else summary
@@ -418,7 +418,7 @@ def _outreach_rows(summary: pl.DataFrame) -> pl.DataFrame:
 def outreach_dollars_by_care_manager(summary: pl.DataFrame) -> go.Figure:
     """Stacked horizontal bars per care manager: dollars in the plan, dollars left out of it.
 
-    Input: fct_outreach_summary (planned_dollars, unplanned_dollars, planned_patients,
+    Input: rpt_outreach_summary (planned_dollars, unplanned_dollars, planned_patients,
     unplanned_patients, candidates).
     """
     total = summary.filter(pl.col("candidates") > 0).height if summary.height else 0
@@ -454,7 +454,7 @@ def outreach_dollars_by_care_manager(summary: pl.DataFrame) -> go.Figure:
 
 def outreach_minutes_by_care_manager(summary: pl.DataFrame) -> go.Figure:
     """Grouped horizontal bars per care manager: capacity left, minutes the plan uses, minutes
-    all candidates would need. Input: fct_outreach_summary."""
+    all candidates would need. Input: rpt_outreach_summary."""
     total = summary.filter(pl.col("candidates") > 0).height if summary.height else 0
     rows = _outreach_rows(summary) if summary.height else summary
     if rows.height == 0:
@@ -598,7 +598,7 @@ def quarantine_by_reason(quarantine: pl.DataFrame) -> go.Figure:
 # The figures leadership gets as PNG for email: (file stem, builder, mart it is drawn from); a
 # builder with an `incomplete` parameter also gets the incomplete months (fct_month_completeness).
 LEADERSHIP_FIGURES = (
-    ("program_roi_by_month", program_roi_by_month, "fct_program_roi_monthly"),
-    ("revenue_gap_by_month", revenue_gap_by_month_and_reason, "fct_revenue_gap_monthly"),
-    ("outreach_by_care_manager", outreach_dollars_by_care_manager, "fct_outreach_summary"),
+    ("program_roi_by_month", program_roi_by_month, "rpt_program_roi_monthly"),
+    ("revenue_gap_by_month", revenue_gap_by_month_and_reason, "rpt_revenue_gap_monthly"),
+    ("outreach_by_care_manager", outreach_dollars_by_care_manager, "rpt_outreach_summary"),
 )

@@ -1,6 +1,6 @@
 """What each dashboard page shows, read from the marts (sql/marts/): SQL only, one function per page.
 
-Every number on a page is a value held by a mart (mostly fct_dashboard_headlines for the cards);
+Every number on a page is a value held by a mart (mostly rpt_dashboard_headlines for the cards);
 these reads only choose the rows (filter, order, the top N by a mart's rank column). Tables come
 back as lists of rows (dicts), one-row marts as a `Row` (None for a missing column or an empty
 mart), and the frames the figures draw as polars frames. Only reads, so a read-only connection is
@@ -18,14 +18,14 @@ from pipelines.outputs.explain import explain_many
 
 # Marts the site reads.
 SITE_MARTS = (
-    "fct_run_summary", "fct_dashboard_headlines", "fct_worklist_pace", "fct_outreach_summary",
-    "fct_outreach_plan", "fct_revenue_gap_monthly", "fct_revenue_gap_by_reason",
-    "fct_revenue_gap_patient_months", "fct_revenue_gap_patient_months_ranked", "fct_program_roi_monthly",
-    "fct_program_roi_facility",
+    "rpt_run_summary", "rpt_dashboard_headlines", "rpt_worklist_pace", "rpt_outreach_summary",
+    "fct_outreach_plan", "rpt_revenue_gap_monthly", "rpt_revenue_gap_by_reason",
+    "rpt_revenue_gap_patient_months", "rpt_revenue_gap_patient_months_ranked", "rpt_program_roi_monthly",
+    "rpt_program_roi_facility",
     "fct_compliance_blocked_months", "fct_compliance_documentation_lag",
-    "fct_compliance_quarantine", "fct_program_roi_assumptions", "fct_run_health",
-    "fct_run_health_sources", "fct_month_completeness", "fct_outcomes_summary", "fct_outcome_episodes",
-    "fct_outcome_discharges", "fct_payments_summary", "fct_remittance_denials", "fct_denial_worklist",
+    "fct_compliance_quarantine", "rpt_program_roi_assumptions", "fct_run_health",
+    "fct_run_health_sources", "fct_month_completeness", "rpt_outcomes_summary", "fct_outcome_episodes",
+    "fct_outcome_discharges", "rpt_payments_summary", "fct_remittance_denials", "fct_denial_worklist",
     "fct_remittance_aging", "fct_revenue_gap_post_submission",
 )
 # the drill-down pages (explain/) read the evidence trail as `bhi explain` does
@@ -55,7 +55,7 @@ def one(conn: duckdb.DuckDBPyConnection, sql: str) -> Row:
 def health(conn: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     """The as-of date and run-health banner of every page, and the months marked incomplete."""
     return {
-        "as_of": one(conn, "select as_of from fct_run_summary")["as_of"],
+        "as_of": one(conn, "select as_of from rpt_run_summary")["as_of"],
         "h": one(conn, "select * from fct_run_health"),
         "sources": rows(conn, "select * from fct_run_health_sources"
                               " order by source_table nulls last, facility_id nulls last"),
@@ -69,22 +69,22 @@ def health(conn: duckdb.DuckDBPyConnection) -> dict[str, Any]:
 
 def index(conn: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     return {
-        "row": one(conn, "select * from fct_run_summary"),
-        "h": one(conn, "select * from fct_dashboard_headlines"),
-        "monthly": frame(conn, "select * from fct_program_roi_monthly"),
-        "pay": one(conn, "select * from fct_payments_summary where grouping_level = 'total'"),
-        "o": one(conn, "select * from fct_outcomes_summary where grouping_level = 'total'"),
+        "row": one(conn, "select * from rpt_run_summary"),
+        "h": one(conn, "select * from rpt_dashboard_headlines"),
+        "monthly": frame(conn, "select * from rpt_program_roi_monthly"),
+        "pay": one(conn, "select * from rpt_payments_summary where grouping_level = 'total'"),
+        "o": one(conn, "select * from rpt_outcomes_summary where grouping_level = 'total'"),
     }
 
 
 def worklist(conn: duckdb.DuckDBPyConnection, limit: int) -> dict[str, Any]:
     """The top `limit` rows of the open month's worklist by worklist_rank: the active ones, the ones
     folded away, the care managers of the active ones; the patients not improving."""
-    top = f"from fct_worklist_pace where worklist_rank <= {int(limit)}"
+    top = f"from rpt_worklist_pace where worklist_rank <= {int(limit)}"
     return {
-        "open_month": one(conn, "select open_month from fct_run_summary")["open_month"],
-        "h": one(conn, "select * from fct_dashboard_headlines"),
-        "care_managers": frame(conn, "select * from fct_outreach_summary"),
+        "open_month": one(conn, "select open_month from rpt_run_summary")["open_month"],
+        "h": one(conn, "select * from rpt_dashboard_headlines"),
+        "care_managers": frame(conn, "select * from rpt_outreach_summary"),
         "shown": frame(conn, f"select count(*) as n {top}").item(),
         "active": rows(conn, f"select * {top} and fold_reason is null order by worklist_rank"),
         "folded": rows(conn, f"select * {top} and fold_reason is not null order by worklist_rank"),
@@ -98,14 +98,14 @@ def worklist(conn: duckdb.DuckDBPyConnection, limit: int) -> dict[str, Any]:
 def outreach(conn: duckdb.DuckDBPyConnection, limit: int, care_managers: int, plans: int) -> dict[str, Any]:
     """The plan's care managers (the first `care_managers` by plan_rank among those with candidates)
     and the plans of the first `plans` of them, `limit` rows each by rank."""
-    shown = rows(conn, "select * from fct_outreach_summary where candidates > 0"
+    shown = rows(conn, "select * from rpt_outreach_summary where candidates > 0"
                        f" and plan_rank <= {int(care_managers)} order by plan_rank")
     plan = frame(conn, f"select * from fct_outreach_plan where rank <= {int(limit)} order by rank")
     return {
-        "h": one(conn, "select * from fct_dashboard_headlines"),
-        "summary": frame(conn, "select * from fct_outreach_summary"),
+        "h": one(conn, "select * from rpt_dashboard_headlines"),
+        "summary": frame(conn, "select * from rpt_outreach_summary"),
         "has_plan": plan.height > 0,
-        "candidates": frame(conn, "select count(*) from fct_outreach_summary where candidates > 0").item(),
+        "candidates": frame(conn, "select count(*) from rpt_outreach_summary where candidates > 0").item(),
         "care_managers": shown,
         "plans": [
             (cm, plan.filter(pl.col("care_manager_id").is_null() if cm["care_manager_id"] is None
@@ -117,32 +117,32 @@ def outreach(conn: duckdb.DuckDBPyConnection, limit: int, care_managers: int, pl
 
 def revenue_gap(conn: duckdb.DuckDBPyConnection, limit: int) -> dict[str, Any]:
     return {
-        "h": one(conn, "select * from fct_dashboard_headlines"),
-        "monthly": frame(conn, "select * from fct_revenue_gap_monthly"),
-        "by_reason": rows(conn, "select * from fct_revenue_gap_by_reason order by reason_order nulls first"),
-        "top": rows(conn, "select * from fct_revenue_gap_patient_months_ranked"
+        "h": one(conn, "select * from rpt_dashboard_headlines"),
+        "monthly": frame(conn, "select * from rpt_revenue_gap_monthly"),
+        "by_reason": rows(conn, "select * from rpt_revenue_gap_by_reason order by reason_order nulls first"),
+        "top": rows(conn, "select * from rpt_revenue_gap_patient_months_ranked"
                           f" where dollar_rank <= {int(limit)} order by dollar_rank"),
     }
 
 
 def roi(conn: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     return {
-        "h": one(conn, "select * from fct_dashboard_headlines"),
-        "monthly": frame(conn, "select * from fct_program_roi_monthly"),
-        "months": rows(conn, "select * from fct_program_roi_monthly order by service_month desc nulls first"),
-        "facilities": rows(conn, "select * from fct_program_roi_facility"
+        "h": one(conn, "select * from rpt_dashboard_headlines"),
+        "monthly": frame(conn, "select * from rpt_program_roi_monthly"),
+        "months": rows(conn, "select * from rpt_program_roi_monthly order by service_month desc nulls first"),
+        "facilities": rows(conn, "select * from rpt_program_roi_facility"
                                  " order by is_total nulls last, facility_id nulls last"),
-        "assumptions": rows(conn, "select * from fct_program_roi_assumptions order by sort_order nulls first"),
-        "o": one(conn, "select * from fct_outcomes_summary where grouping_level = 'total'"),
+        "assumptions": rows(conn, "select * from rpt_program_roi_assumptions order by sort_order nulls first"),
+        "o": one(conn, "select * from rpt_outcomes_summary where grouping_level = 'total'"),
     }
 
 
 def payments(conn: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     """Totals, by payer, and the worklists most dollars first (the page shows the first rows)."""
     return {
-        "t": one(conn, "select * from fct_payments_summary where grouping_level = 'total'"),
-        "summary": frame(conn, "select * from fct_payments_summary"),
-        "payers": rows(conn, "select * from fct_payments_summary where grouping_level = 'payer'"
+        "t": one(conn, "select * from rpt_payments_summary where grouping_level = 'total'"),
+        "summary": frame(conn, "select * from rpt_payments_summary"),
+        "payers": rows(conn, "select * from rpt_payments_summary where grouping_level = 'payer'"
                              " order by payer_id nulls first"),
         "worklist": rows(conn, "select * from fct_denial_worklist order by expected_amount desc nulls first,"
                                " service_month desc nulls first, claim_line_id nulls first"),
@@ -157,9 +157,9 @@ def payments(conn: duckdb.DuckDBPyConnection) -> dict[str, Any]:
 
 
 def outcomes(conn: duckdb.DuckDBPyConnection) -> dict[str, Any]:
-    level = "select * from fct_outcomes_summary where grouping_level = "
+    level = "select * from rpt_outcomes_summary where grouping_level = "
     return {
-        "summary": frame(conn, "select * from fct_outcomes_summary"),
+        "summary": frame(conn, "select * from rpt_outcomes_summary"),
         "total": one(conn, f"{level}'total'"),
         "months": rows(conn, f"{level}'month' order by service_month desc nulls first"),
         "care_managers": rows(conn, f"{level}'care_manager' order by care_manager_id nulls last"),
@@ -171,7 +171,7 @@ def outcomes(conn: duckdb.DuckDBPyConnection) -> dict[str, Any]:
 
 def compliance(conn: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     return {
-        "h": one(conn, "select * from fct_dashboard_headlines"),
+        "h": one(conn, "select * from rpt_dashboard_headlines"),
         "blocked": frame(conn, "select * from fct_compliance_blocked_months"),
         "blocked_rows": rows(conn, "select * from fct_compliance_blocked_months order by"
                                    " service_month desc nulls first, program nulls first, blocked_reason nulls first"),
@@ -189,9 +189,9 @@ def drilldown_pairs(conn: duckdb.DuckDBPyConnection, worklist_limit: int, gap_li
     """The patient-months the worklist and revenue-gap pages list, the worklist's (open month) first,
     at most `limit`."""
     pairs = [
-        *frame(conn, "select patient_id, service_month from fct_worklist_pace"
+        *frame(conn, "select patient_id, service_month from rpt_worklist_pace"
                      f" where worklist_rank <= {int(worklist_limit)} order by worklist_rank").rows(),
-        *frame(conn, "select patient_id, service_month from fct_revenue_gap_patient_months_ranked"
+        *frame(conn, "select patient_id, service_month from rpt_revenue_gap_patient_months_ranked"
                      f" where dollar_rank <= {int(gap_limit)} order by dollar_rank").rows(),
     ]
     return list(dict.fromkeys(pairs))[:limit]
@@ -211,6 +211,6 @@ def pngs(conn: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     """What the leadership PNGs' subtitle says and which months they mark incomplete."""
     return {
         "health": one(conn, "select * from fct_run_health"),
-        "headlines": one(conn, "select * from fct_dashboard_headlines"),
+        "headlines": one(conn, "select * from rpt_dashboard_headlines"),
         "incomplete": health(conn)["incomplete"],
     }

@@ -17,7 +17,7 @@ PNG_DIR = "email"  # leadership figures as PNG, under the site folder
 
 
 def png_subtitle(health: Mapping[str, Any], headlines: Mapping[str, Any]) -> str:
-    """The line under each leadership PNG's title (fct_run_health, fct_dashboard_headlines): as-of
+    """The line under each leadership PNG's title (fct_run_health, rpt_dashboard_headlines): as-of
     date, closed-month net and ROI, revenue left on the table, and a warning when the extract is
     stale or a month is incomplete."""
     r, h = health, headlines

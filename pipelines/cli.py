@@ -118,7 +118,7 @@ def _unpriced_message(command: str, rows: list[tuple], listing: Path) -> str:
 
 
 def _health_line(s: dict) -> str:
-    """One line of run health (fct_run_health via fct_run_summary): freshness, rejected files,
+    """One line of run health (fct_run_health via rpt_run_summary): freshness, rejected files,
     field warnings, unpriced lines and incomplete months."""
     newest = s.get("newest_entry_date")
     fresh = (

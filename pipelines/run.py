@@ -115,7 +115,7 @@ def run_pipeline(
     full_refresh: bool = False,
     settings: Deployment | None = None,
 ) -> RunOutcome:
-    """Materialize the whole asset graph; return the run summary (fct_run_summary) or the error.
+    """Materialize the whole asset graph; return the run summary (rpt_run_summary) or the error.
     `settings` carries the rest of the deployment's settings (DuckDB limits, time zone, PNGs; default:
     the BHI_* environment, as for `bhi run`); the paths given here replace its own. The run lock of the warehouse is held from before the first step
     until the summary is read, so another run (another `bhi run`, the schedule, the sensor) waits or
@@ -164,8 +164,8 @@ def _run_nightly(deployment: Deployment, as_of, log_level, profile, full_refresh
         if run_id != result.run_id:  # cannot happen while the run lock is held; never print another run's numbers
             return RunOutcome(False, {}, f"warehouse {warehouse} holds the parameters of run {run_id}, not of this"
                               f" run {result.run_id}: another run wrote it; run again")
-        cols = [c[0] for c in conn.sql("describe fct_run_summary").fetchall()]
-        row = conn.sql("select * from fct_run_summary").fetchall()[0]
+        cols = [c[0] for c in conn.sql("describe rpt_run_summary").fetchall()]
+        row = conn.sql("select * from rpt_run_summary").fetchall()[0]
         file_errors = [r[0] for r in conn.sql("select error from ingest_errors order by source_file").fetchall()]
         scope = conn.sql("select * from run_scope")
         build = dict(zip(scope.columns, scope.fetchall()[0]))

@@ -1,5 +1,5 @@
-"""The dashboard marts (sql/marts/fct_outreach_*, fct_care_manager_capacity, fct_worklist_pace,
-fct_compliance_*, fct_dashboard_headlines) on tiny drops built through the real SQL."""
+"""The dashboard marts (sql/marts/fct_outreach_*, fct_care_manager_capacity, rpt_worklist_pace,
+fct_compliance_*, rpt_dashboard_headlines) on tiny drops built through the real SQL."""
 
 from __future__ import annotations
 
@@ -128,14 +128,14 @@ def test_patient_that_would_overrun_the_capacity_left_is_not_in_plan(drop, build
         # 20 minutes needed, 19 left: out
         {"patient_id": "PB", "cumulative_minutes": 30, "capacity_minutes": 29, "in_plan": False},
     ]
-    summary = rows(conn, "select * from fct_outreach_summary where care_manager_id = 'CM1'")[0]
+    summary = rows(conn, "select * from rpt_outreach_summary where care_manager_id = 'CM1'")[0]
     assert summary["candidates"] == 2
     assert summary["planned_patients"] == 1
     assert summary["planned_minutes"] == 10
     assert summary["planned_dollars"] == pytest.approx(60.79)  # 2026 example rates
     assert summary["unplanned_dollars"] == pytest.approx(99.53)
     assert summary["reachable_dollars"] == pytest.approx(60.79 + 99.53 + 60.79)  # PC too, blocked
-    head = rows(conn, "select * from fct_dashboard_headlines")[0]
+    head = rows(conn, "select * from rpt_dashboard_headlines")[0]
     assert head["outreach_planned_dollars"] == pytest.approx(60.79)
     assert head["outreach_planned_patients"] == 1
     assert head["business_days_left"] == 2
@@ -150,7 +150,7 @@ def test_worklist_pace_projects_minutes_to_month_end(drop, build):
         drop.enroll(patient, enrolled_on="2026-06-01", consent_on="2026-06-01")
         drop.month(patient, "2026-06", minutes)
     conn = build(drop, "2026-06-15")
-    pace = {r["patient_id"]: r for r in rows(conn, "select * from fct_worklist_pace")}
+    pace = {r["patient_id"]: r for r in rows(conn, "select * from rpt_worklist_pace")}
     pa, pb = pace["PA"], pace["PB"]
     assert (pa["days_in_month"], pa["days_elapsed"], pa["days_left"]) == (30, 15, 15)
     assert pa["projected_minutes"] == 40 and pa["next_threshold_minutes"] == 36
@@ -159,7 +159,7 @@ def test_worklist_pace_projects_minutes_to_month_end(drop, build):
     assert pb["pace_status"] == "behind pace"
     assert pb["minutes_per_day_needed"] == pytest.approx(10 / 15, abs=0.05)
     assert sorted(r["worklist_rank"] for r in pace.values()) == [1, 2]
-    head = rows(conn, "select * from fct_dashboard_headlines")[0]
+    head = rows(conn, "select * from rpt_dashboard_headlines")[0]
     assert head["patient_programs_behind_pace"] == 1 and head["patient_programs_on_pace"] == 1
 
 
@@ -221,7 +221,7 @@ def test_blocked_months_and_quarantine_counts(drop, build):
     quarantine = rows(conn, "select * from fct_compliance_quarantine")
     assert sum(q["rows_quarantined"] for q in quarantine) == 2
     assert {q["table_name"] for q in quarantine} == {"time_entries"}
-    head = rows(conn, "select * from fct_dashboard_headlines")[0]
+    head = rows(conn, "select * from rpt_dashboard_headlines")[0]
     assert head["quarantined_rows"] == 2
     assert head["blocked_months_closed"] == 2
     assert head["blocked_dollars_closed"] == pytest.approx(
@@ -290,9 +290,9 @@ def test_rejected_month_file_marks_the_month_incomplete(tmp_path: Path):
         health = rows(conn, "select * from fct_run_health")[0]
         assert health["files_rejected"] == 1 and health["incomplete_month_list"] == "2026-09"
         assert not health["is_stale"]
-        summary = rows(conn, "select * from fct_run_summary")[0]
+        summary = rows(conn, "select * from rpt_run_summary")[0]
         assert summary["incomplete_month_list"] == "2026-09" and summary["files_rejected"] == 1
-        roi = rows(conn, "select * from fct_program_roi_facility where is_total")[0]
+        roi = rows(conn, "select * from rpt_program_roi_facility where is_total")[0]
         assert roi["closed_months"] == 2 and roi["incomplete_months_excluded"] == 1
 
         out = tmp_path / "out"
@@ -387,12 +387,12 @@ def test_roi_charges_the_program_share_and_prorates_the_open_month(drop: Drop, b
     assert got["2026-02"]["care_manager_cost"] == pytest.approx(72000 / 12 * 0.5)
     assert got["2026-02"]["cost_share_of_month"] == 1.0
     assert got["2026-03"]["care_manager_cost"] == pytest.approx(round(72000 / 12 * 0.5 * 10 / 31, 2))
-    assumptions = rows(conn, "select assumption, value from fct_program_roi_assumptions")
+    assumptions = rows(conn, "select assumption, value from rpt_program_roi_assumptions")
     assert [a["assumption"] for a in assumptions][:3] == ["Care manager cost", "Other program costs",
                                                           "Open month"]
     assert "program share of 50%" in assumptions[0]["value"]
     assert "prorated to 10 of 31 days" in assumptions[2]["value"]
-    be = rows(conn, "select * from fct_program_roi_break_even")[0]
+    be = rows(conn, "select * from rpt_program_roi_break_even")[0]
     # February: 1 billed patient-month; cost 3,000 a care manager-month
     assert be["cost_per_care_manager_month"] == pytest.approx(3000.0)
     assert be["break_even_billed_patient_months_per_care_manager"] == -(-3000 // be["revenue_per_billed_patient_month"])
@@ -413,7 +413,7 @@ def test_bhi_run_exits_3_on_a_stale_extract_unless_allowed(drop: Drop, build, tm
     drop.enroll("P1")
     drop.month("P1", "2026-02", 40)  # entries on 2026-02-02 and 2026-02-03
     conn = build(drop, "2026-02-12")
-    summary = rows(conn, "select * from fct_run_summary")[0]
+    summary = rows(conn, "select * from rpt_run_summary")[0]
     assert summary["is_stale"] and summary["days_since_newest_entry"] == 9
     assert summary["newest_entry_date"] == dt.date(2026, 2, 3)
     outcome = RunOutcome(success=True, summary=summary, build={"mode": "full", "reason": "test"})

@@ -1,10 +1,10 @@
 """Dashboards: figure builders and the static site, on a tiny hand-written warehouse.
 
 The warehouse is a temporary DuckDB *file* holding hand-written rows for the marts the pipeline
-builds upstream of the dashboards (fct_run_summary, fct_near_threshold, fct_revenue_gap,
+builds upstream of the dashboards (rpt_run_summary, fct_near_threshold, fct_revenue_gap,
 fct_program_roi, fct_patient_months) and the few source tables the dashboard marts read, with the
-column types of the real tables; the dashboard marts themselves (fct_worklist_pace,
-fct_outreach_*, fct_revenue_gap_*, fct_program_roi_*, fct_compliance_*, fct_dashboard_headlines)
+column types of the real tables; the dashboard marts themselves (rpt_worklist_pace,
+fct_outreach_*, fct_revenue_gap_*, fct_program_roi_*, fct_compliance_*, rpt_dashboard_headlines)
 are then built from their SQL files, so every number a page shows is checked through the SQL.
 """
 
@@ -36,16 +36,16 @@ PAGES = ("index.html", "worklist.html", "outreach.html", "revenue_gap.html", "pa
 CHARTS = {"index.html": 1, "worklist.html": 1, "outreach.html": 2, "revenue_gap.html": 1,
           "roi.html": 1, "outcomes.html": 1, "payments.html": 1, "compliance.html": 3}
 # fct_outcome_episodes is hand-built here (its SQL reads the billing engine's tables)
-# the remittance marts too (theirs read the 835 tables): the page's totals are built from fct_collection_rate
+# the remittance marts too (theirs read the 835 tables): the page's totals are built from rpt_collection_rate
 HAND_BUILT = {"fct_outcome_episodes", "fct_remittance_denials", "fct_denial_worklist", "fct_remittance_aging",
               "fct_revenue_gap_post_submission"}
-DASHBOARD_MARTS = set(site.SITE_MARTS) - {"fct_run_summary"} - HAND_BUILT | {"fct_care_manager_capacity",
-                                                                 "fct_program_roi_break_even"}
+DASHBOARD_MARTS = set(site.SITE_MARTS) - {"rpt_run_summary"} - HAND_BUILT | {"fct_care_manager_capacity",
+                                                                 "rpt_program_roi_break_even"}
 
 # --------------------------------------------------------------------------- fixture builders
 
 DDL = {
-    "fct_run_summary": """
+    "rpt_run_summary": """
         as_of date, open_month date, entries_ingested bigint, rows_quarantined bigint,
         minutes_ingested bigint, minutes_counted bigint, minutes_excluded bigint,
         claim_lines bigint, expected_revenue double, revenue_left_on_table double""",
@@ -79,7 +79,7 @@ DDL = {
     "stg_staff": """
         staff_id varchar, role varchar, facility_id varchar, name varchar, annual_cost double,
         fte double""",
-    "fct_collection_rate": """
+    "rpt_collection_rate": """
         payer_id varchar, service_month date, claim_lines bigint, answered_lines bigint, denied_lines bigint,
         charge decimal(14,2), expected_amount decimal(14,2), paid decimal(14,2), patient_responsibility decimal(14,2),
         denied_expected_amount decimal(14,2), underpaid_amount decimal(14,2), unanswered_expected_amount decimal(14,2),
@@ -98,7 +98,7 @@ DDL = {
         days_without_answer integer, past_aging_limit boolean""",
     "fct_revenue_gap_post_submission": """
         payer_id varchar, service_month date, reason varchar, claim_lines bigint, amount decimal(14,2)""",
-    "fct_outcomes_monthly": """
+    "rpt_outcomes_monthly": """
         service_month date, program varchar, facility_id varchar, care_manager_id varchar,
         active_patients bigint, without_baseline bigint, follow_up_in_month bigint,
         follow_up_last_4_weeks bigint, early_judged bigint, early_responses bigint,
@@ -233,7 +233,7 @@ LIVE_ENTRIES = [("CM-1", D(2026, 8, d)) for d in range(3, 29)] + [("CM-2", D(202
 ROWS = {
     "ingest_errors": REJECTED,
     "stg_time_entries": LIVE_ENTRIES,
-    "fct_run_summary": SUMMARY,
+    "rpt_run_summary": SUMMARY,
     "fct_near_threshold": NEAR,
     "fct_revenue_gap": GAP,
     "fct_program_roi": ROI,
@@ -243,8 +243,8 @@ ROWS = {
     "stg_staff": STAFF,
     "field_warnings": [("time_entries", "time_entries_2026-08.csv", 7, "documented_at",
                         "documented_at: cannot read the value as a date-time", 3)],
-    "fct_outcomes_monthly": OUTCOMES_MONTHLY,
-    "fct_collection_rate": [
+    "rpt_outcomes_monthly": OUTCOMES_MONTHLY,
+    "rpt_collection_rate": [
         ("medicare", D(2026, 8, 1), 10, 9, 1, 1500, 1000, 640, 160, 100, 20, 80, 800, 900, 0.8889),
         ("acme", D(2026, 9, 1), 5, 5, 0, 700, 500, 400, 100, 0, 0, 0, 500, 500, 1.0),
     ],
@@ -378,7 +378,7 @@ def test_index_shows_headline_numbers_and_links(built_site: Path):
     links = re.search(r'<div class="links">(.*?)</div>\s*<footer>', text, re.S).group(1)
     for link in PAGES[1:]:
         assert f'href="{link}"' in links
-    # one headline number per page, all from fct_dashboard_headlines
+    # one headline number per page, all from rpt_dashboard_headlines
     assert "$337" in links  # worklist: 160 + 65 + 45.5 + 66 = 336.5 still reachable
     assert "$226" in links  # outreach: 160 + 66 in plan (both fit)
     assert "$9,877" in links  # revenue gap
@@ -643,7 +643,7 @@ def test_pages_are_autoescaped_templates_with_the_theme_css():
 
 
 def test_revenue_gap_figure_stacks_to_input_dollars(warehouse: Path):
-    fig = figures.revenue_gap_by_month_and_reason(read_mart(warehouse, "fct_revenue_gap_monthly"))
+    fig = figures.revenue_gap_by_month_and_reason(read_mart(warehouse, "rpt_revenue_gap_monthly"))
     assert fig.layout.barmode == "stack"
     assert len(fig.data) == 5  # one trace per reason
     assert all(t.type == "bar" for t in fig.data)
@@ -660,13 +660,13 @@ def test_revenue_gap_figure_unknown_reason_and_null_dollars(tmp_path: Path):
     gap = [("F", "P", "X", "cocm", D(2026, 9, 1), "brand_new_reason", 5, None),
            ("F", "P", "X", "cocm", D(2026, 9, 1), "near_miss", 5, 12.0)]
     db = build_warehouse(tmp_path / "w.duckdb", {**ROWS, "fct_revenue_gap": gap})
-    fig = figures.revenue_gap_by_month_and_reason(read_mart(db, "fct_revenue_gap_monthly"))
+    fig = figures.revenue_gap_by_month_and_reason(read_mart(db, "rpt_revenue_gap_monthly"))
     assert {t.name for t in fig.data} == {"brand_new_reason", figures.REASON_LABELS["near_miss"]}
     assert sum(sum(t.y) for t in fig.data) == pytest.approx(12.0)
 
 
 def test_care_manager_figure_shows_reachable_dollars(warehouse: Path):
-    fig = figures.dollars_at_stake_by_care_manager(read_mart(warehouse, "fct_outreach_summary"))
+    fig = figures.dollars_at_stake_by_care_manager(read_mart(warehouse, "rpt_outreach_summary"))
     assert len(fig.data) == 1
     bar = fig.data[0]
     got = dict(zip(bar.y, bar.x))
@@ -677,7 +677,7 @@ def test_care_manager_figure_shows_reachable_dollars(warehouse: Path):
 
 
 def test_roi_figure_sums_facilities_and_accumulates_net(warehouse: Path):
-    fig = figures.program_roi_by_month(read_mart(warehouse, "fct_program_roi_monthly"))
+    fig = figures.program_roi_by_month(read_mart(warehouse, "rpt_program_roi_monthly"))
     assert [t.type for t in fig.data] == ["bar", "bar", "scatter", "scatter"]
     revenue, cost, net, cum = fig.data
     assert list(revenue.x) == ["2026-08", "2026-09 (incomplete data)", "2026-10 (month to date)"]
@@ -691,7 +691,7 @@ def test_roi_figure_sums_facilities_and_accumulates_net(warehouse: Path):
 
 
 def test_outreach_figures(warehouse: Path):
-    summary = read_mart(warehouse, "fct_outreach_summary")
+    summary = read_mart(warehouse, "rpt_outreach_summary")
     dollars = figures.outreach_dollars_by_care_manager(summary)
     assert [t.name.split(" (")[0] for t in dollars.data] == ["In the plan", "Left out"]
     assert dict(zip(dollars.data[0].y, dollars.data[0].x)) == {"Care Manager 1 (CM-1)": 160.0,
@@ -723,11 +723,11 @@ def test_compliance_figures(warehouse: Path):
 @pytest.mark.parametrize(
     ("builder", "table"),
     [
-        (figures.revenue_gap_by_month_and_reason, "fct_revenue_gap_monthly"),
-        (figures.dollars_at_stake_by_care_manager, "fct_outreach_summary"),
-        (figures.program_roi_by_month, "fct_program_roi_monthly"),
-        (figures.outreach_dollars_by_care_manager, "fct_outreach_summary"),
-        (figures.outreach_minutes_by_care_manager, "fct_outreach_summary"),
+        (figures.revenue_gap_by_month_and_reason, "rpt_revenue_gap_monthly"),
+        (figures.dollars_at_stake_by_care_manager, "rpt_outreach_summary"),
+        (figures.program_roi_by_month, "rpt_program_roi_monthly"),
+        (figures.outreach_dollars_by_care_manager, "rpt_outreach_summary"),
+        (figures.outreach_minutes_by_care_manager, "rpt_outreach_summary"),
         (figures.blocked_months_by_month, "fct_compliance_blocked_months"),
         (figures.documentation_lag_heatmap, "fct_compliance_documentation_lag"),
         (figures.quarantine_by_reason, "fct_compliance_quarantine"),
@@ -742,7 +742,7 @@ def test_figures_accept_empty_frames(builder, table, empty_warehouse: Path):
 def test_care_manager_figure_with_nothing_reachable(tmp_path: Path):
     rows = [r for r in NEAR if r[12] is None]
     db = build_warehouse(tmp_path / "w.duckdb", {**ROWS, "fct_near_threshold": rows})
-    fig = figures.dollars_at_stake_by_care_manager(read_mart(db, "fct_outreach_summary"))
+    fig = figures.dollars_at_stake_by_care_manager(read_mart(db, "rpt_outreach_summary"))
     assert len(fig.data) == 0
 
 
@@ -773,7 +773,7 @@ def test_leadership_png_subtitle_carries_as_of_headlines_and_warnings(warehouse:
     conn = duckdb.connect(str(warehouse), read_only=True)
     try:
         text = pngs.png_subtitle(marts.one(conn, "select * from fct_run_health"),
-                                 marts.one(conn, "select * from fct_dashboard_headlines"))
+                                 marts.one(conn, "select * from rpt_dashboard_headlines"))
     finally:
         conn.close()
     assert text == ("Data as of 2026-10-20 · net, closed months $500 (ROI 11.1%) · left on the table "
@@ -782,11 +782,11 @@ def test_leadership_png_subtitle_carries_as_of_headlines_and_warnings(warehouse:
 
 def test_money_axes_put_the_minus_before_the_dollar_sign(warehouse: Path):
     """d3's "$,.0f" draws -50000 as "−$50,000"; a tickprefix "$" drew "$-50,000"."""
-    fig = figures.program_roi_by_month(read_mart(warehouse, "fct_program_roi_monthly"))
+    fig = figures.program_roi_by_month(read_mart(warehouse, "rpt_program_roi_monthly"))
     assert fig.layout.yaxis.tickformat == "$,.0f" and fig.layout.yaxis.tickprefix is None
-    for builder, table in ((figures.revenue_gap_by_month_and_reason, "fct_revenue_gap_monthly"),
-                           (figures.dollars_at_stake_by_care_manager, "fct_outreach_summary"),
-                           (figures.revenue_trend, "fct_program_roi_monthly")):
+    for builder, table in ((figures.revenue_gap_by_month_and_reason, "rpt_revenue_gap_monthly"),
+                           (figures.dollars_at_stake_by_care_manager, "rpt_outreach_summary"),
+                           (figures.revenue_trend, "rpt_program_roi_monthly")):
         fig = builder(read_mart(warehouse, table))
         assert "tickprefix" not in fig.layout.to_plotly_json().get("yaxis", {}), builder
         assert all("$%{" not in (t.hovertemplate or "") for t in fig.data), builder
@@ -816,7 +816,7 @@ def test_formatters():
 
 
 def test_figures_use_the_theme(warehouse: Path):
-    fig = figures.program_roi_by_month(read_mart(warehouse, "fct_program_roi_monthly"))
+    fig = figures.program_roi_by_month(read_mart(warehouse, "rpt_program_roi_monthly"))
     assert fig.layout.template.layout.font.family == theme.FONT_STACK
     assert fig.layout.height
 

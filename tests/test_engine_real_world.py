@@ -75,7 +75,7 @@ def test_a_stray_entry_dated_far_before_the_data_does_not_change_other_patients_
     assert conn.sql(
         "select minutes::int from fct_minutes_reconciliation where reason = 'before_covered_period'"
     ).fetchall() == [(20,)]
-    assert conn.sql("select covered_period, minutes_before_covered_period::int from fct_run_summary").fetchall() == [
+    assert conn.sql("select covered_period, minutes_before_covered_period::int from rpt_run_summary").fetchall() == [
         ("covered from 2026-01 (F1)", 20)]
 
 

@@ -96,7 +96,7 @@ def test_a_month_with_no_row_in_force_is_unpriced_not_priced_at_another_year(dro
     row = conn.sql("select payer_id, code, strftime(service_month, '%Y-%m'), units, reason "
                    "from fct_unpriced_claim_lines").fetchall()
     assert row == [("medicare", code, enrolled, 1, "no_fee_row_in_force")]
-    assert conn.sql("select unpriced_claim_lines from fct_run_summary").fetchall() == [(1,)]
+    assert conn.sql("select unpriced_claim_lines from rpt_run_summary").fetchall() == [(1,)]
 
 
 def test_a_row_in_force_without_an_amount_reports_the_line_unpriced(drop: Drop, build, tmp_path):

@@ -13,7 +13,7 @@ from pipelines.warehouse.models import MODELS
 
 INCREMENTAL = [m.name for m in MODELS if m.incremental]
 # downstream marts that read the incremental tables in full
-MARTS = ["fct_near_threshold", "fct_minutes_reconciliation", "fct_run_summary"]
+MARTS = ["fct_near_threshold", "fct_minutes_reconciliation", "rpt_run_summary"]
 
 
 def _differences(warehouse, fresh, table: str) -> int:

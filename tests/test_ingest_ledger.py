@@ -136,7 +136,7 @@ def test_void_in_a_later_delivery_removes_the_minutes_and_the_claim(nightly):
         out, "select minutes from fct_minutes_reconciliation where reason = 'voided_in_source'"
     ) == [(20,)]
     # still every minute accounted for: the voided version is excluded, not lost
-    assert _sql(out, "select minutes_ingested = minutes_counted + minutes_excluded + minutes_quarantined from fct_run_summary") == [(True,)]
+    assert _sql(out, "select minutes_ingested = minutes_counted + minutes_excluded + minutes_quarantined from rpt_run_summary") == [(True,)]
 
 
 def test_rejected_file_is_skipped_the_others_load_and_the_run_exits_non_zero(nightly, capsys):
@@ -176,7 +176,7 @@ def test_minutes_read_equal_counted_plus_excluded_plus_quarantined_after_correct
                                                      _entry(drop, "E00002") | {"minutes": "abc"}])
     assert _run(folder, out) == 0
     (read, counted, excluded, quarantined), = _sql(
-        out, "select minutes_ingested, minutes_counted, minutes_excluded, minutes_quarantined from fct_run_summary"
+        out, "select minutes_ingested, minutes_counted, minutes_excluded, minutes_quarantined from rpt_run_summary"
     )
     raw = _sql(out, "select sum(minutes) from raw_time_entries")[0][0]
     assert read == counted + excluded + quarantined

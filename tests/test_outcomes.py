@@ -145,7 +145,7 @@ def test_episodes_without_a_baseline_are_counted_not_dropped(outcomes):
     assert row["has_baseline"] is False
     assert row["early_response"] == "no_baseline"
     rows = outcomes.execute(
-        "select without_baseline from fct_outcomes_monthly where care_manager_id = 'CM2'"
+        "select without_baseline from rpt_outcomes_monthly where care_manager_id = 'CM2'"
         " and service_month = '2026-04-01'"
     ).fetchall()
     assert rows == [(1,)]
@@ -154,7 +154,7 @@ def test_episodes_without_a_baseline_are_counted_not_dropped(outcomes):
 def test_follow_up_in_the_month_and_in_the_last_4_weeks(outcomes):
     rows = outcomes.execute(
         "select strftime(service_month, '%Y-%m'), active_patients, follow_up_in_month, follow_up_last_4_weeks"
-        " from fct_outcomes_monthly where care_manager_id = 'CM2' and service_month between '2026-03-01'"
+        " from rpt_outcomes_monthly where care_manager_id = 'CM2' and service_month between '2026-03-01'"
         " and '2026-05-01' order by 1"
     ).fetchall()
     assert rows == [("2026-03", 4, 1, 1), ("2026-04", 4, 2, 1), ("2026-05", 4, 0, 0)]
@@ -166,7 +166,7 @@ def test_window_outcomes_count_in_the_month_they_became_known(outcomes):
     # STUCK69, STUCK70 and BETTER closed empty on day 98
     rows = outcomes.execute(
         "select strftime(service_month, '%Y-%m'), sum(early_judged)::int, sum(early_responses)::int"
-        " from fct_outcomes_monthly where care_manager_id = 'CM1' and early_judged > 0 group by 1 order by 1"
+        " from rpt_outcomes_monthly where care_manager_id = 'CM1' and early_judged > 0 group by 1 order by 1"
     ).fetchall()
     assert rows == [("2026-03", 3, 2), ("2026-04", 8, 0)]
 
@@ -190,7 +190,7 @@ def test_an_episode_under_way_before_the_data_is_counted_for_follow_up_but_never
     assert row["early_response"] == row["six_month_remission"] == "baseline_before_data"
     rows = outcomes.execute(
         "select strftime(service_month, '%Y-%m'), active_patients, without_baseline, baseline_before_data,"
-        " follow_up_in_month, follow_up_last_4_weeks from fct_outcomes_monthly where care_manager_id = 'CM4'"
+        " follow_up_in_month, follow_up_last_4_weeks from rpt_outcomes_monthly where care_manager_id = 'CM4'"
         " and service_month in ('2026-02-01', '2026-03-01', '2026-04-01') order by 1"
     ).fetchall()
     assert rows == [("2026-02", 1, 0, 1, 1, 1), ("2026-03", 1, 0, 1, 0, 0), ("2026-04", 1, 0, 1, 1, 1)]

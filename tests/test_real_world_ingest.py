@@ -189,7 +189,7 @@ def test_bad_optional_value_keeps_the_row_and_records_a_field_warning(drop: Drop
     assert conn.sql(
         "select status, entries, minutes, entries_with_field_warnings from fct_minutes_reconciliation"
     ).fetchall() == [("counted", 2, 40, 1)]
-    assert conn.sql("select field_warnings, claim_lines from fct_run_summary").fetchall() == [(3, 1)]
+    assert conn.sql("select field_warnings, claim_lines from rpt_run_summary").fetchall() == [(3, 1)]
 
 
 def test_bad_value_in_a_billing_critical_optional_column_still_quarantines(drop: Drop, tmp_path):
@@ -408,7 +408,7 @@ def test_quarantine_share_limit_is_a_setting(drop: Drop, tmp_path):
     conn = build_warehouse(tmp_path / "w.duckdb", folder, "2026-02-10", reference)
     assert conn.sql("select over_limit, quarantined_share from fct_quarantine_share"
                     " where table_name = 'time_entries'").fetchall() == [(False, 0.3)]
-    assert conn.sql("select quarantine_share_alert from fct_run_summary").fetchall() == [(None,)]
+    assert conn.sql("select quarantine_share_alert from rpt_run_summary").fetchall() == [(None,)]
     conn.close()
 
 
@@ -472,7 +472,7 @@ def test_bhi_run_never_echoes_patient_ids_in_messages_logs_or_reasons(drop: Drop
             " union all select string_agg(error, ' ') from ingest_errors"
             " union all select string_agg(reason || columns, ' ') from quarantine"
             " union all select string_agg(reason || column_name, ' ') from field_warnings"
-            " union all select coalesce(quarantine_share_alert, '') from fct_run_summary"
+            " union all select coalesce(quarantine_share_alert, '') from rpt_run_summary"
         ).fetchall()
         # the malformed row is quarantined by row (its line only in the record); the row after it loaded
         assert conn.sql("select source_file, source_row from quarantine where columns = ''").fetchall() == [

@@ -78,7 +78,7 @@ def test_payments_marts(drop, build, tmp_path):
     assert [w[:2] for w in worklist] == [("99493", "CO-50"), ("99494", "CO-50")]
     assert "medical necessity" in worklist[0][2]
     rate = conn.sql("select service_month::varchar, claim_lines, answered_lines, denied_lines, collection_rate"
-                    " from fct_collection_rate order by 1").fetchall()
+                    " from rpt_collection_rate order by 1").fetchall()
     # February: P1 paid in full (133.59 + 55.96), P2 denied (133.59 + 55.96) -> 50 %
     assert rate == [("2026-01-01", 2, 1, 0, 0.9), ("2026-02-01", 4, 4, 2, 0.5)]
     gap = conn.sql("select reason, claim_lines, amount from fct_revenue_gap_post_submission order by 1").fetchall()

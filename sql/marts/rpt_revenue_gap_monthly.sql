@@ -1,7 +1,7 @@
 -- purpose: revenue left on the table per closed month and reason (the stacked chart), with the
 --          reason's overall place by dollars so every month stacks the reasons in one order
 -- grain: service_month, reason
--- upstream: fct_revenue_gap, fct_revenue_gap_by_reason
+-- upstream: fct_revenue_gap, rpt_revenue_gap_by_reason
 with monthly as (
     select
         service_month,
@@ -17,7 +17,7 @@ with monthly as (
 final as (
     select m.*, r.reason_order
     from monthly as m
-    left join fct_revenue_gap_by_reason as r on r.reason is not distinct from m.reason
+    left join rpt_revenue_gap_by_reason as r on r.reason is not distinct from m.reason
 )
 
 select * from final

@@ -4,9 +4,9 @@
 --          (pending windows are not counted); no patient identifiers
 -- grain: grouping ('total', 'month', 'care_manager', 'facility') and its key (service_month,
 --        care_manager_id or facility_id)
--- upstream: fct_outcomes_monthly, fct_outcome_episodes, stg_staff
+-- upstream: rpt_outcomes_monthly, fct_outcome_episodes, stg_staff
 with monthly as (
-    select * from fct_outcomes_monthly
+    select * from rpt_outcomes_monthly
 ),
 
 grouped as (

@@ -3,9 +3,9 @@
 --          paid, patient responsibility, denied, underpaid and unanswered dollars (and unanswered lines), and the collection
 --          rate (paid + patient responsibility) / expected over the answered lines; no patient identifiers
 -- grain: grouping ('total', 'month', 'payer') and its key (service_month or payer_id)
--- upstream: fct_collection_rate
+-- upstream: rpt_collection_rate
 with by_payer_month as (
-    select * from fct_collection_rate
+    select * from rpt_collection_rate
 ),
 
 final as (

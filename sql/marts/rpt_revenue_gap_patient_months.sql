@@ -1,6 +1,6 @@
 -- purpose: revenue left on the table per closed patient-month (all its reasons together), with the
 --          reasons as lists ordered by dollars (reason codes, dollars, minutes); ranked by dollars in
---          fct_revenue_gap_patient_months_ranked (a stored global rank here would make it non-incremental)
+--          rpt_revenue_gap_patient_months_ranked (a stored global rank here would make it non-incremental)
 -- grain: facility_id, patient_id, payer_id, program, service_month
 -- incremental: patient (a nightly run rebuilds only the patients in scope_patients)
 -- upstream: fct_revenue_gap

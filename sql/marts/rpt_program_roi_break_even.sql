@@ -3,9 +3,9 @@
 --          many billed patient-months per care manager and month the program bills today and how many
 --          it needs to break even (cost / revenue per billed patient-month, rounded up)
 -- grain: one row (none when there is no complete closed month or no care manager)
--- upstream: fct_program_roi_facility, stg_staff
+-- upstream: rpt_program_roi_facility, stg_staff
 with total as (
-    select * from fct_program_roi_facility where is_total and closed_months > 0
+    select * from rpt_program_roi_facility where is_total and closed_months > 0
 ),
 
 care_managers as (

@@ -2,7 +2,7 @@
 --          no page adds anything up itself: open-month worklist and pace, the outreach plan, the
 --          compliance items (gated months, late documentation, quarantine) and closed-month ROI
 -- grain: one row
--- upstream: fct_worklist_pace, fct_outreach_summary, fct_care_manager_capacity, fct_compliance_blocked_months, fct_compliance_documentation_lag, fct_compliance_quarantine, fct_program_roi_monthly, fct_program_roi_facility, fct_program_roi_break_even, fct_revenue_gap_by_reason, fct_revenue_gap_patient_months, ref_settings
+-- upstream: rpt_worklist_pace, rpt_outreach_summary, fct_care_manager_capacity, fct_compliance_blocked_months, fct_compliance_documentation_lag, fct_compliance_quarantine, rpt_program_roi_monthly, rpt_program_roi_facility, rpt_program_roi_break_even, rpt_revenue_gap_by_reason, rpt_revenue_gap_patient_months, ref_settings
 with worklist as (
     select
         count(*) as patient_programs_enrolled,
@@ -11,7 +11,7 @@ with worklist as (
         round(coalesce(sum(dollars_gained) filter (where dollars_gained > 0), 0), 2) as dollars_reachable,
         count(*) filter (where pace_status = 'behind pace') as patient_programs_behind_pace,
         count(*) filter (where pace_status = 'on pace') as patient_programs_on_pace
-    from fct_worklist_pace
+    from rpt_worklist_pace
 ),
 
 outreach as (
@@ -23,7 +23,7 @@ outreach as (
         coalesce(sum(planned_minutes), 0)::bigint as outreach_planned_minutes,
         round(coalesce(sum(planned_dollars), 0), 2) as outreach_planned_dollars,
         round(coalesce(sum(unplanned_dollars), 0), 2) as outreach_unplanned_dollars
-    from fct_outreach_summary
+    from rpt_outreach_summary
 ),
 
 capacity as (
@@ -78,13 +78,13 @@ roi as (
         revenue_left_on_table as roi_closed_left_on_table,
         net_if_recovered as roi_closed_net_if_recovered,
         roi_pct_if_recovered as roi_closed_pct_if_recovered
-    from fct_program_roi_facility
+    from rpt_program_roi_facility
     where is_total
 ),
 
 roi_latest as (
     select cumulative_net as roi_cumulative_net, service_month as roi_latest_month
-    from fct_program_roi_monthly
+    from rpt_program_roi_monthly
     order by service_month desc
     limit 1
 ),
@@ -96,14 +96,14 @@ break_even as (
         break_even_billed_patient_months_per_care_manager as roi_break_even_per_care_manager,
         revenue_per_billed_patient_month as roi_revenue_per_billed_patient_month,
         cost_per_care_manager_month as roi_cost_per_care_manager_month
-    from fct_program_roi_break_even
+    from rpt_program_roi_break_even
 ),
 
 gap as (
     select
         round(coalesce(sum(dollars), 0), 2) as gap_dollars,
-        (select count(*) from fct_revenue_gap_patient_months) as gap_patient_months
-    from fct_revenue_gap_by_reason
+        (select count(*) from rpt_revenue_gap_patient_months) as gap_patient_months
+    from rpt_revenue_gap_by_reason
 ),
 
 final as (
