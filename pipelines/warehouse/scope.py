@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from pipelines.warehouse.database import transaction
+from pipelines.warehouse.database import table_exists, transaction
 
 # A new delivery of one of these tables can change any patient: the build is full.
 # providers and facility_billing: every claim line of their billing / rendering providers (fct_x12_claim_lines)
@@ -43,18 +43,8 @@ class Scope:
     entries: int = 0
 
 
-def _exists(conn: duckdb.DuckDBPyConnection, table: str) -> bool:
-    return bool(
-        conn.execute(
-            "select count(*) from duckdb_tables() where table_name = ? and schema_name = 'main'"
-            " and database_name = current_database()",
-            [table],
-        ).fetchall()[0][0]
-    )
-
-
 def _why_full(conn: duckdb.DuckDBPyConnection, code_version: str, model_tables: list[str]) -> str | None:
-    if not _exists(conn, "build_state"):
+    if not table_exists(conn, "build_state"):
         return "no earlier build in this warehouse (first run, --full-refresh, or a new warehouse layout)"
     if "coverage_start" not in {c for (c,) in conn.sql("select column_name from (describe build_state)").fetchall()}:
         return "the last build was written by an earlier version (no coverage start recorded)"
@@ -68,7 +58,7 @@ def _why_full(conn: duckdb.DuckDBPyConnection, code_version: str, model_tables: 
         return f"the as-of month changed ({last_as_of:%Y-%m} -> {as_of:%Y-%m}): months closed or opened"
     if as_of < last_as_of:
         return f"the as-of date moved back ({last_as_of} -> {as_of})"
-    missing = [t for t in model_tables if not _exists(conn, t)]
+    missing = [t for t in model_tables if not table_exists(conn, t)]
     if missing:
         return f"model table(s) missing: {', '.join(missing[:3])}"
     # the covered period of a facility (int_covered_periods: where int_episodes starts every
@@ -105,7 +95,7 @@ def _covered_periods_changed(conn: duckdb.DuckDBPyConnection) -> str | None:
     """The first facility (by id) whose covered period the current raw data moves, as
     'covered from YYYY-MM -> YYYY-MM', else None. The model's own SQL runs over its staging inputs
     computed from the raw tables (the same SQL files), so the rule lives in one place."""
-    if not _exists(conn, "int_covered_periods"):
+    if not table_exists(conn, "int_covered_periods"):
         return "no covered periods recorded"
     shadows = ", ".join(
         f"{name} as ({_model_body(name)})" for name in ("stg_time_entries", "stg_enrollments", "stg_facilities")
