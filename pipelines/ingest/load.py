@@ -396,7 +396,8 @@ def _reset(conn: duckdb.DuckDBPyConnection) -> None:
         conn.execute(f"drop table if exists {table}")
 
 
-def _create_tables(conn: duckdb.DuckDBPyConnection) -> None:
+def create_ingest_tables(conn: duckdb.DuckDBPyConnection) -> None:
+    """The ledger, quarantine, field warnings and every raw_* table, where missing."""
     conn.execute(f"create table if not exists ingest_files ({LEDGER_COLUMNS})")
     conn.execute(f"create table if not exists quarantine ({QUARANTINE_COLUMNS})")
     conn.execute(f"create table if not exists field_warnings ({FIELD_WARNING_COLUMNS})")
@@ -517,7 +518,7 @@ def load_drop(
         with transaction(conn):
             if fresh:
                 _reset(conn)
-            _create_tables(conn)
+            create_ingest_tables(conn)
             for table in sorted(full_refresh_tables):
                 if not any(p in seq and str(p) not in failed for p in found.get(table, [])):
                     continue

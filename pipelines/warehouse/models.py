@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 
 from pipelines.ingest.extract_format import RAW_TABLES
-from pipelines.warehouse.database import transaction
+from pipelines.warehouse.database import table_columns, transaction
 from pipelines.warehouse.reference import REFERENCE_TABLES, REPO_ROOT
 
 SQL_DIR = REPO_ROOT / "sql"
@@ -81,20 +81,9 @@ def load_exports(sql_dir: Path = SQL_DIR) -> list[SqlModel]:
     return [_read_sql(path, known) for path in sorted((sql_dir / "exports").glob("*.sql"))]
 
 
-def _table_columns(
-    conn: duckdb.DuckDBPyConnection, table: str, schema: str = "main", database: str | None = None
-) -> set[str]:
-    rows = conn.execute(
-        "select column_name from duckdb_columns() where table_name = ? and schema_name = ?"
-        " and database_name = coalesce(?, current_database())",
-        [table, schema, database],
-    ).fetchall()
-    return {r[0] for r in rows}
-
-
 def _incremental_run(conn: duckdb.DuckDBPyConnection, model: SqlModel) -> bool:
     """Rebuild only the scope: the model allows it, its table exists and this run's scope says so."""
-    if not model.incremental or not _table_columns(conn, model.name) or not _table_columns(conn, "run_scope"):
+    if not model.incremental or not table_columns(conn, model.name) or not table_columns(conn, "run_scope"):
         return False
     return conn.sql("select mode from run_scope").fetchall()[0][0] == "incremental"
 
@@ -126,7 +115,7 @@ def _scope_rows(conn: duckdb.DuckDBPyConnection, upstream: str, condition: str) 
     upstream table costs about a second; most tables feed several models). Upstream tables are
     built before the models that read them, so the copy is never stale within a run."""
     temp = f"_scope_rows_{upstream}"
-    if not _table_columns(conn, temp, schema="main", database="temp"):
+    if not table_columns(conn, temp, database="temp"):
         conn.execute(
             f"create temp table {temp} as with _scope_patients as ({SCOPE_PATIENTS['patient']})"
             f" select * from main.{upstream} where {condition}"
@@ -157,7 +146,7 @@ def _materialize_scope(conn: duckdb.DuckDBPyConnection, model: SqlModel, body: s
             continue
         if kind == "entry" and upstream != "stg_enrollments":
             continue  # the entry model narrows only entries and enrollments
-        condition = _patient_filter(_table_columns(conn, upstream))
+        condition = _patient_filter(set(table_columns(conn, upstream)))
         if condition and kind == "patient":
             temp = _scope_rows(conn, upstream, condition)
             shadows.append(f"{upstream} as not materialized (select * from {temp})")
@@ -174,7 +163,7 @@ def _materialize_scope(conn: duckdb.DuckDBPyConnection, model: SqlModel, body: s
             f" semi join scope_entries using ({ENTRY_KEY})"
         )
         return
-    keep = _patient_filter(_table_columns(conn, model.name))
+    keep = _patient_filter(set(table_columns(conn, model.name)))
     if keep is None:
         raise ValueError(f"{model.path.name}: an incremental patient model needs patient_id or enrollment_id")
     scope_cte = f"with _scope_patients as ({SCOPE_PATIENTS[kind]}) "

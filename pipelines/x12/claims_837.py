@@ -26,7 +26,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from pipelines.warehouse.database import transaction
+from pipelines.warehouse.database import table_exists, transaction
 from pipelines.x12.segments import amount, date8, isa, segment, text
 
 X837_DIR = "837p"
@@ -89,9 +89,7 @@ def pending_claims(conn: duckdb.DuckDBPyConnection, month: str) -> pl.DataFrame:
     """Claims of one service month to send: (claim_id, frequency_code, original_reference,
     source_icn) where source_icn is the interchange whose lines a void repeats."""
     ensure_ledger(conn)
-    has_remits = bool(conn.sql(
-        "select 1 from duckdb_tables() where table_name = 'stg_remittance_claims' and schema_name = 'main'"
-    ).fetchall())
+    has_remits = table_exists(conn, "stg_remittance_claims")
     payer_ref = (
         "(select claim_id, arg_max(payer_claim_control_number, payment_date) as icn from stg_remittance_claims"
         " where payer_claim_control_number is not null group by claim_id)"

@@ -212,26 +212,22 @@ def load_remittances(conn: duckdb.DuckDBPyConnection, drop_dir: Path) -> dict[st
     """Load the drop's 835 files that are new since the last load (ledger by sha256); returns counts
     (files, loaded, duplicates, rejected, claims, lines). Runs after pipelines.ingest.load.load_drop, in one
     transaction."""
-    from pipelines.ingest.load import FIELD_WARNING_COLUMNS, SQL_TYPES, _load_table  # the shared typing and quarantine checks
+    from pipelines.ingest.load import _load_table, create_ingest_tables  # the shared typing and quarantine checks
     from pipelines.x12.claims_837 import ensure_ledger
 
     ensure_ledger(conn)  # the remittance marts read the submission ledger, empty until the first close
-    for t in REMIT_TABLES:
-        cols = ", ".join(f"{c.name} {SQL_TYPES[c.type]}" for c in TABLES[t].columns)
-        conn.execute(f"create table if not exists raw_{t} ({cols}, source_file varchar, source_row bigint,"
-                     " delivery_seq bigint)")
+    create_ingest_tables(conn)  # the ledger, quarantine, field warnings and raw tables of pipelines.ingest
     counts = {"files": 0, "loaded": 0, "duplicates": 0, "rejected": 0, "claims": 0, "lines": 0}
     files = discover_835(drop_dir) if Path(drop_dir).is_dir() else []
     if not files:
         return counts
-    has_ledger = bool(conn.sql("select 1 from duckdb_tables() where table_name = 'ingest_files'").fetchall())
     ledger = conn.execute(
         "select source_file, sha256, status from ingest_files where table_name = ?", [LEDGER_TABLE]
-    ).fetchall() if has_ledger else []
+    ).fetchall()
     # a rejected file is read again on every run until it is fixed or removed (as the other extracts)
     seen_files = {(f, s) for f, s, st in ledger if st != "rejected"}
     loaded_sha = {s for _, s, st in ledger if st == "loaded"}
-    seq = conn.sql("select coalesce(max(delivery_seq), 0) from ingest_files").fetchall()[0][0] if has_ledger else 0
+    seq = conn.sql("select coalesce(max(delivery_seq), 0) from ingest_files").fetchall()[0][0]
     landing = {t: [] for t in REMIT_TABLES}
     records = []
     for path in files:
@@ -265,14 +261,7 @@ def load_remittances(conn: duckdb.DuckDBPyConnection, drop_dir: Path) -> dict[st
         counts["loaded"] += 1
         records.append({**base, "delivery_seq": seq, "status": "loaded", "detail": None, "rows_read": n})
     with transaction(conn):
-        conn.execute("create table if not exists ingest_files (source_file varchar, path varchar, table_name varchar,"
-                     " delivery_seq bigint, sha256 varchar, bytes bigint, status varchar, detail varchar,"
-                     " rows_read bigint, rows_loaded bigint, rows_quarantined bigint, loaded_at timestamp)")
-        quarantined_before = conn.sql("select count(*) from quarantine").fetchall()[0][0] if bool(
-            conn.sql("select 1 from duckdb_tables() where table_name = 'quarantine'").fetchall()) else 0
-        conn.execute("create table if not exists quarantine (table_name varchar, source_file varchar,"
-                     " source_row bigint, columns varchar, reason varchar, record varchar, delivery_seq bigint)")
-        conn.execute(f"create table if not exists field_warnings ({FIELD_WARNING_COLUMNS})")
+        quarantined_before = conn.sql("select count(*) from quarantine").fetchall()[0][0]
         for t in REMIT_TABLES:
             spec = TABLES[t]
             cols = [c.name for c in spec.columns]
