@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import copy
 import csv
 import datetime as dt
 import fcntl
@@ -29,6 +30,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 # Pipeline runs in tests skip the email PNGs (a headless browser, ~5 s a run): the session's sample run
 # writes them (and checks they are there), test_dashboards tests the export itself.
 os.environ.setdefault("BHI_LEADERSHIP_PNGS", "off")
+# One DuckDB thread per pipeline run: test drops are tiny, and the suite runs a worker per core.
+os.environ.setdefault("BHI_DUCKDB_THREADS", "1")
 SAMPLE_DIR = REPO_ROOT / "data" / "sample"
 
 
@@ -146,6 +149,17 @@ class Drop:
         return f
 
 
+def copy_first_run(drop: Drop, out: Path, target: Path) -> tuple[Drop, Path, Path]:
+    """A private copy of a drop and of the out folder a first `bhi run` of it wrote (warehouse, outputs;
+    its links are relative), for a test that goes on from that run: tests of one file share one
+    first run (a module-scoped fixture) instead of each running it again. -> (drop, folder, out)"""
+    mine = copy.deepcopy(drop)
+    mine.folder = target / "drop"
+    shutil.copytree(drop.folder, mine.folder)
+    shutil.copytree(out, target / "out", symlinks=True)
+    return mine, mine.folder, target / "out"
+
+
 MODELS_BY_NAME = {m.name: m for m in MODELS}
 _WORD = re.compile(r"\b[a-z_][a-z0-9_]*\b")
 
@@ -181,7 +195,9 @@ class Warehouse:
 
     def _needs(self, query) -> None:
         if isinstance(query, str):
-            self.build(*(set(_WORD.findall(query.lower())) & MODELS_BY_NAME.keys()) - self.built)
+            missing = (set(_WORD.findall(query.lower())) & MODELS_BY_NAME.keys()) - self.built
+            if missing:  # (build() with no names builds every model)
+                self.build(*missing)
 
     def sql(self, query, *args, **kwargs):
         self._needs(query)
@@ -232,6 +248,7 @@ def build_warehouse(path: Path, drop_dir: Path, as_of: str | dt.date, reference_
     else:
         conn = duckdb.connect(str(path))
         seed_reference(conn, reference_dir)
+    conn.execute("set threads = 1")  # tiny data, a worker per core
     write_run_parameters(conn, as_of)
     snapshot_claims(conn)
     load_drop(conn, drop_dir)

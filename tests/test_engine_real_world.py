@@ -333,7 +333,7 @@ def test_an_incremental_night_follows_an_overlap_across_midnight(drop: Drop, tmp
         drop.month(patient, "2026-01", 40)
     early = drop.log("P2", "2026-02-11", 20, start="00:00", end="00:20")
     nightly = Nightly(drop, tmp_path)
-    nightly.run("2026-03-10", expect="full")
+    nightly.run("2026-03-10", expect="full", compare=False)
     # a late call of the same care manager for P1 from 23:30 the day before, over P2's entry: the
     # scope takes in the next day's entries of that person (equal to a full rebuild night by night)
     nightly.deliver("time_entries_2026-03-11.csv", [

@@ -13,7 +13,9 @@ claim lines").
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import re
 import shutil
 from pathlib import Path
@@ -22,7 +24,7 @@ import duckdb
 import pytest
 from dagster_duckdb import DuckDBResource
 
-from conftest import Drop
+from conftest import Drop, copy_first_run
 from pipelines.cli import main
 from pipelines.defs.checks import claim_lines_priced, claim_lines_unique_with_units, unpriced_summary
 from pipelines.outputs.exports import EXPORTS
@@ -193,8 +195,7 @@ def test_a_fee_schedule_without_the_basis_column_is_an_error(tmp_path):
 
 # --- one unpriced line must not stop everything ------------------------------------------------------
 
-@pytest.fixture
-def fqhc_drop(drop: Drop) -> Drop:
+def _fqhc_drop(drop: Drop) -> Drop:
     """2025-11 (closed as of 2025-12-10): an FQHC G0512 month (no rate shipped), a priced 99492 month,
     a G2214 near miss; 2025-12 (open): a patient on the worklist."""
     drop.facility("FQ1", "fqhc")
@@ -209,24 +210,42 @@ def fqhc_drop(drop: Drop) -> Drop:
     return drop
 
 
-def test_fqhc_g0512_without_a_rate_writes_every_export_lists_the_line_and_exits_non_zero(fqhc_drop, tmp_path, capsys):
-    out = tmp_path / "out"
+@pytest.fixture
+def fqhc_drop(drop: Drop) -> Drop:
+    return _fqhc_drop(drop)
+
+
+@pytest.fixture(scope="module")
+def fqhc_run(tmp_path_factory):
+    """One `bhi run` of the FQHC drop as of 2025-12-10 into an out folder holding yesterday's
+    claims.csv (once for this file's tests): (drop, out, exit code, stdout, stderr)."""
+    root = tmp_path_factory.mktemp("fqhc-run")
+    drop = _fqhc_drop(Drop(root / "drop"))
+    out = root / "out"
     out.mkdir()
     (out / "claims.csv").write_text("stale,claims,from,yesterday\n")
-    assert main(["run", "--extracts", str(fqhc_drop.write()), "--out", str(out), "--as-of", "2025-12-10", "--allow-stale"]) == 1
-    captured = capsys.readouterr()
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        code = main(["run", "--extracts", str(drop.write()), "--out", str(out), "--as-of", "2025-12-10",
+                     "--allow-stale"])
+    return drop, out, code, stdout.getvalue(), stderr.getvalue()
+
+
+def test_fqhc_g0512_without_a_rate_writes_every_export_lists_the_line_and_exits_non_zero(fqhc_run):
+    _, out, code, stdout, stderr = fqhc_run
+    assert code == 1
     # every export and the dashboards are written
     for name in EXPORTS:
         assert (out / name).exists(), name
     assert (out / "dashboards" / "index.html").exists()
-    assert "claim lines unpriced               1" in captured.out
+    assert "claim lines unpriced               1" in stdout
     # the list: one line per payer/code/month
     assert (
         "bhi run: 1 claim line(s) unpriced (no fee_schedule.csv rate in force; marked unpriced in claims.csv,"
         f" listed in {out / 'unpriced_claim_lines.csv'}); load the rate for each payer/code/month:\n"
         "  medicare G0512 2025-11: 1 line(s) unpriced, no fee_schedule.csv row in force"
-    ) in captured.err
-    assert "P1" not in captured.err  # no patient identifiers in the message
+    ) in stderr
+    assert "P1" not in stderr  # no patient identifiers in the message
     unpriced = read_csv(out / "unpriced_claim_lines.csv")
     assert [(r["payer_id"], r["code"], r["service_month"], r["units"], r["reason"]) for r in unpriced] == [
         ("medicare", "G0512", "2025-11", "1", "no_fee_row_in_force")
@@ -240,13 +259,12 @@ def test_fqhc_g0512_without_a_rate_writes_every_export_lists_the_line_and_exits_
     assert (claims["P2"]["code"], claims["P2"]["price_status"], claims["P2"]["expected_amount"]) == (
         "99492", "priced", "145.24")
     # the summary's expected revenue counts priced lines only
-    assert "expected revenue        $     202.24" in captured.out  # 145.24 + 57.00
+    assert "expected revenue        $     202.24" in stdout  # 145.24 + 57.00
 
 
-def test_a_closed_month_with_unpriced_lines_says_so(fqhc_drop, tmp_path, capsys):
-    out = tmp_path / "out"
-    assert main(["run", "--extracts", str(fqhc_drop.write()), "--out", str(out), "--as-of", "2025-12-10", "--allow-stale"]) == 1
-    capsys.readouterr()
+def test_a_closed_month_with_unpriced_lines_says_so(fqhc_run, tmp_path, capsys):
+    drop, run_out, *_ = fqhc_run
+    _, _, out = copy_first_run(drop, run_out, tmp_path)
     assert main(["close", "--out", str(out), "--month", "2025-11"]) == 1
     captured = capsys.readouterr()
     assert captured.out.startswith("closed 2025-11 as of 2025-12-10: 3 claim lines, $202.24 (1 unpriced, not in the amount)")
@@ -261,9 +279,8 @@ def test_a_closed_month_with_unpriced_lines_says_so(fqhc_drop, tmp_path, capsys)
     ]
 
 
-def test_money_columns_of_the_exports_have_two_decimals(fqhc_drop, tmp_path):
-    out = tmp_path / "out"
-    main(["run", "--extracts", str(fqhc_drop.write()), "--out", str(out), "--as-of", "2025-12-10", "--allow-stale"])
+def test_money_columns_of_the_exports_have_two_decimals(fqhc_run):
+    out = fqhc_run[1]
     two_decimals = re.compile(r"^-?\d+\.\d\d$")
     money = {
         "claims.csv": ["unit_amount", "expected_amount", "expected_collection", "payer_share", "patient_share"],
@@ -288,7 +305,7 @@ def test_money_columns_of_the_exports_have_two_decimals(fqhc_drop, tmp_path):
 
 
 def test_the_price_check_warns_and_the_unique_check_still_blocks(fqhc_drop, build):
-    conn = build(fqhc_drop, as_of="2025-12-10")
+    conn = build(fqhc_drop, as_of="2025-12-10", every_model=True)  # the checks read the file
     path = conn.sql("select path from duckdb_databases() where database_name = current_database()").fetchall()[0][0]
     conn.close()
     resource = DuckDBResource(database=path)

@@ -193,7 +193,7 @@ def test_fqhc_near_miss_and_what_if(drop: Drop, build, tmp_path):
 def test_bhi_explain_names_g0512_for_an_fqhc_month(drop: Drop, build, tmp_path, capsys):
     fqhc_patient(drop)
     drop.month("P1", "2025-11", 72)
-    conn = build(drop, as_of="2025-12-10")
+    conn = build(drop, as_of="2025-12-10", every_model=True)  # bhi explain reads the file
     warehouse = conn.sql("select path from duckdb_databases() where database_name = current_database()").fetchall()[0][0]
     conn.close()
     capsys.readouterr()

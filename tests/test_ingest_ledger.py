@@ -10,7 +10,7 @@ import shutil
 import duckdb
 import pytest
 
-from conftest import REPO_ROOT, Drop, build_warehouse, write_csv
+from conftest import REPO_ROOT, Drop, build_warehouse, copy_first_run, write_csv
 from pipelines.cli import main
 from pipelines.ingest.load import ExtractError, load_drop
 from pipelines.warehouse.reference import seed_reference
@@ -36,15 +36,17 @@ def _claims(out) -> list[tuple]:
     return _sql(out, "select strftime(service_month, '%Y-%m'), code, units, expected_amount from fct_claims order by 1, 2")
 
 
-@pytest.fixture
-def nightly(drop: Drop, tmp_path):
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory):
     """P1 (NC Medicaid: 99494 cap 4): January initial month 110 min = 99492 + 99494 x1; February 30 min =
-    G2214. First run loads it; the test then delivers more files into the same folder."""
+    G2214. The first run loads it (once for this file's tests)."""
+    root = tmp_path_factory.mktemp("ledger")
+    drop = Drop(root / "drop")
     drop.enroll("P1", payer="nc_medicaid")
     drop.month("P1", "2026-01", 110)
     drop.month("P1", "2026-02", 30)
     folder = drop.write()
-    out = tmp_path / "out"
+    out = root / "out"
     assert _run(folder, out) == 0
     assert _claims(out) == [
         ("2026-01", "99492", 1, pytest.approx(160.32)),  # 2026 example rates
@@ -53,7 +55,14 @@ def nightly(drop: Drop, tmp_path):
     ]
     # the first run adds every claim
     assert sorted(c["change"] for c in _changes(out)) == ["added"] * 3
-    return drop, folder, out
+    return drop, out
+
+
+@pytest.fixture
+def nightly(first_run, tmp_path):
+    """A private copy of the first run's drop folder and warehouse: the test delivers more files into
+    the folder and runs again."""
+    return copy_first_run(*first_run, tmp_path)
 
 
 def _entry(drop: Drop, entry_id: str) -> dict:

@@ -11,7 +11,7 @@ import dagster as dg
 import duckdb
 import pytest
 
-from conftest import Drop, write_csv
+from conftest import Drop, copy_first_run, write_csv
 from pipelines.cli import main
 from pipelines.definitions import build_definitions
 from pipelines.defs.assets_month_end import month_end_definitions
@@ -24,16 +24,25 @@ def _rows(out, sql: str) -> list[tuple]:
         return conn.sql(sql).fetchall()
 
 
-@pytest.fixture
-def closed_quarter(drop: Drop, tmp_path):
-    """P1 bills every month January-March 2026; the nightly run as of 2026-04-10 closed them."""
+@pytest.fixture(scope="module")
+def nightly_run(tmp_path_factory):
+    """P1 bills every month January-March 2026; the nightly run as of 2026-04-10 closed them (once for
+    this file's tests)."""
+    root = tmp_path_factory.mktemp("month-end")
+    drop = Drop(root / "drop")
     drop.enroll("P1")
     for month, minutes in (("2026-01", 40), ("2026-02", 35), ("2026-03", 31)):
         drop.month("P1", month, minutes)
     folder = drop.write()
-    out = tmp_path / "out"
+    out = root / "out"
     assert main(["run", "--extracts", str(folder), "--out", str(out), "--as-of", "2026-04-10", "--allow-stale"]) == 0
-    return drop, folder, out
+    return drop, out
+
+
+@pytest.fixture
+def closed_quarter(nightly_run, tmp_path):
+    """A private copy of the nightly run's drop and out folder."""
+    return copy_first_run(*nightly_run, tmp_path)
 
 
 def test_close_a_month_range_writes_each_months_claims_and_evidence(closed_quarter, capsys):

@@ -6,20 +6,13 @@ equal a fresh full build of the same folder. Runs the real Dagster job."""
 
 from __future__ import annotations
 
-import datetime as dt
-
 import duckdb
 import pytest
 
-from conftest import Drop, build_warehouse, write_csv
-from pipelines.run import run_pipeline
+from conftest import Drop
+from test_incremental import INCREMENTAL, Nightly
 
 X12_TABLES = ["fct_claims", "fct_x12_claim_lines", "fct_x12_claims_held"]
-
-PATIENT_COLUMNS = ["patient_id", "member_id", "last_name", "first_name", "birth_date", "sex", "address_line",
-                   "city", "state", "postal_code"]
-PROVIDER_COLUMNS = ["provider_id", "npi", "taxonomy_code", "last_name", "first_name"]
-
 
 def _patient(patient_id: str, last_name: str) -> dict:
     return {"patient_id": patient_id, "member_id": f"M{patient_id}", "last_name": last_name, "first_name": "Ann",
@@ -32,38 +25,16 @@ def _provider(last_name: str) -> dict:
             "first_name": "Lee"}
 
 
-def _differences(warehouse, fresh, table: str) -> int:
-    """Rows in one table and not in the other (delivery_seq aside: a fresh build numbers files by name)."""
-    with duckdb.connect(str(warehouse), read_only=True) as conn:
-        conn.execute(f"attach '{fresh}' as fresh (read_only)")
-        cols = ", ".join(r[0] for r in conn.sql(f"describe {table}").fetchall() if r[0] != "delivery_seq")
-        return conn.sql(
-            f"select count(*) from ((select {cols} from main.{table} except all select {cols} from fresh.{table})"
-            f" union all (select {cols} from fresh.{table} except all select {cols} from main.{table}))"
-        ).fetchall()[0][0]
-
-
 @pytest.fixture
-def folder(drop: Drop):
+def nightly(drop: Drop, tmp_path) -> Nightly:
     for patient in ("P1", "P2", "P3"):
         drop.enroll(patient, enrolled_on="2026-01-05", consent_on="2026-01-05")
         drop.month(patient, "2026-01", 40)
         drop.month(patient, "2026-02", 25)
-    path = drop.write()
-    write_csv(path / "patients.csv", [_patient(p, "Smith") for p in ("P1", "P2", "P3")], PATIENT_COLUMNS)
-    write_csv(path / "providers.csv", [_provider("Jones")], PROVIDER_COLUMNS)
-    return path
-
-
-def _night(folder, out, tmp_path, as_of: str, expect: str) -> dict:
-    outcome = run_pipeline(folder, out, as_of=dt.date.fromisoformat(as_of))
-    assert outcome.success, outcome.error
-    assert outcome.build["mode"] == expect, outcome.build
-    fresh = tmp_path / f"fresh-{as_of}.duckdb"
-    build_warehouse(fresh, folder, as_of, every_model=True).close()
-    diffs = {t: _differences(out / "warehouse.duckdb", fresh, t) for t in X12_TABLES}
-    assert {t: n for t, n in diffs.items() if n} == {}
-    return outcome.build
+    nightly = Nightly(drop, tmp_path)
+    nightly.deliver("patients.csv", [_patient(p, "Smith") for p in ("P1", "P2", "P3")])
+    nightly.deliver("providers.csv", [_provider("Jones")])
+    return nightly
 
 
 def _claim_lines(out, patient_id: str) -> list[tuple]:
@@ -74,26 +45,27 @@ def _claim_lines(out, patient_id: str) -> list[tuple]:
         ).fetchall()
 
 
-def test_x12_claim_lines_follow_patients_and_providers_night_by_night(folder, tmp_path):
-    out = tmp_path / "out"
-    _night(folder, out, tmp_path, "2026-03-10", "full")
+def test_x12_claim_lines_follow_patients_and_providers_night_by_night(nightly: Nightly):
+    """Each night is checked against a fresh full build of the same folder (every incremental table,
+    the X12 ones among them: Nightly.run)."""
+    assert set(X12_TABLES) <= set(INCREMENTAL)
+    out = nightly.out
+    nightly.run("2026-03-10", expect="full", compare=False)
     assert _claim_lines(out, "P2") and {r[0] for r in _claim_lines(out, "P2")} == {"SMITH"}
 
     # a corrected surname for P2: only P2 is rebuilt, and its claim lines carry the new name
-    write_csv(folder / "patients_2026-03-11.csv", [_patient("P2", "Brown")], PATIENT_COLUMNS)
-    build = _night(folder, out, tmp_path, "2026-03-11", "incremental")
-    assert build["patients"] == 1
+    nightly.deliver("patients_2026-03-11.csv", [_patient("P2", "Brown")])
+    assert nightly.run("2026-03-11", expect="incremental")["patients"] == 1
     assert {r[0] for r in _claim_lines(out, "P2")} == {"BROWN"}
     assert {r[0] for r in _claim_lines(out, "P1")} == {"SMITH"}
 
     # a renamed rendering provider reaches every patient's claim lines: full build
-    write_csv(folder / "providers_2026-03-12.csv", [_provider("Green")], PROVIDER_COLUMNS)
-    build = _night(folder, out, tmp_path, "2026-03-12", "full")
-    assert "new delivery of providers" in build["reason"]
+    nightly.deliver("providers_2026-03-12.csv", [_provider("Green")])
+    assert "new delivery of providers" in nightly.run("2026-03-12", expect="full")["reason"]
     assert {r[1] for p in ("P1", "P2", "P3") for r in _claim_lines(out, p)} == {"GREEN"}
 
     # nothing new: nothing rebuilt, the claim lines stay
-    assert _night(folder, out, tmp_path, "2026-03-13", "incremental")["patients"] == 0
+    assert nightly.run("2026-03-13", expect="incremental")["patients"] == 0
     assert {r[1] for r in _claim_lines(out, "P3")} == {"GREEN"}
 
 

@@ -14,7 +14,7 @@ from pipelines.ingest.load import load_drop
 from pipelines.outputs.close import close_months, send_claims
 from pipelines.warehouse.models import MODELS, in_dependency_order, materialize
 from pipelines.warehouse.run_state import snapshot_claims, write_run_parameters
-from pipelines.x12.claims_837 import submit_month
+from pipelines.x12.claims_837 import X837_DIR, submit_month
 from pipelines.x12.remittance_835 import load_remittances
 from pipelines.x12.segments import X12ValueError, amount, segment, text
 from pipelines.x12.validate import validate_x12
@@ -202,8 +202,13 @@ def test_the_sample_837p_passes_pyx12_and_its_835s_reconcile(sample_run, tmp_pat
         for month in ("2026-05", "2026-06", "2026-07", "2026-08", "2026-09"):
             sent += submit_month(conn, tmp_path / "out", month)
         assert sum(x.lines for x in sent) == conn.sql("select count(*) from fct_claims").fetchall()[0][0]
-        for x in sent:
-            verdict = validate_x12(x.content)
+        # submit_month refuses an interchange pyx12 rejects (InvalidInterchange) before it writes: each
+        # file of every month passed. Checked again here from the files on disk for the last month,
+        # which has both shapes (one interchange per billing provider and one per payer and month)
+        september = [x for x in sent if x.month == "2026-09"]
+        assert {x.payer_id == "medicare" for x in september} == {True, False}
+        for x in september:
+            verdict = validate_x12((tmp_path / "out" / X837_DIR / x.file_name).read_text())
             assert verdict.valid, (x.file_name, verdict.errors[:3])
         # Medicare wants one interchange per billing provider (payer_edi row), the others one per month
         medicare = {x.facility_id for x in sent if x.payer_id == "medicare" and x.month == "2026-09"}
