@@ -15,9 +15,10 @@ from pipelines.warehouse.run_state import snapshot_claims
 
 @dg.asset(deps=EXPORT_TABLES, group_name="outputs", kinds={"csv"})
 def exports(context: dg.AssetExecutionContext, warehouse: DuckDBResource, paths: RunPaths) -> dg.MaterializeResult:
-    """claims.csv, near_threshold.csv, revenue_gap.csv, quarantine.csv, claim_evidence/<YYYY-MM>.csv
-    and the others of pipelines/outputs/exports.py, in this run's folder (published by `publication`); only
-    files whose content changed are written (manifest.csv), the others are links to the published ones."""
+    """claims.csv, near_threshold.csv, revenue_gap.csv, quarantine.csv and the others of
+    pipelines/outputs/exports.py, in this run's folder (published by `publication`); only files whose
+    content changed are written (manifest.csv), the others are links to the published ones. The
+    evidence trail stays in the warehouse (fct_claim_evidence): the close and `bhi evidence` write it."""
     fault_point("exports:before")
     staging = staging_folder(paths.out, context.run.run_id, fresh=(DASHBOARDS,))
     with warehouse.get_connection() as conn, disk_errors(staging, "writing this run's exports (the published outputs are unchanged)"):
