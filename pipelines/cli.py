@@ -1,4 +1,5 @@
-"""`bhi`: the command line (run the pipeline, write the synthetic sample, benchmark)."""
+"""`bhi`: the command line (run the pipeline, close months, explain or export the evidence trail,
+restore the warehouse, write the synthetic sample, benchmark)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from pathlib import Path
 # `bhi run` exits with this code when the extract is stale (fct_run_health.is_stale) and --allow-stale
 # is not given; 1 stays "failed or a file rejected"
 STALE_EXIT_CODE = 3
+# `bhi evidence` writes here by default (<out>/evidence/): files a user asked for, not published outputs
+EVIDENCE_DIR = "evidence"
 
 
 def _date(value: str) -> dt.date:
@@ -72,7 +75,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         f"  expected revenue        ${s['expected_revenue']:>11,.2f}\n"
         f"  revenue left on table   ${s['revenue_left_on_table']:>11,.2f}   -> {out / 'revenue_gap.csv'}\n"
         f"  worklist (open month)   {out / 'near_threshold.csv'}\n"
-        f"  evidence by month       {out / 'claim_evidence' / '<YYYY-MM>.csv'}\n"
+        f"  evidence trail          in the warehouse (table fct_claim_evidence): `bhi explain`, or a month's CSV"
+        f" with `bhi evidence --out {out} --month YYYY-MM`\n"
         f"  dashboards              {out / 'dashboards' / 'index.html'}\n"
         f"  run health              {_health_line(s)}"
     )
@@ -266,6 +270,50 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_evidence(args: argparse.Namespace) -> int:
+    """One service month's evidence trail from the warehouse (read-only) as CSV, like the close's file."""
+    import duckdb
+
+    from pipelines.outputs.exports import NoEvidence, write_evidence_month
+    from pipelines.safety import output_umask
+    from pipelines.warehouse.database import table_exists
+
+    warehouse = args.warehouse or args.out / "warehouse.duckdb"
+    if not warehouse.is_file():
+        print(f"bhi evidence: no warehouse at {warehouse}: run `bhi run` first (or pass --warehouse)", file=sys.stderr)
+        return 1
+    try:
+        conn = duckdb.connect(str(warehouse), read_only=True)
+    except duckdb.IOException as exc:
+        if "lock" not in str(exc).lower():
+            raise
+        print(f"bhi evidence: warehouse {warehouse} is being written by a run (DuckDB's lock); try again when it"
+              " finishes", file=sys.stderr)
+        return 1
+    with conn:
+        as_of = None
+        if table_exists(conn, "fct_claim_evidence") and table_exists(conn, "run_parameters"):
+            as_of = conn.sql("select any_value(as_of) from run_parameters").fetchall()[0][0]
+        if as_of is None:
+            print(f"bhi evidence: {warehouse} holds no evidence trail: no `bhi run` finished on it", file=sys.stderr)
+            return 1
+        target = args.to or args.out / EVIDENCE_DIR / f"claim_evidence_{args.month}_as_of_{as_of}.csv"
+        try:
+            with output_umask():  # owner-only, like every output of a run
+                target.parent.mkdir(parents=True, exist_ok=True)
+                rows = write_evidence_month(conn, args.month, target)
+        except NoEvidence:
+            print(
+                f"bhi evidence: no evidence for {args.month} in {warehouse} (as of {as_of}): no enrolled patient-month"
+                " in that service month; nothing written",
+                file=sys.stderr,
+            )
+            return 1
+    state = "open month, to date" if args.month >= f"{as_of:%Y-%m}" else "closed month"
+    print(f"evidence {args.month} ({state}, warehouse as of {as_of}): {rows:,} rows -> {target}")
+    return 0
+
+
 def _month(value: str) -> str:
     try:
         dt.date.fromisoformat(f"{value}-01")
@@ -304,6 +352,19 @@ def build_parser() -> argparse.ArgumentParser:
     why.add_argument("--patient", required=True)
     why.add_argument("--month", type=_month, required=True, help="YYYY-MM")
     why.set_defaults(func=_cmd_explain)
+
+    evidence = sub.add_parser(
+        "evidence",
+        help="one service month's evidence trail as CSV, from the warehouse (a nightly run writes no evidence file)",
+    )
+    evidence.add_argument("--out", type=Path, required=True, help="the output folder of `bhi run`")
+    evidence.add_argument("--warehouse", type=Path, help="DuckDB file (default: <out>/warehouse.duckdb)")
+    evidence.add_argument("--month", type=_month, required=True, help="service month, YYYY-MM")
+    evidence.add_argument(
+        "--to", type=Path,
+        help=f"CSV file to write (default: <out>/{EVIDENCE_DIR}/claim_evidence_<YYYY-MM>_as_of_<as-of date>.csv)",
+    )
+    evidence.set_defaults(func=_cmd_evidence)
 
     close = sub.add_parser(
         "close", help="month-end close: the claim file and evidence of closed months (a backfill over a range)"

@@ -118,6 +118,17 @@ def output_modes() -> tuple[int, int]:
     return mode, folder
 
 
+@contextlib.contextmanager
+def output_umask():
+    """While inside, new files and folders get the output mode: for a command that writes an output
+    without holding the run lock (`bhi evidence`)."""
+    previous = os.umask(0o777 & ~output_modes()[1])
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
 def secure(path: Path) -> None:
     """Give an existing file or folder the output mode (a folder created before the umask was set,
     or a file from before this version)."""

@@ -205,7 +205,9 @@ def test_bhi_explain_prints_the_evidence(drop: Drop, tmp_path, capsys):
     assert "gate psychiatric review: pass" in text
     assert main(["explain", "--warehouse", str(out / "warehouse.duckdb"), "--patient", "P9", "--month", "2026-01"]) == 1
     assert "no enrolled patient-month for patient P9 in 2026-01" in capsys.readouterr().err
-    evidence = (out / "claim_evidence" / "2026-01.csv").read_text()
+    # the month's evidence file, written on demand from the warehouse
+    assert main(["evidence", "--out", str(out), "--month", "2026-01", "--to", str(tmp_path / "evidence.csv")]) == 0
+    evidence = (tmp_path / "evidence.csv").read_text()
     assert "initiating_visit" in evidence and crisis in evidence
 
 

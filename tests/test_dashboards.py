@@ -755,7 +755,7 @@ def test_leadership_pngs_with_kaleido(warehouse: Path, tmp_path: Path):
         pytest.skip("kaleido needs a Chromium browser (Debian's chromium or BROWSER_PATH)")
     conn = duckdb.connect(str(warehouse), read_only=True)
     try:
-        paths = site.write_leadership_pngs(conn, tmp_path / "email")
+        paths = site.write_leadership_pngs(conn, tmp_path / "email").paths
     finally:
         conn.close()
     assert [p.name for p in paths] == [f"{stem}.png" for stem, _, _ in figures.LEADERSHIP_FIGURES]
@@ -767,6 +767,94 @@ def test_leadership_pngs_with_kaleido(warehouse: Path, tmp_path: Path):
         assert len(data) > 20_000, path  # a drawn chart, not an empty canvas
     assert not list((tmp_path / "email").glob(".*"))
     _keep_artifacts(paths, "png")
+
+
+PNG_NAMES = [f"{stem}.png" for stem, _, _ in figures.LEADERSHIP_FIGURES]
+
+
+def test_a_leadership_png_is_rendered_only_when_what_it_shows_changed(warehouse: Path, tmp_path: Path, monkeypatch):
+    """digests.json keeps a digest per PNG of the figure as drawn, its caption without the as-of
+    date; an unchanged figure is kept (the same file), so its caption keeps the date it was computed on."""
+    import plotly.io as pio
+
+    rendered: list[str] = []
+
+    def fake_write_images(figs, paths, **kwargs):  # kaleido's part is test_leadership_pngs_with_kaleido's
+        for fig, path in zip(figs, paths):
+            Path(path).write_text(fig.layout.title.subtitle.text)
+            rendered.append(Path(path).name.split(".")[1] + ".png")
+
+    monkeypatch.setattr(pio, "write_images", fake_write_images)
+    db = tmp_path / "w.duckdb"
+    shutil.copy(warehouse, db)
+    conn = duckdb.connect(str(db))
+
+    def write(folder: str, previous: str | None) -> pngs.LeadershipPngs:
+        rendered.clear()
+        return pngs.write_leadership_pngs(conn, tmp_path / folder, previous=previous and tmp_path / previous)
+
+    def digests(folder: str) -> dict[str, str]:
+        return {n: d["as_of"] for n, d in json.loads((tmp_path / folder / pngs.DIGESTS).read_text()).items()}
+
+    first = write("a", None)
+    assert first.rendered == rendered == PNG_NAMES and first.kept == {}
+    assert (tmp_path / "a" / PNG_NAMES[0]).read_text().startswith("Data as of 2026-10-20 · ")
+    # the same numbers: nothing rendered, every PNG the same file
+    kept = write("b", "a")
+    assert rendered == [] and kept.rendered == [] and kept.kept == dict.fromkeys(PNG_NAMES, "2026-10-20")
+    assert kept.note() == "kept, figure unchanged: " + ", ".join(f"{n} (as of 2026-10-20)" for n in PNG_NAMES)
+    for name in PNG_NAMES:
+        assert (tmp_path / "b" / name).stat().st_ino == (tmp_path / "a" / name).stat().st_ino
+    # the next day, same numbers: kept, the caption still says the day they were computed on
+    conn.execute("update fct_run_health set as_of = date '2026-10-21'")
+    assert write("c", "b").kept == dict.fromkeys(PNG_NAMES, "2026-10-20") and rendered == []
+    # one figure's numbers change: that PNG alone is rendered, dated the day it was computed on
+    conn.execute("update rpt_revenue_gap_monthly set dollars = dollars + 100")
+    changed = write("d", "c")
+    assert rendered == changed.rendered == ["revenue_gap_by_month.png"]
+    assert changed.note().startswith("rendered revenue_gap_by_month.png; kept, figure unchanged: ")
+    assert (tmp_path / "d" / "revenue_gap_by_month.png").read_text().startswith("Data as of 2026-10-21 · ")
+    assert (tmp_path / "d" / PNG_NAMES[0]).stat().st_ino == (tmp_path / "a" / PNG_NAMES[0]).stat().st_ino
+    assert digests("d") == {**dict.fromkeys(PNG_NAMES, "2026-10-20"), "revenue_gap_by_month.png": "2026-10-21"}
+    # a new month (the run that closes the previous one): every PNG again
+    conn.execute("update fct_run_health set as_of = date '2026-11-01'")
+    assert write("e", "d").rendered == PNG_NAMES
+    # a failed export writes nothing, not even the PNGs it would have kept
+    conn.execute("update rpt_revenue_gap_monthly set dollars = dollars + 100")
+    monkeypatch.setattr(pio, "write_images", lambda *a, **k: (_ for _ in ()).throw(ValueError("no browser")))
+    with pytest.raises(RuntimeError, match="PNG export failed: no browser"):
+        write("f", "e")
+    assert list((tmp_path / "f").iterdir()) == []
+    conn.close()
+
+
+def test_the_next_nightly_run_renders_only_the_pngs_whose_numbers_changed(sample_run, tmp_path: Path, monkeypatch):
+    """The one pipeline run of the suite after the session's with PNGs on: the sample again, a day later,
+    no new data. The open month's costs are prorated to the day (docs/operations.md), so the ROI
+    figure moves; the revenue gap (closed months) and the outreach figure do not: their PNGs are the
+    published files, untouched."""
+    pytest.importorskip("kaleido")
+    if not shutil.which("chromium") and not os.environ.get("BROWSER_PATH"):
+        pytest.skip("kaleido needs a Chromium browser (Debian's chromium or BROWSER_PATH)")
+    from conftest import SAMPLE_DIR, copy_sample_run
+    from pipelines.cli import main
+
+    out = copy_sample_run(sample_run, tmp_path / "out")
+    email = out / "dashboards" / "email"
+
+    def files() -> dict[str, tuple[int, int]]:
+        return {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in email.glob("*.png")}
+
+    before = files()
+    monkeypatch.setenv("BHI_LEADERSHIP_PNGS", "on")
+    assert main(["run", "--extracts", str(SAMPLE_DIR), "--out", str(out), "--as-of", "2026-10-21"]) == 0
+    after = files()
+    assert set(after) == set(before) == set(PNG_NAMES)
+    assert {n for n in PNG_NAMES if after[n] != before[n]} == {"program_roi_by_month.png"}
+    assert {n: d["as_of"] for n, d in json.loads((email / pngs.DIGESTS).read_text()).items()} == {
+        "program_roi_by_month.png": "2026-10-21", "revenue_gap_by_month.png": "2026-10-20",
+        "outreach_by_care_manager.png": "2026-10-20",
+    }
 
 
 def test_leadership_png_subtitle_carries_as_of_headlines_and_warnings(warehouse: Path):

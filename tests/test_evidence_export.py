@@ -1,23 +1,20 @@
-"""Exports are rewritten only when their content changed (manifest.csv: rows and checksum per file),
-and the evidence trail is one file per service month (claim_evidence/<YYYY-MM>.csv): at 10M
-entries it is ~30M rows, and a nightly run should rewrite only the months that changed."""
+"""Exports are rewritten only when their content changed (manifest.csv: rows and checksum per file).
+The evidence trail (~30M rows at 10M entries) stays in the warehouse: a nightly run writes no file of
+it; `bhi evidence` writes one service month on demand (the close writes its own, test_month_end.py),
+and a publication drops the claim_evidence/ folder an earlier version published."""
 
 from __future__ import annotations
 
 import csv
+import os
+import stat
 
 import duckdb
 import pytest
 
-from pipelines.outputs.exports import EVIDENCE_DIR, EXPORTS, MANIFEST, write_exports
-
-EVIDENCE = [
-    # patient, month, program, section, item, status, minutes, detail, sort_order
-    ("P2", "2026-01-01", "cocm", "entry", "E9", "counted", 30, "2026-01-09 call", 10),
-    ("P1", "2026-01-01", "cocm", "outcome", "codes", "billed", 40, "99492", 0),
-    ("P1", "2026-01-01", "cocm", "entry", "E1", "counted", 40, "2026-01-05 call", 10),
-    ("P1", "2026-02-01", "cocm", "outcome", "codes", "nothing billable", 10, "", 0),
-]
+from pipelines.cli import main
+from pipelines.outputs.exports import EXPORTS, MANIFEST, RETIRED_EVIDENCE_DIR, write_exports
+from pipelines.outputs.publication import PUBLICATIONS, current_folder, publish, staging_folder
 
 
 @pytest.fixture
@@ -27,10 +24,8 @@ def conn(sample_run):
     conn.execute(f"attach '{sample_run[0] / 'warehouse.duckdb'}' as sample (read_only)")
     for table in {"fct_claims", "fct_unpriced_claim_lines", "fct_near_threshold", "fct_outreach_plan", "fct_revenue_gap",
                   "fct_claim_changes", "quarantine", "field_warnings", "fct_minutes_reconciliation",
-                  "fct_rule_set_what_if", "fct_modifier_advisories", "fct_month_completeness"}:
+                  "fct_rule_set_what_if", "fct_modifier_advisories", "fct_month_completeness", "fct_claim_evidence"}:
         conn.execute(f"create table {table} as select * from sample.{table}")
-    conn.execute("create table fct_claim_evidence as select * from sample.fct_claim_evidence where false")
-    conn.executemany("insert into fct_claim_evidence by position values (?, ?::date, ?, ?, ?, ?, ?, ?, ?)", EVIDENCE)
     return conn
 
 
@@ -43,17 +38,20 @@ def _mtimes(out) -> dict[str, int]:
     return {str(p.relative_to(out)): p.stat().st_mtime_ns for p in out.rglob("*.csv") if p.name != MANIFEST}
 
 
-def test_every_file_and_one_evidence_file_per_month_with_a_manifest(conn, tmp_path):
+def test_every_file_with_a_manifest_and_no_evidence_file(conn, tmp_path):
     counts = write_exports(conn, tmp_path)
     assert counts["claims.csv"] == len(_read(tmp_path / "claims.csv")) > 0
-    assert counts["claim_evidence (all months)"] == 4
-    assert counts["files written"] == len(EXPORTS) + 2 and counts["files unchanged"] == 0
-    january = _read(tmp_path / EVIDENCE_DIR / "2026-01.csv")
-    assert sorted((r["patient_id"], r["item"]) for r in january) == [("P1", "E1"), ("P1", "codes"), ("P2", "E9")]
-    assert {r["service_month"] for r in january} == {"2026-01"}
+    assert counts["files written"] == len(EXPORTS) and counts["files unchanged"] == 0
     manifest = {m["file"]: int(m["rows"]) for m in _read(tmp_path / MANIFEST)}
-    assert manifest["claim_evidence/2026-01.csv"] == 3 and manifest["claim_evidence/2026-02.csv"] == 1
-    assert set(manifest) == set(EXPORTS) | {"claim_evidence/2026-01.csv", "claim_evidence/2026-02.csv"}
+    assert set(manifest) == set(EXPORTS)
+    assert {p.name for p in tmp_path.iterdir()} == set(EXPORTS) | {MANIFEST}  # the evidence stays in the warehouse
+
+
+def test_a_bhi_run_publishes_no_evidence_folder(sample_run):
+    out = sample_run[0]
+    assert not (out / RETIRED_EVIDENCE_DIR).exists() and not (out / RETIRED_EVIDENCE_DIR).is_symlink()
+    assert not (current_folder(out) / RETIRED_EVIDENCE_DIR).exists()
+    assert "bhi evidence --out" in sample_run[1]  # the summary says where the evidence is now
 
 
 def test_an_unchanged_file_is_not_written_again(conn, tmp_path):
@@ -62,20 +60,20 @@ def test_an_unchanged_file_is_not_written_again(conn, tmp_path):
     assert write_exports(conn, tmp_path)["files written"] == 0
     assert _mtimes(tmp_path) == before
 
-    conn.execute("update fct_claim_evidence set status = 'excluded' where item = 'E9'")
     conn.execute("update fct_claims set units = units + 1 where claim_line_id = (select min(claim_line_id) from fct_claims)")
-    assert write_exports(conn, tmp_path)["files written"] == 2
+    assert write_exports(conn, tmp_path)["files written"] == 1
     after = _mtimes(tmp_path)
-    assert {name for name in after if after[name] != before[name]} == {"claims.csv", "claim_evidence/2026-01.csv"}
-    assert [r["status"] for r in _read(tmp_path / EVIDENCE_DIR / "2026-01.csv") if r["item"] == "E9"] == ["excluded"]
+    assert {name for name in after if after[name] != before[name]} == {"claims.csv"}
 
 
 def test_a_duplicated_row_a_missing_or_an_edited_file_is_written_again(conn, tmp_path):
     write_exports(conn, tmp_path)
     # the same row twice changes the checksum (a sum of row hashes; an xor would cancel out)
-    conn.execute("insert into fct_claim_evidence select * from fct_claim_evidence where service_month = '2026-02-01'")
+    rows = len(_read(tmp_path / "quarantine.csv"))
+    assert rows > 0
+    conn.execute("insert into quarantine select * from quarantine limit 1")
     assert write_exports(conn, tmp_path)["files written"] == 1
-    assert len(_read(tmp_path / EVIDENCE_DIR / "2026-02.csv")) == 2
+    assert len(_read(tmp_path / "quarantine.csv")) == rows + 1
     (tmp_path / "near_threshold.csv").unlink()
     assert write_exports(conn, tmp_path)["files written"] == 1
     assert (tmp_path / "near_threshold.csv").exists()
@@ -86,9 +84,97 @@ def test_a_duplicated_row_a_missing_or_an_edited_file_is_written_again(conn, tmp
     assert (tmp_path / "claims.csv").read_text() == claims
 
 
-def test_a_month_without_rows_loses_its_file(conn, tmp_path):
-    write_exports(conn, tmp_path)
-    conn.execute("delete from fct_claim_evidence where service_month = '2026-02-01'")
-    write_exports(conn, tmp_path)
-    assert sorted(p.name for p in (tmp_path / EVIDENCE_DIR).iterdir()) == ["2026-01.csv"]
-    assert "claim_evidence/2026-02.csv" not in {m["file"] for m in _read(tmp_path / MANIFEST)}
+# --------------------------------------------------------------------------- bhi evidence
+
+
+COLUMNS = ["patient_id", "service_month", "program", "section", "item", "status", "minutes", "detail", "sort_order"]
+
+
+def _warehouse_rows(warehouse, month: str) -> list[tuple]:
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        rows = conn.execute(
+            f"select {', '.join(COLUMNS)} from fct_claim_evidence where service_month = ?::date", [f"{month}-01"]
+        ).fetchall()
+    return [tuple("" if v is None else v.strftime("%Y-%m") if c == "service_month" else str(v)
+                  for c, v in zip(COLUMNS, row)) for row in rows]
+
+
+def test_bhi_evidence_writes_the_month_the_warehouse_holds(sample_run, tmp_path, capsys):
+    out = tmp_path / "out"  # the warehouse of the session's run, the file under another out folder
+    warehouse = sample_run[0] / "warehouse.duckdb"
+    assert main(["evidence", "--out", str(out), "--warehouse", str(warehouse), "--month", "2026-09"]) == 0
+    target = out / "evidence" / "claim_evidence_2026-09_as_of_2026-10-20.csv"
+    expected = _warehouse_rows(warehouse, "2026-09")
+    assert capsys.readouterr().out.strip() == (
+        f"evidence 2026-09 (closed month, warehouse as of 2026-10-20): {len(expected):,} rows -> {target}"
+    )
+    with target.open(newline="") as fh:
+        reader = csv.reader(fh)
+        assert next(reader) == COLUMNS
+        written = [tuple(r) for r in reader]
+    assert len(expected) > 100 and sorted(written) == sorted(expected)  # the same rows, none more, none less
+    # sorted to read each patient-month top-down: a stable file, the same every time it is written
+    keys = [(r[0], r[2], int(r[8]), r[4]) for r in written]
+    assert keys == sorted(keys)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600 and stat.S_IMODE(target.parent.stat().st_mode) == 0o700
+    first = target.read_bytes()
+    again = tmp_path / "again.csv"
+    assert main(["evidence", "--out", str(out), "--warehouse", str(warehouse), "--month", "2026-09", "--to", str(again)]) == 0
+    assert again.read_bytes() == first
+    capsys.readouterr()
+    assert main(["evidence", "--out", str(out), "--warehouse", str(warehouse), "--month", "2026-10", "--to",
+                 str(tmp_path / "open.csv")]) == 0
+    assert "evidence 2026-10 (open month, to date, warehouse as of 2026-10-20)" in capsys.readouterr().out
+
+
+def test_bhi_evidence_fails_in_one_line_without_evidence_or_warehouse(sample_run, tmp_path, capsys):
+    warehouse = sample_run[0] / "warehouse.duckdb"
+    target = tmp_path / "x.csv"
+    assert main(["evidence", "--out", str(tmp_path), "--warehouse", str(warehouse), "--month", "2024-01",
+                 "--to", str(target)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == (f"bhi evidence: no evidence for 2024-01 in {warehouse} (as of 2026-10-20): no enrolled"
+                   " patient-month in that service month; nothing written")
+    assert not target.exists() and not list(tmp_path.iterdir())
+    assert main(["evidence", "--out", str(tmp_path / "nothing"), "--month", "2026-09"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"bhi evidence: no warehouse at {tmp_path / 'nothing' / 'warehouse.duckdb'}: run `bhi run` first"
+                   " (or pass --warehouse)"]
+    duckdb.connect(str(tmp_path / "empty.duckdb")).close()  # a warehouse no run finished on
+    assert main(["evidence", "--out", str(tmp_path), "--warehouse", str(tmp_path / "empty.duckdb"), "--month", "2026-09"]) == 1
+    assert "holds no evidence trail: no `bhi run` finished on it" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- the folder earlier versions published
+
+
+def _published_names(out) -> set[str]:
+    return {e.name for e in os.scandir(out) if e.name != PUBLICATIONS}
+
+
+def test_a_publication_drops_the_evidence_folder_an_earlier_version_published(tmp_path):
+    out = tmp_path / "out"
+    # published by an earlier version: claims.csv and claim_evidence/ in run folder "old"
+    old = staging_folder(out, "old")
+    (old / "claims.csv").write_text("claim_line_id\n")
+    (old / RETIRED_EVIDENCE_DIR).mkdir()
+    (old / RETIRED_EVIDENCE_DIR / "2026-09.csv").write_text("patient_id\n")
+    publish(out, "old", "2026-10-20")
+    assert _published_names(out) == {"claims.csv", RETIRED_EVIDENCE_DIR}
+    # this version's run starts from links of the published files, without the evidence folder
+    new = staging_folder(out, "new")
+    assert {p.name for p in new.iterdir()} == {"claims.csv"}
+    publish(out, "new", "2026-10-21")
+    assert _published_names(out) == {"claims.csv"}
+    assert {p.name for p in current_folder(out).iterdir()} == {"claims.csv"}
+
+
+def test_an_out_folder_from_before_publications_loses_its_evidence_folder(tmp_path):
+    out = tmp_path / "out"
+    (out / RETIRED_EVIDENCE_DIR).mkdir(parents=True)
+    (out / RETIRED_EVIDENCE_DIR / "2026-09.csv").write_text("patient_id\n")
+    (out / "claims.csv").write_text("claim_line_id\n")
+    staging_folder(out, "first")
+    publish(out, "first", "2026-10-20")
+    assert _published_names(out) == {"claims.csv"}
+    assert (out / "claims.csv").read_text() == "claim_line_id\n"

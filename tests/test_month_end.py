@@ -71,6 +71,10 @@ def test_close_a_month_range_writes_each_months_claims_and_evidence(closed_quart
         with (out / "month_end" / f"claim_evidence_{month}.csv").open() as fh:
             evidence = list(csv.DictReader(fh))
         assert evidence and {r["service_month"] for r in evidence} == {month}
+        # the close's evidence file is the one `bhi evidence` writes for the month (a nightly run writes none)
+        assert main(["evidence", "--out", str(out), "--month", month, "--to", str(out.parent / "on-demand.csv")]) == 0
+        assert (out.parent / "on-demand.csv").read_bytes() == (out / "month_end" / f"claim_evidence_{month}.csv").read_bytes()
+    assert not (out / "claim_evidence").exists()
 
 
 def test_closing_again_replaces_the_month_and_a_late_entry_reopens_it(closed_quarter):

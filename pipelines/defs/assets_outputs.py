@@ -8,16 +8,17 @@ from dashboards.marts import DRILLDOWN_TABLES  # the drill-down pages read the e
 from dashboards.site import PNG_DIR, SITE_MARTS, render_site, write_leadership_pngs
 from pipelines.defs.resources import RunPaths
 from pipelines.outputs.exports import EXPORT_TABLES, write_exports
-from pipelines.outputs.publication import DASHBOARDS, fresh_subfolder, publish, staging_folder
+from pipelines.outputs.publication import DASHBOARDS, current_folder, fresh_subfolder, publish, staging_folder
 from pipelines.safety import disk_errors, fault_point
 from pipelines.warehouse.run_state import snapshot_claims
 
 
 @dg.asset(deps=EXPORT_TABLES, group_name="outputs", kinds={"csv"})
 def exports(context: dg.AssetExecutionContext, warehouse: DuckDBResource, paths: RunPaths) -> dg.MaterializeResult:
-    """claims.csv, near_threshold.csv, revenue_gap.csv, quarantine.csv, claim_evidence/<YYYY-MM>.csv
-    and the others of pipelines/outputs/exports.py, in this run's folder (published by `publication`); only
-    files whose content changed are written (manifest.csv), the others are links to the published ones."""
+    """claims.csv, near_threshold.csv, revenue_gap.csv, quarantine.csv and the others of
+    pipelines/outputs/exports.py, in this run's folder (published by `publication`); only files whose
+    content changed are written (manifest.csv), the others are links to the published ones. The
+    evidence trail stays in the warehouse (fct_claim_evidence): the close and `bhi evidence` write it."""
     fault_point("exports:before")
     staging = staging_folder(paths.out, context.run.run_id, fresh=(DASHBOARDS,))
     with warehouse.get_connection() as conn, disk_errors(staging, "writing this run's exports (the published outputs are unchanged)"):
@@ -32,7 +33,8 @@ def dashboards(
     """Static offline dashboard site under <out>/dashboards/ (index, worklist, outreach plan,
     revenue gap, ROI, outcomes, compliance, the explain/ drill-down pages) and the leadership figures as PNG for email under
     <out>/dashboards/email/ (kaleido + a Chromium browser; skipped with a warning when missing),
-    rendered into this run's folder (published by `publication`)."""
+    rendered into this run's folder (published by `publication`). A PNG whose figure is unchanged
+    since the published one (dashboards/pngs.py, digests.json) is kept, not rendered again."""
     staging = staging_folder(paths.out, context.run.run_id, fresh=(DASHBOARDS,))
     with warehouse.get_connection() as conn, disk_errors(staging / DASHBOARDS, "writing this run's dashboards (the published outputs are unchanged)"):
         site_dir = fresh_subfolder(staging, DASHBOARDS)
@@ -40,9 +42,12 @@ def dashboards(
         if not paths.leadership_pngs:
             png_note = "not written: turned off (BHI_LEADERSHIP_PNGS=off)"
         else:
+            published = current_folder(paths.out)
             try:
-                pngs = write_leadership_pngs(conn, site_dir / PNG_DIR)
-                png_note = ", ".join(p.name for p in pngs)
+                pngs = write_leadership_pngs(
+                    conn, site_dir / PNG_DIR, previous=published / DASHBOARDS / PNG_DIR if published else None
+                )
+                png_note = pngs.note()
             except RuntimeError as exc:
                 context.log.warning(f"leadership PNGs not written: {exc}")
                 png_note = f"not written: {exc}"

@@ -96,7 +96,7 @@ def close_months(conn: duckdb.DuckDBPyConnection, out_dir: Path, first: str, las
     for month in months:
         write_csv(conn, f"select * from ({EXPORTS['claims.csv']}) where service_month = '{month}'",
                   folder / f"claims_{month}.csv")
-        write_csv(conn, evidence_month_query(month, ordered=True), folder / f"claim_evidence_{month}.csv")
+        write_csv(conn, evidence_month_query(month), folder / f"claim_evidence_{month}.csv")
     return conn.sql(
         f"select strftime(service_month, '%Y-%m'), claim_lines, expected_amount, unpriced_lines from month_end_close"
         f" where service_month in ({month_list}) order by 1"

@@ -4,9 +4,13 @@ formula (=, +, -, @, tab or carriage return first) are prefixed with a quote. Ea
 A run writes only the files whose content changed: `manifest.csv` beside them keeps each file's row
 count and checksum (the sum of its rows' hashes, so it does not depend on row order and a repeated
 row does not cancel out) and the size and modification time it was written with; a file is written
-again when its checksum changes, or when it is missing or was changed since (edited by hand).
-At 10M entries the evidence trail alone is ~30M rows, and the closed-month files (claims, revenue
-gap, what-if) do not change on most nights."""
+again when its checksum changes, or when it is missing or was changed since (edited by hand): the
+closed-month files (claims, revenue gap, what-if) do not change on most nights.
+
+The evidence trail (fct_claim_evidence, ~30M rows at 10M entries) stays in the warehouse: a nightly
+run writes no file of it. It is written as CSV by the month-end close (month_end/claim_evidence_<YYYY-MM>.csv,
+pipelines/outputs/close.py) and on demand by `bhi evidence` (write_evidence_month below), one service
+month at a time, in the same columns and order."""
 
 import hashlib
 from pathlib import Path
@@ -26,17 +30,21 @@ EXPORTS: dict[str, str] = {
     f"{name}.csv": strip_comments(q.sql).strip() for name, q in _QUERIES.items() if name != "claim_evidence"
 }
 
-# The evidence trail (fct_claim_evidence): one file per service month, claim_evidence/<YYYY-MM>.csv,
-# in warehouse order; a nightly run after one more day usually rewrites only the open month's file.
-EVIDENCE_DIR = "claim_evidence"
+# The evidence trail (fct_claim_evidence), one service month at a time: the close's and `bhi evidence`'s file.
 EVIDENCE_QUERY = strip_comments(_QUERIES["claim_evidence"].sql).strip()
+# the folder of one file per service month a nightly run wrote before the evidence stayed in the
+# warehouse: never carried into a new publication (pipelines/outputs/publication.py)
+RETIRED_EVIDENCE_DIR = "claim_evidence"
 MANIFEST = "manifest.csv"
 
 
-def evidence_month_query(month: str, ordered: bool = False) -> str:
-    """One service month's evidence (YYYY-MM); ordered: to read each patient-month top-down."""
-    order = " order by patient_id, program, sort_order, item" if ordered else ""
-    return f"select * from ({EVIDENCE_QUERY}) where service_month = '{month}'{order}"
+def evidence_month_query(month: str) -> str:
+    """One service month's evidence (YYYY-MM) in reading order: each patient-month top-down (outcome,
+    gates, thresholds, entries), the remaining columns breaking ties so the file is the same every time."""
+    return (
+        f"select * from ({EVIDENCE_QUERY}) where service_month = '{month}'"
+        " order by patient_id, program, sort_order, item, section, status, minutes, detail"
+    )
 
 
 def _neutralised(conn: duckdb.DuckDBPyConnection, query: str) -> str:
@@ -60,16 +68,14 @@ def write_csv(conn: duckdb.DuckDBPyConnection, query: str, target: Path) -> int:
     return rows[0][0]
 
 
-def _checksums(conn: duckdb.DuckDBPyConnection, query: str, by: str | None = None) -> list[tuple]:
-    """(part, rows, checksum) of a query's output, one row per value of `by` (else one row). The
-    checksum starts with a digest of the query text, so a changed export definition rewrites it."""
+def _checksum(conn: duckdb.DuckDBPyConnection, query: str) -> tuple[int, str]:
+    """(rows, checksum) of a query's output. The checksum starts with a digest of the query text, so a
+    changed export definition rewrites it."""
     cols = ", ".join(c[0] for c in conn.sql(f"describe {query}").fetchall())
     prefix = hashlib.sha256(query.encode()).hexdigest()[:8]
-    group = " group by all order by part" if by else ""  # no group by: one row even for an empty file
     return conn.sql(
-        f"select {by or 'null'} as part, count(*), '{prefix}-' || coalesce(sum(hash({cols})), 0)::varchar"
-        f" from ({query}){group}"
-    ).fetchall()
+        f"select count(*), '{prefix}-' || coalesce(sum(hash({cols})), 0)::varchar from ({query})"
+    ).fetchall()[0]
 
 
 def _read_manifest(conn: duckdb.DuckDBPyConnection, path: Path) -> dict[str, tuple]:
@@ -95,16 +101,10 @@ def _on_disk(path: Path) -> tuple[int, int] | None:
 
 def write_exports(conn: duckdb.DuckDBPyConnection, out_dir: Path) -> dict[str, int]:
     """Every export whose content changed since it was written (or whose file is missing), then
-    manifest.csv; evidence files of months that no longer have rows are removed. Returns the rows
-    of each file (the evidence summed) and how many files were written and left unchanged."""
-    (out_dir / EVIDENCE_DIR).mkdir(parents=True, exist_ok=True)
+    manifest.csv. Returns the rows of each file and how many files were written and left unchanged."""
     previous = _read_manifest(conn, out_dir / MANIFEST)
     # (file, query, rows, checksum) of every file this run's warehouse should give
-    files = [(name, query, *_checksums(conn, query)[0][1:]) for name, query in EXPORTS.items()]
-    files += [
-        (f"{EVIDENCE_DIR}/{month}.csv", evidence_month_query(month), rows, checksum)
-        for month, rows, checksum in _checksums(conn, EVIDENCE_QUERY, by="service_month")
-    ]
+    files = [(name, query, *_checksum(conn, query)) for name, query in EXPORTS.items()]
     written = 0
     for name, query, rows, checksum in files:
         # written again when the content changed, or the file is missing or was changed by hand
@@ -113,16 +113,27 @@ def write_exports(conn: duckdb.DuckDBPyConnection, out_dir: Path) -> dict[str, i
             write_csv(conn, query, out_dir / name)
             written += 1
             fault_point("exports:after-first-file")
-    current = {name for name, *_ in files}
-    for stale in (out_dir / EVIDENCE_DIR).glob("*.csv"):
-        if f"{EVIDENCE_DIR}/{stale.name}" not in current:
-            stale.unlink()
     tmp = out_dir / f"{MANIFEST}.tmp"
     tmp.write_text(
         "file,rows,checksum,bytes,mtime_ns\n"
         + "".join(f"{n},{r},{c},{','.join(map(str, _on_disk(out_dir / n)))}\n" for n, _, r, c in files)
     )
     tmp.replace(out_dir / MANIFEST)
-    counts = {name: rows for name, _, rows, _ in files if name in EXPORTS}
-    counts["claim_evidence (all months)"] = sum(rows for name, _, rows, _ in files if name not in EXPORTS)
+    counts = {name: rows for name, _, rows, _ in files}
     return counts | {"files written": written, "files unchanged": len(files) - written}
+
+
+class NoEvidence(Exception):
+    """The warehouse holds no evidence for the month asked for."""
+
+
+def write_evidence_month(conn: duckdb.DuckDBPyConnection, month: str, target: Path) -> int:
+    """One service month's evidence trail (YYYY-MM) as CSV at `target` (written then renamed into
+    place, formula cells neutralised like every export); returns its rows. Raises NoEvidence, and
+    writes nothing, when the warehouse has no evidence for the month."""
+    (rows,), = conn.execute(
+        "select count(*) from fct_claim_evidence where service_month = ?::date", [f"{month}-01"]
+    ).fetchall()
+    if not rows:
+        raise NoEvidence(month)
+    return write_csv(conn, evidence_month_query(month), target)

@@ -6,7 +6,7 @@ A run writes its exports, dashboards and month-end files into its own folder,
     <out>/.publications/current -> <run id>          replaced atomically (os.replace of a new link)
     <out>/claims.csv -> .publications/current/claims.csv            (one stable link per output name:
     <out>/dashboards -> .publications/current/dashboards             claims.csv, dashboards/, month_end/,
-    <out>/manifest.csv -> .publications/current/manifest.csv         claim_evidence/, ...)
+    <out>/manifest.csv -> .publications/current/manifest.csv         manifest.csv, ...)
 
 So a reader of `<out>/claims.csv` sees the previous run's file until the swap and this run's after
 it, never a mix, and a run that fails (killed, disk full, a failed check) leaves no file behind in
@@ -15,6 +15,11 @@ links of the published files (the exports rewrite only what changed, each file b
 linked file is never written in place) except the dashboards, which are rendered into an empty
 folder. `manifest.csv` names the run (run_id, as_of, finished_at on every row). The warehouse file,
 its lock and copies stay where they are: they are not outputs.
+
+An output a version no longer writes (RETIRED_OUTPUTS: `claim_evidence/`, the nightly evidence files
+before the evidence stayed in the warehouse) is not carried into a new run folder, so the next
+publication drops it, its top-level link with it (or the plain folder of an out folder from before
+publications): an old evidence file never stays next to the current outputs as if it were current.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import os
 import shutil
 from pathlib import Path
 
-from pipelines.outputs.exports import EVIDENCE_DIR, EXPORTS, MANIFEST
+from pipelines.outputs.exports import EXPORTS, MANIFEST, RETIRED_EVIDENCE_DIR
 from pipelines.safety import disk_errors, fault_point, secure
 
 PUBLICATIONS = ".publications"
@@ -33,7 +38,9 @@ CURRENT = "current"
 DASHBOARDS = "dashboards"
 MONTH_END = "month_end"
 # outputs an out folder from before publications held as plain files and folders (moved in once)
-LEGACY_OUTPUTS = (*EXPORTS, MANIFEST, EVIDENCE_DIR, DASHBOARDS, MONTH_END)
+LEGACY_OUTPUTS = (*EXPORTS, MANIFEST, DASHBOARDS, MONTH_END)
+# outputs earlier versions published and this one no longer writes: left out of every new run folder
+RETIRED_OUTPUTS = (RETIRED_EVIDENCE_DIR,)
 
 
 def _root(out: Path) -> Path:
@@ -62,8 +69,8 @@ def _link_tree(src: Path, dst: Path, skip: tuple[str, ...] = ()) -> None:
 
 def staging_folder(out: Path, run_id: str, fresh: tuple[str, ...] = ()) -> Path:
     """This run's output folder, created on first use from the published one (hard links, without
-    the top-level names in `fresh`), or from the plain output files of an out folder that has none
-    yet. Idempotent within a run: later steps get the same folder."""
+    the top-level names in `fresh` and the retired outputs), or from the plain output files of an out
+    folder that has none yet. Idempotent within a run: later steps get the same folder."""
     out = Path(out)
     folder = _root(out) / run_id
     if folder.is_dir():
@@ -76,7 +83,7 @@ def staging_folder(out: Path, run_id: str, fresh: tuple[str, ...] = ()) -> Path:
         partial = folder.with_name(f"{run_id}.tmp")
         current = current_folder(out)
         if current is not None:
-            _link_tree(current, partial, skip=fresh)
+            _link_tree(current, partial, skip=(*fresh, *RETIRED_OUTPUTS))
         else:
             partial.mkdir()
             for name in LEGACY_OUTPUTS:
@@ -145,6 +152,9 @@ def publish(out: Path, run_id: str, as_of: str | None) -> Path:
             if entry.is_symlink() and os.readlink(entry.path).startswith(f"{PUBLICATIONS}/{CURRENT}/") \
                     and entry.name not in names:
                 os.unlink(entry.path)
+        for name in RETIRED_OUTPUTS:  # the plain folder of an out folder from before publications
+            if name not in names and (out / name).is_dir() and not (out / name).is_symlink():
+                shutil.rmtree(out / name)
         for entry in os.scandir(root):
             if entry.name not in (CURRENT, run_id):
                 _remove(Path(entry.path))
