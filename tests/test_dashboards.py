@@ -828,35 +828,6 @@ def test_a_leadership_png_is_rendered_only_when_what_it_shows_changed(warehouse:
     conn.close()
 
 
-def test_the_next_nightly_run_renders_only_the_pngs_whose_numbers_changed(sample_run, tmp_path: Path, monkeypatch):
-    """The one pipeline run of the suite after the session's with PNGs on: the sample again, a day later,
-    no new data. The open month's costs are prorated to the day (docs/operations.md), so the ROI
-    figure moves; the revenue gap (closed months) and the outreach figure do not: their PNGs are the
-    published files, untouched."""
-    pytest.importorskip("kaleido")
-    if not shutil.which("chromium") and not os.environ.get("BROWSER_PATH"):
-        pytest.skip("kaleido needs a Chromium browser (Debian's chromium or BROWSER_PATH)")
-    from conftest import SAMPLE_DIR, copy_sample_run
-    from pipelines.cli import main
-
-    out = copy_sample_run(sample_run, tmp_path / "out")
-    email = out / "dashboards" / "email"
-
-    def files() -> dict[str, tuple[int, int]]:
-        return {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in email.glob("*.png")}
-
-    before = files()
-    monkeypatch.setenv("BHI_LEADERSHIP_PNGS", "on")
-    assert main(["run", "--extracts", str(SAMPLE_DIR), "--out", str(out), "--as-of", "2026-10-21"]) == 0
-    after = files()
-    assert set(after) == set(before) == set(PNG_NAMES)
-    assert {n for n in PNG_NAMES if after[n] != before[n]} == {"program_roi_by_month.png"}
-    assert {n: d["as_of"] for n, d in json.loads((email / pngs.DIGESTS).read_text()).items()} == {
-        "program_roi_by_month.png": "2026-10-21", "revenue_gap_by_month.png": "2026-10-20",
-        "outreach_by_care_manager.png": "2026-10-20",
-    }
-
-
 def test_leadership_png_subtitle_carries_as_of_headlines_and_warnings(warehouse: Path):
     conn = duckdb.connect(str(warehouse), read_only=True)
     try:
