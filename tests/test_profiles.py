@@ -4,8 +4,6 @@ hand-made files, the three shipped example drops through the ingest, and one rea
 from __future__ import annotations
 
 import csv
-import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
@@ -309,13 +307,11 @@ def test_example_tracker_reads_monthly_sheets_and_durations(tmp_path):
 
 
 def test_bhi_run_on_an_example_with_its_profile(tmp_path):
+    from pipelines.cli import main
+
     out = tmp_path / "out"
-    proc = subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", "run", "--extracts", str(EXAMPLES / "ehr_reporting"), "--out",
-         str(out), "--profile", "ehr_reporting", "--as-of", "2026-07-10", "--allow-stale"],
-        capture_output=True, text=True, timeout=300, cwd=REPO_ROOT,
-    )
-    assert proc.returncode == 0, proc.stderr
+    assert main(["run", "--extracts", str(EXAMPLES / "ehr_reporting"), "--out", str(out), "--profile", "ehr_reporting",
+                 "--as-of", "2026-07-10", "--allow-stale"]) == 0
     with (out / "claims.csv").open(newline="") as fh:
         claims = list(csv.DictReader(fh))
     assert {c["service_month"] for c in claims} == {"2026-05", "2026-06"}
