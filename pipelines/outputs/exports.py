@@ -102,6 +102,7 @@ def _on_disk(path: Path) -> tuple[int, int] | None:
 def write_exports(conn: duckdb.DuckDBPyConnection, out_dir: Path) -> dict[str, int]:
     """Every export whose content changed since it was written (or whose file is missing), then
     manifest.csv. Returns the rows of each file and how many files were written and left unchanged."""
+    out_dir.mkdir(parents=True, exist_ok=True)
     previous = _read_manifest(conn, out_dir / MANIFEST)
     # (file, query, rows, checksum) of every file this run's warehouse should give
     files = [(name, query, *_checksum(conn, query)) for name, query in EXPORTS.items()]
