@@ -949,94 +949,100 @@ _LAYOUT_JS = """
 """
 
 
+@pytest.fixture(scope="module")
+def browser():
+    """One headless Debian Chromium (Playwright) for this module's browser tests."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not CHROMIUM.exists():
+        if os.environ.get("CI"):  # CI installs chromium (scripts/ensure-chromium.sh): never skip there
+            pytest.fail("CI must run the browser tests but /usr/bin/chromium is missing")
+        pytest.skip("needs Debian's chromium at /usr/bin/chromium")
+    with sync_api.sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
 @pytest.mark.browser
-def test_site_in_chromium_at_desktop_and_phone_sizes(built_site: Path, tmp_path: Path):
+def test_site_in_chromium_at_desktop_and_phone_sizes(built_site: Path, tmp_path: Path, browser):
     """All six pages from file:// with the network off, at 1440x900 and 390x844: no console
     errors; every chart drawn (local plotly.min.js); no chart title box meets its legend; no
     table or chart wider than its box without a scroll box, and the page never scrolls sideways;
     the run-health banner names the rejected file and the stale extract; the ROI page prints its
     cost assumptions; the worklist filters and sorts. One site build for the module; full-page
     screenshots kept under tmp and copied to $BHI_ARTIFACTS_DIR/screenshots/ when set."""
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not CHROMIUM.exists():
-        if os.environ.get("CI"):  # CI installs chromium (scripts/ensure-chromium.sh): never skip there
-            pytest.fail("CI must run the browser tests but /usr/bin/chromium is missing")
-        pytest.skip("needs Debian's chromium at /usr/bin/chromium")
     shots_dir = tmp_path / "screenshots"
     shots_dir.mkdir()
     shots: list[Path] = []
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
-        try:
-            for size, viewport in VIEWPORTS.items():
-                ctx = browser.new_context(offline=True, viewport=viewport)
-                pg = ctx.new_page()
-                errors: list[str] = []
-                pg.on("pageerror", lambda e: errors.append(str(e)))
-                pg.on("console", lambda m: errors.append(f"console: {m.text}")
-                      if m.type == "error" else None)
-                pg.on("requestfailed", lambda r: errors.append(f"request failed: {r.url}"))
-                pg.on("dialog", lambda d: (errors.append(f"dialog: {d.message}"), d.dismiss()))
-                for name in PAGES:
-                    pg.goto((built_site / name).as_uri())
-                    assert pg.evaluate("typeof Plotly") == "object", name
-                    charts = CHARTS[name]
-                    assert pg.locator(".figure").count() == charts, name
-                    pg.wait_for_function(
-                        f"document.querySelectorAll('.figure .js-plotly-plot').length === {charts} && "
-                        f"document.querySelectorAll('.figure .js-plotly-plot .main-svg').length >= {charts}"
-                    )
-                    drawn = pg.evaluate(
-                        "Array.from(document.querySelectorAll('.figure .js-plotly-plot'))"
-                        ".map(d => d.querySelectorAll('.trace .point, .trace .js-line, .hm image,"
-                        " .annotation').length)"
-                    )
-                    assert all(n > 0 for n in drawn), (size, name, drawn)
-                    layout = pg.evaluate(_LAYOUT_JS)
-                    assert layout["overlaps"] == [], (size, name, layout)
-                    assert layout["spills"] == [], (size, name, layout)
-                    banner = pg.locator("#run-health")
-                    assert banner.is_visible(), (size, name)
-                    text = banner.inner_text()
-                    assert "Stale extract" in text and "2026-10-05" in text, (size, name)
-                    assert "time_entries_2026-09.csv" in text, (size, name)
-                    assert "2026-09 is incomplete" in text, (size, name)
-                    if name == "roi.html":
-                        assumptions = pg.locator("#roi-assumptions").inner_text()
-                        assert "Care manager cost" in assumptions and "program share" in assumptions
-                        assert "Open month" in assumptions and "prorated" in assumptions
-                    shot = shots_dir / f"{size}-{name.replace('.html', '.png')}"
-                    pg.screenshot(path=str(shot), full_page=True)
-                    shots.append(shot)
-                if size == "desktop":
-                    pg.goto((built_site / "worklist.html").as_uri())
-                    assert pg.locator("#filter-count").text_content() == "4 of 4 rows shown"
-                    pg.select_option("#cm-filter", "CM-2")
-                    assert pg.locator("#worklist tbody tr:visible").count() == 1
-                    pg.select_option("#cm-filter", "")
-                    pg.fill("#filter", "missing consent")
-                    assert pg.locator("#worklist tbody tr:visible").count() == 2
-                    pg.fill("#filter", "behind pace")
-                    assert pg.locator("#worklist tbody tr:visible").count() == 1
-                    pg.fill("#filter", "")
-                    assert pg.locator("#worklist tbody tr:visible").count() == 4
-                    # blockers visible without scrolling sideways at 1440 px
-                    right = pg.evaluate("document.querySelector('#worklist th:nth-child(3)')"
-                                        ".getBoundingClientRect().right")
-                    assert right < 1440
-                    # sort by minutes needed, smallest first (data-sort holds the number)
-                    pg.click("#worklist th:nth-child(5)")
-                    needed = pg.evaluate("Array.from(document.querySelectorAll('#worklist tbody "
-                                         "td:nth-child(5)')).map(td => +td.dataset.sort)")
-                    assert needed == sorted(needed)
-                    # the folded rows are there, behind a disclosure
-                    assert not pg.locator("#worklist-folded").is_visible()
-                    pg.click("#folded summary")
-                    assert pg.locator("#worklist-folded").is_visible()
-                assert errors == [], size
-                ctx.close()
-        finally:
-            browser.close()
+    for size, viewport in VIEWPORTS.items():
+        ctx = browser.new_context(offline=True, viewport=viewport)
+        pg = ctx.new_page()
+        errors: list[str] = []
+        pg.on("pageerror", lambda e: errors.append(str(e)))
+        pg.on("console", lambda m: errors.append(f"console: {m.text}")
+              if m.type == "error" else None)
+        pg.on("requestfailed", lambda r: errors.append(f"request failed: {r.url}"))
+        pg.on("dialog", lambda d: (errors.append(f"dialog: {d.message}"), d.dismiss()))
+        for name in PAGES:
+            pg.goto((built_site / name).as_uri())
+            assert pg.evaluate("typeof Plotly") == "object", name
+            charts = CHARTS[name]
+            assert pg.locator(".figure").count() == charts, name
+            pg.wait_for_function(
+                f"document.querySelectorAll('.figure .js-plotly-plot').length === {charts} && "
+                f"document.querySelectorAll('.figure .js-plotly-plot .main-svg').length >= {charts}"
+            )
+            drawn = pg.evaluate(
+                "Array.from(document.querySelectorAll('.figure .js-plotly-plot'))"
+                ".map(d => d.querySelectorAll('.trace .point, .trace .js-line, .hm image,"
+                " .annotation').length)"
+            )
+            assert all(n > 0 for n in drawn), (size, name, drawn)
+            layout = pg.evaluate(_LAYOUT_JS)
+            assert layout["overlaps"] == [], (size, name, layout)
+            assert layout["spills"] == [], (size, name, layout)
+            banner = pg.locator("#run-health")
+            assert banner.is_visible(), (size, name)
+            text = banner.inner_text()
+            assert "Stale extract" in text and "2026-10-05" in text, (size, name)
+            assert "time_entries_2026-09.csv" in text, (size, name)
+            assert "2026-09 is incomplete" in text, (size, name)
+            if name == "roi.html":
+                assumptions = pg.locator("#roi-assumptions").inner_text()
+                assert "Care manager cost" in assumptions and "program share" in assumptions
+                assert "Open month" in assumptions and "prorated" in assumptions
+            shot = shots_dir / f"{size}-{name.replace('.html', '.png')}"
+            pg.screenshot(path=str(shot), full_page=True)
+            shots.append(shot)
+        if size == "desktop":
+            pg.goto((built_site / "worklist.html").as_uri())
+            assert pg.locator("#filter-count").text_content() == "4 of 4 rows shown"
+            pg.select_option("#cm-filter", "CM-2")
+            assert pg.locator("#worklist tbody tr:visible").count() == 1
+            pg.select_option("#cm-filter", "")
+            pg.fill("#filter", "missing consent")
+            assert pg.locator("#worklist tbody tr:visible").count() == 2
+            pg.fill("#filter", "behind pace")
+            assert pg.locator("#worklist tbody tr:visible").count() == 1
+            pg.fill("#filter", "")
+            assert pg.locator("#worklist tbody tr:visible").count() == 4
+            # blockers visible without scrolling sideways at 1440 px
+            right = pg.evaluate("document.querySelector('#worklist th:nth-child(3)')"
+                                ".getBoundingClientRect().right")
+            assert right < 1440
+            # sort by minutes needed, smallest first (data-sort holds the number)
+            pg.click("#worklist th:nth-child(5)")
+            needed = pg.evaluate("Array.from(document.querySelectorAll('#worklist tbody "
+                                 "td:nth-child(5)')).map(td => +td.dataset.sort)")
+            assert needed == sorted(needed)
+            # the folded rows are there, behind a disclosure
+            assert not pg.locator("#worklist-folded").is_visible()
+            pg.click("#folded summary")
+            assert pg.locator("#worklist-folded").is_visible()
+        assert errors == [], size
+        ctx.close()
     assert len(shots) == len(PAGES) * len(VIEWPORTS)
     for shot in shots:
         assert shot.read_bytes()[:4] == b"\x89PNG" and shot.stat().st_size > 10_000, shot
@@ -1103,35 +1109,26 @@ def test_payments_page_totals_worklists_and_reasons(built_site: Path):
 
 
 @pytest.mark.browser
-def test_sample_site_in_chromium(sample_run, tmp_path: Path):
+def test_sample_site_in_chromium(sample_run, tmp_path: Path, browser):
     """The site of the session's `bhi run` of the bundled sample (real pipeline output, where the test
     above uses hand-made marts): every page opens from file:// with the network off, without a script
     error, and draws every chart. Screenshots copied to $BHI_ARTIFACTS_DIR/sample-screenshots/ when set."""
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not CHROMIUM.exists():
-        if os.environ.get("CI"):
-            pytest.fail("CI must run the browser tests but /usr/bin/chromium is missing")
-        pytest.skip("needs Debian's chromium at /usr/bin/chromium")
     site_dir = sample_run[0] / "dashboards"
     shots: list[Path] = []
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
-        try:
-            pg = browser.new_context(offline=True, viewport=VIEWPORTS["desktop"]).new_page()
-            errors: list[str] = []
-            pg.on("pageerror", lambda e: errors.append(str(e)))
-            pg.on("requestfailed", lambda r: errors.append(f"request failed: {r.url}"))
-            for name in PAGES:
-                pg.goto((site_dir / name).as_uri())
-                charts = CHARTS[name]
-                assert pg.locator(".figure").count() == charts, name
-                pg.wait_for_function(
-                    f"document.querySelectorAll('.figure .js-plotly-plot .main-svg').length >= {charts}")
-                shot = tmp_path / f"sample-{name.replace('.html', '.png')}"
-                pg.screenshot(path=str(shot), full_page=True)
-                shots.append(shot)
-            assert errors == []
-        finally:
-            browser.close()
+    ctx = browser.new_context(offline=True, viewport=VIEWPORTS["desktop"])
+    pg = ctx.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.on("requestfailed", lambda r: errors.append(f"request failed: {r.url}"))
+    for name in PAGES:
+        pg.goto((site_dir / name).as_uri())
+        charts = CHARTS[name]
+        assert pg.locator(".figure").count() == charts, name
+        pg.wait_for_function(f"document.querySelectorAll('.figure .js-plotly-plot .main-svg').length >= {charts}")
+        shot = tmp_path / f"sample-{name.replace('.html', '.png')}"
+        pg.screenshot(path=str(shot), full_page=True)
+        shots.append(shot)
+    ctx.close()
+    assert errors == []
     assert all(shot.read_bytes()[:4] == b"\x89PNG" for shot in shots) and len(shots) == len(PAGES)
     _keep_artifacts(shots, "sample-screenshots")
