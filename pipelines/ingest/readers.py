@@ -27,6 +27,7 @@ import codecs
 import csv
 import fnmatch
 import io
+import re
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -261,13 +262,33 @@ class _CsvScan:
     encoding: str  # the encoding that reads the whole file
     head: str  # the first HEAD_CHARS characters (the delimiter is found there)
     blank: bool  # nothing but white space
-    even_quotes: bool  # an even number of quote characters (an odd number: an unterminated quote)
+    quotes: int  # quote characters (an odd number: an unterminated quote)
+    # a blank line, a carriage return that does not end a line, or a line end before the header:
+    # read by the record reader's rules only (DuckDB's reader would skip or split such lines)
+    odd_lines: bool
+    line_feeds: int
+    carriage_returns: int  # as many as line feeds: every line ends in CR LF
+
+    @property
+    def even_quotes(self) -> bool:
+        return self.quotes % 2 == 0
+
+
+_LONE_CR = re.compile("\r[^\n]")
+
+
+def _odd_lines(window: str, final: bool) -> bool:
+    """A blank line or a carriage return not followed by a line feed in `window` (the text of a
+    block after the last two characters of the one before)."""
+    if "\n\n" in window or "\n\r\n" in window:
+        return True
+    return "\r" in window and (_LONE_CR.search(window) is not None or (final and window.endswith("\r")))
 
 
 def _decode_pass(path: Path, enc: str) -> _CsvScan:
     """Decode the whole file block by block (raises _Undecodable with the byte's offset)."""
     decoder = codecs.getincrementaldecoder(enc)(errors="strict")
-    head, blank, quotes, offset = "", True, 0, 0
+    head, blank, quotes, offset, odd, tail, lfs, crs = "", True, 0, 0, False, "", 0, 0
     blocks = _blocks(path)
     while True:
         block = next(blocks, None)
@@ -281,8 +302,12 @@ def _decode_pass(path: Path, enc: str) -> _CsvScan:
             head = (head + text).lstrip("\ufeff")[:HEAD_CHARS]
         blank = blank and (not text or text.lstrip("\ufeff").isspace())
         quotes += text.count('"')
+        lfs += text.count("\n")
+        crs += text.count("\r")
+        odd = odd or _odd_lines(tail + text, final)
+        tail = (tail + text)[-2:]
         if final:
-            return _CsvScan(enc, head, blank, quotes % 2 == 0)
+            return _CsvScan(enc, head, blank, quotes, odd or head.startswith(("\n", "\r")), lfs, crs)
         offset += len(block)
 
 
