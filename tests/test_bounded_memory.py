@@ -15,8 +15,7 @@ import pytest
 
 from conftest import Drop
 from pipelines.ingest import load as ingest_load
-from pipelines.ingest import native_csv
-from pipelines.ingest import readers
+from pipelines.ingest import native_csv, readers
 from pipelines.ingest.errors import ExtractError
 from pipelines.ingest.load import load_drop
 from pipelines.ingest.profiles import parse_profile

@@ -84,24 +84,30 @@ def _iso_part(v: str, group: int) -> str:
     return f"nullif(regexp_extract({v}, '{ISO_DATETIME}', {group}), '')"
 
 
-def _typed(col: Column) -> str:
-    """SQL expression turning the text column into its type (NULL when it cannot, also when a
-    number does not fit its type: a conversion never fails the load)."""
-    v = f"nullif(trim({col.name}), '')"
+def _value(col: Column) -> str:
+    """The delivered text of a column as typing and checks read it: trimmed, an empty value NULL.
+    _load_table computes it once per column, as v_<column>."""
+    return f"nullif(trim({col.name}), '')"
+
+
+def _typed(col: Column, v: str | None = None) -> str:
+    """SQL expression turning the text column (or its value `v`) into its type (NULL when it cannot,
+    also when a number does not fit its type: a conversion never fails the load). Each regular
+    expression appears once, so that DuckDB evaluates it only for the values that need it."""
+    v = v or _value(col)
     if col.name in LOWER_CASE:
         v = f"lower({v})"
-    day = f"try_strptime({_iso_part(v, 1)}, '%Y-%m-%d')::date"
-    clock = _iso_part(v, 2)
-    # a date-time is readable when its time of day is a real time too
-    time_ok = f"({clock} is null or try_cast({clock} as time) is not null)"
+    day = f"try_strptime(regexp_extract({v}, '{ISO_DATETIME}', 1), '%Y-%m-%d')::date"  # no date part: ''"
+    # the time of day of a date-time (none: midnight); NULL when it is not a real time, and so the
+    # date-time is not readable
+    clock = f"try_cast(coalesce({_iso_part(v, 2)}, '00:00') as time)"
     return {
         "id": v,
         "text": v,
         # a date column takes the date part of a date-time (what EHR reports export); a plain date
         # is read first without the regular expression (the common case, twice as fast)
-        "date": f"coalesce(try_strptime({v}, '%Y-%m-%d')::date, case when {time_ok} then {day} end)",
-        "timestamp": f"coalesce(try_strptime({v}, '%Y-%m-%d')::timestamp,"
-        f" case when {time_ok} then {day} + coalesce(try_cast({clock} as time), '00:00'::time) end)",
+        "date": f"coalesce(try_strptime({v}, '%Y-%m-%d')::date, case when {clock} is not null then {day} end)",
+        "timestamp": f"coalesce(try_strptime({v}, '%Y-%m-%d')::timestamp, {day} + {clock})",
         # try_cast twice: a value too large for an integer is unreadable, not a failed load
         "int": f"case when regexp_full_match({v}, '[+-]?[0-9]+(\\.0+)?') then try_cast(try_cast({v} as double) as integer) end",
         "decimal": f"case when isfinite(try_cast({v} as double)) then try_cast({v} as double) end",
@@ -132,7 +138,7 @@ def _problems(spec: Table) -> list[tuple[str, str, bool]]:
     column empty)."""
     checks: list[tuple[str, str, bool]] = []
     for col in spec.columns:
-        raw = f"nullif(trim({col.name}), '')"
+        raw = f"v_{col.name}"  # the trimmed value, computed once (_value)
         if col.required:
             checks.append((col.name, f"case when {raw} is null then 'missing required value' end", True))
         if col.type in FORMAT_HINT:
@@ -196,7 +202,8 @@ def _load_table(conn: duckdb.DuckDBPyConnection, spec: Table) -> tuple[int, int,
     typed values (a column with a field warning already empty), the field warnings, and for a
     quarantined row only its reasons and its delivered values; raw_<table> is then a copy."""
     columns_of = {c.name: c for c in spec.columns}
-    typed_cols = ", ".join(f"{_typed(c)} as t_{c.name}" for c in spec.columns)
+    values = ", ".join(f"{_value(c)} as v_{c.name}" for c in spec.columns)
+    typed_cols = ", ".join(f"{_typed(c, f'v_{c.name}')} as t_{c.name}" for c in spec.columns)
     checks = _problems(spec)
     # each check is evaluated once (p0, p1 ...), then named and joined
     problems = ", ".join(f"{expr} as _p{i}" for i, (_, expr, _) in enumerate(checks))
@@ -233,7 +240,8 @@ def _load_table(conn: duckdb.DuckDBPyConnection, spec: Table) -> tuple[int, int,
         f"""
         create or replace temp table _checked as
         with {duplicates},
-        typed as (select *, {typed_cols} from _landing_{spec.name}),
+        trimmed as (select *, {values} from _landing_{spec.name}),
+        typed as (select *, {typed_cols} from trimmed),
         keyed as (select * from typed left join duplicates using ({key if spec.key else "source_file"})),
         checked as (select *, {problems} from keyed, {SETTINGS} as settings),
         judged as (select *, _malformed is not null or {critical} as _quarantined from checked)

@@ -92,7 +92,7 @@ def plan(path: Path, table: str, profile: Profile | None = None) -> NativeCsv | 
     if b"\n" in header.rstrip(b"\r\n"):
         return None  # a header record over several lines
     eol = b"\r\n" if header.endswith(b"\r\n") else b"\n"  # DuckDB takes every line end to be the header's
-    if not scan.quotes and scan.carriage_returns != (scan.line_feeds if eol == b"\r\n" else 0):
+    if not scan.quotes and scan.carriage_returns and scan.bare_line_feeds:
         return None  # line ends of both kinds
     try:
         names = pl.read_csv(io.BytesIO(header), separator=delimiter, infer_schema=False, quote_char='"').columns

@@ -266,29 +266,35 @@ class _CsvScan:
     # a blank line, a carriage return that does not end a line, or a line end before the header:
     # read by the record reader's rules only (DuckDB's reader would skip or split such lines)
     odd_lines: bool
-    line_feeds: int
-    carriage_returns: int  # as many as line feeds: every line ends in CR LF
+    carriage_returns: bool  # some line ends are CR LF
+    bare_line_feeds: bool  # some line ends are LF alone
 
     @property
     def even_quotes(self) -> bool:
         return self.quotes % 2 == 0
 
 
+_BLANK_LINE = re.compile("\n[\r\n]")  # a line that is empty, or starts with a carriage return
 _LONE_CR = re.compile("\r[^\n]")
 
 
-def _odd_lines(window: str, final: bool) -> bool:
-    """A blank line or a carriage return not followed by a line feed in `window` (the text of a
-    block after the last two characters of the one before)."""
-    if "\n\n" in window or "\n\r\n" in window:
-        return True
-    return "\r" in window and (_LONE_CR.search(window) is not None or (final and window.endswith("\r")))
+def _line_ends(window: str, final: bool) -> tuple[bool, bool, bool]:
+    """(a blank line or a lone carriage return, a carriage return, a line feed without one) in
+    `window`: the text of a block after the last two characters of the one before, so that what a
+    block boundary cuts is seen whole. Cheap for the usual file with LF line ends: the carriage
+    return is looked for first."""
+    blank = _BLANK_LINE.search(window) is not None
+    if "\r" not in window:
+        return blank, False, "\n" in window
+    lone = _LONE_CR.search(window) is not None or (final and window.endswith("\r"))
+    return blank or lone, True, window.count("\n") != window.count("\r\n")
 
 
 def _decode_pass(path: Path, enc: str) -> _CsvScan:
     """Decode the whole file block by block (raises _Undecodable with the byte's offset)."""
     decoder = codecs.getincrementaldecoder(enc)(errors="strict")
-    head, blank, quotes, offset, odd, tail, lfs, crs = "", True, 0, 0, False, "", 0, 0
+    head, blank, quotes, offset, tail = "", True, 0, 0, ""
+    odd = crs = bare = False
     blocks = _blocks(path)
     while True:
         block = next(blocks, None)
@@ -301,13 +307,13 @@ def _decode_pass(path: Path, enc: str) -> _CsvScan:
         if len(head) < HEAD_CHARS:
             head = (head + text).lstrip("\ufeff")[:HEAD_CHARS]
         blank = blank and (not text or text.lstrip("\ufeff").isspace())
-        quotes += text.count('"')
-        lfs += text.count("\n")
-        crs += text.count("\r")
-        odd = odd or _odd_lines(tail + text, final)
-        tail = (tail + text)[-2:]
+        quotes += text.count('"') if '"' in text else 0
+        window = tail + text
+        o, c, b = _line_ends(window, final)
+        odd, crs, bare = odd or o, crs or c, bare or b
+        tail = window[-2:]
         if final:
-            return _CsvScan(enc, head, blank, quotes, odd or head.startswith(("\n", "\r")), lfs, crs)
+            return _CsvScan(enc, head, blank, quotes, odd or head.startswith(("\n", "\r")), crs, bare)
         offset += len(block)
 
 
