@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import random
 import stat
+import tracemalloc
 from pathlib import Path
 
 import duckdb
@@ -241,3 +242,35 @@ def test_a_file_in_another_encoding_is_read_from_a_private_copy_that_is_removed(
         assert stat.S_IMODE(copy.parent.stat().st_mode) == 0o700
         assert copy.read_text(encoding="utf-8").endswith("Zoë “Z” Pérez\n")
     assert not copy.parent.exists()
+
+
+def test_checking_a_quoted_file_holds_about_one_batch_of_it(tmp_path, monkeypatch):
+    """The well-formedness check of a file with quotes reads it a batch of records at a time."""
+    from pipelines.ingest import readers
+
+    monkeypatch.setattr(readers, "BATCH_BYTES", 64 << 10)
+    monkeypatch.setattr(readers, "BLOCK_BYTES", 16 << 10)
+    rows = [f'E{i:07d},P1,CM1,2026-01-05,20,follow_up,,,,,"V {i}, ""x"""' for i in range(100_000)]
+    path = tmp_path / "time_entries.csv"
+    path.write_text("\n".join([HEADER, *rows]) + "\n")
+    size = path.stat().st_size
+    assert size > (3 << 20)
+    native_csv.plan(path, "time_entries")  # lazy imports
+    tracemalloc.start()
+    try:
+        plan = native_csv.plan(path, "time_entries")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert plan is not None and plan.quoted
+    assert peak < size / 4, f"peak {peak} bytes for a file of {size} bytes"
+
+
+def test_a_utf8_file_is_read_as_delivered_whatever_the_profile_calls_utf8(tmp_path):
+    path = tmp_path / "staff.csv"
+    path.write_text("staff_id,role,facility_id,name\nS1,care_manager,F1,Zoë\n", encoding="utf-8")
+    profile = parse_profile({"csv": {"encoding": "UTF8"}}, tmp_path / "p.yaml")
+    plan = native_csv.plan(path, "staff", profile)
+    assert plan is not None
+    with native_csv.readable_path(plan) as readable:
+        assert readable == path

@@ -14,8 +14,11 @@ unquoted field its own way. So a file goes to DuckDB only when its reading canno
 - no profile mapping of its table changes values (value maps, formats, defaults, minutes): renamed
   columns are fine, the rest is done by `profiles.apply_profile` on the other path;
 - the scan found no blank line, no lone carriage return and an even number of quote characters;
-- a file holding quote characters is well-formed record by record (`_grammar`: every quoted field
-  starts at a field start and ends at a field end, no record with more fields than the header);
+- its line ends are all LF or all CR LF, as the header's (DuckDB takes every line end to be the
+  header's; inside a quoted field either may appear);
+- a file holding quote characters is well-formed record by record (`_grammar`, one batch of records
+  at a time: every quoted field starts at a field start and ends at a field end, no record with more
+  fields than the header);
 - a file without quote characters has no record with more fields than the header: DuckDB reads one
   column more than the header, with empty fields as '' (`nullstr` is a line feed, which no field of
   such a file can hold), and the load stops as soon as that extra column holds anything.
@@ -27,7 +30,9 @@ ExtractError as `iter_parts` would.
 
 from __future__ import annotations
 
+import codecs
 import io
+import itertools
 import re
 import shutil
 import tempfile
@@ -123,14 +128,14 @@ def _grammar(delimiter: str, width: int, eol: bytes) -> re.Pattern[bytes]:
 
 def _well_formed(header: bytes, chunks: Iterator[bytes], delimiter: str, width: int, eol: bytes) -> bool:
     grammar = _grammar(delimiter, width, eol)
-    return all(grammar.fullmatch(chunk) is not None for chunk in (header, *chunks) if chunk)
+    return all(grammar.fullmatch(chunk) is not None for chunk in itertools.chain([header], chunks) if chunk)
 
 
 @contextmanager
 def readable_path(native: NativeCsv) -> Iterator[Path]:
     """The file as DuckDB reads it: as delivered when UTF-8, else a UTF-8 copy in a private
     temporary folder (owner-only), removed afterwards."""
-    if native.encoding in UTF8:
+    if codecs.lookup(native.encoding).name in UTF8:
         yield native.path
         return
     folder = Path(tempfile.mkdtemp(prefix="bhi-ingest-"))
