@@ -15,13 +15,14 @@ All writes of one load happen in one transaction.
 from __future__ import annotations
 
 import hashlib
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 import polars as pl
 
-from pipelines.ingest import fhir
+from pipelines.ingest import fhir, native_csv
 from pipelines.ingest.errors import ExtractError
 from pipelines.ingest.extract_format import ACCEPTED_VALUES, LOWER_CASE, TABLES, Column, Table
 from pipelines.ingest.profiles import load_profile
@@ -83,24 +84,30 @@ def _iso_part(v: str, group: int) -> str:
     return f"nullif(regexp_extract({v}, '{ISO_DATETIME}', {group}), '')"
 
 
-def _typed(col: Column) -> str:
-    """SQL expression turning the text column into its type (NULL when it cannot, also when a
-    number does not fit its type: a conversion never fails the load)."""
-    v = f"nullif(trim({col.name}), '')"
+def _value(col: Column) -> str:
+    """The delivered text of a column as typing and checks read it: trimmed, an empty value NULL.
+    _load_table computes it once per column, as v_<column>."""
+    return f"nullif(trim({col.name}), '')"
+
+
+def _typed(col: Column, v: str | None = None) -> str:
+    """SQL expression turning the text column (or its value `v`) into its type (NULL when it cannot,
+    also when a number does not fit its type: a conversion never fails the load). Each regular
+    expression appears once, so that DuckDB evaluates it only for the values that need it."""
+    v = v or _value(col)
     if col.name in LOWER_CASE:
         v = f"lower({v})"
-    day = f"try_strptime({_iso_part(v, 1)}, '%Y-%m-%d')::date"
-    clock = _iso_part(v, 2)
-    # a date-time is readable when its time of day is a real time too
-    time_ok = f"({clock} is null or try_cast({clock} as time) is not null)"
+    day = f"try_strptime(regexp_extract({v}, '{ISO_DATETIME}', 1), '%Y-%m-%d')::date"  # no date part: ''"
+    # the time of day of a date-time (none: midnight); NULL when it is not a real time, and so the
+    # date-time is not readable
+    clock = f"try_cast(coalesce({_iso_part(v, 2)}, '00:00') as time)"
     return {
         "id": v,
         "text": v,
         # a date column takes the date part of a date-time (what EHR reports export); a plain date
         # is read first without the regular expression (the common case, twice as fast)
-        "date": f"coalesce(try_strptime({v}, '%Y-%m-%d')::date, case when {time_ok} then {day} end)",
-        "timestamp": f"coalesce(try_strptime({v}, '%Y-%m-%d')::timestamp,"
-        f" case when {time_ok} then {day} + coalesce(try_cast({clock} as time), '00:00'::time) end)",
+        "date": f"coalesce(try_strptime({v}, '%Y-%m-%d')::date, case when {clock} is not null then {day} end)",
+        "timestamp": f"coalesce(try_strptime({v}, '%Y-%m-%d')::timestamp, {day} + {clock})",
         # try_cast twice: a value too large for an integer is unreadable, not a failed load
         "int": f"case when regexp_full_match({v}, '[+-]?[0-9]+(\\.0+)?') then try_cast(try_cast({v} as double) as integer) end",
         "decimal": f"case when isfinite(try_cast({v} as double)) then try_cast({v} as double) end",
@@ -120,13 +127,18 @@ def _unreadable(col: Column, raw: str) -> str:
     return "'cannot read the value as " + hint + "'"
 
 
+# the settings the checks read, as one row joined to every row (a scalar subquery in a comparison
+# would be planned as a nested-loop join)
+SETTINGS = "(select (select value::integer from ref_settings where setting = 'max_minutes_per_entry') as _max_minutes)"
+
+
 def _problems(spec: Table) -> list[tuple[str, str, bool]]:
     """(column, SQL expression giving a reason text or NULL, critical) for every row-level check. A
     critical problem quarantines the row; any other is a field warning (the row loads with that
     column empty)."""
     checks: list[tuple[str, str, bool]] = []
     for col in spec.columns:
-        raw = f"nullif(trim({col.name}), '')"
+        raw = f"v_{col.name}"  # the trimmed value, computed once (_value)
         if col.required:
             checks.append((col.name, f"case when {raw} is null then 'missing required value' end", True))
         if col.type in FORMAT_HINT:
@@ -150,12 +162,12 @@ def _problems(spec: Table) -> list[tuple[str, str, bool]]:
             )
     if spec.name == "time_entries":
         checks.append(("minutes", "case when t_minutes <= 0 then 'minutes must be greater than 0' end", True))
-        # an implausibly long entry (setting max_minutes_per_entry) is a typo until someone confirms it
-        limit = "(select value::integer from ref_settings where setting = 'max_minutes_per_entry')"
+        # an implausibly long entry (setting max_minutes_per_entry, column _max_minutes of SETTINGS)
+        # is a typo until someone confirms it
         checks.append(
             (
                 "minutes",
-                f"case when t_minutes > {limit} then 'minutes ' || t_minutes || ' over the maximum of ' || {limit}"
+                "case when t_minutes > _max_minutes then 'minutes ' || t_minutes || ' over the maximum of ' || _max_minutes"
                 " || ' per entry (setting max_minutes_per_entry)' end",
                 True,
             )
@@ -184,8 +196,14 @@ def _problems(spec: Table) -> list[tuple[str, str, bool]]:
 
 def _load_table(conn: duckdb.DuckDBPyConnection, spec: Table) -> tuple[int, int, int]:
     """Type and validate one table's landed text; write raw_<table>, quarantine rows and field
-    warnings. Returns (rows loaded, rows quarantined, field warnings)."""
-    typed_cols = ", ".join(f"{_typed(c)} as t_{c.name}" for c in spec.columns)
+    warnings. Returns (rows loaded, rows quarantined, field warnings).
+
+    One pass types and checks every landed row into _checked, which keeps what the writes need: the
+    typed values (a column with a field warning already empty), the field warnings, and for a
+    quarantined row only its reasons and its delivered values; raw_<table> is then a copy."""
+    columns_of = {c.name: c for c in spec.columns}
+    values = ", ".join(f"{_value(c)} as v_{c.name}" for c in spec.columns)
+    typed_cols = ", ".join(f"{_typed(c, f'v_{c.name}')} as t_{c.name}" for c in spec.columns)
     checks = _problems(spec)
     # each check is evaluated once (p0, p1 ...), then named and joined
     problems = ", ".join(f"{expr} as _p{i}" for i, (_, expr, _) in enumerate(checks))
@@ -193,28 +211,18 @@ def _load_table(conn: duckdb.DuckDBPyConnection, spec: Table) -> tuple[int, int,
     columns = ", ".join(f"case when _p{i} is not null then '{col}' end" for i, (col, _, _) in enumerate(checks))
     critical = " or ".join(f"_p{i} is not null" for i, (_, _, c) in enumerate(checks) if c) or "false"
     warnings = [(i, col) for i, (col, _, c) in enumerate(checks) if not c]
+    # a key delivered twice in one file: found by a group-by on a hash of file and key, then checked
+    # on the key itself for the few rows whose hash is not unique (grouping a million text keys is
+    # slower), and joined to the rows
     key = ", ".join(["source_file", *(f"t_{k}" for k in spec.key)])
-    # a key delivered twice in one file: a group-by and a join (cheaper than windows over every row)
     duplicates = (
-        f"select {key}, min(source_row) as _first_row from typed where _malformed is null group by all"
-        " having count(*) > 1"
+        f"""keys as (select source_file, source_row, {', '.join(f'{_typed(columns_of[k])} as t_{k}' for k in spec.key)}
+                     from _landing_{spec.name} where _malformed is null),
+        repeated as (select hash({key}) as _hash from keys group by all having count(*) > 1),
+        duplicates as (select {key}, min(source_row) as _first_row from keys
+                       where hash({key}) in (select _hash from repeated) group by all having count(*) > 1)"""
         if spec.key
-        else "select null as source_file, null::bigint as _first_row where false"
-    )
-    conn.execute(
-        f"""
-        create or replace temp table _checked as
-        with typed as (select *, {typed_cols} from _landing_{spec.name}),
-        duplicates as ({duplicates}),
-        keyed as (select * from typed left join duplicates using ({key if spec.key else "source_file"})),
-        checked as (select *, {problems} from keyed)
-        select * exclude (_first_row),
-               -- a malformed row (CSV record that does not split into the header's fields) has one reason
-               case when _malformed is not null then _malformed else concat_ws('; ', {reasons}) end as _reason,
-               case when _malformed is not null then '' else concat_ws(',', {columns}) end as _columns,
-               _malformed is not null or {critical} as _quarantined
-        from checked
-        """
+        else "duplicates as (select null as source_file, null::bigint as _first_row where false)"
     )
     # a column with a field warning is loaded empty for that row
     out_cols = ", ".join(
@@ -226,21 +234,36 @@ def _load_table(conn: duckdb.DuckDBPyConnection, spec: Table) -> tuple[int, int,
         else f"t_{c.name}::{SQL_TYPES[c.type]} as {c.name}"
         for c in spec.columns
     )
-    conn.execute(
-        f"insert into raw_{spec.name} "
-        f"select {out_cols}, source_file, source_row, delivery_seq from _checked where not _quarantined"
-    )
     # the record keeps the delivered values (each cut to RECORD_FIELD_CAP characters)
     raw_struct = ", ".join(f"'{c.name}': left({c.name}, {RECORD_FIELD_CAP})" for c in spec.columns)
     conn.execute(
         f"""
-        insert into quarantine
-        select '{spec.name}', source_file, source_row, _columns, _reason,
-               case when _malformed is not null then to_json({{'line': _line}})::varchar
-                    else to_json({{{raw_struct}}})::varchar end,
-               delivery_seq
-        from _checked where _quarantined
+        create or replace temp table _checked as
+        with {duplicates},
+        trimmed as (select *, {values} from _landing_{spec.name}),
+        typed as (select *, {typed_cols} from trimmed),
+        keyed as (select * from typed left join duplicates using ({key if spec.key else "source_file"})),
+        checked as (select *, {problems} from keyed, {SETTINGS} as settings),
+        judged as (select *, _malformed is not null or {critical} as _quarantined from checked)
+        select {out_cols}, source_file, source_row, delivery_seq, _quarantined{"".join(f", _p{i}" for i, _ in warnings)},
+               -- a malformed row (CSV record that does not split into the header's fields) has one reason
+               case when not _quarantined then null when _malformed is not null then _malformed
+                    else concat_ws('; ', {reasons}) end as _reason,
+               case when not _quarantined then null when _malformed is not null then ''
+                    else concat_ws(',', {columns}) end as _columns,
+               case when not _quarantined then null when _malformed is not null then to_json({{'line': _line}})::varchar
+                    else to_json({{{raw_struct}}})::varchar end as _record
+        from judged
         """
+    )
+    names = ", ".join(c.name for c in spec.columns)
+    conn.execute(
+        f"insert into raw_{spec.name} select {names}, source_file, source_row, delivery_seq from _checked"
+        " where not _quarantined"
+    )
+    conn.execute(
+        f"insert into quarantine select '{spec.name}', source_file, source_row, _columns, _reason, _record, delivery_seq"
+        " from _checked where _quarantined"
     )
     if warnings:
         conn.execute(
@@ -265,11 +288,13 @@ def _load_table(conn: duckdb.DuckDBPyConnection, spec: Table) -> tuple[int, int,
 def _land(
     conn: duckdb.DuckDBPyConnection, spec: Table, files: list[Path], seq: dict[Path, int], profile=None
 ) -> list[str]:
-    """Read every file of a table as canonical text into the temp table _landing_<table>, one batch
-    of a file at a time (so memory holds one batch, not the file: DuckDB keeps the landed rows and
-    spills them under its memory_limit). A workbook read with a sheet pattern lands
-    one part per sheet, recorded as `file.xlsx[Sheet]`. Returns file-level errors (each starts with
-    the file's path); nothing is written to the warehouse itself."""
+    """Read every file of a table as canonical text into the temp table _landing_<table>. A plain,
+    well-formed CSV file is read by DuckDB's own reader straight into it (native_csv: the same rows
+    as the batched reader, several times faster); any other file by `iter_parts`, one batch of a file
+    at a time (so memory holds one batch, not the file). DuckDB keeps the landed rows and spills
+    them under its memory_limit. A workbook read with a sheet pattern lands one part per sheet,
+    recorded as `file.xlsx[Sheet]`. Returns file-level errors (each starts with the file's path);
+    nothing is written to the warehouse itself."""
     cols = ", ".join(f"{c.name} varchar" for c in spec.columns)
     conn.execute(
         f"create or replace temp table _landing_{spec.name} ({cols}, source_file varchar, source_row bigint,"
@@ -278,7 +303,22 @@ def _land(
     # FHIR Observations are matched to instruments through the seeded reference (rules as data)
     instruments = _instruments(conn) if spec.name == "assessments" else None
     errors = []
+    natives: list[native_csv.NativeCsv] = []
     for path in files:
+        try:
+            native = native_csv.plan(path, spec.name, profile)
+        except ExtractError as exc:
+            errors.append(str(exc))
+            continue
+        if native is not None:
+            natives.append(native)
+    # the plain CSV files in one statement; should DuckDB refuse one, file by file
+    if natives and not _land_native(conn, spec, natives, seq):
+        natives = [n for n in natives if _land_native(conn, spec, [n], seq)]
+    done = {n.path for n in natives}
+    for path in files:
+        if path in done or any(e.startswith(f"{path}:") for e in errors):
+            continue
         try:
             for part in iter_parts(path, spec.name, profile, instruments):
                 _land_part(conn, spec, part, seq[path])
@@ -287,6 +327,29 @@ def _land(
             conn.execute(f"delete from _landing_{spec.name} where delivery_seq = ?", [seq[path]])
             errors.append(str(exc))
     return errors
+
+
+def _land_native(
+    conn: duckdb.DuckDBPyConnection, spec: Table, natives: list[native_csv.NativeCsv], seq: dict[Path, int]
+) -> bool:
+    """Land plain CSV files with DuckDB's reader in one statement (native_csv). False when DuckDB
+    cannot read one of them as iter_parts would (a malformed record): nothing of them landed."""
+    with ExitStack() as stack:
+        paths = [str(stack.enter_context(native_csv.readable_path(n))) for n in natives]
+        selects = [
+            "select "
+            + ", ".join(native_csv.field_sql(n, c.name) for c in spec.columns)
+            + f", ? as source_file, row_number() over () + 1 as source_row, {int(seq[n.path])} as delivery_seq,"
+            " null as _malformed, null as _line"
+            f" from {native_csv.read_csv_sql(n)} where {native_csv.overflow_sql(n)}"
+            for n in natives
+        ]
+        params = [v for n, path in zip(natives, paths) for v in (n.label, path)]
+        try:
+            conn.execute(f"insert into _landing_{spec.name} " + " union all ".join(f"({q})" for q in selects), params)
+        except duckdb.Error:
+            return False
+    return True
 
 
 def _land_part(conn: duckdb.DuckDBPyConnection, spec: Table, part, delivery_seq: int) -> None:

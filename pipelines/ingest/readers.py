@@ -27,6 +27,7 @@ import codecs
 import csv
 import fnmatch
 import io
+import re
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -261,13 +262,39 @@ class _CsvScan:
     encoding: str  # the encoding that reads the whole file
     head: str  # the first HEAD_CHARS characters (the delimiter is found there)
     blank: bool  # nothing but white space
-    even_quotes: bool  # an even number of quote characters (an odd number: an unterminated quote)
+    quotes: int  # quote characters (an odd number: an unterminated quote)
+    # a blank line, a carriage return that does not end a line, or a line end before the header:
+    # read by the record reader's rules only (DuckDB's reader would skip or split such lines)
+    odd_lines: bool
+    carriage_returns: bool  # some line ends are CR LF
+    bare_line_feeds: bool  # some line ends are LF alone
+
+    @property
+    def even_quotes(self) -> bool:
+        return self.quotes % 2 == 0
+
+
+_BLANK_LINE = re.compile("\n[\r\n]")  # a line that is empty, or starts with a carriage return
+_LONE_CR = re.compile("\r[^\n]")
+
+
+def _line_ends(window: str, final: bool) -> tuple[bool, bool, bool]:
+    """(a blank line or a lone carriage return, a carriage return, a line feed without one) in
+    `window`: the text of a block after the last two characters of the one before, so that what a
+    block boundary cuts is seen whole. Cheap for the usual file with LF line ends: the carriage
+    return is looked for first."""
+    blank = _BLANK_LINE.search(window) is not None
+    if "\r" not in window:
+        return blank, False, "\n" in window
+    lone = _LONE_CR.search(window) is not None or (final and window.endswith("\r"))
+    return blank or lone, True, window.count("\n") != window.count("\r\n")
 
 
 def _decode_pass(path: Path, enc: str) -> _CsvScan:
     """Decode the whole file block by block (raises _Undecodable with the byte's offset)."""
     decoder = codecs.getincrementaldecoder(enc)(errors="strict")
-    head, blank, quotes, offset = "", True, 0, 0
+    head, blank, quotes, offset, tail = "", True, 0, 0, ""
+    odd = crs = bare = False
     blocks = _blocks(path)
     while True:
         block = next(blocks, None)
@@ -280,9 +307,13 @@ def _decode_pass(path: Path, enc: str) -> _CsvScan:
         if len(head) < HEAD_CHARS:
             head = (head + text).lstrip("\ufeff")[:HEAD_CHARS]
         blank = blank and (not text or text.lstrip("\ufeff").isspace())
-        quotes += text.count('"')
+        quotes += text.count('"') if '"' in text else 0
+        window = tail + text
+        o, c, b = _line_ends(window, final)
+        odd, crs, bare = odd or o, crs or c, bare or b
+        tail = window[-2:]
         if final:
-            return _CsvScan(enc, head, blank, quotes % 2 == 0)
+            return _CsvScan(enc, head, blank, quotes, odd or head.startswith(("\n", "\r")), crs, bare)
         offset += len(block)
 
 
