@@ -202,6 +202,20 @@ def test_a_shared_minute_of_one_care_manager_goes_by_content_not_by_entry_id(dro
     assert (counted(conn, early), counted(conn, late)) == (30, 10)
 
 
+@pytest.mark.parametrize("first", ["CM1", "CM2"])
+def test_a_tie_for_the_most_care_manager_minutes_goes_to_the_lowest_staff_id(drop: Drop, build, first):
+    """The worklist and revenue gap name the care manager with the most minutes in the patient-month;
+    two with the same minutes give the lowest staff_id, whoever logged first (not row order)."""
+    drop.add_staff("CM2", "care_manager")
+    drop.enroll("P1")
+    second = "CM2" if first == "CM1" else "CM1"
+    drop.log("P1", "2026-03-02", 15, staff=first)
+    drop.log("P1", "2026-03-03", 15, staff=second)
+    conn = build(drop, "2026-03-20")
+    assert conn.sql("select care_manager_id from int_patient_month_minutes").fetchall() == [("CM1",)]
+    assert conn.sql("select care_manager_id from fct_near_threshold").fetchall() == [("CM1",)]
+
+
 def test_entries_crossing_midnight_are_checked_for_overlap(drop: Drop, build):
     drop.enroll("P1")
     drop.enroll("P2")

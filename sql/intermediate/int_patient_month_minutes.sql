@@ -42,9 +42,13 @@ care_manager_minutes as (
 ),
 
 care_managers as (
-    select patient_id, program, service_month, arg_max(staff_id, staff_minutes) as care_manager_id
+    -- the care manager with the most minutes in the patient-month; a tie goes to the lowest staff_id
+    -- (arg_max alone picked either, by row order: worklists and revenue gap changed between runs)
+    select patient_id, program, service_month, staff_id as care_manager_id
     from care_manager_minutes
-    group by all
+    qualify row_number() over (
+        partition by patient_id, program, service_month order by staff_minutes desc, staff_id
+    ) = 1
 ),
 
 final as (
