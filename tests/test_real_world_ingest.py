@@ -359,6 +359,40 @@ def test_unreadable_file_is_named_in_one_line_without_its_content(drop: Drop, tm
         assert "\n" not in message and "PATSECRET9" not in message and "cannot read file" in message
 
 
+@pytest.mark.parametrize(
+    "header, shown",
+    [
+        (HEADER + ",Entry ID", "entry_id"),  # two spellings of one known column
+        (HEADER + ",minutes", "minutes"),  # the same name twice
+        ("E90,PATSECRET9,CM1,2026-01-20,20,PATSECRET9,,,,,", "names that are not known columns"),  # no header row
+    ],
+    ids=["two-spellings", "repeated", "no-header-row"],
+)
+def test_two_columns_with_one_name_reject_the_file_naming_it(drop: Drop, tmp_path, header, shown):
+    """`Entry ID` and `entry_id` (or a repeated name) in one header: which holds the values cannot be
+    told, so the file is rejected in one line naming it and the column (the whole load crashed
+    before), never a name that may be data; the other files load."""
+    drop.enroll("P1")
+    drop.month("P1", "2026-01", 40)
+    folder = drop.write()
+    _write_lines(folder / "time_entries_2.csv", [header, "E91,P1,CM1,2026-01-21,20,follow_up,,,,,,X"])
+    conn, result = _ingest(tmp_path, folder)
+    (message,) = result.file_errors
+    assert message.startswith(f"{folder / 'time_entries_2.csv'}: two or more columns have the same name")
+    assert shown in message and "PATSECRET9" not in message and "\n" not in message
+    assert conn.sql("select count(*) from raw_time_entries").fetchall() == [(2,)]  # time_entries.csv loaded
+
+
+def test_header_cells_without_a_name_are_not_repeated_names(drop: Drop, tmp_path):
+    """A spreadsheet export's trailing empty header cells are columns without a name: ignored, the file loads."""
+    drop.enroll("P1")
+    folder = drop.write()
+    _write_lines(folder / "time_entries.csv", [HEADER + ",,", "E91,P1,CM1,2026-01-21,20,follow_up,,,,,,,"])
+    conn, result = _ingest(tmp_path, folder)
+    assert result.file_errors == []
+    assert conn.sql("select count(*) from raw_time_entries").fetchall() == [(1,)]
+
+
 # ---------------------------------------------------------------------------------------------------
 # Item 11: the quarantine share of a run
 

@@ -103,9 +103,9 @@ def plan(path: Path, table: str, profile: Profile | None = None) -> NativeCsv | 
         names = pl.read_csv(io.BytesIO(header), separator=delimiter, infer_schema=False, quote_char='"').columns
     except Exception:  # noqa: BLE001  (the record reader says what is wrong with the header)
         return None
+    if readers.repeated_names(names):
+        return None  # two columns with one name: the record reader rejects the file, naming it
     normalised = [normalise_header(n) for n in names]
-    if len(set(normalised)) < len(normalised):
-        return None
     # the columns the file feeds, found as iter_parts finds them: a one-row frame of field indexes
     frame = pl.DataFrame({n: [str(i)] for i, n in enumerate(normalised)}, schema={n: pl.String for n in normalised})
     mapped = readers._canonical(frame, table, profile, str(path), 2).drop("source_row").row(0, named=True)

@@ -38,7 +38,14 @@ import polars as pl
 from pipelines.ingest import fhir
 from pipelines.ingest.errors import ExtractError
 from pipelines.ingest.extract_format import TABLES
-from pipelines.ingest.profiles import Profile, apply_profile, describe_columns, normalise_header, select_columns
+from pipelines.ingest.profiles import (
+    Profile,
+    apply_profile,
+    describe_columns,
+    known_columns,
+    normalise_header,
+    select_columns,
+)
 
 SUFFIXES = (".csv", ".parquet", ".xlsx")  # canonical `<table>*` naming
 PROFILE_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".xlsx")  # files a profile pattern may name
@@ -202,7 +209,27 @@ def _canonical(
     return df.with_columns((pl.int_range(n, dtype=pl.Int64) + first_row).alias("source_row"))
 
 
-def _headers(df: pl.DataFrame) -> pl.DataFrame:
+def repeated_names(columns: list[str]) -> list[str]:
+    """The normalised header names (profiles.normalise_header) that two or more columns share:
+    `Entry ID` and `entry_id`, or a name repeated as such, which the reader made unique as polars
+    does (`minutes_duplicated_0`)."""
+    bases = [re.sub(r"_duplicated_\d+$", "", normalise_header(c)) for c in columns]
+    # columns without a name (trailing empty header cells of a spreadsheet export) are not repeated names
+    return sorted({n for n in bases if n and bases.count(n) > 1})
+
+
+def _headers(df: pl.DataFrame, where: str, table: str, profile: Profile | None) -> pl.DataFrame:
+    """Header names normalised; two columns with one name are an ExtractError naming the file: which
+    one holds the values cannot be told."""
+    repeated = repeated_names(df.columns)
+    if repeated:
+        known = [n for n in repeated if n in known_columns(table, profile)]
+        # only known column names are shown: a file without a header row has data in its first row
+        which = ", ".join(known) if known else "names that are not known columns (is the header row missing?)"
+        raise ExtractError(
+            f"{where}: two or more columns have the same name once spaces and case are ignored: {which};"
+            " rename or remove the extra column"
+        )
     return df.rename({c: normalise_header(c) for c in df.columns})
 
 
@@ -428,7 +455,7 @@ def _iter_csv(path: Path, table: str, profile: Profile | None, batch_bytes: int)
     blocks = _utf8_blocks(path, scan.encoding, min(BLOCK_BYTES, batch_bytes))
 
     def canonical(df: pl.DataFrame, first_row: int, rows: list[int] | None = None) -> pl.DataFrame:
-        return _canonical(_headers(df), table, profile, str(path), first_row, rows=rows)
+        return _canonical(_headers(df, str(path), table, profile), table, profile, str(path), first_row, rows=rows)
 
     if not scan.even_quotes:
         reader = _RecordReader(_text_lines(blocks), delimiter, path, batch_bytes)
@@ -604,7 +631,8 @@ def _iter_parquet(path: Path, table: str, profile: Profile | None, batch_bytes: 
             df = pl.from_arrow(batch) if batch is not None else pl.from_arrow(schema.empty_table())
         except Exception as exc:
             raise ExtractError(f"{path}: cannot read file ({type(exc).__name__})") from None
-        yield Part(path.name, _canonical(_headers(df), table, profile, str(path), row, integral=integral))
+        yield Part(path.name, _canonical(_headers(df, str(path), table, profile), table, profile, str(path), row,
+                                          integral=integral))
         row += df.height
 
 
@@ -669,7 +697,8 @@ def _read_xlsx(path: Path, table: str, profile: Profile | None) -> list[Part]:
                 continue  # an empty sheet among several (a blank tab) holds no records
             raise ExtractError(f"{where}: empty sheet (expected a header row)")
         label = f"{path.name}[{sheet}]" if several else path.name
-        parts.append(Part(label, _canonical(_headers(df), table, profile, where, 2, excel_text=as_text)))
+        parts.append(Part(label, _canonical(_headers(df, where, table, profile), table, profile, where, 2,
+                                             excel_text=as_text)))
     return parts
 
 
