@@ -235,6 +235,14 @@ def _seeded_template() -> Path:
     return path
 
 
+def seeded_warehouse(path: Path) -> duckdb.DuckDBPyConnection:
+    """A new warehouse file at `path` with the shipped reference data (a copy of the seeded template)."""
+    shutil.copyfile(_seeded_template(), path)
+    conn = duckdb.connect(str(path))
+    conn.execute("set threads = 1")  # tiny data, a worker per core
+    return conn
+
+
 def build_warehouse(path: Path, drop_dir: Path, as_of: str | dt.date, reference_dir: Path = DEFAULT_REFERENCE_DIR,
                     *, every_model: bool = False) -> Warehouse | duckdb.DuckDBPyConnection:
     """Seed, ingest, then run the SQL models in dependency order (the same functions the assets
@@ -243,12 +251,11 @@ def build_warehouse(path: Path, drop_dir: Path, as_of: str | dt.date, reference_
     in its caller's frame, so that code must not be called through `Warehouse`). Otherwise each
     model is built the first time a query names it."""
     if Path(reference_dir) == DEFAULT_REFERENCE_DIR:
-        shutil.copyfile(_seeded_template(), path)
-        conn = duckdb.connect(str(path))
+        conn = seeded_warehouse(path)
     else:
         conn = duckdb.connect(str(path))
+        conn.execute("set threads = 1")
         seed_reference(conn, reference_dir)
-    conn.execute("set threads = 1")  # tiny data, a worker per core
     write_run_parameters(conn, as_of)
     snapshot_claims(conn)
     load_drop(conn, drop_dir)
