@@ -31,8 +31,9 @@ enrollment_counts as (
         e.patient_id,
         count(*) as enrollments,
         min(e.enrolled_on) as first_enrolled_on,
-        -- the covered period of the patient's facility (the latest enrollment's, int_covered_periods)
-        arg_max(c.covered_from, e.enrolled_on) as covered_from
+        -- the covered period of the patient's facility (the latest enrollment's, int_covered_periods);
+        -- two enrollments on one day: the program last in name order, as `matched` and int_covered_periods
+        arg_max(c.covered_from, (e.enrolled_on, e.program)) as covered_from
     from stg_enrollments as e
     left join int_covered_periods as c using (facility_id)
     group by all
