@@ -74,7 +74,8 @@ matched as (
 ),
 
 -- the payer of the entry's month: the enrollment's coverage in force on the month's last day of
--- service (stg_enrollment_payers, as int_episodes), else the enrollment's latest payer
+-- service (stg_enrollment_payers, as int_episodes), else the enrollment's latest payer (payer_from
+-- is unique within an enrollment: stg_enrollment_payers' grain)
 month_coverage as (
     select k.enrollment_id, k.service_month, arg_max(c.payer_id, c.payer_from) as payer_id
     from (select distinct enrollment_id, service_month, enrollment_discharged_on from matched) as k
