@@ -178,3 +178,33 @@ def test_an_out_folder_from_before_publications_loses_its_evidence_folder(tmp_pa
     publish(out, "first", "2026-10-20")
     assert _published_names(out) == {"claims.csv"}
     assert (out / "claims.csv").read_text() == "claim_line_id\n"
+
+
+def test_every_export_is_the_same_whatever_the_row_order_of_the_tables_it_reads(drop, build):
+    """An export's ORDER BY ends with its grain's keys, so rows that tie on the leading sort columns
+    come out in one order: each export query gives the same rows in the same order after every table
+    it reads is rewritten in reverse row order. The drop has such ties: two exclusion reasons of 20
+    minutes (minutes_reconciliation), and a patient in two programs with no next code in either
+    (near_threshold: no dollars, no minutes needed)."""
+    from pipelines.warehouse.models import load_exports
+
+    drop.enroll("P1", program="cocm", consent_on=None)
+    drop.enroll("P1", program="bhi", consent_on=None, initiating_visit=None)
+    drop.log("P1", "2026-03-03", 20, program="cocm")
+    drop.log("P1", "2026-03-04", 20, staff="NOBODY")  # unknown_staff
+    drop.log("P9", "2026-03-04", 20)  # patient_not_enrolled
+    drop.enroll("P3", program="cocm")
+    drop.enroll("P3", program="bhi", initiating_visit=None)
+    for day in range(1, 13):  # past the last add-on the payer pays in cocm, past 99484 in bhi
+        drop.log("P3", f"2026-06-{day:02d}", 20, program="cocm")
+        drop.log("P3", f"2026-06-{day:02d}", 10, program="bhi", staff="CS1")
+    conn = build(drop, "2026-06-15", every_model=True)
+    assert conn.sql("select count(*) from fct_near_threshold where patient_id = 'P3'"
+                    " and dollars_gained is null and minutes_needed is null").fetchall() == [(2,)]
+    before = {name: conn.sql(query).fetchall() for name, query in EXPORTS.items()}
+    for table in sorted({t for q in load_exports() for t in q.upstream}):
+        conn.execute(f"create or replace table {table} as select * exclude (_k)"
+                     f" from (select *, row_number() over () as _k from {table}) order by _k desc")
+    after = {name: conn.sql(query).fetchall() for name, query in EXPORTS.items()}
+    assert [n for n in before if before[n] != after[n]] == []
+    assert len(before["minutes_reconciliation.csv"]) == 4 and len(before["near_threshold.csv"]) == 4

@@ -241,3 +241,34 @@ def test_messy_files_load_through_the_ingest_with_sheet_labels_in_the_quarantine
     assert conn.sql("select source_file, source_row, reason from quarantine").fetchall() == [
         ("time_entries_book.xlsx[Feb]", 2, "activity: unknown value 'golf'")
     ]
+
+
+def test_the_quarantine_and_field_warnings_of_a_workbooks_sheets_export_in_one_order(drop: Drop, tmp_path):
+    """The sheets of one workbook are one delivery and number their rows alike (row 2 on each sheet):
+    the quarantine and field_warnings exports end their order with the table and the file[sheet], so
+    the rows of two sheets come out in one order, whatever the order of the tables they are read from."""
+    from pipelines.outputs.exports import EXPORTS
+
+    drop.enroll("P1")
+    folder = drop.write()
+    header = [*TE_HEADER, "documented_at"]
+    _workbook(folder / "time_entries_book.xlsx", {
+        sheet: [header, [f"X{n}", "P1", "CM1", dt.datetime(2026, n, 6), 15, "golf", None, "not a time"],
+                [f"Y{n}", "P1", "CM1", dt.datetime(2026, n, 7), 15, "follow_up", None, "not a time"]]
+        for n, sheet in ((1, "Jan"), (2, "Feb"))
+    })
+    (folder / "bhi-profile.yaml").write_text(
+        "tables:\n  time_entries:\n    files: ['time_entries*']\n    sheet: '*'\n"
+    )
+    conn = duckdb.connect(str(tmp_path / "w.duckdb"))
+    seed_reference(conn)
+    assert load_drop(conn, folder).file_errors == []
+    queries = {name: EXPORTS[f"{name}.csv"] for name in ("quarantine", "field_warnings")}
+    before = {name: conn.sql(q).fetchall() for name, q in queries.items()}
+    assert [r[1:3] for r in before["quarantine"]] == [("time_entries_book.xlsx[Feb]", 2), ("time_entries_book.xlsx[Jan]", 2)]
+    assert [r[1:4] for r in before["field_warnings"]] == [("time_entries_book.xlsx[Feb]", 3, "documented_at"),
+                                                         ("time_entries_book.xlsx[Jan]", 3, "documented_at")]
+    for table in ("quarantine", "field_warnings"):
+        conn.execute(f"create or replace table {table} as select * exclude (_k)"
+                     f" from (select *, row_number() over () as _k from {table}) order by _k desc")
+    assert {name: conn.sql(q).fetchall() for name, q in queries.items()} == before

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
+
+from conftest import write_csv
 from pipelines.x12.claims_837 import submit_month
 from pipelines.x12.sample_835 import write_sample_835s
 from pipelines.x12.validate import validate_x12
@@ -120,3 +123,87 @@ def test_payment_under_an_unknown_claim_id_matches_by_patient_date_and_code_or_i
     assert by == [("OTHERID1", "patient, date of service and code", 2), ("OTHERID2", None, 2)]
     unmatched = conn.sql("select claim_id, reason from fct_remittance_unmatched").fetchall()
     assert len(unmatched) == 2 and all(r[0] == "OTHERID2" and r[1].startswith("no claim line") for r in unmatched)
+
+
+def paid_twice(drop, build, payments):
+    """P1's January 99492 (a closed month) paid by two 835 payments delivered as CSV files (a file per
+    table and suffix; files are delivered in name order), matched by member id, date of service and
+    code: payments = [(file suffix, trace number, payment date, payer claim control number, carc, rarc)]."""
+    drop.enroll("P1")
+    drop.month("P1", "2026-01", 40)
+    demographics(drop, ["P1"])
+    files: dict[str, dict[str, list[dict]]] = {}
+    for suffix, trace, day, icn, carc, rarc in payments:
+        rows = files.setdefault(suffix, {"claims": [], "lines": [], "adjustments": []})
+        rows["claims"].append({
+            "trace_number": trace, "claim_index": 1, "payer_edi_id": "MCR01", "payment_date": day,
+            "claim_id": "FROMPAYER", "claim_status": "1", "charge": "200", "paid": "100",
+            "patient_responsibility": "25", "payer_claim_control_number": icn, "member_id": "1EG4TE5MK01"})
+        rows["lines"].append({"trace_number": trace, "claim_index": 1, "line_index": 1, "code": "99492",
+                              "charge": "200", "paid": "100", "units": "1", "service_date": "2026-01-31"})
+        group, reason = carc.split("-")
+        rows["adjustments"] += [
+            {"trace_number": trace, "claim_index": 1, "line_index": 1, "adjustment_index": 1, "kind": "carc",
+             "group_code": group, "reason_code": reason, "amount": "75"},
+            {"trace_number": trace, "claim_index": 1, "line_index": 1, "adjustment_index": 2, "kind": "rarc",
+             "group_code": "", "reason_code": rarc, "amount": ""}]
+    for suffix, tables in files.items():
+        for table, rows in tables.items():
+            write_csv(drop.folder / f"remittance_{table}_{suffix}.csv", rows)
+    return build(drop, "2026-03-10")
+
+
+@pytest.mark.parametrize("codes", [(("PR-2", "N362"), ("CO-45", "M15")), (("CO-45", "M15"), ("PR-2", "N362"))])
+@pytest.mark.parametrize("traces, files, icn", [
+    (("T1", "T2"), ("a", "b"), "ICN-B"),  # two deliveries: the later one's
+    (("T2", "T1"), ("a", "b"), "ICN-B"),
+    (("T1", "T2"), ("a", "a"), "ICN-B"),  # one delivery: the higher trace number's
+    (("T2", "T1"), ("a", "a"), "ICN-A"),
+])
+def test_the_control_number_of_two_payments_on_one_day_is_the_later_deliverys(
+    drop, build, traces, files, icn, codes
+):
+    """Two payments of one claim line dated the same day: the payer's claim control number shown is
+    the later delivery's, within one delivery the higher trace number's, whatever the row order; the
+    reason and remark codes of both are listed in code order."""
+    conn = paid_twice(drop, build, [(files[0], traces[0], "2026-02-20", "ICN-A", *codes[0]),
+                                    (files[1], traces[1], "2026-02-20", "ICN-B", *codes[1])])
+    assert conn.sql("select paid, payer_claim_control_number, carc_codes, rarc_codes"
+                    " from fct_claim_payments").fetchall() == [(Decimal("200.00"), icn, "CO-45,PR-2", "M15,N362")]
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_the_reasons_of_denied_lines_are_listed_in_text_order_whatever_the_row_order(drop, build, reverse):
+    """P1's February 99493 and 99494 denied in one 835: 99493 for CO-50 and CO-16 with remark N362,
+    99494 for CO-50 with remark M76. The worklist lists a line's reasons and actions, and the denials
+    mart the remarks of a reason, each in text order, whatever order the adjustments came in."""
+    drop.enroll("P1")
+    drop.month("P1", "2026-01", 40)
+    drop.month("P1", "2026-02", 80)  # subsequent: 99493 + 99494
+    demographics(drop, ["P1"])
+    write_csv(drop.folder / "remittance_claims.csv", [{
+        "trace_number": "T1", "claim_index": 1, "payer_edi_id": "MCR01", "payment_date": "2026-03-05",
+        "claim_id": "FROMPAYER", "claim_status": "4", "charge": "300", "paid": "0", "patient_responsibility": "0",
+        "member_id": "1EG4TE5MK01"}])
+    write_csv(drop.folder / "remittance_lines.csv", [
+        {"trace_number": "T1", "claim_index": 1, "line_index": n, "code": code, "charge": "150", "paid": "0",
+         "units": "1", "service_date": "2026-02-28"} for n, code in ((1, "99493"), (2, "99494"))])
+    adjustments = [(1, "carc", "CO", "50", "150"), (1, "carc", "CO", "16", "0"), (1, "rarc", "", "N362", ""),
+                   (2, "carc", "CO", "50", "150"), (2, "rarc", "", "M76", "")]
+    write_csv(drop.folder / "remittance_adjustments.csv", [
+        {"trace_number": "T1", "claim_index": 1, "line_index": line, "adjustment_index": n, "kind": kind,
+         "group_code": group, "reason_code": reason, "amount": amount}
+        for n, (line, kind, group, reason, amount) in enumerate(adjustments[::-1] if reverse else adjustments, 1)])
+    conn = build(drop, "2026-03-10")
+    assert conn.sql("select code, carc_codes, reasons, actions from fct_denial_worklist order by code").fetchall() == [
+        ("99493", "CO-16,CO-50",
+         "Claim or service lacks information or has submission/billing error(s)"
+         " | These are non-covered services because this is not deemed a medical necessity by the payer",
+         "Add documentation of medical necessity (diagnosis, care plan) and resend or appeal"
+         " | Read the remark code (RARC), add the missing information and resend"),
+        ("99494", "CO-50", "These are non-covered services because this is not deemed a medical necessity by the payer",
+         "Add documentation of medical necessity (diagnosis, care plan) and resend or appeal"),
+    ]
+    assert conn.sql("select rarc_codes, rarc_descriptions from fct_remittance_denials where reason_code = '50'"
+                    ).fetchall() == [("M76,N362", "Missing / incomplete / invalid diagnosis or condition"
+                                      " | The number of days or units of service exceeds our acceptable maximum")]

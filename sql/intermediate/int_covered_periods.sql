@@ -16,8 +16,10 @@ with params as (
     from run_parameters
 ),
 
+-- the latest enrollment's facility; two enrollments on one day: the program last in name order, the
+-- enrollment int_time_entries_classified matches (arg_max by enrolled_on alone took either, by row order)
 patient_facilities as (
-    select patient_id, arg_max(facility_id, enrolled_on) as facility_id
+    select patient_id, arg_max(facility_id, (enrolled_on, program)) as facility_id
     from stg_enrollments
     group by all
 ),

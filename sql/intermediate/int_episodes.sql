@@ -39,13 +39,15 @@ enrollment_months as (
     where n.enrolled_on <= p.as_of
 ),
 
+-- (enrolled_on is unique within a patient and program: the enrollments' ingest key)
 owned as (
     select * exclude (enrolled_on) from enrollment_months
     qualify row_number() over (partition by patient_id, program, service_month order by enrolled_on desc) = 1
 ),
 
 -- the payer of a month: the enrollment's coverage in force on the month's last day of service (the
--- month's last day, or the discharge day), else the enrollment's latest payer
+-- month's last day, or the discharge day), else the enrollment's latest payer (payer_from is unique
+-- within an enrollment: stg_enrollment_payers' grain)
 month_payers as (
     select o.enrollment_id, o.service_month, arg_max(c.payer_id, c.payer_from) as payer_id
     from owned as o

@@ -18,7 +18,8 @@ params as (
 ),
 
 -- an episode runs from the first day of its initial month to the end of its last enrolled month
--- (the discharge day or the as-of date when earlier)
+-- (the discharge day or the as-of date when earlier); arg_max orders by service_month, which is unique
+-- within a patient and program (int_patient_months' grain): no tie
 episodes as (
     select
         m.patient_id,

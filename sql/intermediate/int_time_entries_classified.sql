@@ -31,8 +31,9 @@ enrollment_counts as (
         e.patient_id,
         count(*) as enrollments,
         min(e.enrolled_on) as first_enrolled_on,
-        -- the covered period of the patient's facility (the latest enrollment's, int_covered_periods)
-        arg_max(c.covered_from, e.enrolled_on) as covered_from
+        -- the covered period of the patient's facility (the latest enrollment's, int_covered_periods);
+        -- two enrollments on one day: the program last in name order, as `matched` and int_covered_periods
+        arg_max(c.covered_from, (e.enrolled_on, e.program)) as covered_from
     from stg_enrollments as e
     left join int_covered_periods as c using (facility_id)
     group by all
@@ -73,7 +74,8 @@ matched as (
 ),
 
 -- the payer of the entry's month: the enrollment's coverage in force on the month's last day of
--- service (stg_enrollment_payers, as int_episodes), else the enrollment's latest payer
+-- service (stg_enrollment_payers, as int_episodes), else the enrollment's latest payer (payer_from
+-- is unique within an enrollment: stg_enrollment_payers' grain)
 month_coverage as (
     select k.enrollment_id, k.service_month, arg_max(c.payer_id, c.payer_from) as payer_id
     from (select distinct enrollment_id, service_month, enrollment_discharged_on from matched) as k

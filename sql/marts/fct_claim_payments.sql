@@ -19,15 +19,20 @@ paid as (
         sum(patient_responsibility) as patient_responsibility,
         sum(contractual_adjustment) as contractual_adjustment,
         sum(other_adjustment) as other_adjustment,
-        string_agg(distinct carc_codes, ',') as carc_codes,
-        string_agg(distinct rarc_codes, ',') as rarc_codes,
-        arg_max(payer_claim_control_number, payment_date) as payer_claim_control_number
+        string_agg(distinct carc_codes, ',' order by carc_codes) as carc_codes,
+        string_agg(distinct rarc_codes, ',' order by rarc_codes) as rarc_codes,
+        -- the payer's control number of the latest payment: on one payment date the latest delivery,
+        -- then the later claim in the 835 (payment_date alone took either, by row order)
+        arg_max(
+            payer_claim_control_number, (payment_date, delivery_seq, trace_number, claim_index, line_index)
+        ) as payer_claim_control_number
     from fct_remittance_lines
     where claim_line_id is not null
     group by claim_line_id
 ),
 
 sent as (
+    -- a claim is in an interchange at most once (the close's ledger), so the last one is one row
     select claim_id, min(submitted_at)::date as first_submitted_on,
            arg_max(frequency_code, interchange_control_number) as last_frequency_code
     from x12_claim_submissions

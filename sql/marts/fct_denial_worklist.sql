@@ -12,6 +12,7 @@ with denied as (
 final as (
     select
         d.claim_line_id,
+        -- one fct_claim_payments row split by reason code: any_value is that row's value
         any_value(d.claim_id) as claim_id,
         any_value(d.patient_id) as patient_id,
         any_value(d.payer_id) as payer_id,
@@ -20,8 +21,8 @@ final as (
         any_value(d.expected_amount) as expected_amount,
         any_value(d.rarc_codes) as rarc_codes,
         string_agg(distinct d.carc, ',' order by d.carc) as carc_codes,
-        string_agg(distinct c.description, ' | ') as reasons,
-        string_agg(distinct c.action, ' | ') as actions
+        string_agg(distinct c.description, ' | ' order by c.description) as reasons,
+        string_agg(distinct c.action, ' | ' order by c.action) as actions
     from denied as d
     inner join ref_carc_codes as c on c.code = split_part(d.carc, '-', 2) and lower(c.correctable) = 'true'
     group by d.claim_line_id

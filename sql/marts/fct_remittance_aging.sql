@@ -15,6 +15,8 @@ setting as (
 final as (
     select
         w.claim_id,
+        -- one value per claim: the claim id is a hash of patient, program, month, payer and facility;
+        -- the status and first submission are the claim's (its ledger row) for every waiting line
         any_value(w.patient_id) as patient_id,
         any_value(w.payer_id) as payer_id,
         any_value(w.service_month) as service_month,

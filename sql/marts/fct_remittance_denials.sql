@@ -22,8 +22,8 @@ final as (
         case when p.payment_status = 'denied' then 'denial' else 'adjustment' end as kind,
         count(distinct a.claim_line_id) as claim_lines,
         sum(a.amount)::decimal(14, 2) as amount,
-        string_agg(distinct a.rarc_codes, ',') as rarc_codes,
-        string_agg(distinct r.description, ' | ') as rarc_descriptions
+        string_agg(distinct a.rarc_codes, ',' order by a.rarc_codes) as rarc_codes,
+        string_agg(distinct r.description, ' | ' order by r.description) as rarc_descriptions
     from adjustments as a
     left join fct_claim_payments as p using (claim_line_id)
     left join ref_adjustment_groups as g using (group_code)

@@ -84,7 +84,8 @@ final as (
         a.rarc_codes,
         m.claim_line_id,
         m.matched_by,
-        r.source_file
+        r.source_file,
+        r.delivery_seq
     from remit as r
     left join amounts as a using (trace_number, claim_index, line_index)
     left join matches as m using (trace_number, claim_index, line_index)

@@ -160,8 +160,10 @@ checked as (
 final as (
     select
         *,
-        -- a claim is sent whole or not at all: the elements missing on any of its lines
-        string_agg(nullif(missing_elements, ''), '; ') over (partition by claim_id) as claim_missing_elements,
+        -- a claim is sent whole or not at all: the elements missing on any of its lines, in line order
+        -- (stated: without it, the order was only the query plan's)
+        string_agg(nullif(missing_elements, ''), '; ' order by line_number) over (partition by claim_id)
+            as claim_missing_elements,
         md5(concat_ws('|', claim_id, line_number, code, units, modifiers, date_of_service, charge, diagnosis_code,
             payer_edi_id, claim_filing_indicator, member_id, patient_last_name, patient_first_name,
             patient_birth_date, patient_sex, patient_address_line, patient_city, patient_state,

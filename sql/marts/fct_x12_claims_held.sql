@@ -12,6 +12,7 @@ with lines as (
 final as (
     select
         claim_id,
+        -- the claim id is a hash of patient, program, month, payer and facility: one value per claim
         any_value(patient_id) as patient_id,
         any_value(payer_id) as payer_id,
         any_value(facility_id) as facility_id,
