@@ -272,3 +272,26 @@ def test_the_quarantine_and_field_warnings_of_a_workbooks_sheets_export_in_one_o
         conn.execute(f"create or replace table {table} as select * exclude (_k)"
                      f" from (select *, row_number() over () as _k from {table}) order by _k desc")
     assert {name: conn.sql(q).fetchall() for name, q in queries.items()} == before
+
+
+def test_an_entry_on_two_sheets_of_one_workbook_counts_once(drop: Drop, tmp_path):
+    """The sheets of one workbook are one delivery (one delivery_seq): an entry id on two sheets would
+    be two live versions of one entry and its minutes counted twice. The first, in sheet-label then
+    row order, loads; the other is quarantined naming where the first is."""
+    drop.enroll("P1")
+    folder = drop.write()
+    _workbook(folder / "time_entries_book.xlsx", {
+        "Jan": [TE_HEADER, ["X1", "P1", "CM1", dt.datetime(2026, 1, 6), 15, "follow_up"]],
+        "Feb": [TE_HEADER, ["X1", "P1", "CM1", dt.datetime(2026, 2, 6), 25, "follow_up"]],
+    })
+    (folder / "bhi-profile.yaml").write_text("tables:\n  time_entries:\n    files: ['time_entries*']\n    sheet: '*'\n")
+    conn = duckdb.connect(str(tmp_path / "w.duckdb"))
+    seed_reference(conn)
+    assert load_drop(conn, folder).file_errors == []
+    assert conn.sql("select entry_id, minutes, source_file from raw_time_entries where entry_id = 'X1'").fetchall() == [
+        ("X1", 25, "time_entries_book.xlsx[Feb]")
+    ]
+    assert conn.sql("select source_file, source_row, reason from quarantine").fetchall() == [
+        ("time_entries_book.xlsx[Jan]", 2,
+         "entry_id: duplicate entry_id within the delivery (first in time_entries_book.xlsx[Feb] at row 2)")
+    ]

@@ -182,12 +182,14 @@ def _problems(spec: Table) -> list[tuple[str, str, bool]]:
                 True,
             )
         )
-    if spec.key:  # _first_row comes from the duplicate-key join in _load_table
+    if spec.key:  # _first_file / _first_row come from the duplicate-key join in _load_table
         checks.append(
             (
                 spec.key[0],
-                f"case when source_row > _first_row then 'duplicate {'/'.join(spec.key)} "
-                f"within the file (first at row ' || _first_row || ')' end",
+                # one delivery is one file, or every sheet of one workbook (they share its delivery_seq)
+                f"case when (source_file, source_row) > (_first_file, _first_row) then 'duplicate {'/'.join(spec.key)} "
+                f"' || case when source_file = _first_file then 'within the file (first at row ' || _first_row || ')'"
+                f" else 'within the delivery (first in ' || _first_file || ' at row ' || _first_row || ')' end end",
                 True,
             )
         )
@@ -211,18 +213,20 @@ def _load_table(conn: duckdb.DuckDBPyConnection, spec: Table) -> tuple[int, int,
     columns = ", ".join(f"case when _p{i} is not null then '{col}' end" for i, (col, _, _) in enumerate(checks))
     critical = " or ".join(f"_p{i} is not null" for i, (_, _, c) in enumerate(checks) if c) or "false"
     warnings = [(i, col) for i, (col, _, c) in enumerate(checks) if not c]
-    # a key delivered twice in one file: found by a group-by on a hash of file and key, then checked
-    # on the key itself for the few rows whose hash is not unique (grouping a million text keys is
-    # slower), and joined to the rows
-    key = ", ".join(["source_file", *(f"t_{k}" for k in spec.key)])
+    # a key delivered twice in one delivery (a file, or the sheets of one workbook: one delivery_seq,
+    # so both would be live versions of one entry): found by a group-by on a hash of delivery and key,
+    # then checked on the key itself for the few rows whose hash is not unique (grouping a million
+    # text keys is slower), and joined to the rows; the first in (file label, row) order is kept
+    key = ", ".join(["delivery_seq", *(f"t_{k}" for k in spec.key)])
     duplicates = (
-        f"""keys as (select source_file, source_row, {', '.join(f'{_typed(columns_of[k])} as t_{k}' for k in spec.key)}
+        f"""keys as (select delivery_seq, source_file, source_row,
+                            {', '.join(f'{_typed(columns_of[k])} as t_{k}' for k in spec.key)}
                      from _landing_{spec.name} where _malformed is null),
         repeated as (select hash({key}) as _hash from keys group by all having count(*) > 1),
-        duplicates as (select {key}, min(source_row) as _first_row from keys
+        duplicates as (select {key}, min((source_file, source_row)) as _first from keys
                        where hash({key}) in (select _hash from repeated) group by all having count(*) > 1)"""
         if spec.key
-        else "duplicates as (select null as source_file, null::bigint as _first_row where false)"
+        else "duplicates as (select null::bigint as delivery_seq, null::struct(f varchar, r bigint) as _first where false)"
     )
     # a column with a field warning is loaded empty for that row
     out_cols = ", ".join(
@@ -242,7 +246,8 @@ def _load_table(conn: duckdb.DuckDBPyConnection, spec: Table) -> tuple[int, int,
         with {duplicates},
         trimmed as (select *, {values} from _landing_{spec.name}),
         typed as (select *, {typed_cols} from trimmed),
-        keyed as (select * from typed left join duplicates using ({key if spec.key else "source_file"})),
+        keyed as (select * exclude (_first), _first[1] as _first_file, _first[2] as _first_row
+                  from typed left join duplicates using ({key if spec.key else "delivery_seq"})),
         checked as (select *, {problems} from keyed, {SETTINGS} as settings),
         judged as (select *, _malformed is not null or {critical} as _quarantined from checked)
         select {out_cols}, source_file, source_row, delivery_seq, _quarantined{"".join(f", _p{i}" for i, _ in warnings)},
