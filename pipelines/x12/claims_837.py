@@ -91,8 +91,10 @@ def pending_claims(conn: duckdb.DuckDBPyConnection, month: str) -> pl.DataFrame:
     ensure_ledger(conn)
     has_remits = table_exists(conn, "stg_remittance_claims")
     payer_ref = (
-        "(select claim_id, arg_max(payer_claim_control_number, payment_date) as icn from stg_remittance_claims"
-        " where payer_claim_control_number is not null group by claim_id)"
+        # the payer's control number of the latest payment: on one payment date the latest delivery,
+        # then the later claim in the 835 (the rule of fct_claim_payments; payment_date alone took either)
+        "(select claim_id, arg_max(payer_claim_control_number, (payment_date, delivery_seq, trace_number, claim_index))"
+        " as icn from stg_remittance_claims where payer_claim_control_number is not null group by claim_id)"
         if has_remits
         else "(select null::varchar as claim_id, null::varchar as icn where false)"
     )
