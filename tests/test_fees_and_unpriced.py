@@ -157,6 +157,42 @@ def test_overlapping_fee_rows_for_one_payer_and_code_are_an_error_naming_the_row
     )
 
 
+def _edited_reference(tmp_path: Path, file: str, *rows: str) -> Path:
+    """A copy of the shipped reference data with rows appended to one file."""
+    ref = tmp_path / "reference"
+    shutil.copytree(DEFAULT_REFERENCE_DIR, ref)
+    with (ref / file).open("a") as fh:
+        fh.write("".join(rows))
+    return ref
+
+
+def test_a_reference_row_repeating_its_key_is_an_error_naming_it(tmp_path):
+    """Two settings.csv rows for one setting: which value applies would be row order."""
+    ref = _edited_reference(tmp_path, "settings.csv", "max_minutes_per_entry,600,a second row for one setting\n")
+    with pytest.raises(ReferenceDataError) as err:
+        seed_reference(duckdb.connect(), ref)
+    assert str(err.value) == "settings.csv: two rows for setting=max_minutes_per_entry: one row per setting at most"
+
+
+def test_dated_reference_rows_of_one_key_in_force_on_one_day_are_an_error(tmp_path):
+    """payers.csv: a second medicare row from 2026-07-01 while the 2017 row is open-ended: the payer's
+    rules of a July month would be either row; the same row ending the day before is fine."""
+    row = ("medicare,Medicare Part B,cms_midpoint,false,4,6,month_end,,false,0.05,0.20,{},,a mid-year change"
+           " (test),true\n")
+    ref = _edited_reference(tmp_path, "payers.csv", row.format("2026-07-01"))
+    with pytest.raises(ReferenceDataError) as err:
+        seed_reference(duckdb.connect(), ref)
+    assert str(err.value) == (
+        "payers.csv: two rows for payer_id=medicare (2017-01-01..open and 2026-07-01..open):"
+        " one row per payer_id in force on one day"
+    )
+    ended = tmp_path / "ended"
+    shutil.copytree(ref, ended)
+    payers = ended / "payers.csv"
+    payers.write_text(payers.read_text().replace(",0.05,0.20,2017-01-01,,", ",0.05,0.20,2017-01-01,2026-06-30,", 1))
+    assert seed_reference(duckdb.connect(), ended)["ref_payers"] == 5
+
+
 def test_rows_of_different_payers_or_adjacent_periods_do_not_overlap(tmp_path):
     ref = reference_copy(
         tmp_path,

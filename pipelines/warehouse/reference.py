@@ -5,7 +5,9 @@ effective_to means "still in force". Editing a CSV row is how a rule or rate cha
 
 fee_schedule.csv is validated as it is seeded (`validate_fee_schedule`): every row says how its amount
 was obtained (`basis`), and two rows of one payer and code never overlap in time, so the rate of a
-month is never ambiguous. A broken reference stops the run with a message naming the rows.
+month is never ambiguous. Every other file is checked against its key (`REFERENCE_KEYS`,
+`validate_keys`): two rows of one key, or in a dated file two rows of one key in force on one day,
+would leave a join to settle by row order. A broken reference stops the run with a message naming the rows.
 """
 
 from pathlib import Path
@@ -54,6 +56,77 @@ FEE_BASES = ("published", "derived_cf_ratio", "crosswalk", "contracted", "modeli
 
 class ReferenceDataError(ValueError):
     """A shipped or user-edited reference file is inconsistent; the message names the rows."""
+
+
+# What makes a row of each reference file one of a kind: the models join on these columns, so two
+# rows with one key (or, in a dated file, two rows of one key in force on one day) would be a tie a
+# join settles by row order. fee_schedule.csv has its own check (validate_fee_schedule).
+REFERENCE_KEYS = {
+    "activities": ("activity",),
+    "adjustment_groups": ("group_code",),
+    "carc_codes": ("code",),
+    "charge_master": ("code",),
+    "code_thresholds": ("rule_set", "program", "month_type", "facility_type", "code"),
+    "diagnosis_codes": ("code_prefix",),
+    "encounter_codes": ("code",),
+    "facility_types": ("facility_type",),
+    "instruments": ("instrument",),
+    "modifiers": ("payer_id", "code", "modifier"),
+    "payer_edi": ("payer_id",),
+    "payers": ("payer_id",),
+    "programs": ("program",),
+    "rarc_codes": ("code",),
+    "roles": ("role", "program"),
+    "rule_sets": ("rule_set",),
+    "settings": ("setting",),
+    "x12_settings": ("setting",),
+}
+KEY_PROBLEMS_SHOWN = 20
+
+
+def validate_keys(conn: duckdb.DuckDBPyConnection, stem: str, table: str) -> None:
+    """Raise ReferenceDataError naming the rows of `<stem>.csv` that share its key (REFERENCE_KEYS);
+    in a file with effective_from / effective_to, the rows of one key whose periods overlap (inclusive;
+    an empty effective_to is open)."""
+    key = REFERENCE_KEYS.get(stem)
+    if not key:
+        return
+    columns = {r[0] for r in conn.sql(f"select column_name from (describe {table})").fetchall()}
+    missing = [c for c in key if c not in columns]
+    if missing:
+        raise ReferenceDataError(f"{stem}.csv has no column {', '.join(missing)}")
+    dated = {"effective_from", "effective_to"} <= columns
+    named = " || ', ' || ".join(f"'{c}=' || coalesce(a.{c}::varchar, '')" for c in key)
+    same = " and ".join(f"a.{c} is not distinct from b.{c}" for c in key)
+    when = (
+        " || ' (' || coalesce(a.effective_from::varchar, '?') || '..' || coalesce(a.effective_to::varchar, 'open')"
+        " || ' and ' || coalesce(b.effective_from::varchar, '?') || '..' || coalesce(b.effective_to::varchar, 'open') || ')'"
+        if dated else ""
+    )
+    overlap = (
+        " and coalesce(a.effective_from, date '0001-01-01') <= coalesce(b.effective_to, date '9999-12-31')"
+        " and coalesce(b.effective_from, date '0001-01-01') <= coalesce(a.effective_to, date '9999-12-31')"
+        if dated else ""
+    )
+    problems = [
+        r[0]
+        for r in conn.sql(
+            f"""
+            with t as (select *, row_number() over (order by {", ".join(sorted(columns))}) as _k from {table})
+            select distinct {named}{when} as problem
+            from t as a inner join t as b on a._k < b._k and {same}{overlap}
+            order by problem
+            """
+        ).fetchall()
+    ]
+    if problems:
+        shown = problems[:KEY_PROBLEMS_SHOWN] + (
+            [f"... and {len(problems) - KEY_PROBLEMS_SHOWN} more"] if len(problems) > KEY_PROBLEMS_SHOWN else []
+        )
+        rule = "in force on one day" if dated else "at most"
+        raise ReferenceDataError(
+            f"{stem}.csv: two rows for " + "; ".join(shown) + f": one row per {'/'.join(key)} {rule}"
+        )
 
 
 def _fee_row(alias: str) -> str:
@@ -131,6 +204,7 @@ def seed_reference(conn: duckdb.DuckDBPyConnection, reference_dir: Path = DEFAUL
             )
             conn.execute(f"create or replace table {table} as select {cols} from {src}")
             counts[table] = conn.sql(f"select count(*) from {table}").fetchall()[0][0]
+            validate_keys(conn, path.stem, table)
         if "ref_fee_schedule" in counts:
             validate_fee_schedule(conn)
     return counts
