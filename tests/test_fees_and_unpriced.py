@@ -31,15 +31,17 @@ from pipelines.outputs.exports import EXPORTS
 from pipelines.warehouse.reference import DEFAULT_REFERENCE_DIR, ReferenceDataError, seed_reference
 
 
-def reference_copy(tmp_path: Path, *append: str, replace: tuple[str, str] | None = None) -> Path:
+def reference_copy(tmp_path: Path, *append: str, replace: tuple[str, str] | None = None,
+                   file: str = "fee_schedule.csv") -> Path:
+    """A copy of the shipped reference data with rows appended to one file (and a text replaced in it)."""
     ref = tmp_path / "reference"
     shutil.copytree(DEFAULT_REFERENCE_DIR, ref)
-    fees = ref / "fee_schedule.csv"
-    text = fees.read_text()
+    edited = ref / file
+    text = edited.read_text()
     if replace:
         assert replace[0] in text
         text = text.replace(*replace)
-    fees.write_text(text + "".join(append))
+    edited.write_text(text + "".join(append))
     return ref
 
 
@@ -157,18 +159,9 @@ def test_overlapping_fee_rows_for_one_payer_and_code_are_an_error_naming_the_row
     )
 
 
-def _edited_reference(tmp_path: Path, file: str, *rows: str) -> Path:
-    """A copy of the shipped reference data with rows appended to one file."""
-    ref = tmp_path / "reference"
-    shutil.copytree(DEFAULT_REFERENCE_DIR, ref)
-    with (ref / file).open("a") as fh:
-        fh.write("".join(rows))
-    return ref
-
-
 def test_a_reference_row_repeating_its_key_is_an_error_naming_it(tmp_path):
     """Two settings.csv rows for one setting: which value applies would be row order."""
-    ref = _edited_reference(tmp_path, "settings.csv", "max_minutes_per_entry,600,a second row for one setting\n")
+    ref = reference_copy(tmp_path, "max_minutes_per_entry,600,a second row for one setting\n", file="settings.csv")
     with pytest.raises(ReferenceDataError) as err:
         seed_reference(duckdb.connect(), ref)
     assert str(err.value) == "settings.csv: two rows for setting=max_minutes_per_entry: one row per setting at most"
@@ -179,7 +172,7 @@ def test_dated_reference_rows_of_one_key_in_force_on_one_day_are_an_error(tmp_pa
     rules of a July month would be either row; the same row ending the day before is fine."""
     row = ("medicare,Medicare Part B,cms_midpoint,false,4,6,month_end,,false,0.05,0.20,{},,a mid-year change"
            " (test),true\n")
-    ref = _edited_reference(tmp_path, "payers.csv", row.format("2026-07-01"))
+    ref = reference_copy(tmp_path, row.format("2026-07-01"), file="payers.csv")
     with pytest.raises(ReferenceDataError) as err:
         seed_reference(duckdb.connect(), ref)
     assert str(err.value) == (
