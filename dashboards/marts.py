@@ -52,6 +52,11 @@ def one(conn: duckdb.DuckDBPyConnection, sql: str) -> Row:
     return Row(found.row(0, named=True) if found.height else {})
 
 
+def count(conn: duckdb.DuckDBPyConnection, source: str) -> int:
+    """Rows of `source` ("from <mart> [where ...]")."""
+    return conn.sql(f"select count(*) {source}").fetchall()[0][0]
+
+
 def health(conn: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     """The as-of date and run-health banner of every page, and the months marked incomplete."""
     return {
@@ -137,20 +142,27 @@ def roi(conn: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     }
 
 
-def payments(conn: duckdb.DuckDBPyConnection) -> dict[str, Any]:
-    """Totals, by payer, and the worklists most dollars first (the page shows the first rows)."""
+def payments(conn: duckdb.DuckDBPyConnection, limit: int) -> dict[str, Any]:
+    """Totals, by payer, and the first `limit` rows of each worklist, most dollars first, with how many
+    rows each has (a warehouse with no 835 yet can hold millions of claims without an answer)."""
+    worklist = "from fct_denial_worklist"
+    reasons = "from fct_remittance_denials where kind = 'denial'"
+    aging = "from fct_remittance_aging where past_aging_limit"
     return {
         "t": one(conn, "select * from rpt_payments_summary where grouping_level = 'total'"),
         "summary": frame(conn, "select * from rpt_payments_summary"),
         "payers": rows(conn, "select * from rpt_payments_summary where grouping_level = 'payer'"
                              " order by payer_id nulls first"),
-        "worklist": rows(conn, "select * from fct_denial_worklist order by expected_amount desc nulls first,"
-                               " service_month desc nulls first, claim_line_id nulls first"),
-        "reasons": rows(conn, "select * from fct_remittance_denials where kind = 'denial' order by"
-                              " amount desc nulls first, service_month desc nulls first, payer_id nulls first,"
-                              " group_code nulls first, reason_code nulls first"),
-        "aging": rows(conn, "select * from fct_remittance_aging where past_aging_limit"
-                            " order by days_without_answer desc nulls first, claim_id nulls first"),
+        "worklist": rows(conn, f"select * {worklist} order by expected_amount desc nulls first,"
+                               f" service_month desc nulls first, claim_line_id nulls first limit {int(limit)}"),
+        "worklist_count": count(conn, worklist),
+        "reasons": rows(conn, f"select * {reasons} order by amount desc nulls first, service_month desc nulls first,"
+                              " payer_id nulls first, group_code nulls first, reason_code nulls first"
+                              f" limit {int(limit)}"),
+        "reasons_count": count(conn, reasons),
+        "aging": rows(conn, f"select * {aging} order by days_without_answer desc nulls first, claim_id nulls first"
+                            f" limit {int(limit)}"),
+        "aging_count": count(conn, aging),
         "gap": rows(conn, "select * from fct_revenue_gap_post_submission"
                           " order by service_month desc nulls first, amount desc nulls first"),
     }
@@ -169,15 +181,19 @@ def outcomes(conn: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     }
 
 
-def compliance(conn: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+def compliance(conn: duckdb.DuckDBPyConnection, limit: int) -> dict[str, Any]:
+    """The page's figures and tables; of the staff-weeks with late entries, the first `limit` by late
+    minutes and how many there are."""
+    late = "from fct_compliance_documentation_lag where late_entries > 0"
     return {
         "h": one(conn, "select * from rpt_dashboard_headlines"),
         "blocked": frame(conn, "select * from fct_compliance_blocked_months"),
         "blocked_rows": rows(conn, "select * from fct_compliance_blocked_months order by"
                                    " service_month desc nulls first, program nulls first, blocked_reason nulls first"),
         "lag": frame(conn, "select * from fct_compliance_documentation_lag"),
-        "late": rows(conn, "select * from fct_compliance_documentation_lag where late_entries > 0 order by"
-                           " late_minutes desc nulls first, week_start desc nulls first, staff_id nulls first"),
+        "late": rows(conn, f"select * {late} order by late_minutes desc nulls first, week_start desc nulls first,"
+                           f" staff_id nulls first limit {int(limit)}"),
+        "late_count": count(conn, late),
         "quarantine": frame(conn, "select * from fct_compliance_quarantine"),
         "quarantine_rows": rows(conn, "select * from fct_compliance_quarantine order by"
                                       " rows_quarantined desc nulls first, table_name nulls first, reason nulls first"),

@@ -48,7 +48,7 @@ __all__ = ["PAGES", "PNG_DIR", "SITE_MARTS", "drilldown_href", "png_subtitle", "
 
 PAGES = (INDEX_PAGE, WORKLIST_PAGE, OUTREACH_PAGE, REVENUE_GAP_PAGE, PAYMENTS_PAGE, ROI_PAGE, OUTCOMES_PAGE,
          COMPLIANCE_PAGE)
-PAYMENTS_TABLE_LIMIT = 100  # rows of the denial worklist and aging tables (all are in the warehouse)
+PAYMENTS_TABLE_LIMIT = 100  # rows of the denial worklist, reasons and aging tables (all are in the warehouse)
 WORKLIST_LIMIT = 500
 GAP_TABLE_LIMIT = 50
 OUTREACH_LIMIT = 60  # plan rows shown per care manager
@@ -133,9 +133,9 @@ def render_site(
                                  "fig-care-manager")
     _write_text(out / WORKLIST_PAGE, render("worklist.html.j2", **data, **common, linked=linked))
 
-    data = marts.payments(conn)
+    data = marts.payments(conn, PAYMENTS_TABLE_LIMIT)
     data["figure"] = figure_html(figures.payments_by_month(data["summary"]), "fig-payments")
-    _write_text(out / PAYMENTS_PAGE, render("payments.html.j2", **data, **common, limit=PAYMENTS_TABLE_LIMIT))
+    _write_text(out / PAYMENTS_PAGE, render("payments.html.j2", **data, **common))
 
     data = marts.outcomes(conn)
     data["figure"] = figure_html(figures.outcomes_trend(data["summary"]), "fig-outcomes")
@@ -158,13 +158,12 @@ def render_site(
     data["figure"] = figure_html(figures.program_roi_by_month(data["monthly"]), "fig-roi")
     _write_text(out / ROI_PAGE, render("roi.html.j2", **data, **common))
 
-    data = marts.compliance(conn)
+    data = marts.compliance(conn, LATE_TABLE_LIMIT)
     data["blocked_figure"] = figure_html(figures.blocked_months_by_month(data["blocked"], incomplete),
                                          "fig-blocked")
     data["lag_figure"] = figure_html(figures.documentation_lag_heatmap(data["lag"]), "fig-doc-lag")
     data["quarantine_figure"] = figure_html(figures.quarantine_by_reason(data["quarantine"]), "fig-quarantine")
-    _write_text(out / COMPLIANCE_PAGE, render("compliance.html.j2", **data, **common, incomplete=incomplete,
-                                              limit=LATE_TABLE_LIMIT))
+    _write_text(out / COMPLIANCE_PAGE, render("compliance.html.j2", **data, **common, incomplete=incomplete))
 
     data = marts.index(conn)
     data["trend_figure"] = figure_html(figures.revenue_trend(data["monthly"]), "fig-trend")

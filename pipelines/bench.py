@@ -17,7 +17,10 @@ Stages, in order:
    the pipeline is from a bare scan.
 
 Each pipeline run happens in a fresh (spawned) Python process, like a nightly `bhi run`, so its
-peak RSS (`getrusage(RUSAGE_SELF).ru_maxrss`) is its own and not the generator's. The run's wall
+peak RSS (`getrusage(RUSAGE_SELF).ru_maxrss`) is its own and not the generator's. A thread samples
+the process's RSS every 50 ms during the run; each step's and each SQL model's peak is the highest
+sample within its start and end in the run log (a spike shorter than 50 ms can be missed there, never
+in the run's peak). The run's wall
 time excludes that process's start-up and imports (reported separately). DuckDB gets the threads
 and memory limit through the run's Deployment settings (pipelines/defs/deployment.py);
 polars (used by ingest to read the files) gets the same thread count through POLARS_MAX_THREADS.
@@ -33,6 +36,7 @@ import resource
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +62,7 @@ class RunStats:
     model_seconds: dict[str, float] = field(default_factory=dict)
     entries_ingested: int = 0
     build: dict = field(default_factory=dict)  # run_scope of the run: mode, reason, patients, entries
+    peak_rss_by_step: dict[str, float] = field(default_factory=dict)  # step or SQL model -> peak RSS MB sampled
 
 
 @dataclass
@@ -87,6 +92,41 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
+class RssSampler:
+    """Samples this process's resident set size every `interval` seconds in a thread, while in a `with`."""
+
+    def __init__(self, interval: float = 0.05):
+        self.interval = interval
+        self.samples: list[tuple[float, float]] = []  # (time.time(), MB)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._page_mb = os.sysconf("SC_PAGE_SIZE") / 2**20
+
+    def _sample(self) -> None:
+        with open("/proc/self/statm") as statm:
+            while not self._stop.is_set():
+                statm.seek(0)
+                self.samples.append((time.time(), int(statm.read().split()[1]) * self._page_mb))
+                self._stop.wait(self.interval)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def peaks(self, windows: dict[str, tuple[float, float]]) -> dict[str, float]:
+        """name -> highest sample within its (start, end), for the windows that hold a sample."""
+        peaks = {}
+        for name, (start, end) in windows.items():
+            inside = [mb for t, mb in self.samples if start <= t <= end]
+            if inside:
+                peaks[name] = max(inside)
+        return peaks
+
+
 def _run_stage(extracts: str, out: str, as_of: str, threads: int, memory_limit: str) -> dict:
     """Runs in a fresh spawned process: one `run_pipeline`, timed; returns plain data."""
     started = time.perf_counter()
@@ -97,12 +137,13 @@ def _run_stage(extracts: str, out: str, as_of: str, threads: int, memory_limit: 
     from pipelines.run import run_pipeline
 
     import_seconds = time.perf_counter() - started
-    t0 = time.perf_counter()
-    outcome = run_pipeline(
-        Path(extracts), Path(out), as_of=dt.date.fromisoformat(as_of),
-        settings=Deployment(duckdb_threads=threads, duckdb_memory_limit=memory_limit),
-    )
-    seconds = time.perf_counter() - t0
+    with RssSampler() as rss:
+        t0 = time.perf_counter()
+        outcome = run_pipeline(
+            Path(extracts), Path(out), as_of=dt.date.fromisoformat(as_of),
+            settings=Deployment(duckdb_threads=threads, duckdb_memory_limit=memory_limit),
+        )
+        seconds = time.perf_counter() - t0
     if not outcome.success:
         raise RuntimeError(f"pipeline run failed: {outcome.error}")
     return {
@@ -113,6 +154,7 @@ def _run_stage(extracts: str, out: str, as_of: str, threads: int, memory_limit: 
         "model_seconds": dict(outcome.model_seconds),
         "entries_ingested": int(outcome.summary.get("entries_ingested") or 0),
         "build": dict(outcome.build),
+        "peak_rss_by_step": rss.peaks(outcome.windows),
     }
 
 
@@ -245,14 +287,20 @@ def run_bench(
 
 
 def _time_table(r: BenchResult, full: dict[str, float], rerun: dict[str, float]) -> list[str]:
-    """One line per step (or model), slowest in the full rebuild first."""
+    """One line per step (or model), slowest in the full rebuild first: seconds, share of the rebuild,
+    and the peak RSS sampled while it ran in each run ("-" when it ran under one sample)."""
+
+    def cell(value, spec: str) -> str:
+        return "-" if value is None else format(value, spec)
+
     lines = []
     for key in sorted({**full, **rerun}, key=lambda k: -full.get(k, 0.0)):
         a, b = full.get(key), rerun.get(key)
-        fa = "-" if a is None else f"{a:.2f}"
-        fb = "-" if b is None else f"{b:.2f}"
-        share = "-" if a is None else f"{a / r.rebuild.seconds:.1%}"
-        lines.append(f"{key:<56} {fa:>12} {fb:>9} {share:>7}")
+        share = None if a is None else a / r.rebuild.seconds
+        lines.append(
+            f"{key:<56} {cell(a, '.2f'):>12} {cell(b, '.2f'):>9} {cell(share, '.1%'):>7}"
+            f" {cell(r.rebuild.peak_rss_by_step.get(key), '.0f'):>9} {cell(r.rerun.peak_rss_by_step.get(key), '.0f'):>9}"
+        )
     return lines
 
 
@@ -275,7 +323,7 @@ def format_result(r: BenchResult) -> str:
         f"{FLOOR_LABEL:<{w}} {r.floor_seconds:>9.2f} {'':>12}",
         f"ratio full rebuild / floor: {r.ratio:.1f}x",
         "",
-        f"{'per Dagster step (seconds)':<56} {'full rebuild':>12} {'rerun':>9} {'share':>7}",
+        f"{'per Dagster step (seconds)':<56} {'full rebuild':>12} {'rerun':>9} {'share':>7} {'MB full':>9} {'MB rerun':>9}",
     ]
     lines += _time_table(r, r.rebuild.step_seconds, r.rerun.step_seconds)
     sa, sb = sum(r.rebuild.step_seconds.values()), sum(r.rerun.step_seconds.values())
@@ -285,7 +333,7 @@ def format_result(r: BenchResult) -> str:
         f"{(r.rebuild.seconds - sa) / r.rebuild.seconds:>7.1%}"),
         f"{'process start + imports (not counted)':<56} {r.rebuild.import_seconds:>12.2f} {r.rerun.import_seconds:>9.2f}",
         "",
-        f"{'SQL models inside step sql_models (seconds)':<56} {'full rebuild':>12} {'rerun':>9} {'share':>7}",
+        f"{'SQL models inside step sql_models (seconds)':<56} {'full rebuild':>12} {'rerun':>9} {'share':>7} {'MB full':>9} {'MB rerun':>9}",
     ]
     lines += _time_table(r, r.rebuild.model_seconds, r.rerun.model_seconds)
     return "\n".join(lines)

@@ -30,6 +30,9 @@ class RunOutcome:
     # claim lines without a fee-schedule amount: (payer, code, YYYY-MM, lines, reason) per payer/code/month
     unpriced: list[tuple] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # the steps' warnings (first lines), for a quiet console
+    # wall-clock (time.time) start and end of each step and of each SQL model, from the run log: `bhi
+    # bench` finds each one's peak RSS in its memory samples
+    windows: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
 def _root_cause(result: dg.ExecuteInProcessResult) -> str:
@@ -96,12 +99,35 @@ def _execute(job: str, deployment: Deployment, run_config: dict, tags: dict | No
             run_config=run_config, instance=instance, tags=tags, raise_on_error=False
         )
         # the steps' warnings, first line only, from the run log (whatever the console's level)
+        entries = instance.all_logs(result.run_id)
         result.bhi_warnings = [
             entry.user_message.strip().splitlines()[0]
-            for entry in instance.all_logs(result.run_id)
+            for entry in entries
             if entry.level == logging.WARNING and not entry.is_dagster_event and entry.user_message.strip()
         ]
+        result.bhi_windows = _windows(entries)
         return result
+
+
+def _windows(entries) -> dict[str, tuple[float, float]]:
+    """Step key or SQL model -> (start, end) wall-clock time: a step from its start event to its success
+    or failure, a model from its materialization less its `seconds` metadata."""
+    started: dict[str, float] = {}
+    windows: dict[str, tuple[float, float]] = {}
+    for entry in entries:
+        event = entry.dagster_event
+        if event is None:
+            continue
+        if event.is_step_start and event.step_key:
+            started[event.step_key] = entry.timestamp
+        elif (event.is_step_success or event.is_step_failure) and event.step_key in started:
+            windows[event.step_key] = (started[event.step_key], entry.timestamp)
+        elif event.is_step_materialization:
+            materialization = event.event_specific_data.materialization
+            seconds = materialization.metadata.get("seconds")
+            if seconds is not None:
+                windows[materialization.asset_key.to_user_string()] = (entry.timestamp - float(seconds.value), entry.timestamp)
+    return windows
 
 
 def run_pipeline(
@@ -173,6 +199,7 @@ def _run_nightly(deployment: Deployment, as_of, log_level, profile, full_refresh
     return RunOutcome(
         True, dict(zip(cols, row)), step_seconds=step_seconds, file_errors=file_errors, build=build,
         model_seconds=_model_seconds(result), unpriced=unpriced, warnings=result.bhi_warnings,
+        windows=result.bhi_windows,
     )
 
 

@@ -44,7 +44,8 @@ def test_bench_prints_every_stage(tmp_path):
 
     # per-asset timings from the Dagster run, for both runs
     for step in ("extracts", "sql_models", "stg_time_entries", "int_time_entries_classified", "fct_claims", "dashboards"):
-        cells = row(step)
+        line = next(line for line in lines if line.startswith(step + " "))
+        cells = [float(c.rstrip("%")) for c in line.split()[1:4]]
         assert len(cells) == 3 and cells[0] > 0 and cells[1] > 0, step  # rebuild s, rerun s, share %
     # the rerun is the nightly incremental run: it rebuilds only the patients the new day touches
     scope = re.search(
@@ -61,8 +62,14 @@ def test_bench_prints_every_stage(tmp_path):
     step_rows = {line.split()[0]: line.split()[1:] for line in lines[steps_header + 1 : total_at]}
     job = build_definitions(Deployment()).resolve_job_def("nightly")
     assert set(step_rows) == {node.name for node in job.graph.node_defs}
-    cells = [[float(c.rstrip("%")) for c in row] for row in step_rows.values()]
-    assert all(len(c) == 3 for c in cells)
+    assert all(len(row) == 5 for row in step_rows.values())
+    cells = [[float(c.rstrip("%")) for c in row[:3]] for row in step_rows.values()]
+    # the peak RSS sampled (every 50 ms) while a step ran, in each run: a step of 0.2 s or more holds
+    # samples, and none is above the run's peak
+    for name, row_cells in step_rows.items():
+        for seconds, mb, run_peak in ((row_cells[0], row_cells[3], rebuild[1]), (row_cells[1], row_cells[4], rerun[1])):
+            if float(seconds) >= 0.2:
+                assert mb != "-" and 0 < float(mb) <= run_peak, (name, row_cells)
     total = row("steps total")
     for column in (0, 1):
         assert abs(sum(c[column] for c in cells) - total[column]) <= 0.005 * (len(cells) + 1)

@@ -493,6 +493,37 @@ def test_100000_patients_and_3000_care_managers_do_not_make_huge_pages(tmp_path:
     assert re.search(r"\(top 30 of 3,00\d\)", page(tmp_path / "site", "worklist.html"))
 
 
+def test_long_payment_and_late_documentation_tables_show_the_first_rows_and_say_of_how_many(tmp_path: Path):
+    # a warehouse before any 835 can hold millions of claims without an answer: the page reads only
+    # the rows it shows (the 10M bench read 1.9M rows into memory here) and says how many there are
+    def many(conn: duckdb.DuckDBPyConnection) -> None:
+        conn.execute("""insert into fct_remittance_aging select 'C' || i, 'PAT-' || lpad(i::varchar, 4, '0'),
+            'medicare', date '2026-08-01', '99484', 80, 57.45, 'no answer', date '2026-09-02', 30 + i, true
+            from range(250) as t(i)""")
+        conn.execute("""insert into fct_denial_worklist select 'L' || i, 'C' || i, 'PAT-D' || i, 'medicare',
+            date '2026-08-01', '99493', 100.0 + i, 'N362', 'CO-50', 'Not medically necessary', 'Resend'
+            from range(130) as t(i)""")
+        conn.execute("""insert into fct_remittance_denials select 'medicare', date '2026-08-01', 'CO', 'Contractual',
+            (i + 1)::varchar, 'Reason ' || i, 'denial', 1, 10 + i, '', '' from range(120) as t(i)""")
+        # 70 care managers, each with one entry documented 20 days late: 70 staff-weeks
+        conn.execute("""insert into int_time_entries_classified (staff_id, role, service_date, documented_at, minutes)
+            select 'CM-L' || i, 'care_manager', date '2026-09-01', date '2026-09-21', 10 + i from range(70) as t(i)""")
+
+    db = build_warehouse(tmp_path / "w.duckdb", ROWS, setup=many)
+    render(db, tmp_path / "site")
+    payments = page(tmp_path / "site", "payments.html")
+    aging = tbody_rows(payments, "payments-aging")
+    assert len(aging) == 100 and "Showing 100 of 251, longest without an answer first." in payments
+    assert "PAT-0249" in aging[0] and ">279<" in aging[0]  # 30 + 249 days: the longest first
+    assert len(tbody_rows(payments, "denial-worklist")) == 100 and "Showing 100 of 131, most dollars first;" in payments
+    assert "PAT-D129" in tbody_rows(payments, "denial-worklist")[0]
+    assert len(tbody_rows(payments, "denial-reasons")) == 100 and "Showing 100 of 121, most dollars first." in payments
+    compliance = page(tmp_path / "site", "compliance.html")
+    late = tbody_rows(compliance, "late-documentation")
+    assert len(late) == 50 and "Staff-weeks with late entries: showing 50 of 72" in compliance
+    assert "CM-L69" in late[0]  # 79 late minutes, the most
+
+
 def test_heatmap_shows_the_30_staff_with_the_most_late_minutes():
     lag = pl.DataFrame({
         "staff_id": [f"S{i:04d}" for i in range(5000)],
