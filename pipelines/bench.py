@@ -14,13 +14,16 @@ Stages, in order:
    only the patients and entry versions it can change are rebuilt, see pipelines/warehouse/scope.py).
 4. floor: DuckDB alone reads the same time-entry CSV files (`read_csv`) and groups them by patient
    and month, with the same threads and memory limit; the ratio full rebuild / floor says how far
-   the pipeline is from a bare scan.
+   the pipeline is from a bare scan. The ledger floor (`ledger_floor`) is the least any run that
+   keeps a ledger does on the same files: land them typed with file and row number, keep the latest
+   version of each entry, sum minutes by patient and month, in a warehouse file. Its ratio to the
+   floor is a bound no full rebuild can beat (10M: 8.3x; docs/performance.md).
 
 Each pipeline run happens in a fresh (spawned) Python process, like a nightly `bhi run`, so its
-peak RSS (`getrusage(RUSAGE_SELF).ru_maxrss`) is its own and not the generator's. A thread samples
-the process's RSS every 50 ms during the run; each step's and each SQL model's peak is the highest
-sample within its start and end in the run log (a spike shorter than 50 ms can be missed there, never
-in the run's peak). The run's wall
+peak RSS (`getrusage(RUSAGE_SELF).ru_maxrss`) is its own and not the generator's. The bench samples
+the run process's RSS every 50 ms from a helper process; each step's and each SQL model's peak is the
+highest sample within its start and end in the run log (a spike shorter than 50 ms can be missed
+there, never in the run's peak). The run's wall
 time excludes that process's start-up and imports (reported separately). DuckDB gets the threads
 and memory limit through the run's Deployment settings (pipelines/defs/deployment.py);
 polars (used by ingest to read the files) gets the same thread count through POLARS_MAX_THREADS.
@@ -36,7 +39,6 @@ import resource
 import shutil
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +53,7 @@ EXTRA_FILE = f"time_entries_{END_MONTH}_{NEXT_DAY.isoformat()}.csv"
 
 RERUN_LABEL = "nightly incremental run after one more day"
 FLOOR_LABEL = "floor: DuckDB read_csv + group by patient, month"
+LEDGER_LABEL = "ledger floor: land typed rows with file and row, latest version, minutes by month"
 
 
 @dataclass
@@ -79,6 +82,7 @@ class BenchResult:
     rerun: RunStats
     floor_seconds: float
     floor_groups: int
+    ledger_seconds: float  # ledger_floor: the least a pipeline that keeps a ledger does
     workdir: Path
     load_before: tuple[float, float, float] = (0.0, 0.0, 0.0)
     load_after: tuple[float, float, float] = (0.0, 0.0, 0.0)
@@ -92,30 +96,41 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
+# The sampler is a small process of its own: a thread of the measured process would wait for the
+# GIL while a step runs C code that holds it, and miss that step.
+_SAMPLER = """
+import os, sys, time
+page_mb, path, interval = os.sysconf("SC_PAGE_SIZE") / 2**20, f"/proc/{sys.argv[1]}/statm", float(sys.argv[2])
+with open(path) as statm:
+    while True:
+        statm.seek(0)
+        print(time.time(), int(statm.read().split()[1]) * page_mb, flush=True)
+        time.sleep(interval)
+"""
+
+
 class RssSampler:
-    """Samples this process's resident set size every `interval` seconds in a thread, while in a `with`."""
+    """Samples this process's resident set size every `interval` seconds from a helper process, while
+    in a `with`."""
 
     def __init__(self, interval: float = 0.05):
         self.interval = interval
         self.samples: list[tuple[float, float]] = []  # (time.time(), MB)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._page_mb = os.sysconf("SC_PAGE_SIZE") / 2**20
-
-    def _sample(self) -> None:
-        with open("/proc/self/statm") as statm:
-            while not self._stop.is_set():
-                statm.seek(0)
-                self.samples.append((time.time(), int(statm.read().split()[1]) * self._page_mb))
-                self._stop.wait(self.interval)
 
     def __enter__(self) -> RssSampler:
-        self._thread.start()
+        import subprocess
+
+        self._proc = subprocess.Popen(
+            [sys.executable, "-c", _SAMPLER, str(os.getpid()), str(self.interval)],
+            stdout=subprocess.PIPE, text=True,
+        )
+        self._proc.stdout.readline()  # sampling has started
         return self
 
     def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
+        self._proc.kill()
+        lines, _ = self._proc.communicate()
+        self.samples = [(float(t), float(mb)) for t, mb in (line.split() for line in lines.splitlines() if line)]
 
     def peaks(self, windows: dict[str, tuple[float, float]]) -> dict[str, float]:
         """name -> highest sample within its (start, end), for the windows that hold a sample."""
@@ -224,6 +239,42 @@ def floor_scan(files: list[Path], threads: int, memory_limit: str) -> tuple[floa
     return seconds, groups
 
 
+def ledger_floor(files: list[Path], threads: int, memory_limit: str, database: Path) -> float:
+    """Seconds for the least work any run that keeps a ledger does, in a warehouse file: land the
+    time entries typed, with their file and row number (what quarantine and corrections name), keep
+    the latest version of each entry_id, sum minutes by patient and month; then checkpoint. No rule,
+    no check, no output. The pipeline's full rebuild cannot go below this."""
+    import duckdb
+
+    database.unlink(missing_ok=True)
+    t0 = time.perf_counter()
+    with duckdb.connect(str(database), config={"threads": threads, "memory_limit": memory_limit}) as conn:
+        conn.execute(
+            """
+            create table landed as
+            select entry_id, patient_id, staff_id, try_cast(service_date as date) as service_date,
+                   try_cast(minutes as integer) as minutes, activity, program,
+                   try_cast(start_time as time) as start_time, try_cast(end_time as time) as end_time,
+                   try_cast(documented_at as date) as documented_at, encounter_id,
+                   filename as source_file, row_number() over () + 1 as source_row
+            from read_csv(?, header = true, all_varchar = true, filename = true)
+            """,
+            [[str(f) for f in files]],
+        )
+        conn.execute(
+            "create table latest as select * from landed"
+            " qualify row_number() over (partition by entry_id order by source_file desc, source_row desc) = 1"
+        )
+        conn.execute(
+            "create table minutes as select patient_id, date_trunc('month', service_date) as service_month,"
+            " sum(minutes) as minutes from latest group by all"
+        )
+        conn.execute("checkpoint")
+    seconds = time.perf_counter() - t0
+    database.unlink(missing_ok=True)
+    return seconds
+
+
 def run_bench(
     entries: int,
     workdir: Path,
@@ -260,6 +311,8 @@ def run_bench(
     say(f"full rebuild {rebuild.seconds:.1f} s, peak RSS {rebuild.peak_rss_mb:,.0f} MB")
     floor_seconds, floor_groups = floor_scan(month_files, threads, memory_limit)
     say(f"floor {floor_seconds:.2f} s")
+    ledger_seconds = ledger_floor(month_files, threads, memory_limit, workdir / "ledger-floor.duckdb")
+    say(f"ledger floor {ledger_seconds:.2f} s")
     extra = append_next_day(drop, counts["time_entries"])
     rerun = run_once(as_of=NEXT_DAY.isoformat(), **run)
     say(
@@ -280,6 +333,7 @@ def run_bench(
         rerun=rerun,
         floor_seconds=floor_seconds,
         floor_groups=floor_groups,
+        ledger_seconds=ledger_seconds,
         workdir=workdir,
         load_before=load_before,
         load_after=os.getloadavg(),
@@ -321,7 +375,9 @@ def format_result(r: BenchResult) -> str:
         f"{'full rebuild (Dagster job nightly, in-process)':<{w}} {r.rebuild.seconds:>9.2f} {r.rebuild.peak_rss_mb:>12,.0f}",
         f"{RERUN_LABEL:<{w}} {r.rerun.seconds:>9.2f} {r.rerun.peak_rss_mb:>12,.0f}",
         f"{FLOOR_LABEL:<{w}} {r.floor_seconds:>9.2f} {'':>12}",
+        f"{LEDGER_LABEL:<{w}} {r.ledger_seconds:>9.2f} {'':>12}",
         f"ratio full rebuild / floor: {r.ratio:.1f}x",
+        f"ratio ledger floor / floor: {r.ledger_seconds / r.floor_seconds:.1f}x (no full rebuild can go below it)",
         "",
         f"{'per Dagster step (seconds)':<56} {'full rebuild':>12} {'rerun':>9} {'share':>7} {'MB full':>9} {'MB rerun':>9}",
     ]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from pipelines.bench import FLOOR_LABEL, RERUN_LABEL, format_result, run_bench
+from pipelines.bench import FLOOR_LABEL, LEDGER_LABEL, RERUN_LABEL, format_result, run_bench
 from pipelines.cli import _cmd_bench, build_parser, main
 from pipelines.definitions import build_definitions
 from pipelines.defs.deployment import Deployment
@@ -32,6 +32,12 @@ def test_bench_prints_every_stage(tmp_path):
     rebuild = row("full rebuild (Dagster job nightly, in-process)")
     rerun = row(RERUN_LABEL)
     floor = row(FLOOR_LABEL)
+    ledger = row(LEDGER_LABEL)
+    assert len(ledger) == 1 and ledger[0] > 0
+    ledger_ratio = re.search(r"^ratio ledger floor / floor: ([0-9.]+)x \(no full rebuild can go below it\)$", out, re.MULTILINE)
+    assert ledger_ratio  # consistent with the printed seconds (rounded to 0.01 s)
+    assert (ledger[0] - 0.005) / (floor[0] + 0.005) - 0.1 <= float(ledger_ratio.group(1)) <= (ledger[0] + 0.005) / (floor[0] - 0.005) + 0.1
+    assert not list(tmp_path.glob("ledger-floor.duckdb*"))  # its warehouse is removed
     assert len(generation) == 1 and generation[0] > 0
     assert len(rebuild) == 2 and all(x > 0 for x in rebuild)  # seconds, peak RSS MB
     assert len(rerun) == 2 and all(x > 0 for x in rerun)
