@@ -1,7 +1,8 @@
 """What each dashboard page shows, read from the marts (sql/marts/): SQL only, one function per page.
 
 Every number on a page is a value held by a mart (mostly rpt_dashboard_headlines for the cards);
-these reads only choose the rows (filter, order, the top N by a mart's rank column). Tables come
+these reads only choose the rows (filter, order, the top N by a mart's rank column). Every ORDER BY
+ends with the mart's grain, so no page depends on the order rows were written in. Tables come
 back as lists of rows (dicts), one-row marts as a `Row` (None for a missing column or an empty
 mart), and the frames the figures draw as polars frames. Only reads, so a read-only connection is
 enough; a missing mart raises duckdb.CatalogException.
@@ -96,7 +97,7 @@ def worklist(conn: duckdb.DuckDBPyConnection, limit: int) -> dict[str, Any]:
         "cm_options": rows(conn, f"select distinct care_manager_id, care_manager_name {top}"
                                  " and fold_reason is null order by care_manager_id nulls last"),
         "not_improving": rows(conn, "select * from fct_outcome_episodes where not_improving_without_review"
-                                    " order by care_manager_id nulls last, baseline_date, patient_id"),
+                                    " order by care_manager_id nulls last, baseline_date, patient_id, program, episode_number"),
     }
 
 
@@ -164,7 +165,8 @@ def payments(conn: duckdb.DuckDBPyConnection, limit: int) -> dict[str, Any]:
                             f" limit {int(limit)}"),
         "aging_count": count(conn, aging),
         "gap": rows(conn, "select * from fct_revenue_gap_post_submission"
-                          " order by service_month desc nulls first, amount desc nulls first"),
+                          " order by service_month desc nulls first, amount desc nulls first, payer_id nulls first,"
+                          " reason nulls first"),
     }
 
 

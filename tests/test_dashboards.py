@@ -493,6 +493,26 @@ def test_100000_patients_and_3000_care_managers_do_not_make_huge_pages(tmp_path:
     assert re.search(r"\(top 30 of 3,00\d\)", page(tmp_path / "site", "worklist.html"))
 
 
+def test_every_page_is_the_same_whatever_the_row_order_of_the_tables_it_reads(tmp_path: Path):
+    # ties in a page's sort (two payers with the same post-submission gap in one month; one patient's
+    # two episodes with the same care manager and baseline date) must not leave the order to the rows
+    rows = {
+        **ROWS,
+        "fct_revenue_gap_post_submission": [("medicare", D(2026, 8, 1), "denied", 1, 100),
+                                            ("acme", D(2026, 8, 1), "denied", 1, 100),
+                                            ("acme", D(2026, 8, 1), "no_answer", 1, 100)],
+        "fct_outcome_episodes": [*OUTCOME_EPISODES,
+                                 ("PAT-STUCK", "bhi", 1, "FAC-A", "CM-1", "gad7", D(2026, 6, 2), 15.0, D(2026, 9, 1),
+                                  14.0, 0.07, None, True, 140, True)],
+    }
+    pages = []
+    for name, order in (("as-built", rows), ("reversed", {t: r[::-1] for t, r in rows.items()})):
+        render(build_warehouse(tmp_path / f"{name}.duckdb", order), tmp_path / name)
+        pages.append({page_name: page(tmp_path / name, page_name) for page_name in PAGES})
+    assert pages[0] == pages[1]
+    assert len(tbody_rows(pages[0]["payments.html"], "post-submission-gap")) == 3
+
+
 def test_long_payment_and_late_documentation_tables_show_the_first_rows_and_say_of_how_many(tmp_path: Path):
     # a warehouse before any 835 can hold millions of claims without an answer: the page reads only
     # the rows it shows (the 10M bench read 1.9M rows into memory here) and says how many there are
