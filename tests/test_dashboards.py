@@ -495,9 +495,19 @@ def test_100000_patients_and_3000_care_managers_do_not_make_huge_pages(tmp_path:
 
 def test_every_page_is_the_same_whatever_the_row_order_of_the_tables_it_reads(tmp_path: Path):
     # ties in a page's sort (two payers with the same post-submission gap in one month; one patient's
-    # two episodes with the same care manager and baseline date) must not leave the order to the rows
+    # two episodes with the same care manager and baseline date; two enrollments of one patient and
+    # program in the open month; one patient-month's gap under two payers) must not leave the order
+    # to the rows
     rows = {
         **ROWS,
+        "fct_near_threshold": [*NEAR,
+                               ("FAC-A", "PAT-TWIN", "MCR", "cocm", "CM-1", 30, "", 0.0, "99492", 70, 40, 11, 55.0, "",
+                                "subsequent", "E-TWIN-1"),
+                               ("FAC-A", "PAT-TWIN", "MCR", "cocm", "CM-1", 30, "", 0.0, "99492", 70, 40, 11, 55.0,
+                                "missing consent", "subsequent", "E-TWIN-2")],
+        "fct_revenue_gap": [*GAP,
+                            ("FAC-A", "PAT-TWIN", "MCR", "cocm", D(2026, 8, 1), "near_miss", 10, 50.0),
+                            ("FAC-A", "PAT-TWIN", "ACME", "cocm", D(2026, 8, 1), "missing_consent", 10, 50.0)],
         "fct_revenue_gap_post_submission": [("medicare", D(2026, 8, 1), "denied", 1, 100),
                                             ("acme", D(2026, 8, 1), "denied", 1, 100),
                                             ("acme", D(2026, 8, 1), "no_answer", 1, 100)],

@@ -65,7 +65,7 @@ final as (
         end as fold_reason,
         row_number() over (
             order by dollars_gained desc nulls last, minutes_needed nulls last, days_left,
-                facility_id, patient_id, program
+                facility_id, patient_id, program, enrollment_id
         ) as worklist_rank,
         enrollment_id,
         service_month
