@@ -258,12 +258,15 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 def _cmd_explain(args: argparse.Namespace) -> int:
     from pipelines.outputs.explain import NotFound, explain
+    from pipelines.safety import reading_warehouse
 
     if not args.warehouse.exists():
         print(f"bhi explain: no warehouse at {args.warehouse}", file=sys.stderr)
         return 1
     try:
-        print(explain(args.warehouse, args.patient, args.month))
+        with reading_warehouse(args.warehouse, "bhi explain"):
+            text = explain(args.warehouse, args.patient, args.month)
+        print(text)
     except NotFound as exc:
         print(f"bhi explain: {exc}", file=sys.stderr)
         return 1
@@ -275,27 +278,27 @@ def _cmd_evidence(args: argparse.Namespace) -> int:
     import duckdb
 
     from pipelines.outputs.exports import NoEvidence, write_evidence_month
-    from pipelines.safety import output_umask
+    from pipelines.safety import last_run_published, output_umask, reading_warehouse
     from pipelines.warehouse.database import table_exists
 
     warehouse = args.warehouse or args.out / "warehouse.duckdb"
     if not warehouse.is_file():
         print(f"bhi evidence: no warehouse at {warehouse}: run `bhi run` first (or pass --warehouse)", file=sys.stderr)
         return 1
-    try:
-        conn = duckdb.connect(str(warehouse), read_only=True)
-    except duckdb.IOException as exc:
-        if "lock" not in str(exc).lower():
-            raise
-        print(f"bhi evidence: warehouse {warehouse} is being written by a run (DuckDB's lock); try again when it"
-              " finishes", file=sys.stderr)
-        return 1
-    with conn:
+    with reading_warehouse(warehouse, "bhi evidence"), duckdb.connect(str(warehouse), read_only=True) as conn:
         as_of = None
         if table_exists(conn, "fct_claim_evidence") and table_exists(conn, "run_parameters"):
             as_of = conn.sql("select any_value(as_of) from run_parameters").fetchall()[0][0]
         if as_of is None:
             print(f"bhi evidence: {warehouse} holds no evidence trail: no `bhi run` finished on it", file=sys.stderr)
+            return 1
+        if not last_run_published(conn):  # a failed or killed run: its tables are not the published outputs'
+            print(
+                f"bhi evidence: the last run on {warehouse} (as of {as_of}) did not publish (it failed or was"
+                " killed): its evidence is not that of the published claims; nothing written. Run `bhi run`"
+                " again (or `bhi restore`)",
+                file=sys.stderr,
+            )
             return 1
         target = args.to or args.out / EVIDENCE_DIR / f"claim_evidence_{args.month}_as_of_{as_of}.csv"
         try:

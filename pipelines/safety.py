@@ -245,6 +245,31 @@ def acquire_run_lock(warehouse: Path, holder: str = "") -> bool:
     return True
 
 
+@contextlib.contextmanager
+def reading_warehouse(warehouse: Path, command: str):
+    """Hold the run lock shared while `command` reads the warehouse outside a run (`bhi evidence`,
+    `bhi explain`): a run holds it exclusively from its first step to its last, but opens the file only
+    step by step, so without the lock a read could see half a run (this run's as-of date, last run's
+    evidence) and its read-only connection would make the run's next step fail to open the file.
+    Readers do not exclude each other. Raises WarehouseLockedError while a run holds it."""
+    path = lock_path(Path(os.path.abspath(warehouse)))
+    if str(path) in _HELD:  # this process runs on it
+        yield
+        return
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, output_modes()[0])
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise WarehouseLockedError(
+                f"warehouse {warehouse} is being written by a run{_holder(path)}: {command} read nothing;"
+                " try again when that run finishes"
+            ) from None
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the flock
+
+
 def release_run_lock(warehouse: Path) -> None:
     key = str(lock_path(Path(os.path.abspath(warehouse))))
     held = _HELD.get(key)
@@ -314,7 +339,7 @@ def _damaged(warehouse: Path, exc: Exception) -> WarehouseDamagedError:
     )
 
 
-def _published(conn) -> bool:
+def last_run_published(conn) -> bool:
     """True when the run that last wrote run parameters also published (see pipelines/outputs/publication.py)."""
     tables = {r[0] for r in conn.sql("select table_name from duckdb_tables()").fetchall()}
     if not {"run_parameters", "publications"} <= tables:
@@ -363,7 +388,7 @@ def keep_copy(warehouse: Path, keep: int, connect) -> Copy | None:
     try:
         with disk_errors(warehouse, "checkpointing the warehouse"):
             conn.execute("checkpoint")
-            published = _published(conn)
+            published = last_run_published(conn)
     except duckdb.Error as exc:
         conn.close()
         raise _damaged(warehouse, exc) from exc

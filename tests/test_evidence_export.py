@@ -8,10 +8,13 @@ from __future__ import annotations
 import csv
 import os
 import stat
+import subprocess
+import sys
 
 import duckdb
 import pytest
 
+from conftest import REPO_ROOT, copy_sample_run
 from pipelines.cli import main
 from pipelines.outputs.exports import EXPORTS, MANIFEST, RETIRED_EVIDENCE_DIR, write_exports
 from pipelines.outputs.publication import PUBLICATIONS, current_folder, publish, staging_folder
@@ -143,6 +146,51 @@ def test_bhi_evidence_fails_in_one_line_without_evidence_or_warehouse(sample_run
     duckdb.connect(str(tmp_path / "empty.duckdb")).close()  # a warehouse no run finished on
     assert main(["evidence", "--out", str(tmp_path), "--warehouse", str(tmp_path / "empty.duckdb"), "--month", "2026-09"]) == 1
     assert "holds no evidence trail: no `bhi run` finished on it" in capsys.readouterr().err
+
+
+def test_bhi_evidence_reads_only_the_published_run_and_never_while_a_run_writes(sample_run, tmp_path, capsys):
+    # a run opens the warehouse step by step: between two steps a read-only reader would see this
+    # run's as-of date with last night's evidence, and make the run's next step fail to open the file
+    out = copy_sample_run(sample_run, tmp_path / "out")
+    warehouse, target = out / "warehouse.duckdb", tmp_path / "e.csv"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_RUN_LOCK, str(warehouse)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True, cwd=REPO_ROOT)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        capsys.readouterr()
+        for command in (["evidence", "--out", str(out), "--month", "2026-09", "--to", str(target)],
+                        ["explain", "--warehouse", str(warehouse), "--patient", "P0001", "--month", "2026-09"]):
+            assert main(command) == 1
+            err = capsys.readouterr().err.strip().splitlines()
+            assert len(err) == 1 and f"warehouse {warehouse} is being written by a run" in err[0], err
+            assert f"process {holder.pid}: test holder" in err[0] and "try again when that run finishes" in err[0]
+        assert not target.exists()
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=30)
+    # readers do not exclude each other, and the lock is free again
+    assert main(["evidence", "--out", str(out), "--month", "2026-09", "--to", str(target)]) == 0
+    # a run that did not publish (failed, killed) left its tables: not the published claims' evidence
+    target.unlink()
+    with duckdb.connect(str(warehouse)) as conn:
+        conn.execute("update run_parameters set run_id = 'a-run-that-was-killed'")
+    capsys.readouterr()
+    assert main(["evidence", "--out", str(out), "--month", "2026-09", "--to", str(target)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"bhi evidence: the last run on {warehouse} (as of 2026-10-20) did not publish (it failed or was"
+                   " killed): its evidence is not that of the published claims; nothing written. Run `bhi run`"
+                   " again (or `bhi restore`)"]
+    assert not target.exists()
+
+
+HOLD_RUN_LOCK = """
+import sys
+from pathlib import Path
+from pipelines.safety import acquire_run_lock
+acquire_run_lock(Path(sys.argv[1]), "test holder")
+print("ready", flush=True)
+sys.stdin.read()
+"""
 
 
 # --------------------------------------------------------------------------- the folder earlier versions published
