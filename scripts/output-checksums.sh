@@ -12,7 +12,8 @@ repo="$(cd "$(dirname "$0")/.." && pwd)"
 python="${BHI_PYTHON:-$repo/.venv/bin/python}"
 out="$(cd "$1" && pwd)"
 cd "$out"
-find -L . -type f ! -path './.publications/*' ! -name '*.duckdb*' ! -name '*.lock' ! -name manifest.csv \
+# (<out>/evidence/ holds files a user wrote with `bhi evidence`: no published output)
+find -L . -type f ! -path './.publications/*' ! -path './evidence/*' ! -name '*.duckdb*' ! -name '*.lock' ! -name manifest.csv \
     | LC_ALL=C sort | while read -r f; do
     case "$f" in
         ./claim_evidence/*) printf '%s  %s\n' "$(LC_ALL=C sort "$f" | sha256sum | cut -d' ' -f1)" "$f" ;;

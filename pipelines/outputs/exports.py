@@ -40,9 +40,13 @@ MANIFEST = "manifest.csv"
 
 def evidence_month_query(month: str) -> str:
     """One service month's evidence (YYYY-MM) in reading order: each patient-month top-down (outcome,
-    gates, thresholds, entries), the remaining columns breaking ties so the file is the same every time."""
+    gates, thresholds, entries), the remaining columns breaking ties so the file is the same every time.
+    The month is chosen on the table's date column, before the export formats it (a CTE named like the
+    table), so DuckDB skips the other months instead of formatting all ~30M rows at 10M entries."""
     return (
-        f"select * from ({EVIDENCE_QUERY}) where service_month = '{month}'"
+        "with fct_claim_evidence as"
+        f" (select * from main.fct_claim_evidence where service_month = date '{month}-01')"
+        f" select * from ({EVIDENCE_QUERY})"
         " order by patient_id, program, sort_order, item, section, status, minutes, detail"
     )
 
