@@ -352,8 +352,8 @@ def _land_native(
         params = [v for n, path in zip(natives, paths) for v in (n.label, path)]
         try:
             conn.execute(f"insert into _landing_{spec.name} " + " union all ".join(f"({q})" for q in selects), params)
-        except duckdb.Error:
-            return False
+        except duckdb.InvalidInputException:  # a malformed record (strict mode, overflow_sql): the batched reader
+            return False  # reads the file; anything else (memory, disk, an option DuckDB no longer knows) is raised
     return True
 
 
