@@ -44,8 +44,7 @@ from pathlib import Path
 import polars as pl
 
 from pipelines.ingest import readers
-from pipelines.ingest.extract_format import TABLES
-from pipelines.ingest.profiles import Profile, normalise_header
+from pipelines.ingest.profiles import Profile, maps_values, normalise_header
 
 UTF8 = ("utf-8", "utf-8-sig")  # codecs' names of the encodings DuckDB reads as delivered
 
@@ -63,24 +62,11 @@ class NativeCsv:
     quoted: bool  # the file holds quote characters
 
 
-def changes_values(profile: Profile | None, table: str) -> bool:
-    """Does the profile map values of `table` (value maps, formats, defaults, minutes)?"""
-    if profile is None:
-        return False
-    tp = profile.table(table)
-    types = {c.name: c.type for c in TABLES[table].columns}
-    formats = any(
-        tp.formats.get(name) or profile.formats.get(typ) or (typ == "timestamp" and profile.formats.get("date"))
-        for name, typ in types.items()
-    )
-    return bool(tp.values or tp.defaults or tp.minutes or formats)
-
-
 def plan(path: Path, table: str, profile: Profile | None = None) -> NativeCsv | None:
     """The way DuckDB reads this CSV file, or None when the file must be read by `iter_parts`
     (not a plain CSV file, a profile that maps values, a file that is not well-formed). Raises
     ExtractError for what `iter_parts` would reject (an encoding error, missing required columns)."""
-    if path.suffix.lower() in (".parquet", ".xlsx", ".ndjson") or changes_values(profile, table):
+    if path.suffix.lower() in (".parquet", ".xlsx", ".ndjson") or maps_values(profile, table):
         return None
     try:
         if path.stat().st_size == 0 or readers.outside_link(path):

@@ -416,6 +416,24 @@ def select_columns(df: pl.DataFrame, table: str, profile: Profile | None) -> pl.
     return df.select(exprs)
 
 
+def _column_formats(profile: Profile, tp, column: str, typ: str):
+    """The formats a column is read with: its own, else its type's; a timestamp column (documented_at)
+    without timestamp formats is read with the date formats."""
+    return tp.formats.get(column) or profile.formats.get(typ) or (
+        profile.formats.get("date") if typ == "timestamp" else None
+    )
+
+
+def maps_values(profile: Profile | None, table: str) -> bool:
+    """Does apply_profile change values of `table` (defaults, value maps, formats, minutes)? A table it
+    leaves as delivered can be landed by DuckDB's reader (native_csv.plan)."""
+    if profile is None:
+        return False
+    tp = profile.table(table)
+    formats = any(_column_formats(profile, tp, c.name, c.type) for c in TABLES[table].columns)
+    return bool(tp.values or tp.defaults or tp.minutes or formats)
+
+
 def apply_profile(df: pl.DataFrame, table: str, profile: Profile | None) -> pl.DataFrame:
     """Text transforms on canonical String columns: defaults, value maps, date/time formats, minutes."""
     spec = TABLES[table]
@@ -440,10 +458,7 @@ def apply_profile(df: pl.DataFrame, table: str, profile: Profile | None) -> pl.D
                 list(mapping), list(mapping.values()), default=e, return_dtype=pl.String
             )
         typ = types.get(column, "")
-        # a timestamp column (documented_at) is read with the timestamp formats, else the date formats
-        fmts = tp.formats.get(column) or profile.formats.get(typ) or (
-            profile.formats.get("date") if typ == "timestamp" else None
-        )
+        fmts = _column_formats(profile, tp, column, typ)
         if fmts:
             e = _reformat(e, fmts, types[column])
         if column == "minutes" and tp.minutes and tp.minutes.duration:
