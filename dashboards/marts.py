@@ -91,7 +91,7 @@ def worklist(conn: duckdb.DuckDBPyConnection, limit: int) -> dict[str, Any]:
         "open_month": one(conn, "select open_month from rpt_run_summary")["open_month"],
         "h": one(conn, "select * from rpt_dashboard_headlines"),
         "care_managers": frame(conn, "select * from rpt_outreach_summary"),
-        "shown": frame(conn, f"select count(*) as n {top}").item(),
+        "shown": count(conn, top),
         "active": rows(conn, f"select * {top} and fold_reason is null order by worklist_rank"),
         "folded": rows(conn, f"select * {top} and fold_reason is not null order by worklist_rank"),
         "cm_options": rows(conn, f"select distinct care_manager_id, care_manager_name {top}"
@@ -111,7 +111,7 @@ def outreach(conn: duckdb.DuckDBPyConnection, limit: int, care_managers: int, pl
         "h": one(conn, "select * from rpt_dashboard_headlines"),
         "summary": frame(conn, "select * from rpt_outreach_summary"),
         "has_plan": plan.height > 0,
-        "candidates": frame(conn, "select count(*) from rpt_outreach_summary where candidates > 0").item(),
+        "candidates": count(conn, "from rpt_outreach_summary where candidates > 0"),
         "care_managers": shown,
         "plans": [
             (cm, plan.filter(pl.col("care_manager_id").is_null() if cm["care_manager_id"] is None

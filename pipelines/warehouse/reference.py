@@ -84,6 +84,12 @@ REFERENCE_KEYS = {
 KEY_PROBLEMS_SHOWN = 20
 
 
+def _first_problems(problems: list[str]) -> list[str]:
+    """The first KEY_PROBLEMS_SHOWN problems, then how many more."""
+    more = len(problems) - KEY_PROBLEMS_SHOWN
+    return problems[:KEY_PROBLEMS_SHOWN] + ([f"... and {more} more"] if more > 0 else [])
+
+
 def validate_keys(conn: duckdb.DuckDBPyConnection, stem: str, table: str) -> None:
     """Raise ReferenceDataError naming the rows of `<stem>.csv` that share its key (REFERENCE_KEYS);
     in a file with effective_from / effective_to, the rows of one key whose periods overlap (inclusive;
@@ -120,9 +126,7 @@ def validate_keys(conn: duckdb.DuckDBPyConnection, stem: str, table: str) -> Non
         ).fetchall()
     ]
     if problems:
-        shown = problems[:KEY_PROBLEMS_SHOWN] + (
-            [f"... and {len(problems) - KEY_PROBLEMS_SHOWN} more"] if len(problems) > KEY_PROBLEMS_SHOWN else []
-        )
+        shown = _first_problems(problems)
         rule = "in force on one day" if dated else "at most"
         raise ReferenceDataError(
             f"{stem}.csv: two rows for " + "; ".join(shown) + f": one row per {'/'.join(key)} {rule}"
@@ -183,8 +187,7 @@ def validate_fee_schedule(conn: duckdb.DuckDBPyConnection, table: str = "ref_fee
         ).fetchall()
     ]
     if problems:
-        shown = problems[:20] + ([f"... and {len(problems) - 20} more"] if len(problems) > 20 else [])
-        raise ReferenceDataError("fee_schedule.csv: " + "; ".join(shown))
+        raise ReferenceDataError("fee_schedule.csv: " + "; ".join(_first_problems(problems)))
 
 
 def reference_tables(reference_dir: Path = DEFAULT_REFERENCE_DIR) -> list[str]:
