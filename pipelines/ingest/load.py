@@ -309,11 +309,13 @@ def _land(
     instruments = _instruments(conn) if spec.name == "assessments" else None
     errors = []
     natives: list[native_csv.NativeCsv] = []
+    rejected: set[Path] = set()  # files the plan found unreadable (an encoding error): not read again
     for path in files:
         try:
             native = native_csv.plan(path, spec.name, profile)
         except ExtractError as exc:
             errors.append(str(exc))
+            rejected.add(path)
             continue
         if native is not None:
             natives.append(native)
@@ -322,7 +324,7 @@ def _land(
         natives = [n for n in natives if _land_native(conn, spec, [n], seq)]
     done = {n.path for n in natives}
     for path in files:
-        if path in done or any(e.startswith(f"{path}:") for e in errors):
+        if path in done or path in rejected:
             continue
         try:
             for part in iter_parts(path, spec.name, profile, instruments):
