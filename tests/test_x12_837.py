@@ -8,6 +8,7 @@ import stat
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from conftest import Drop, write_csv
 from pipelines.ingest.load import load_drop
@@ -189,6 +190,39 @@ def test_rerun_sends_nothing_then_correction_is_a_replacement_and_removal_a_void
     ledger = conn.sql("select frequency_code, count(*) from x12_claim_submissions group by 1 order by 1").fetchall()
     assert ledger == [("1", 2), ("7", 1), ("8", 1)]
     assert submit_month(conn, out, "2026-02") == []  # the void is not sent twice
+
+
+@pytest.mark.parametrize("traces, files, icn", [
+    (("T1", "T2"), ("a", "b"), "ICN-B"),  # two deliveries: the later one's
+    (("T2", "T1"), ("a", "b"), "ICN-B"),
+    (("T2", "T1"), ("a", "a"), "ICN-A"),  # one delivery: the higher trace number's
+])
+def test_a_replacement_references_the_control_number_of_the_later_of_two_same_day_payments(
+    drop, build, tmp_path, traces, files, icn
+):
+    """Two payments of P1's February claim dated the same day: the replacement claim (REF*F8) names
+    the payer's control number by the rule of fct_claim_payments, whatever the row order."""
+    two_patients(drop)
+    demographics(drop, ["P1", "P2"])
+    conn = build(drop, "2026-03-15", every_model=True)
+    out = tmp_path / "out" / "month_end"
+    submit_month(conn, out, "2026-02")
+    (claim_id,), = conn.sql("select distinct claim_id from fct_x12_claim_lines"
+                            " where patient_id = 'P1' and service_month = '2026-02-01'").fetchall()
+    payments: dict[str, list[dict]] = {}
+    for suffix, trace, control_number in zip(files, traces, ("ICN-A", "ICN-B")):
+        payments.setdefault(suffix, []).append({
+            "trace_number": trace, "claim_index": 1, "payer_edi_id": "MCR01", "payment_date": "2026-03-20",
+            "claim_id": claim_id, "claim_status": "1", "charge": "360", "paid": "200", "patient_responsibility": "50",
+            "payer_claim_control_number": control_number, "member_id": "1EG4TE5MK01"})
+    for suffix, rows in payments.items():
+        write_csv(drop.folder / f"remittance_claims_{suffix}.csv", rows)
+    drop.log("P1", "2026-02-27", 30)  # a late entry: P1's February claim is replaced
+    write_csv(drop.folder / "time_entries_zz_late.csv", [e for e in drop.entries if e["service_date"] == "2026-02-27"])
+    rebuild(conn, drop.folder, "2026-03-21")
+    (sent,) = submit_month(conn, out, "2026-02")
+    assert claims_in(sent.content) == {claim_id: "7"}
+    assert f"REF*F8*{icn}~" in sent.content
 
 
 def test_the_sample_837p_passes_pyx12_and_its_835s_reconcile(sample_run, tmp_path):
