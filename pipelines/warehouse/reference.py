@@ -46,6 +46,13 @@ FORCED_TYPES = {
     "patient_coinsurance_share": "double",
     "outcome_measure": "boolean",
     "remission_below": "integer",
+    "published": "boolean",
+    "display_order": "integer",
+    "index_above": "integer",
+    "anchor_months": "integer",
+    "window_from_days": "integer",
+    "window_to_days": "integer",
+    "response_reduction": "double",
 }
 
 
@@ -72,6 +79,9 @@ REFERENCE_KEYS = {
     "facility_types": ("facility_type",),
     "instruments": ("instrument",),
     "modifiers": ("payer_id", "code", "modifier"),
+    "outcome_exclusions": ("exclusions", "code_prefix"),
+    "outcome_instruments": ("code_prefix",),
+    "outcome_measures": ("measure",),
     "payer_edi": ("payer_id",),
     "payers": ("payer_id",),
     "programs": ("program",),
