@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 from conftest import Drop, write_csv
+from pipelines.defs.checks import PROGRAM_COSTS_NOT_IN_ROI
 from pipelines.warehouse.reference import DEFAULT_REFERENCE_DIR
 
 
@@ -154,6 +155,8 @@ def test_a_program_cost_in_a_month_without_patients_lands_in_the_roi(drop: Drop,
     facility = conn.sql("select other_cost from rpt_program_roi_facility where facility_id = 'F1'").fetchall()
     assert facility == [(2600.0,)]
     assert conn.sql("select sum(amount) from stg_program_costs").fetchall() == [(2600,)]
+    # the asset check that guards it (old code: 1 facility-month, $2,000 missing)
+    assert conn.sql(PROGRAM_COSTS_NOT_IN_ROI).fetchall() == [(0, 0)]
 
 
 def test_fees_are_those_in_force_at_month_end(drop: Drop, build, tmp_path):
