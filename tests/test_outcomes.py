@@ -243,6 +243,8 @@ def published(tmp_path_factory):
     patient("IDX10", [(after(0), 10), (after(150), 3)])
     # discharged goals met on day 99, PHQ-9 of 3 on day 180: inside the windows fixed from the index
     patient("DISCH", [(after(0), 20), (after(180), 3)], months=range(1, 5), discharged_on=after(99))
+    # discharged on day 149, PHQ-9 of 3 the day after (inside the DRR-E window, days 120-240)
+    patient("DISCH1", [(after(0), 20), (after(150), 3)], months=range(1, 6), discharged_on=after(149))
     # look-back: a score 7 days before the enrollment is the baseline, 8 days before is not; across a
     # month boundary as within a month
     # (their service begins in April: the index event is the enrollment, not the first month of service)
@@ -286,6 +288,9 @@ def test_a_score_after_discharge_inside_the_window_counts(published):
     assert (row["result"], row["result_date"]) == ("met", INDEX + dt.timedelta(days=180))
     assert measure(published, "DISCH", "nqf1884_response_6m")["result"] == "met"
     assert episode(published, "DISCH")["discharged_on"] == INDEX + dt.timedelta(days=99)
+    row = measure(published, "DISCH1", "drre_remission")
+    assert (row["result"], row["result_date"]) == ("met", INDEX + dt.timedelta(days=150))
+    assert episode(published, "DISCH1")["episode_end"] == INDEX + dt.timedelta(days=149)
 
 
 def test_a_score_7_days_before_enrollment_is_the_baseline(published):
@@ -344,16 +349,16 @@ def test_measure_counts_by_care_manager_and_month_of_index(published):
         " from rpt_outcome_measures where measure = 'drre_remission' and grouping_level in ('total', 'index_month')"
         " order by grouping_level, index_month nulls first"
     ).fetchall()
-    # depression patients indexed in January: IDX10, DISCH, LATEBIP met, BIPOLAR excluded, DXDEP and the
-    # four Y12* not met (no score 120-240 days after the index); LBX indexed in February, LB7 / LB8 in
-    # March, not met; IDX9 without an index
-    assert rows == [("index_month", None, 0, 0, 0, 1), ("index_month", "2025-01", 3, 8, 1, 0),
+    # depression patients indexed in January: IDX10, DISCH, DISCH1, LATEBIP met, BIPOLAR excluded, DXDEP
+    # and the four Y12* not met (no score 120-240 days after the index); LBX indexed in February, LB7 /
+    # LB8 in March, not met; IDX9 without an index
+    assert rows == [("index_month", None, 0, 0, 0, 1), ("index_month", "2025-01", 4, 9, 1, 0),
                     ("index_month", "2025-02", 0, 1, 0, 0), ("index_month", "2025-03", 0, 2, 0, 0),
-                    ("total", None, 3, 11, 1, 1)]
+                    ("total", None, 4, 12, 1, 1)]
     by_care_manager = published.execute(
         "select care_manager_id, care_manager_name, met, denominator from rpt_outcome_measures"
         " where measure = 'drre_remission' and grouping_level = 'care_manager'").fetchall()
-    assert by_care_manager == [("CM1", None, 3, 11)]
+    assert by_care_manager == [("CM1", None, 4, 12)]
 
 
 # --------------------------------------------------------------------------- the bundled sample
