@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import shutil
 
 import duckdb
 import polars as pl
 import pytest
 
 from dashboards.render import n_of
+from pipelines.warehouse.reference import DEFAULT_REFERENCE_DIR, ReferenceDataError, seed_reference
 from tests.conftest import SAMPLE_DIR, Drop, build_warehouse
 
 BASELINE = dt.date(2026, 1, 5)
@@ -393,3 +395,15 @@ def test_the_sample_roi_other_cost_is_every_program_cost_of_its_months(sample_ru
     closed.columns = ["month", "facility_id", "other_cost"]
     expected = costs.filter(pl.col("month").is_in(closed["month"].unique().to_list()))
     assert round(closed["other_cost"].sum(), 2) == round(expected["amount"].sum(), 2)
+
+
+def test_a_measure_row_that_cannot_be_judged_stops_the_seed(tmp_path):
+    # a typo in result_kind would otherwise judge every patient not met, silently
+    ref = tmp_path / "reference"
+    shutil.copytree(DEFAULT_REFERENCE_DIR, ref)
+    path = ref / "outcome_measures.csv"
+    path.write_text(path.read_text().replace("drre_remission,5,Depression remission (4-8 months),patient,true,phq9,"
+                                             "depression,remission,", "drre_remission,5,Depression remission (4-8 months),"
+                                             "patient,true,phq9,depression,remision,"))
+    with duckdb.connect() as conn, pytest.raises(ReferenceDataError, match="drre_remission: result_kind must be one of"):
+        seed_reference(conn, ref)
