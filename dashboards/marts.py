@@ -27,8 +27,11 @@ SITE_MARTS = (
     "fct_compliance_quarantine", "rpt_program_roi_assumptions", "fct_run_health",
     "fct_run_health_sources", "fct_month_completeness", "rpt_outcomes_summary", "fct_outcome_episodes",
     "fct_outcome_discharges", "rpt_payments_summary", "fct_remittance_denials", "fct_denial_worklist",
-    "fct_remittance_aging", "fct_revenue_gap_post_submission",
+    "fct_remittance_aging", "fct_revenue_gap_post_submission", "rpt_outcome_measures",
 )
+# the published outcome measures of all patients (rpt_outcome_measures), in the reference's order
+PUBLISHED_MEASURES = ("select * from rpt_outcome_measures where grouping_level = 'total' and published"
+                      " order by display_order nulls last, measure")
 # the drill-down pages (explain/) read the evidence trail as `bhi explain` does
 DRILLDOWN_TABLES = ("fct_patient_months", "fct_claim_evidence", "int_time_entries_classified")
 
@@ -80,6 +83,7 @@ def index(conn: duckdb.DuckDBPyConnection) -> dict[str, Any]:
         "monthly": frame(conn, "select * from rpt_program_roi_monthly"),
         "pay": one(conn, "select * from rpt_payments_summary where grouping_level = 'total'"),
         "o": one(conn, "select * from rpt_outcomes_summary where grouping_level = 'total'"),
+        "published": rows(conn, PUBLISHED_MEASURES),
     }
 
 
@@ -140,6 +144,7 @@ def roi(conn: duckdb.DuckDBPyConnection) -> dict[str, Any]:
                                  " order by is_total nulls last, facility_id nulls last"),
         "assumptions": rows(conn, "select * from rpt_program_roi_assumptions order by sort_order nulls first"),
         "o": one(conn, "select * from rpt_outcomes_summary where grouping_level = 'total'"),
+        "published": rows(conn, PUBLISHED_MEASURES),
     }
 
 
@@ -171,8 +176,16 @@ def payments(conn: duckdb.DuckDBPyConnection, limit: int) -> dict[str, Any]:
 
 
 def outcomes(conn: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    """The operational measures per episode (rpt_outcomes_summary) and the published measures per
+    patient (rpt_outcome_measures: every group has a row per measure, in display order)."""
     level = "select * from rpt_outcomes_summary where grouping_level = "
+    measures = "select * from rpt_outcome_measures where grouping_level = "
+    by_measure = " order by group_key nulls last, display_order nulls last, measure"
     return {
+        "measures": rows(conn, f"{measures}'total' order by display_order nulls last, measure"),
+        "measures_by_facility": rows(conn, f"{measures}'facility'{by_measure}"),
+        "measures_by_care_manager": rows(conn, f"{measures}'care_manager'{by_measure}"),
+        "measures_by_index_month": rows(conn, f"{measures}'index_month'{by_measure}"),
         "summary": frame(conn, "select * from rpt_outcomes_summary"),
         "total": one(conn, f"{level}'total'"),
         "months": rows(conn, f"{level}'month' order by service_month desc nulls first"),

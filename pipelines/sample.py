@@ -455,10 +455,14 @@ def write_sample(
     as_day = _draw_day(arng, lo[as_p, as_m], hi[as_p, as_m])
     as_order = np.lexsort((as_p, as_day))
     as_p, as_day = as_p[as_order], as_day[as_order]
-    # Score trajectories (docs/outcomes.md): one instrument per patient (GAD-7 for 30%), a baseline of
-    # 10 or more (the usual CoCM entry score), and an improvement reached over ten weeks: about 45%
-    # respond (a 50-90% drop), 35% improve partly, 20% do not; +-1 point of noise on every score.
-    p_gad = arng.random(N) < 0.3
+    # Score trajectories (docs/outcomes.md): one instrument per patient, the one of the diagnosis
+    # (data/reference/outcome_instruments.csv: GAD-7 for an anxiety diagnosis F41.x, PHQ-9 for
+    # depression F32 / F33; for the other diagnoses (F43.x) GAD-7 for 30%), a baseline of 10 or more
+    # (the usual CoCM entry score), and an improvement reached over ten weeks: about 45% respond (a
+    # 50-90% drop), 35% improve partly, 20% do not; +-1 point of noise on every score.
+    p_dx = np.asarray(_DIAGNOSES)[p_diag]
+    p_gad = np.where(np.char.startswith(p_dx, "F41"), True,
+                     np.where(np.char.startswith(p_dx, "F43"), arng.random(N) < 0.3, False))
     kind = arng.random(N)
     partly = np.where(kind < 0.80, arng.uniform(0.15, 0.49, N), arng.uniform(-0.15, 0.1, N))
     improvement = np.where(kind < 0.45, arng.uniform(0.5, 0.9, N), partly)

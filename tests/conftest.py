@@ -78,7 +78,8 @@ class Drop:
 
     def enroll(self, patient: str, *, program="cocm", payer="medicare", enrolled_on="2026-01-01",
                consent_on: str | None = "2026-01-01", discharged_on="", initiating_visit: str | None = "same day",
-               non_duplicative="", facility="F1", billing_provider="BP1", discharge_reason="") -> None:
+               non_duplicative="", facility="F1", billing_provider="BP1", discharge_reason="",
+               diagnosis="F32.1") -> None:
         """Enrol a patient; by default with an initiating E/M visit by the billing practitioner that day."""
         if initiating_visit:
             day = enrolled_on if initiating_visit == "same day" else initiating_visit
@@ -86,7 +87,7 @@ class Drop:
         self.enrollments.append({
             "patient_id": patient, "program": program, "payer_id": payer, "facility_id": facility,
             "billing_provider_id": billing_provider, "enrolled_on": enrolled_on, "consent_on": consent_on or "",
-            "discharged_on": discharged_on, "diagnosis_code": "F32.1",
+            "discharged_on": discharged_on, "diagnosis_code": diagnosis,
             "non_duplicative_care_documented": non_duplicative, "discharge_reason": discharge_reason,
         })
 

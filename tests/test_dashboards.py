@@ -37,7 +37,7 @@ CHARTS = {"index.html": 1, "worklist.html": 1, "outreach.html": 2, "revenue_gap.
           "roi.html": 1, "outcomes.html": 1, "payments.html": 1, "compliance.html": 3}
 # fct_outcome_episodes is hand-built here (its SQL reads the billing engine's tables)
 # the remittance marts too (theirs read the 835 tables): the page's totals are built from rpt_collection_rate
-HAND_BUILT = {"fct_outcome_episodes", "fct_remittance_denials", "fct_denial_worklist", "fct_remittance_aging",
+HAND_BUILT = {"fct_outcome_episodes", "fct_outcome_measures", "fct_remittance_denials", "fct_denial_worklist", "fct_remittance_aging",
               "fct_revenue_gap_post_submission"}
 DASHBOARD_MARTS = set(site.SITE_MARTS) - {"rpt_run_summary"} - HAND_BUILT | {"fct_care_manager_capacity",
                                                                  "rpt_program_roi_break_even"}
@@ -102,15 +102,19 @@ DDL = {
         service_month date, program varchar, facility_id varchar, care_manager_id varchar,
         active_patients bigint, without_baseline bigint, follow_up_in_month bigint,
         follow_up_last_4_weeks bigint, early_judged bigint, early_responses bigint,
-        six_month_judged bigint, six_month_responses bigint, six_month_remissions bigint,
         baseline_before_data bigint default 0""",
     "fct_outcome_episodes": """
         patient_id varchar, program varchar, episode_number integer, facility_id varchar,
         care_manager_id varchar, instrument varchar, baseline_date date, baseline_score double,
         latest_date date, latest_score double, latest_reduction double, last_review_date date,
         has_baseline boolean, days_in_program integer, not_improving_without_review boolean,
-        discharge_reason varchar, early_response varchar, six_month_remission varchar,
-        started_before_data boolean default false""",
+        discharge_reason varchar, early_response varchar, started_before_data boolean default false""",
+    "fct_outcome_measures": """
+        patient_id varchar, measure varchar, facility_id varchar, care_manager_id varchar, index_month date,
+        window_closed boolean, result varchar, in_denominator boolean, met boolean""",
+    "ref_outcome_measures": """
+        measure varchar, display_order integer, name varchar, level varchar, published boolean,
+        definition varchar, source varchar, version varchar""",
     "ref_settings": "setting varchar, value varchar, description varchar",
     # run health: this load's rejected files, live entries and the other dated sources
     "ingest_errors": "source_file varchar, path varchar, table_name varchar, error varchar",
@@ -201,8 +205,8 @@ STAFF = [
 # Outcomes: CM-1 in September (6 of 10 followed up, 2 of 4 responded at 10-14 weeks, 1 of 2 remitted)
 # and October; one episode of PAT-STUCK flagged "not improving, no review since week 10"
 OUTCOMES_MONTHLY = [
-    (D(2026, 9, 1), "cocm", "FAC-A", "CM-1", 10, 1, 5, 6, 4, 2, 2, 2, 1),
-    (D(2026, 10, 1), "cocm", "FAC-A", "CM-1", 12, 0, 3, 9, 0, 0, 0, 0, 0),
+    (D(2026, 9, 1), "cocm", "FAC-A", "CM-1", 10, 1, 5, 6, 4, 2),
+    (D(2026, 10, 1), "cocm", "FAC-A", "CM-1", 12, 0, 3, 9, 0, 0),
 ]
 OUTCOME_EPISODES = [
     ("PAT-STUCK", "cocm", 1, "FAC-A", "CM-1", "phq9", D(2026, 6, 2), 20.0, D(2026, 9, 1), 18.0, 0.1, None,
@@ -211,7 +215,24 @@ OUTCOME_EPISODES = [
      D(2026, 8, 1), True, 140, False),
     ("PAT-NOBASE", "cocm", 1, "FAC-A", "CM-1", None, None, None, None, None, None, None, False, 30, False),
     ("PAT-DONE", "cocm", 1, "FAC-A", "CM-1", "phq9", D(2026, 3, 2), 20.0, D(2026, 9, 1), 4.0, 0.8,
-     D(2026, 8, 1), True, 190, False, "goals_met", "response", "remission"),
+     D(2026, 8, 1), True, 190, False, "goals_met", "response"),
+]
+# the published measures per patient: DRR-E remission 1 of 2 (one met, one judged in an open window,
+# one pending, one without an index), CMS159 all pending; a GAD-7 analogue
+OUTCOME_MEASURES = [
+    ("PAT-DONE", "drre_remission", "FAC-A", "CM-1", D(2026, 3, 1), True, "met", True, True),
+    ("PAT-FINE", "drre_remission", "FAC-A", "CM-1", D(2026, 6, 1), False, "not_met", True, False),
+    ("PAT-STUCK", "drre_remission", "FAC-A", "CM-1", D(2026, 6, 1), False, "pending", False, False),
+    ("PAT-NOBASE", "drre_remission", "FAC-A", "CM-1", None, None, "not_in_denominator", False, False),
+    ("PAT-DONE", "cms159_remission_12m", "FAC-A", "CM-1", D(2026, 3, 1), False, "pending", False, False),
+]
+MEASURES = [
+    ("cms159_remission_12m", 1, "Depression remission at 12 months", "patient", True,
+     "index PHQ-9 above 9; PHQ-9 below 5 at 12 months +/- 60 days", "CMS159v14", "CMS159v14"),
+    ("drre_remission", 2, "Depression remission (4-8 months)", "patient", True,
+     "index PHQ-9 above 9; PHQ-9 below 5 120-240 days after", "HEDIS DRR-E", "HEDIS DRR-E"),
+    ("gad7_remission_4_8m", 3, "Anxiety remission (4-8 months)", "patient", False,
+     "index GAD-7 above 9; GAD-7 below 5 120-240 days after", "analogue of DRR-E", "project"),
 ]
 
 SETTINGS = [
@@ -261,9 +282,10 @@ ROWS = {
     ],
     "fct_revenue_gap_post_submission": [("medicare", D(2026, 8, 1), "denied", 1, 100)],
     "fct_outcome_episodes": OUTCOME_EPISODES,
+    "fct_outcome_measures": OUTCOME_MEASURES,
 }
-# Present even in an "empty" warehouse: the run's parameters and the settings.
-ALWAYS = {"run_parameters": [(D(2026, 10, 20),)], "ref_settings": SETTINGS}
+# Present even in an "empty" warehouse: the run's parameters, the settings and the measure definitions.
+ALWAYS = {"run_parameters": [(D(2026, 10, 20),)], "ref_settings": SETTINGS, "ref_outcome_measures": MEASURES}
 
 
 def _create(conn: duckdb.DuckDBPyConnection, rows: dict[str, list[tuple]]) -> None:
@@ -1125,8 +1147,8 @@ def test_incomplete_month_is_marked_on_every_month_chart_and_table(built_site: P
 def test_outcomes_page_shows_the_counts_behind_every_rate(built_site: Path):
     text = page(built_site, "outcomes.html")
     # totals over September and October: 15 of 22 patient-months followed up, 2 of 4 responses at
-    # 10-14 weeks, 1 of 2 remissions at 6 months; 1 of 3 episodes without a baseline; 1 not improving
-    for expected in ("68.2% (15 of 22)", "50.0% (2 of 4)", "50.0% (1 of 2)", "1 of 4"):
+    # 10-14 weeks; 1 of 3 episodes without a baseline; 1 not improving
+    for expected in ("68.2% (15 of 22)", "50.0% (2 of 4)", "1 of 4"):
         assert expected in text, expected
     rows = tbody_rows(text, "outcomes-by-month")
     assert len(rows) == 2 and "2026-10" in rows[0] and "75.0% (9 of 12)" in rows[0]
@@ -1142,7 +1164,26 @@ def test_worklist_lists_patients_not_improving_without_review(built_site: Path):
 
 def test_roi_page_shows_outcomes_beside_money(built_site: Path):
     text = page(built_site, "roi.html")
-    assert "Remission at 6 months (outcomes)" in text and "50.0% (1 of 2)" in text
+    assert "Depression remission (4-8 months), HEDIS DRR-E (outcomes, per patient)" in text
+    assert "50.0% (1 of 2)" in text
+    assert "Anxiety remission" not in text  # the project's analogue is not a published measure
+
+
+def test_outcomes_page_shows_each_published_measure_with_n_of_n_definition_and_source(built_site: Path):
+    text = page(built_site, "outcomes.html")
+    rows = tbody_rows(text, "outcome-measures")
+    assert [r.split("</td>")[0] for r in rows][0].endswith("Depression remission at 12 months")
+    # CMS159: every window still open, none judged; DRR-E: 1 met of 2 judged (1 in an open window),
+    # 1 pending, 1 without an index score; the GAD-7 row says it is the project's analogue
+    assert "—" in rows[0] and "CMS159v14" in rows[0]
+    assert "50.0% (1 of 2)" in rows[1] and "120-240 days after" in rows[1] and "HEDIS DRR-E" in rows[1]
+    assert "project analogue, no published measure" in rows[2]
+    assert "per patient" in text and "per treatment episode" in text
+    for table in ("outcome-measures-by-facility", "outcome-measures-by-care-manager"):
+        assert "50.0% (1 of 2)" in tbody_rows(text, table)[0], table
+    months = tbody_rows(text, "outcome-measures-by-index-month")
+    assert [m.split("</td>")[0].rsplit(">", 1)[-1] for m in months] == ["2026-03", "2026-06", "no index"]
+    assert "100.0% (1 of 1)" in months[0] and "0.0% (0 of 1)" in months[1]
 
 
 def test_run_health_banner_counts_field_warnings(built_site: Path):
@@ -1153,7 +1194,7 @@ def test_run_health_banner_counts_field_warnings(built_site: Path):
 def test_outcomes_page_lists_discharges_by_reason(built_site: Path):
     rows = tbody_rows(page(built_site, "outcomes.html"), "outcomes-discharges")
     assert len(rows) == 1 and "goals met" in rows[0] and "190" in rows[0]
-    assert "100.0% (1 of 1)" in rows[0]
+    assert "100.0% (1 of 1)" in rows[0]  # responded at 10-14 weeks
 
 
 def test_payments_page_totals_worklists_and_reasons(built_site: Path):

@@ -408,3 +408,14 @@ def test_assessments_cover_most_cocm_months_with_validated_scales(drop):
     assert set(scales.get_column("instrument").unique()) == {"phq9", "gad7"}
     enrolled = set(_read(d / "enrollments.csv").filter(pl.col("program") == "cocm").get_column("patient_id"))
     assert set(scales.get_column("patient_id")) <= enrolled
+
+
+def test_each_patient_is_scored_with_the_instrument_of_the_diagnosis(drop):
+    # data/reference/outcome_instruments.csv: PHQ-9 for depression (F32 / F33), GAD-7 for anxiety (F41.x)
+    d, _ = drop
+    scales = _read(d / "assessments.csv").join(
+        _read(d / "enrollments.csv").select("patient_id", "diagnosis_code"), on="patient_id")
+    group = pl.col("diagnosis_code").str.slice(0, 3)
+    used = scales.group_by(group.alias("group")).agg(pl.col("instrument").unique().sort()).sort("group")
+    assert {r["group"]: r["instrument"] for r in used.to_dicts() if r["group"] != "F43"} == {
+        "F32": ["phq9"], "F33": ["phq9"], "F41": ["gad7"]}

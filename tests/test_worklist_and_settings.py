@@ -5,7 +5,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from conftest import Drop
+from conftest import Drop, write_csv
+from pipelines.defs.checks import PROGRAM_COSTS_NOT_IN_ROI
 from pipelines.warehouse.reference import DEFAULT_REFERENCE_DIR
 
 
@@ -131,6 +132,31 @@ def test_program_roi_costs_and_revenue(drop: Drop, build):
     # month; the open month February prorated to 10 of 28 days elapsed = 1,071.43
     assert rows == [("2026-01", 160.32, 3000.0, 3000.0, round(160.32 - 3000, 2)),
                     ("2026-02", 0.0, 1071.43, 1071.43, -1071.43)]
+
+
+def test_a_program_cost_in_a_month_without_patients_lands_in_the_roi(drop: Drop, build):
+    """A $2,000 training cost in the month before the first patient: its own ROI row (no care-manager
+    cost: the roster has no hire dates), and the facility's other cost is every program_costs row of
+    the months the ROI covers ($2,600, not the $600 of the months with patients)."""
+    drop.enroll("P1", enrolled_on="2026-02-01", consent_on="2026-02-01")
+    drop.month("P1", "2026-02", 40)
+    folder = drop.write()
+    write_csv(folder / "program_costs.csv", [
+        {"month": "2026-01", "facility_id": "F1", "category": "training", "amount": "2000.00"},
+        {"month": "2026-02", "facility_id": "F1", "category": "registry_software", "amount": "600.00"},
+    ])
+    conn = build(drop, as_of="2026-03-10")
+    rows = conn.sql(
+        "select strftime(service_month, '%Y-%m'), month_status, other_cost, care_manager_cost, expected_revenue"
+        " from fct_program_roi order by 1"
+    ).fetchall()
+    assert rows[0] == ("2026-01", "closed", 2000.0, 0.0, 0.0)
+    assert [r[:3] for r in rows[1:]] == [("2026-02", "closed", 600.0), ("2026-03", "open", 0.0)]
+    facility = conn.sql("select other_cost from rpt_program_roi_facility where facility_id = 'F1'").fetchall()
+    assert facility == [(2600.0,)]
+    assert conn.sql("select sum(amount) from stg_program_costs").fetchall() == [(2600,)]
+    # the asset check that guards it (old code: 1 facility-month, $2,000 missing)
+    assert conn.sql(PROGRAM_COSTS_NOT_IN_ROI).fetchall() == [(0, 0)]
 
 
 def test_fees_are_those_in_force_at_month_end(drop: Drop, build, tmp_path):

@@ -113,6 +113,36 @@ def claim_lines_priced(warehouse: DuckDBResource) -> dg.AssetCheckResult:
     )
 
 
+# facility-months whose program_costs rows and ROI other cost differ (the open month is prorated to the
+# days elapsed, so it is compared prorated); none when every cost row landed in fct_program_roi
+PROGRAM_COSTS_NOT_IN_ROI = """
+    with costs as (
+        select facility_id, date_trunc('month', cost_month)::date as service_month, sum(amount) as amount
+        from stg_program_costs
+        group by all
+    )
+    select count(*), coalesce(sum(c.amount), 0)
+    from costs as c
+    left join fct_program_roi as r using (facility_id, service_month)
+    where r.facility_id is null
+       or abs(r.other_cost - round(c.amount * r.cost_share_of_month, 2)) > 0.005
+"""
+
+
+@dg.asset_check(asset="fct_program_roi", blocking=True)
+def program_costs_in_roi(warehouse: DuckDBResource) -> dg.AssetCheckResult:
+    """Every program_costs row lands in the ROI, whatever its month (a cost in a month without
+    patients once disappeared): per facility and month, the ROI's other cost is the sum of the
+    rows (the open month prorated like every cost of it)."""
+    (months, amount), = _rows(warehouse, PROGRAM_COSTS_NOT_IN_ROI)
+    return dg.AssetCheckResult(
+        passed=months == 0,
+        description=f"{months} facility-month(s) of program costs (${float(amount):,.2f}) not in the ROI" if months else None,
+        metadata={"facility_months_missing": months, "amount_missing": float(amount)},
+    )
+
+
 CHECKS = [
-    every_minute_accounted_for, no_forbidden_code_combinations, claim_lines_unique_with_units, claim_lines_priced
+    every_minute_accounted_for, no_forbidden_code_combinations, claim_lines_unique_with_units, claim_lines_priced,
+    program_costs_in_roi,
 ]

@@ -46,6 +46,13 @@ FORCED_TYPES = {
     "patient_coinsurance_share": "double",
     "outcome_measure": "boolean",
     "remission_below": "integer",
+    "published": "boolean",
+    "display_order": "integer",
+    "index_above": "integer",
+    "anchor_months": "integer",
+    "window_from_days": "integer",
+    "window_to_days": "integer",
+    "response_reduction": "double",
 }
 
 
@@ -72,6 +79,9 @@ REFERENCE_KEYS = {
     "facility_types": ("facility_type",),
     "instruments": ("instrument",),
     "modifiers": ("payer_id", "code", "modifier"),
+    "outcome_exclusions": ("exclusions", "code_prefix"),
+    "outcome_instruments": ("code_prefix",),
+    "outcome_measures": ("measure",),
     "payer_edi": ("payer_id",),
     "payers": ("payer_id",),
     "programs": ("program",),
@@ -190,6 +200,48 @@ def validate_fee_schedule(conn: duckdb.DuckDBPyConnection, table: str = "ref_fee
         raise ReferenceDataError("fee_schedule.csv: " + "; ".join(_first_problems(problems)))
 
 
+# outcome_measures.csv `result_kind`: what a measure's window decides (docs/outcomes.md)
+OUTCOME_RESULT_KINDS = ("follow_up", "response", "remission")
+
+
+def validate_outcome_measures(conn: duckdb.DuckDBPyConnection) -> None:
+    """Raise ReferenceDataError naming every outcome_measures.csv row a model could not judge as
+    meant: an unknown result_kind, a response without response_reduction, a remission without
+    remission_below, a window that ends before it starts, no index_above, or an instrument that is
+    not an outcome measure of instruments.csv."""
+    kinds = ", ".join(f"'{k}'" for k in OUTCOME_RESULT_KINDS)
+    problems = [
+        r[0]
+        for r in conn.sql(
+            f"""
+            select coalesce(m.measure, '?') || ': ' || concat_ws('; ',
+                case when m.result_kind is null or m.result_kind not in ({kinds})
+                     then 'result_kind must be one of {", ".join(OUTCOME_RESULT_KINDS)}' end,
+                case when m.result_kind = 'response' and m.response_reduction is null
+                     then 'a response measure needs response_reduction' end,
+                case when m.result_kind = 'remission' and m.remission_below is null
+                     then 'a remission measure needs remission_below' end,
+                case when m.window_from_days is null or m.window_to_days is null or m.anchor_months is null
+                     then 'anchor_months, window_from_days and window_to_days are required'
+                     when m.window_to_days < m.window_from_days then 'window_to_days is before window_from_days' end,
+                case when m.index_above is null then 'index_above is required' end,
+                case when i.instrument is null then 'instrument is not an outcome_measure of instruments.csv' end
+            ) as problem
+            from ref_outcome_measures as m
+            left join ref_instruments as i on i.instrument = m.instrument and i.outcome_measure
+            where m.result_kind is null or m.result_kind not in ({kinds})
+               or (m.result_kind = 'response' and m.response_reduction is null)
+               or (m.result_kind = 'remission' and m.remission_below is null)
+               or m.window_from_days is null or m.window_to_days is null or m.anchor_months is null
+               or m.window_to_days < m.window_from_days or m.index_above is null or i.instrument is null
+            order by problem
+            """
+        ).fetchall()
+    ]
+    if problems:
+        raise ReferenceDataError("outcome_measures.csv: " + "; ".join(_first_problems(problems)))
+
+
 def reference_tables(reference_dir: Path = DEFAULT_REFERENCE_DIR) -> list[str]:
     return sorted(f"ref_{p.stem}" for p in Path(reference_dir).glob("*.csv"))
 
@@ -210,6 +262,8 @@ def seed_reference(conn: duckdb.DuckDBPyConnection, reference_dir: Path = DEFAUL
             validate_keys(conn, path.stem, table)
         if "ref_fee_schedule" in counts:
             validate_fee_schedule(conn)
+        if "ref_outcome_measures" in counts and "ref_instruments" in counts:
+            validate_outcome_measures(conn)
     return counts
 
 REFERENCE_TABLES = reference_tables()

@@ -1,7 +1,8 @@
--- purpose: clinical outcomes of every CoCM treatment episode (docs/outcomes.md): baseline, latest
---          score, response at 10-14 weeks, response and remission at 6 months, and the treat-to-target
---          flag "not improving and no psychiatric consultant review since"; window edges and the
---          response share are settings rows (ref_settings outcome_*)
+-- purpose: the CoCM operational outcomes of every treatment episode (docs/outcomes.md): diagnosis,
+--          baseline, latest score, response at 10-14 weeks and the treat-to-target flag "not improving
+--          and no psychiatric consultant review since"; window edges and the response share are
+--          settings rows (ref_settings outcome_*). Per episode; the published measures (per patient,
+--          windows fixed from the index score) are fct_outcome_measures
 -- grain: patient_id, program, episode_number
 -- upstream: int_outcome_episodes, stg_assessments, stg_psych_reviews, ref_settings, run_parameters
 with episodes as (
@@ -17,8 +18,6 @@ settings as (
         max(value) filter (where setting = 'outcome_response_reduction')::double as response_reduction,
         max(value) filter (where setting = 'outcome_early_window_from_days')::integer as early_from,
         max(value) filter (where setting = 'outcome_early_window_to_days')::integer as early_to,
-        max(value) filter (where setting = 'outcome_six_month_window_from_days')::integer as six_from,
-        max(value) filter (where setting = 'outcome_six_month_window_to_days')::integer as six_to,
         max(value) filter (where setting = 'outcome_not_improving_days')::integer as not_improving_days
     from ref_settings
 ),
@@ -41,7 +40,7 @@ scores as (
         and a.assessment_date between e.baseline_date and e.episode_end
 ),
 
--- the last score inside each window is the one judged (HEDIS DRR-E: the most recent score of the period)
+-- the last score inside the window is the one judged (as the published measures judge the most recent score)
 judged as (
     select
         s.patient_id,
@@ -52,10 +51,7 @@ judged as (
         arg_max(s.score, s.day) as latest_score,
         arg_max(s.reduction, s.day) as latest_reduction,
         arg_max(s.reduction, s.day) filter (where s.day between t.early_from and t.early_to) as early_reduction,
-        max(s.assessment_date) filter (where s.day between t.early_from and t.early_to) as early_score_date,
-        max(s.assessment_date) filter (where s.day between t.six_from and t.six_to) as six_month_score_date,
-        arg_max(s.score, s.day) filter (where s.day between t.six_from and t.six_to) as six_month_score,
-        arg_max(s.reduction, s.day) filter (where s.day between t.six_from and t.six_to) as six_month_reduction
+        max(s.assessment_date) filter (where s.day between t.early_from and t.early_to) as early_score_date
     from scores as s
     cross join settings as t
     group by s.patient_id, s.program, s.episode_number
@@ -84,6 +80,8 @@ final as (
         e.discharge_reason,
         e.days_in_program,
         e.months_with_service,
+        e.diagnosis_code,
+        e.diagnosis_group,
         e.instrument,
         e.baseline_date,
         e.baseline_score,
@@ -110,28 +108,6 @@ final as (
             when e.baseline_date + t.early_to >= p.as_of then 'pending'
             else 'no_score_in_window'
         end as early_response,
-        e.baseline_date + t.six_to as six_month_window_closes,
-        case
-            when j.six_month_score_date is not null then j.six_month_score_date
-            when e.baseline_date + t.six_to < p.as_of then e.baseline_date + t.six_to
-        end as six_month_judged_on,
-        case
-            when e.started_before_data then 'baseline_before_data'
-            when e.baseline_date is null then 'no_baseline'
-            when j.six_month_reduction is not null and j.six_month_reduction >= t.response_reduction then 'response'
-            when j.six_month_reduction is not null then 'no_response'
-            when e.baseline_date + t.six_to >= p.as_of then 'pending'
-            else 'no_score_in_window'
-        end as six_month_response,
-        -- remission: the last score of the 6-month window below the instrument's cut-off (PHQ-9 / GAD-7 < 5)
-        case
-            when e.started_before_data then 'baseline_before_data'
-            when e.baseline_date is null then 'no_baseline'
-            when j.six_month_score is not null and j.six_month_score < e.remission_below then 'remission'
-            when j.six_month_score is not null then 'no_remission'
-            when e.baseline_date + t.six_to >= p.as_of then 'pending'
-            else 'no_score_in_window'
-        end as six_month_remission,
         v.last_review_date,
         -- treat to target: in care at the as-of date, past the not-improving mark, latest score short
         -- of a response, and no psychiatric consultant review since the mark

@@ -4,7 +4,10 @@
 --          plan also assumes) and other program costs; the open month's costs are prorated to the
 --          days elapsed (cost_share_of_month = day of the as-of date / days in the month) so month-to-
 --          date revenue meets month-to-date cost; the revenue left on the table, and whether the
---          month's data is incomplete (fct_month_completeness); net, cumulative net and ROI %
+--          month's data is incomplete (fct_month_completeness); net, cumulative net and ROI %. Every
+--          program_costs row lands in a row: a facility-month with costs and no patient-month (a
+--          training month before the first patient) has a row of its own, with no care-manager cost
+--          (the roster has no hire dates) and its status from the as-of date
 -- grain: facility_id, service_month
 -- upstream: fct_patient_months, fct_claims, fct_revenue_gap, fct_month_completeness, stg_staff, stg_program_costs, ref_settings, run_parameters
 with params as (
@@ -17,7 +20,7 @@ with params as (
     from run_parameters
 ),
 
-months as (
+patient_months as (
     select
         facility_id,
         service_month,
@@ -49,9 +52,31 @@ care_manager_cost as (
 ),
 
 other_cost as (
-    select facility_id, cost_month as service_month, sum(amount) as other_cost
+    select facility_id, date_trunc('month', cost_month)::date as service_month, sum(amount) as other_cost
     from stg_program_costs
     group by all
+),
+
+-- the months of patients and the months of costs: a cost month without patients is kept
+months as (
+    select
+        facility_id,
+        service_month,
+        coalesce(
+            m.month_status,
+            case
+                when service_month < p.open_month then 'closed'
+                when service_month = p.open_month then 'open'
+                else 'future'
+            end
+        ) as month_status,
+        coalesce(m.expected_revenue, 0) as expected_revenue,
+        coalesce(m.patients_billed, 0) as patients_billed,
+        coalesce(m.patient_months_enrolled, 0) as patient_months_enrolled,
+        m.facility_id is not null as has_patients
+    from patient_months as m
+    full outer join other_cost using (facility_id, service_month)
+    cross join params as p
 ),
 
 joined as (
@@ -65,7 +90,7 @@ joined as (
         m.patient_months_enrolled,
         case when m.service_month = p.open_month then p.open_month_elapsed_share else 1.0 end as cost_share_of_month,
         p.care_manager_program_share,
-        round(coalesce(c.monthly_cost, 0) * p.care_manager_program_share
+        round(case when m.has_patients then coalesce(c.monthly_cost, 0) else 0 end * p.care_manager_program_share
             * case when m.service_month = p.open_month then p.open_month_elapsed_share else 1.0 end, 2) as care_manager_cost,
         round(coalesce(o.other_cost, 0)
             * case when m.service_month = p.open_month then p.open_month_elapsed_share else 1.0 end, 2) as other_cost,

@@ -1,7 +1,8 @@
 -- purpose: measurement-based care results per month, program, facility and care manager, with the
 --          counts behind every rate (n of N): active patients, without a baseline, followed up with a
---          repeat score in the month / in the last 4 weeks; episodes whose 10-14 week or 6-month window
---          closed in the month, and how many of them responded or remitted (docs/outcomes.md)
+--          repeat score in the month / in the last 4 weeks; episodes whose 10-14 week window closed in the
+--          month, and how many of them responded (docs/outcomes.md; per episode: the CoCM operational
+--          measures; the published measures per patient are rpt_outcome_measures)
 -- grain: service_month, program, facility_id, care_manager_id
 -- upstream: int_patient_months, int_outcome_episodes, fct_outcome_episodes, stg_assessments, ref_programs,
 --           ref_settings, run_parameters
@@ -75,14 +76,6 @@ closing as (
     select date_trunc('month', early_judged_on)::date as service_month, program, facility_id,
         care_manager_id, early_response as outcome, 'early' as judged_window
     from fct_outcome_episodes where early_response in ('response', 'no_response', 'no_score_in_window')
-    union all
-    select date_trunc('month', six_month_judged_on)::date, program, facility_id, care_manager_id,
-        six_month_response, 'six_month_response'
-    from fct_outcome_episodes where six_month_response in ('response', 'no_response', 'no_score_in_window')
-    union all
-    select date_trunc('month', six_month_judged_on)::date, program, facility_id, care_manager_id,
-        six_month_remission, 'six_month_remission'
-    from fct_outcome_episodes where six_month_remission in ('remission', 'no_remission', 'no_score_in_window')
 ),
 
 judged as (
@@ -92,10 +85,7 @@ judged as (
         facility_id,
         care_manager_id,
         count(*) filter (where judged_window = 'early') as early_judged,
-        count(*) filter (where judged_window = 'early' and outcome = 'response') as early_responses,
-        count(*) filter (where judged_window = 'six_month_response') as six_month_judged,
-        count(*) filter (where judged_window = 'six_month_response' and outcome = 'response') as six_month_responses,
-        count(*) filter (where judged_window = 'six_month_remission' and outcome = 'remission') as six_month_remissions
+        count(*) filter (where judged_window = 'early' and outcome = 'response') as early_responses
     from closing
     group by all
 ),
@@ -113,13 +103,9 @@ final as (
         sum(follow_up_in_month)::bigint as follow_up_in_month,
         sum(follow_up_last_4_weeks)::bigint as follow_up_last_4_weeks,
         sum(early_judged)::bigint as early_judged,
-        sum(early_responses)::bigint as early_responses,
-        sum(six_month_judged)::bigint as six_month_judged,
-        sum(six_month_responses)::bigint as six_month_responses,
-        sum(six_month_remissions)::bigint as six_month_remissions
+        sum(early_responses)::bigint as early_responses
     from (
-        select *, 0 as early_judged, 0 as early_responses, 0 as six_month_judged, 0 as six_month_responses,
-            0 as six_month_remissions
+        select *, 0 as early_judged, 0 as early_responses
         from caseload
         union all by name
         select *, 0 as active_patients, 0 as without_baseline, 0 as baseline_before_data, 0 as follow_up_in_month,

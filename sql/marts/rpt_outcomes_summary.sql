@@ -1,7 +1,8 @@
--- purpose: the outcomes page's rates with their counts (n of N), for the whole program, per month,
---          per care manager and per facility (docs/outcomes.md); follow-up counts are patient-months
---          (active months of the group), response and remission counts are episodes judged in the group
---          (pending windows are not counted); no patient identifiers
+-- purpose: the outcomes page's CoCM operational rates with their counts (n of N), for the whole
+--          program, per month, per care manager and per facility (docs/outcomes.md); follow-up counts
+--          are patient-months (active months of the group), 10-14 week response counts are episodes
+--          judged in the group (pending windows are not counted); the published measures (per patient)
+--          are rpt_outcome_measures; no patient identifiers
 -- grain: grouping ('total', 'month', 'care_manager', 'facility') and its key (service_month,
 --        care_manager_id or facility_id)
 -- upstream: rpt_outcomes_monthly, fct_outcome_episodes, stg_staff
@@ -26,10 +27,7 @@ grouped as (
         sum(follow_up_in_month)::bigint as follow_up_in_month,
         sum(follow_up_last_4_weeks)::bigint as follow_up_last_4_weeks,
         sum(early_judged)::bigint as early_judged,
-        sum(early_responses)::bigint as early_responses,
-        sum(six_month_judged)::bigint as six_month_judged,
-        sum(six_month_responses)::bigint as six_month_responses,
-        sum(six_month_remissions)::bigint as six_month_remissions
+        sum(early_responses)::bigint as early_responses
     from monthly
     group by grouping sets ((service_month), (care_manager_id), (facility_id), ())
 ),
@@ -64,9 +62,7 @@ final as (
         e.episodes_started_before_data,
         e.median_days_in_program,
         round(g.follow_up_last_4_weeks / nullif(g.active_patient_months, 0), 4) as follow_up_rate,
-        round(g.early_responses / nullif(g.early_judged, 0), 4) as early_response_rate,
-        round(g.six_month_responses / nullif(g.six_month_judged, 0), 4) as six_month_response_rate,
-        round(g.six_month_remissions / nullif(g.six_month_judged, 0), 4) as six_month_remission_rate
+        round(g.early_responses / nullif(g.early_judged, 0), 4) as early_response_rate
     from grouped as g
     left join episodes as e
         on e.grouping_level = g.grouping_level

@@ -8,7 +8,12 @@
 with monthly as (
     select
         service_month,
-        case when bool_or(month_status = 'open') then 'open' else 'closed' end as month_status,
+        -- 'future': a month after the as-of date that holds only program costs (fct_program_roi)
+        case
+            when bool_or(month_status = 'open') then 'open'
+            when bool_and(month_status = 'future') then 'future'
+            else 'closed'
+        end as month_status,
         round(coalesce(sum(expected_revenue), 0), 2) as expected_revenue,
         coalesce(sum(claim_lines), 0)::bigint as claim_lines,
         coalesce(sum(patients_billed), 0)::bigint as patients_billed,
