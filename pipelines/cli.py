@@ -72,6 +72,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         f" ({s['minutes_excluded']:,} excluded, {s['minutes_quarantined']:,} quarantined, each with a reason)\n"
         f"  claim lines (closed)    {s['claim_lines']:>12,}   -> {out / 'claims.csv'}\n"
         f"  claim lines unpriced    {s['unpriced_claim_lines']:>12,}   -> {out / 'unpriced_claim_lines.csv'}\n"
+        f"  claim lines scrub-held  {s.get('scrub_failed_lines', 0):>12,}   -> {out / 'scrub_findings.csv'}"
+        " (NCCI PTP / MUE, add-on, APCM edits: held from the 837P)\n"
         f"  expected revenue        ${s['expected_revenue']:>11,.2f}\n"
         f"  revenue left on table   ${s['revenue_left_on_table']:>11,.2f}   -> {out / 'revenue_gap.csv'}\n"
         f"  worklist (open month)   {out / 'near_threshold.csv'}\n"

@@ -1,10 +1,12 @@
 -- purpose: the evidence trail behind every patient-month (billed, unbilled or blocked): the outcome,
 --          each gate with pass or fail, the threshold row each code was earned under, and every
 --          time entry with its status and reason; `bhi explain` reads it
--- grain: patient_id, service_month, program, section, item (section: outcome | gate | threshold | entry)
+-- grain: patient_id, service_month, program, section, item (section: outcome | gate | threshold | scrub | entry)
 -- incremental: patient (a nightly run rebuilds only the patients in scope_patients)
 --          and, in a month with an APCM base code, why the APCM add-on was or was not billed
--- upstream: fct_patient_months, int_billing_codes, int_time_entries_classified, stg_staff, int_apcm_months
+--          and every claim scrub edit a claim line of the month fails (section scrub: held from the 837P)
+-- upstream: fct_patient_months, int_billing_codes, int_time_entries_classified, stg_staff, int_apcm_months,
+--           fct_claim_scrub_findings
 with months as (
     select * from fct_patient_months
 ),
@@ -87,6 +89,13 @@ thresholds as (
     where c.scenario = 'actual'
 ),
 
+scrub as (
+    select
+        patient_id, service_month, program, 'scrub', code || ' ' || edit || coalesce(' ' || nullif(other_code, ''), ''),
+        'held', units, detail || '; the claim is held back from the 837P (scrub_findings.csv)', 6
+    from fct_claim_scrub_findings
+),
+
 entries as (
     select
         e.patient_id, e.service_month, coalesce(e.program, e.entry_program), 'entry', e.entry_id,
@@ -117,6 +126,8 @@ final as (
     select * from gates
     union all
     select * from thresholds
+    union all
+    select * from scrub
     union all
     select * from entries
 )
