@@ -57,8 +57,8 @@ def test_apcm_month_with_the_base_by_the_same_practitioner_bills_the_add_on(apcm
     assert float(amount) == 160.32  # the crosswalk estimate of fee_schedule.csv (99492's 2026 example rate)
 
 
-def test_month_without_the_base_bills_the_standalone_codes(apcm_warehouse):
-    assert codes(apcm_warehouse, "NOBASE", "2026-01") == "99492"
+def test_same_minutes_bill_the_add_on_with_the_base_and_the_standalone_code_without(apcm_warehouse):
+    assert (codes(apcm_warehouse, "BASE", "2026-01"), codes(apcm_warehouse, "NOBASE", "2026-01")) == ("G0568", "99492")
 
 
 def test_base_by_another_practitioner_keeps_the_standalone_codes_and_says_why(apcm_warehouse):
@@ -87,5 +87,6 @@ def test_worklist_next_code_names_the_add_on(apcm_warehouse):
     assert row == ("", "G0568", 36)
 
 
-def test_payer_without_add_on_rows_keeps_the_standalone_codes(apcm_warehouse):
-    assert codes(apcm_warehouse, "MCAID", "2026-01") == "99492"
+def test_only_a_payer_with_add_on_rows_bills_the_add_on(apcm_warehouse):
+    # the same APCM month under Medicare (rows shipped) and NC Medicaid (none)
+    assert (codes(apcm_warehouse, "BASE", "2026-01"), codes(apcm_warehouse, "MCAID", "2026-01")) == ("G0568", "99492")

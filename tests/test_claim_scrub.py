@@ -72,6 +72,8 @@ def test_ptp_modifier_indicator_0_fails_the_column_2_line_even_with_a_modifier(s
 
 
 def test_ptp_pair_on_different_dates_or_practitioners_passes(scrub):
+    assert findings(scrub, [("A", "99492", 1, "", "2026-01-31"), ("B", "99484", 1, "", "2026-01-31")]) == {
+        ("B", "ncci_ptp", "99492")}
     assert findings(scrub, [("A", "99492", 1, "", "2026-01-31"), ("B", "99484", 1, "", "2026-01-30")]) == set()
     assert findings(scrub, [("A", "99492", 1, "", "2026-01-31"), ("B", "99484", 1, "", "2026-01-31", "BP2")]) == set()
 
@@ -84,7 +86,10 @@ def test_ptp_modifier_indicator_1_is_bypassed_by_an_ncci_modifier_only(scrub):
 
 
 def test_ptp_modifier_indicator_9_never_fails(scrub):
+    # G2214 under 99492 (indicator 9) and under 99493 (indicator 0) on one date: only the 0 edit fails it
     assert findings(scrub, [("A", "99492", 1, "", "2026-01-31"), ("B", "G2214", 1, "", "2026-01-31")]) == set()
+    assert findings(scrub, [("A", "99492", 1, "", "2026-01-31"), ("C", "99493", 1, "", "2026-01-31"),
+                            ("B", "G2214", 1, "", "2026-01-31")]) == {("B", "ncci_ptp", "99493")}
 
 
 def test_ptp_edit_applies_until_the_day_before_its_deletion_date(scrub):
