@@ -220,14 +220,16 @@ def _print_837(args: argparse.Namespace, folder: Path, first: str, last: str, st
     if not sent:
         print("837P: nothing new, changed or removed since the last close: no file written")
     if held:
-        print(f"837P: {sum(n for _, n in held):,} claims held back for missing elements (table fct_x12_claims_held)")
+        print(f"837P: {sum(n for _, n in held):,} claims held back for missing elements or claim scrub edits"
+              " (table fct_x12_claims_held; scrub_findings.csv)")
     if held and not in_use:  # the claims loop is not in use yet: the line above says so, not a failure
         return 0
     if held:
         print(
             f"bhi close: {sum(n for _, n in held):,} claim(s) held back from the 837P, not sent (table"
             " fct_x12_claims_held); fill in the source system and close again: "
-            + "; ".join(f"{n:,} missing {elements}" for elements, n in held[:10]),
+            + "; ".join(f"{n:,} {'' if elements.startswith('claim scrub') else 'missing '}{elements}"
+                        for elements, n in held[:10]),
             file=sys.stderr,
         )
     return sum(n for _, n in held)

@@ -68,6 +68,16 @@ def test_base_by_another_practitioner_keeps_the_standalone_codes_and_says_why(ap
     assert status == "standalone" and "BP2" in detail and "same practitioner" in detail
 
 
+def test_bhi_explain_says_why_the_add_on_was_or_was_not_billed(apcm_warehouse):
+    from pipelines.outputs.explain import explain_with
+
+    text = explain_with(apcm_warehouse.build("fct_claim_evidence").conn, "LONG", "2026-01")
+    assert "G0568 earned" in text and "99492 earned, billed as the APCM add-on G0568" in text
+    assert "gate apcm: add-on (APCM base G0558 billed by BP1 (the billing practitioner)" in text
+    other = explain_with(apcm_warehouse.conn, "OTHER", "2026-01")
+    assert "gate apcm: standalone (APCM base G0557 billed by BP2, not the billing practitioner BP1" in other
+
+
 def test_month_moving_from_standalone_cocm_to_apcm_mid_episode_is_subsequent(apcm_warehouse):
     assert codes(apcm_warehouse, "MID", "2026-01") == "99492"
     assert codes(apcm_warehouse, "MID", "2026-02") == "G0569"

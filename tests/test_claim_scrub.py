@@ -161,6 +161,10 @@ def test_no_837p_leaves_the_close_with_a_line_the_shipped_edits_reject(tmp_path)
         assert failing and sent_ids and not failing & sent_ids
         held = conn.sql("select codes, scrub_edits from fct_x12_claims_held").fetchall()
         assert held == [("99493, 99494", "99494: ncci_mue")]
+        from pipelines.outputs.explain import explain_with
+
+        assert "CLAIM SCRUB: 99494 ncci_mue: NCCI MUE 99494: 3 unit(s) on the date of service, more than the MUE" \
+            " value 2" in explain_with(conn, "P1", "2026-02")
         # nothing in the submission ledger fails a shipped edit
         assert conn.sql("select count(*) from x12_claim_submission_lines semi join fct_claim_scrub_findings"
                         " using (claim_line_id)").fetchall() == [(0,)]
