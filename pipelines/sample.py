@@ -148,6 +148,7 @@ TABLE_COLUMNS = {
     "psych_reviews": ("review_id", "patient_id", "review_date", "consultant_id"),
     "assessments": ("patient_id", "assessment_date", "instrument", "score"),
     "encounters": ("encounter_id", "patient_id", "encounter_date", "provider_id", "cpt_code"),
+    "apcm": ("patient_id", "service_month", "apcm_code", "billing_provider_id"),
     "program_costs": ("month", "facility_id", "category", "amount"),
 }
 # The deliberately bad rows of the first month's time-entry file: (what is wrong, column).
@@ -721,7 +722,7 @@ def write_sample(
             "apcm_code": _pick(("G0556", "G0557", "G0558"), level),
             "billing_provider_id": _ids("S", p_bp[ap_p] + 1, sw),
         }
-    )
+    ).select(TABLE_COLUMNS["apcm"])
     apcm_df.write_csv(out / "apcm.csv")
     rows["apcm"] = apcm_df.height
     return rows

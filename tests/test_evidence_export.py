@@ -27,7 +27,8 @@ def conn(sample_run):
     conn.execute(f"attach '{sample_run[0] / 'warehouse.duckdb'}' as sample (read_only)")
     for table in {"fct_claims", "fct_unpriced_claim_lines", "fct_near_threshold", "fct_outreach_plan", "fct_revenue_gap",
                   "fct_claim_changes", "quarantine", "field_warnings", "fct_minutes_reconciliation",
-                  "fct_rule_set_what_if", "fct_modifier_advisories", "fct_month_completeness", "fct_claim_evidence"}:
+                  "fct_rule_set_what_if", "fct_modifier_advisories", "fct_month_completeness", "fct_claim_evidence",
+                  "fct_claim_scrub_findings", "fct_x12_claim_lines"}:
         conn.execute(f"create table {table} as select * from sample.{table}")
     return conn
 
