@@ -170,3 +170,45 @@ def test_no_837p_leaves_the_close_with_a_line_the_shipped_edits_reject(tmp_path)
                         " using (claim_line_id)").fetchall() == [(0,)]
     finally:
         conn.close()
+
+
+def _ncci_reference(tmp_path, name: str, text: str):
+    ref = tmp_path / "reference"
+    shutil.copytree(DEFAULT_REFERENCE_DIR, ref)
+    (ref / "ncci" / name).write_text(text)
+    return ref
+
+
+def test_a_quarter_loaded_replaces_the_shipped_excerpt_and_keeps_cms_columns(tmp_path):
+    import duckdb
+
+    from pipelines.warehouse.reference import seed_reference
+
+    ref = _ncci_reference(tmp_path, "ccipra-v321r0-f1.txt",
+                          "notice line\nColumn 1\tColumn 2\t*=in existence prior to 1996\tEffective Date\t"
+                          "Deletion Date *=no data\tModifier 0=not allowed 1=allowed 9=not applicable\tPTP Edit Rationale\n"
+                          "\t\t\t\t\t\t\n99492\t99484\t\t20170101\t20250101\t9\tEdit deleted\n")
+    conn = duckdb.connect()
+    counts = seed_reference(conn, ref)
+    assert counts["ref_ncci_ptp"] == 1  # the excerpt's 13 edits are not applied once a quarter's file is there
+    assert counts["ref_ncci_mue"] == 9  # no MUE file loaded: the MUE excerpt still applies
+    assert conn.sql("select column_1, column_2, effective_date::varchar, deletion_date::varchar, modifier_indicator,"
+                    " source_file from ref_ncci_ptp").fetchall() == [
+        ("99492", "99484", "2017-01-01", "2025-01-01", "9", "ccipra-v321r0-f1.txt")]
+
+
+@pytest.mark.parametrize(("name", "text", "message"), [
+    ("notes.txt", "my notes\n", "ncci/notes.txt: not a CMS practitioner PTP or MUE file"),
+    ("MCR_MUE_PractitionerServices_Eff_01-01-2026.csv",
+     "HCPCS/CPT Code,Practitioner Services MUE Values,MUE Adjudication Indicator,MUE Rationale\n99494,two,3 x,y\n",
+     "NCCI file(s) with unreadable edit rows (a date, modifier indicator, MUE value or adjudication indicator):"
+     " MCR_MUE_PractitionerServices_Eff_01-01-2026.csv: 1 row(s)"),
+])
+def test_an_unreadable_ncci_file_stops_the_run_naming_it(tmp_path, name, text, message):
+    import duckdb
+
+    from pipelines.warehouse.reference import ReferenceDataError, seed_reference
+
+    with pytest.raises(ReferenceDataError) as err:
+        seed_reference(duckdb.connect(), _ncci_reference(tmp_path, name, text))
+    assert str(err.value).startswith(message)

@@ -200,10 +200,10 @@ NCCI_DIR = "ncci"
 NCCI_TABLES = ("ref_ncci_ptp", "ref_ncci_mue")
 _NCCI_HEADER_LINES = 40  # how far down a file its header row may be
 _NCCI_COLUMNS = {
-    # kind: (header text that identifies it, column names in CMS's order)
-    "ptp": ("column 1", ("column_1", "column_2", "in_existence_prior_1996", "effective_date", "deletion_date",
+    # kind: (what its header row says, column names in CMS's order)
+    "ptp": ("Column 1 ... Column 2", ("column_1", "column_2", "in_existence_prior_1996", "effective_date", "deletion_date",
                          "modifier_indicator", "ptp_edit_rationale")),
-    "mue": ("mue adjudication indicator", ("code", "mue_value", "mue_adjudication_indicator", "mue_rationale")),
+    "mue": ("MUE Adjudication Indicator", ("code", "mue_value", "mue_adjudication_indicator", "mue_rationale")),
 }
 
 
@@ -212,10 +212,11 @@ def _ncci_header(path: Path) -> tuple[str, int, str] | None:
     with path.open(encoding="utf-8", errors="replace") as f:
         for i, line in zip(range(_NCCI_HEADER_LINES), f):
             low = line.lower().replace('"', "")
-            for kind, (marker, _) in _NCCI_COLUMNS.items():
-                first = low.split("\t" if "\t" in low else ",")[0].strip()
-                if marker in low and (kind != "ptp" or first in ("column 1", "column1")):
-                    return kind, i + 1, "\t" if "\t" in line else ","
+            tight = low.replace(" ", "")
+            if "column1" in tight and "column2" in tight and ("effective" in low or "modifier" in low):
+                return "ptp", i + 1, "\t" if "\t" in line else ","
+            if "mueadjudicationindicator" in tight:
+                return "mue", i + 1, "\t" if "\t" in line else ","
     return None
 
 
@@ -226,8 +227,15 @@ def ncci_files(reference_dir: Path) -> dict[str, list[Path]]:
     found: dict[str, list[Path]] = {"ptp": [], "mue": []}
     folder = Path(reference_dir) / NCCI_DIR
     for path in sorted(folder.glob("*")) if folder.is_dir() else []:
-        if path.suffix.lower() in (".txt", ".csv") and (head := _ncci_header(path)):
-            found[head[0]].append(path)
+        if path.suffix.lower() not in (".txt", ".csv"):
+            continue
+        head = _ncci_header(path)
+        if head is None:  # never ignored silently: a file put here is meant to be applied
+            raise ReferenceDataError(
+                f"{NCCI_DIR}/{path.name}: not a CMS practitioner PTP or MUE file (no header row naming Column 1 and"
+                f" Column 2, or MUE Adjudication Indicator, in its first {_NCCI_HEADER_LINES} lines)"
+            )
+        found[head[0]].append(path)
     for kind, paths in found.items():
         full = [p for p in paths if "excerpt" not in p.name.lower()]
         found[kind] = full or paths
