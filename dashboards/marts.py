@@ -27,7 +27,7 @@ SITE_MARTS = (
     "fct_compliance_quarantine", "rpt_program_roi_assumptions", "fct_run_health",
     "fct_run_health_sources", "fct_month_completeness", "rpt_outcomes_summary", "fct_outcome_episodes",
     "fct_outcome_discharges", "rpt_payments_summary", "fct_remittance_denials", "fct_denial_worklist",
-    "fct_remittance_aging", "fct_revenue_gap_post_submission", "rpt_outcome_measures",
+    "fct_remittance_aging", "fct_revenue_gap_post_submission", "rpt_outcome_measures", "fct_claim_scrub_findings",
 )
 # the published outcome measures of all patients (rpt_outcome_measures), in the reference's order
 PUBLISHED_MEASURES = ("select * from rpt_outcome_measures where grouping_level = 'total' and published"
@@ -212,6 +212,9 @@ def compliance(conn: duckdb.DuckDBPyConnection, limit: int) -> dict[str, Any]:
         "quarantine": frame(conn, "select * from fct_compliance_quarantine"),
         "quarantine_rows": rows(conn, "select * from fct_compliance_quarantine order by"
                                       " rows_quarantined desc nulls first, table_name nulls first, reason nulls first"),
+        # claim lines the scrub holds back from the 837P (every one; scrub_findings.csv has them too)
+        "scrub_rows": rows(conn, "select * from fct_claim_scrub_findings order by service_month desc, payer_id,"
+                                 " patient_id, code, edit, other_code"),
     }
 
 

@@ -72,6 +72,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         f" ({s['minutes_excluded']:,} excluded, {s['minutes_quarantined']:,} quarantined, each with a reason)\n"
         f"  claim lines (closed)    {s['claim_lines']:>12,}   -> {out / 'claims.csv'}\n"
         f"  claim lines unpriced    {s['unpriced_claim_lines']:>12,}   -> {out / 'unpriced_claim_lines.csv'}\n"
+        f"  claim lines scrub-held  {s.get('scrub_failed_lines', 0):>12,}   -> {out / 'scrub_findings.csv'}"
+        " (NCCI PTP / MUE, add-on, APCM edits: held from the 837P)\n"
         f"  expected revenue        ${s['expected_revenue']:>11,.2f}\n"
         f"  revenue left on table   ${s['revenue_left_on_table']:>11,.2f}   -> {out / 'revenue_gap.csv'}\n"
         f"  worklist (open month)   {out / 'near_threshold.csv'}\n"
@@ -218,14 +220,16 @@ def _print_837(args: argparse.Namespace, folder: Path, first: str, last: str, st
     if not sent:
         print("837P: nothing new, changed or removed since the last close: no file written")
     if held:
-        print(f"837P: {sum(n for _, n in held):,} claims held back for missing elements (table fct_x12_claims_held)")
+        print(f"837P: {sum(n for _, n in held):,} claims held back for missing elements or claim scrub edits"
+              " (table fct_x12_claims_held; scrub_findings.csv)")
     if held and not in_use:  # the claims loop is not in use yet: the line above says so, not a failure
         return 0
     if held:
         print(
             f"bhi close: {sum(n for _, n in held):,} claim(s) held back from the 837P, not sent (table"
             " fct_x12_claims_held); fill in the source system and close again: "
-            + "; ".join(f"{n:,} missing {elements}" for elements, n in held[:10]),
+            + "; ".join(f"{n:,} {'' if elements.startswith('claim scrub') else 'missing '}{elements}"
+                        for elements, n in held[:10]),
             file=sys.stderr,
         )
     return sum(n for _, n in held)

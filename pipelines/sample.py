@@ -148,6 +148,7 @@ TABLE_COLUMNS = {
     "psych_reviews": ("review_id", "patient_id", "review_date", "consultant_id"),
     "assessments": ("patient_id", "assessment_date", "instrument", "score"),
     "encounters": ("encounter_id", "patient_id", "encounter_date", "provider_id", "cpt_code"),
+    "apcm": ("patient_id", "service_month", "apcm_code", "billing_provider_id"),
     "program_costs": ("month", "facility_id", "category", "amount"),
 }
 # The deliberately bad rows of the first month's time-entry file: (what is wrong, column).
@@ -711,6 +712,23 @@ def write_sample(
     )
     cost_df.write_csv(out / "program_costs.csv", float_precision=2)
     rows["program_costs"] = cost_df.height
+
+    # APCM (docs/billing-rules.md, APCM): the last facility bills advanced primary care management
+    # (G0556-G0558) for its Medicare patients' active months from 2026, by the patient's billing
+    # practitioner; a stream of its own so no other table changes
+    on_apcm = (p_fac == F - 1) & (p_payer == PAYERS.index("medicare"))
+    ap_p, ap_m = np.nonzero(active & on_apcm[:, None] & (month_m >= np.datetime64("2026-01", "M"))[None, :])
+    level = np.random.default_rng(seed + 3).choice(3, ap_p.size, p=[0.3, 0.5, 0.2])
+    apcm_df = pl.DataFrame(
+        {
+            "patient_id": _ids("P", ap_p + 1, pw),
+            "service_month": _pick(month_labels, ap_m),
+            "apcm_code": _pick(("G0556", "G0557", "G0558"), level),
+            "billing_provider_id": _ids("S", p_bp[ap_p] + 1, sw),
+        }
+    ).select(TABLE_COLUMNS["apcm"])
+    apcm_df.write_csv(out / "apcm.csv")
+    rows["apcm"] = apcm_df.height
     return rows
 
 

@@ -38,7 +38,7 @@ CHARTS = {"index.html": 1, "worklist.html": 1, "outreach.html": 2, "revenue_gap.
 # fct_outcome_episodes is hand-built here (its SQL reads the billing engine's tables)
 # the remittance marts too (theirs read the 835 tables): the page's totals are built from rpt_collection_rate
 HAND_BUILT = {"fct_outcome_episodes", "fct_outcome_measures", "fct_remittance_denials", "fct_denial_worklist", "fct_remittance_aging",
-              "fct_revenue_gap_post_submission"}
+              "fct_revenue_gap_post_submission", "fct_claim_scrub_findings"}
 DASHBOARD_MARTS = set(site.SITE_MARTS) - {"rpt_run_summary"} - HAND_BUILT | {"fct_care_manager_capacity",
                                                                  "rpt_program_roi_break_even"}
 
@@ -98,6 +98,11 @@ DDL = {
         days_without_answer integer, past_aging_limit boolean""",
     "fct_revenue_gap_post_submission": """
         payer_id varchar, service_month date, reason varchar, claim_lines bigint, amount decimal(14,2)""",
+    # the claim scrub (its SQL reads fct_claims and the NCCI reference tables): the compliance page's last table
+    "fct_claim_scrub_findings": """
+        claim_line_id varchar, edit varchar, other_code varchar, patient_id varchar, payer_id varchar,
+        program varchar, service_month date, date_of_service date, billing_provider_id varchar, code varchar,
+        units integer, modifiers varchar, detail varchar""",
     "rpt_outcomes_monthly": """
         service_month date, program varchar, facility_id varchar, care_manager_id varchar,
         active_patients bigint, without_baseline bigint, follow_up_in_month bigint,
@@ -252,6 +257,9 @@ REJECTED = [("time_entries_2026-09.csv", "/drop/time_entries_2026-09.csv", "time
 LIVE_ENTRIES = [("CM-1", D(2026, 8, d)) for d in range(3, 29)] + [("CM-2", D(2026, 10, 5))]
 
 ROWS = {
+    "fct_claim_scrub_findings": [
+        ("P-1-202609-cocm-99494", "ncci_mue", "", "P-1", "bcbs_mi", "cocm", D(2026, 9, 1), D(2026, 9, 30), "BP1",
+         "99494", 3, "", "NCCI MUE 99494: 3 unit(s) on the date of service, more than the MUE value 2")],
     "ingest_errors": REJECTED,
     "stg_time_entries": LIVE_ENTRIES,
     "rpt_run_summary": SUMMARY,
@@ -622,6 +630,8 @@ def test_compliance_page_tables(built_site: Path):
     assert "time_entries" in quarantine[0] and ">2<" in quarantine[0]
     assert "more than 7 days" in text
     assert "2 of 5" in text  # entries documented late
+    scrub = tbody_rows(text, "claim-scrub")
+    assert len(scrub) == 1 and "ncci_mue" in scrub[0] and "more than the MUE value 2" in scrub[0]
 
 
 def test_revenue_gap_page_tables(built_site: Path):

@@ -16,7 +16,8 @@ import pytest
 
 from conftest import SAMPLE_DIR, copy_sample_run
 
-BASE_CODES = {"99492", "99493", "G2214", "99484"}
+# a month bills one of these (the APCM add-ons G0568-G0570 are the one code of an APCM month)
+BASE_CODES = {"99492", "99493", "G2214", "99484", "G0568", "G0569", "G0570"}
 PAGES = ["index.html", "worklist.html", "outreach.html", "revenue_gap.html", "roi.html", "compliance.html"]
 
 
@@ -43,7 +44,7 @@ def test_claims_are_closed_months_only_and_well_formed(sample_run):
                    "date_of_service", "expected_amount"]:
         assert column in claims[0]
     assert {c["service_month"] for c in claims} == {"2026-05", "2026-06", "2026-07", "2026-08", "2026-09"}
-    assert {c["code"] for c in claims} == {"99492", "99493", "99494", "G2214", "99484"}
+    assert {c["code"] for c in claims} == {"99492", "99493", "99494", "G2214", "99484", "G0568", "G0569", "G0570"}
     per_month: dict[tuple, set] = {}
     for c in claims:
         per_month.setdefault((c["patient_id"], c["service_month"]), set()).add(c["code"])

@@ -28,7 +28,7 @@ def conn(sample_run):
     for table in {"fct_claims", "fct_unpriced_claim_lines", "fct_near_threshold", "fct_outreach_plan", "fct_revenue_gap",
                   "fct_claim_changes", "quarantine", "field_warnings", "fct_minutes_reconciliation",
                   "fct_rule_set_what_if", "fct_modifier_advisories", "fct_month_completeness", "fct_claim_evidence",
-                  "fct_outcome_measures", "ref_outcome_measures"}:
+                  "fct_outcome_measures", "ref_outcome_measures", "fct_claim_scrub_findings", "fct_x12_claim_lines"}:
         conn.execute(f"create table {table} as select * from sample.{table}")
     return conn
 

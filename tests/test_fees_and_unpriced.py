@@ -144,9 +144,13 @@ def test_every_shipped_fee_row_is_for_one_year_and_says_how_it_was_derived():
             assert amount is None
     years = conn.sql("select distinct code from ref_fee_schedule where year(effective_from) = 2026 and amount is not null"
                      " order by 1").fetchall()
-    assert [c for (c,) in years] == ["99484", "99492", "99493", "99494", "G0323", "G2214"]
-    unpriced = conn.sql("select code from ref_fee_schedule where basis = 'no_rate' order by 1").fetchall()
-    assert unpriced == [("G0568",), ("G0569",), ("G0570",)]
+    assert [c for (c,) in years] == ["99484", "99492", "99493", "99494", "G0323", "G0568", "G0569", "G0570", "G2214"]
+    # the APCM add-ons are valued by crosswalk (CMS-1832-F): the crosswalked code's amount, marked an estimate
+    crosswalked = conn.sql("select a.code, a.amount = b.amount, a.source like 'ESTIMATE%' from ref_fee_schedule as a"
+                           " inner join ref_fee_schedule as b on b.code = case a.code when 'G0568' then '99492'"
+                           " when 'G0569' then '99493' else '99484' end and b.effective_from = a.effective_from"
+                           " where a.code in ('G0568', 'G0569', 'G0570') order by 1").fetchall()
+    assert crosswalked == [("G0568", True, True), ("G0569", True, True), ("G0570", True, True)]
 
 
 def test_overlapping_fee_rows_for_one_payer_and_code_are_an_error_naming_the_rows(tmp_path):

@@ -12,7 +12,7 @@ from pipelines.sample import COUNTING_ACTIVITIES, ROLES, TABLE_COLUMNS, write_sa
 
 AS_OF = dt.date(2026, 10, 20)
 MONTHS = ["2026-05", "2026-06", "2026-07", "2026-08", "2026-09", "2026-10"]
-STATIC = ["staff", "enrollments", "psych_reviews", "assessments", "encounters", "program_costs"]
+STATIC = ["staff", "enrollments", "psych_reviews", "assessments", "encounters", "program_costs", "apcm"]
 
 
 def _read(path: Path) -> pl.DataFrame:

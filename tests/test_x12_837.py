@@ -227,15 +227,19 @@ def test_a_replacement_references_the_control_number_of_the_later_of_two_same_da
 
 def test_the_sample_837p_passes_pyx12_and_its_835s_reconcile(sample_run, tmp_path):
     """The committed sample (with its claims-loop files): every closed month's 837P is accepted by
-    pyx12, no claim is held, and every line of its 835s is matched and balances."""
+    pyx12, no claim is held but the one the claim scrub holds (a BCBS Michigan 99494 x3 over the shipped
+    MUE excerpt), and every line of its 835s is matched and balances."""
     shutil.copyfile(sample_run[0] / "warehouse.duckdb", tmp_path / "sample.duckdb")  # sending claims writes
     conn = duckdb.connect(str(tmp_path / "sample.duckdb"))
     try:
-        assert conn.sql("select count(*) from fct_x12_claims_held").fetchall() == [(0,)]
+        assert conn.sql("select payer_id, codes, scrub_edits from fct_x12_claims_held").fetchall() == [
+            ("bcbs_mi", "99493, 99494", "99494: ncci_mue")]
         sent = []
         for month in ("2026-05", "2026-06", "2026-07", "2026-08", "2026-09"):
             sent += submit_month(conn, tmp_path / "out", month)
-        assert sum(x.lines for x in sent) == conn.sql("select count(*) from fct_claims").fetchall()[0][0]
+        assert sum(x.lines for x in sent) == conn.sql(
+            "select count(*) from fct_x12_claim_lines where claim_missing_elements is null").fetchall()[0][0]
+        assert sum(x.lines for x in sent) == conn.sql("select count(*) from fct_claims").fetchall()[0][0] - 2
         # submit_month refuses an interchange pyx12 rejects (InvalidInterchange) before it writes: each
         # file of every month passed. Checked again here from the files on disk for the last month,
         # which has both shapes (one interchange per billing provider and one per payer and month)

@@ -43,7 +43,7 @@ def _close_partitions(context: dg.AssetExecutionContext, warehouse: DuckDBResour
     for x in sent:  # counts only: no identifiers in the log
         context.log.info(f"837P {x.file_name}: {x.claims} claims, {x.lines} lines, frequency codes {x.frequency_codes}")
     if held:
-        context.log.warning(f"{held} claims held back from the 837P for missing elements (fct_x12_claims_held)")
+        context.log.warning(f"{held} claims held back from the 837P for missing elements or claim scrub edits (fct_x12_claims_held)")
     return dg.MaterializeResult(
         metadata={
             "months": len(closed),

@@ -46,7 +46,11 @@ def no_forbidden_code_combinations(warehouse: DuckDBResource) -> dg.AssetCheckRe
         select count(*) from (
             select c.patient_id, c.service_month
             from fct_claims as c
-            inner join (select distinct code, kind from ref_code_thresholds) as r using (code)
+            -- the APCM add-ons (G0568-G0570) are the one code of an APCM month: base codes here too
+            inner join (
+                select distinct code, kind from ref_code_thresholds
+                union select distinct apcm_code, 'base' from ref_apcm_add_ons where apcm_code is not null
+            ) as r using (code)
             where r.kind = 'base'
             group by all
             having count(*) > 1

@@ -104,6 +104,14 @@ TABLES: dict[str, Table] = {
             required=False,
             key=("facility_id",),
         ),
+        # advanced primary care management (APCM, G0556-G0558) billed by the practice for a patient-month:
+        # in such a month the engine bills the APCM behavioral-health add-ons (docs/billing-rules.md, APCM)
+        Table(
+            "apcm",
+            _cols("patient_id:id*, service_month:month*, apcm_code:text*, billing_provider_id:id*"),
+            required=False,
+            key=("patient_id", "service_month"),
+        ),
         Table(
             "program_costs",
             _cols("month:month*, facility_id:id*, category:text*, amount:decimal*"),

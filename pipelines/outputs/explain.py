@@ -161,6 +161,8 @@ def _account(patient_id: str, month: str, months: list[dict], evidence: list[dic
                 f"  overlap: {c['entry_id']} {c['clock']} {c['activity']} by {c['staff_id']}: "
                 f"{c['overlap_minutes']} min {c['overlap_reason'].replace('_', ' ')}, collided with {c['collided_with']}"
             )
+        for f in (e for e in evidence if e["program"] == program and e["section"] == "scrub"):
+            lines.append(f"  CLAIM SCRUB: {f['item']}: {f['detail']}")
         for g in (e for e in evidence if e["program"] == program and e["section"] == "gate"):
             lines.append(f"  gate {g['item'].replace('_', ' ')}: {g['status']} ({g['detail']})")
         if m["warnings"]:

@@ -13,7 +13,7 @@ import duckdb
 
 from pipelines.ingest.extract_format import RAW_TABLES
 from pipelines.warehouse.database import table_columns, transaction
-from pipelines.warehouse.reference import REFERENCE_TABLES, REPO_ROOT
+from pipelines.warehouse.reference import REFERENCE_TABLES, REPO_ROOT, ncci_files
 
 SQL_DIR = REPO_ROOT / "sql"
 LAYERS = ("staging", "intermediate", "marts")
@@ -213,4 +213,7 @@ def code_version(reference_dir: Path) -> str:
         digest.update(model.sql.encode())
     for path in sorted(Path(reference_dir).glob("*.csv")):
         digest.update(path.name.encode() + path.read_bytes())
+    for paths in ncci_files(Path(reference_dir)).values():  # the NCCI edits a scrub applies
+        for path in paths:
+            digest.update(path.name.encode() + path.read_bytes())
     return digest.hexdigest()[:16]

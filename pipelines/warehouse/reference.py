@@ -70,6 +70,8 @@ class ReferenceDataError(ValueError):
 # join settles by row order. fee_schedule.csv has its own check (validate_fee_schedule).
 REFERENCE_KEYS = {
     "activities": ("activity",),
+    "add_on_codes": ("add_on_code", "primary_code"),
+    "apcm_add_ons": ("payer_id", "month_type", "code"),
     "adjustment_groups": ("group_code",),
     "carc_codes": ("code",),
     "charge_master": ("code",),
@@ -242,8 +244,137 @@ def validate_outcome_measures(conn: duckdb.DuckDBPyConnection) -> None:
         raise ReferenceDataError("outcome_measures.csv: " + "; ".join(_first_problems(problems)))
 
 
+# NCCI edits (claim scrubbing, docs/billing-rules.md): the files CMS publishes each quarter, in CMS's own
+# column layout, in <reference>/ncci/. A file is recognised by its header row (found below any
+# copyright or notice lines above it), not by its name: the practitioner PTP files (ccipra-*.txt, tab
+# separated) and the practitioner services MUE table (MCR_MUE_PractitionerServices_*.csv).
+NCCI_DIR = "ncci"
+NCCI_TABLES = ("ref_ncci_ptp", "ref_ncci_mue")
+_NCCI_HEADER_LINES = 40  # how far down a file its header row may be
+_NCCI_COLUMNS = {
+    # kind: (what its header row says, column names in CMS's order)
+    "ptp": ("Column 1 ... Column 2", ("column_1", "column_2", "in_existence_prior_1996", "effective_date", "deletion_date",
+                         "modifier_indicator", "ptp_edit_rationale")),
+    "mue": ("MUE Adjudication Indicator", ("code", "mue_value", "mue_adjudication_indicator", "mue_rationale")),
+}
+
+
+def _ncci_header(path: Path) -> tuple[str, int, str] | None:
+    """(kind, lines before the data, delimiter) of a CMS NCCI file, or None if it is not one."""
+    with path.open(encoding="utf-8", errors="replace") as f:
+        for i, line in zip(range(_NCCI_HEADER_LINES), f):
+            low = line.lower().replace('"', "")
+            tight = low.replace(" ", "")
+            if "column1" in tight and "column2" in tight and ("effective" in low or "modifier" in low):
+                return "ptp", i + 1, "\t" if "\t" in line else ","
+            if "mueadjudicationindicator" in tight:
+                return "mue", i + 1, "\t" if "\t" in line else ","
+    return None
+
+
+def ncci_files(reference_dir: Path) -> dict[str, list[Path]]:
+    """The NCCI files of `reference_dir`/ncci by kind. The shipped excerpt of a kind (a name with
+    EXCERPT in it) is used only while no other file of that kind is there: the quarter a user loads
+    replaces it."""
+    found: dict[str, list[Path]] = {"ptp": [], "mue": []}
+    folder = Path(reference_dir) / NCCI_DIR
+    for path in sorted(folder.glob("*")) if folder.is_dir() else []:
+        if path.suffix.lower() not in (".txt", ".csv"):
+            continue
+        head = _ncci_header(path)
+        if head is None:  # never ignored silently: a file put here is meant to be applied
+            raise ReferenceDataError(
+                f"{NCCI_DIR}/{path.name}: not a CMS practitioner PTP or MUE file (no header row naming Column 1 and"
+                f" Column 2, or MUE Adjudication Indicator, in its first {_NCCI_HEADER_LINES} lines)"
+            )
+        found[head[0]].append(path)
+    for kind, paths in found.items():
+        full = [p for p in paths if "excerpt" not in p.name.lower()]
+        found[kind] = full or paths
+    return found
+
+
+def seed_ncci(conn: duckdb.DuckDBPyConnection, reference_dir: Path) -> dict[str, int]:
+    """ref_ncci_ptp and ref_ncci_mue from the NCCI files (`ncci_files`): CMS's columns, typed, one row
+    per edit, with the file each came from (source_file). Lines that are not edits (notices, a
+    header split over two lines) are skipped; an edit row with an unreadable date, indicator or
+    value stops the run naming the file."""
+    parts: dict[str, list[str]] = {"ptp": [], "mue": []}
+    for kind, paths in ncci_files(reference_dir).items():
+        names = _NCCI_COLUMNS[kind][1]
+        for path in paths:
+            _, skip, delim = _ncci_header(path)
+            cols = "{" + ", ".join(f"'{n}': 'varchar'" for n in names) + "}"
+            parts[kind].append(
+                f"select *, '{path.name.replace(chr(39), chr(39) * 2)}' as source_file from read_csv("
+                f"'{path.as_posix().replace(chr(39), chr(39) * 2)}', header = false, skip = {skip}, delim = '{delim}',"
+                f" quote = '\"', columns = {cols}, null_padding = true, auto_detect = false)"
+            )
+    code = "regexp_full_match(trim({c}), '[0-9A-Z][0-9]{{3}}[0-9A-Z]')"
+    ptp = " union all ".join(parts["ptp"]) or (
+        "select " + ", ".join(f"null::varchar as {n}" for n in _NCCI_COLUMNS["ptp"][1]) + ", null as source_file where false")
+    mue = " union all ".join(parts["mue"]) or (
+        "select " + ", ".join(f"null::varchar as {n}" for n in _NCCI_COLUMNS["mue"][1]) + ", null as source_file where false")
+    conn.execute(f"create or replace temp table _ncci_ptp as select * from ({ptp}) where {code.format(c='column_1')}")
+    conn.execute(f"create or replace temp table _ncci_mue as select * from ({mue}) where {code.format(c='code')}")
+    bad = conn.sql(
+        """
+        select source_file, count(*) from _ncci_ptp
+        where try_strptime(trim(effective_date), '%Y%m%d') is null
+           or (nullif(trim(deletion_date), '*') is not null and try_strptime(trim(deletion_date), '%Y%m%d') is null)
+           or trim(modifier_indicator) not in ('0', '1', '9')
+           or not regexp_full_match(trim(column_2), '[0-9A-Z][0-9]{3}[0-9A-Z]')
+        group by all
+        union all
+        select source_file, count(*) from _ncci_mue
+        where try_cast(trim(mue_value) as integer) is null or left(trim(mue_adjudication_indicator), 1) not in ('1', '2', '3')
+        group by all
+        order by 1
+        """
+    ).fetchall()
+    if bad:
+        raise ReferenceDataError(
+            "NCCI file(s) with unreadable edit rows (a date, modifier indicator, MUE value or adjudication"
+            " indicator): " + "; ".join(f"{name}: {n} row(s)" for name, n in bad)
+        )
+    conn.execute(
+        """
+        create or replace table ref_ncci_ptp as
+        select distinct
+            trim(column_1) as column_1,
+            trim(column_2) as column_2,
+            nullif(trim(in_existence_prior_1996), '') as in_existence_prior_1996,
+            strptime(trim(effective_date), '%Y%m%d')::date as effective_date,
+            -- '*' (no data): the edit is in force; a deletion date is the first day it no longer applies
+            try_strptime(nullif(trim(deletion_date), '*'), '%Y%m%d')::date as deletion_date,
+            trim(modifier_indicator) as modifier_indicator,
+            trim(ptp_edit_rationale) as ptp_edit_rationale,
+            source_file
+        from _ncci_ptp
+        """
+    )
+    conn.execute(
+        """
+        create or replace table ref_ncci_mue as
+        select
+            trim(code) as code,
+            trim(mue_value)::integer as mue_value,
+            left(trim(mue_adjudication_indicator), 1)::integer as mue_adjudication_indicator,
+            trim(mue_adjudication_indicator) as mue_adjudication_text,
+            trim(mue_rationale) as mue_rationale,
+            source_file
+        from _ncci_mue
+        -- one value per code: the file named last (by name) wins if two quarters were left in the folder
+        qualify row_number() over (partition by trim(code) order by source_file desc) = 1
+        """
+    )
+    conn.execute("drop table _ncci_ptp")
+    conn.execute("drop table _ncci_mue")
+    return {t: conn.sql(f"select count(*) from {t}").fetchall()[0][0] for t in NCCI_TABLES}
+
+
 def reference_tables(reference_dir: Path = DEFAULT_REFERENCE_DIR) -> list[str]:
-    return sorted(f"ref_{p.stem}" for p in Path(reference_dir).glob("*.csv"))
+    return sorted([*(f"ref_{p.stem}" for p in Path(reference_dir).glob("*.csv")), *NCCI_TABLES])
 
 
 def seed_reference(conn: duckdb.DuckDBPyConnection, reference_dir: Path = DEFAULT_REFERENCE_DIR) -> dict[str, int]:
@@ -264,6 +395,7 @@ def seed_reference(conn: duckdb.DuckDBPyConnection, reference_dir: Path = DEFAUL
             validate_fee_schedule(conn)
         if "ref_outcome_measures" in counts and "ref_instruments" in counts:
             validate_outcome_measures(conn)
+        counts.update(seed_ncci(conn, reference_dir))
     return counts
 
 REFERENCE_TABLES = reference_tables()

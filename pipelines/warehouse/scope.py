@@ -32,7 +32,8 @@ from pipelines.warehouse.database import table_exists, transaction
 
 # A new delivery of one of these tables can change any patient: the build is full.
 # providers and facility_billing: every claim line of their billing / rendering providers (fct_x12_claim_lines)
-TABLES_FORCING_FULL = ("staff", "payers", "facilities", "providers", "facility_billing")
+# apcm: which codes a patient-month bills (and a correction may move a month to another patient)
+TABLES_FORCING_FULL = ("staff", "payers", "facilities", "providers", "facility_billing", "apcm")
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,14 @@
 --          payer's rule set (threshold rows in force for the month and the facility type), add-on cap
 --          and fee schedule in force in the service month; a code without a fee-schedule row in force
 --          (or whose row in force has no amount, basis no_rate) has a null unit_amount and amount and an
---          unpriced_reason (reported by fct_unpriced_claim_lines): never another year's rate
+--          unpriced_reason (reported by fct_unpriced_claim_lines): never another year's rate.
+--          In an APCM add-on month (int_apcm_months: an APCM base by the same practitioner, payer rows in
+--          ref_apcm_add_ons) each standalone code is billed as its add-on (99492 -> G0568, 99493 -> G0569,
+--          99484 -> G0570: one unit) or not at all (a row without apcm_code: 99494, G2214);
+--          standalone_code keeps the code the minutes earned (kind stays: the add-on is the month's one code)
 -- grain: enrollment_id, service_month, scenario, code
 -- incremental: patient (a nightly run rebuilds only the patients in scope_patients)
--- upstream: int_billing_inputs, int_code_thresholds, ref_fee_schedule
+-- upstream: int_billing_inputs, int_code_thresholds, ref_fee_schedule, int_apcm_months, ref_apcm_add_ons
 with inputs as (
     select * from int_billing_inputs
     where minutes > 0
@@ -55,6 +59,43 @@ capped as (
     from paired
 ),
 
+-- APCM add-on months: the payer's row for the code and month type in force in the month
+apcm as (
+    select
+        c.enrollment_id,
+        c.service_month,
+        c.scenario,
+        c.code,
+        x.apcm_code,
+        a.apcm_code as apcm_base_code
+    from capped as c
+    inner join int_apcm_months as a
+        on a.enrollment_id = c.enrollment_id
+        and a.service_month = c.service_month
+        and a.apcm_status = 'add_on'
+    inner join ref_apcm_add_ons as x
+        on x.payer_id = c.payer_id
+        and x.code = c.code
+        and x.month_type in (c.month_type, 'any')
+        and c.service_month >= x.effective_from
+        and (x.effective_to is null or c.service_month <= x.effective_to)
+),
+
+substituted as (
+    select
+        c.* replace (
+            coalesce(x.apcm_code, c.code) as code,
+            case when x.apcm_code is not null then 1 else c.units end as units,
+            case when x.apcm_code is not null then 1 else c.units_earned end as units_earned
+        ),
+        c.code as standalone_code,
+        x.apcm_base_code
+    from capped as c
+    left join apcm as x using (enrollment_id, service_month, scenario, code)
+    -- a standalone code with no add-on of its own in an APCM month bills nothing
+    where x.code is null or x.apcm_code is not null
+),
+
 -- the payer's own row wins over the default ('*') row; rows are those in force on the month's
 -- last day (e.g. the 2024 conversion-factor change on 2024-03-09 prices March at the new rate);
 -- resolved once per payer, code and month, then joined to every line. Fee rows carry the years they
@@ -63,7 +104,7 @@ rates as (
     select
         k.payer_id, k.code, k.service_month, f.amount as unit_amount, f.payer_id as fee_schedule_payer,
         f.basis as fee_basis
-    from (select distinct payer_id, code, service_month from capped) as k
+    from (select distinct payer_id, code, service_month from substituted) as k
     inner join ref_fee_schedule as f
         on f.code = k.code
         and f.payer_id in (k.payer_id, '*')
@@ -84,7 +125,7 @@ priced as (
             when r.fee_schedule_payer is null then 'no_fee_row_in_force'
             when r.unit_amount is null then 'fee_row_without_amount'
         end as unpriced_reason
-    from capped as c
+    from substituted as c
     left join rates as r using (payer_id, code, service_month)
 ),
 
@@ -101,6 +142,8 @@ final as (
         facility_type,
         code,
         kind,
+        standalone_code,
+        apcm_base_code,
         min_minutes,
         max_minutes,
         unit_minutes,

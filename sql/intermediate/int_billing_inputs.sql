@@ -2,12 +2,29 @@
 --          actual (countable minutes), if_consented (pre-consent minutes counted too),
 --          next_target (the next minute total at which the month earns more: a base-code floor or
 --          the next add-on unit below the payer's cap) and what_if (the actual minutes under the
---          other time reading, ref_rule_sets)
+--          other time reading, ref_rule_sets); in an APCM add-on month (int_apcm_months) a code that
+--          bills nothing there (ref_apcm_add_ons row without an apcm_code, e.g. 99494) is no next target
 -- grain: enrollment_id, service_month, scenario
 -- incremental: patient (a nightly run rebuilds only the patients in scope_patients)
--- upstream: int_patient_months, int_code_thresholds, ref_rule_sets
+-- upstream: int_patient_months, int_code_thresholds, ref_rule_sets, int_apcm_months, ref_apcm_add_ons
 with months as (
     select * from int_patient_months
+),
+
+-- (month, code) pairs that earn nothing in the month because it is an APCM add-on month
+apcm_dropped as (
+    select a.enrollment_id, a.service_month, x.code, x.month_type
+    from int_apcm_months as a
+    inner join ref_apcm_add_ons as x
+        on a.apcm_status = 'add_on'
+        and x.apcm_code is null
+        and a.service_month >= x.effective_from
+        and (x.effective_to is null or a.service_month <= x.effective_to)
+    inner join int_patient_months as m
+        on m.enrollment_id = a.enrollment_id
+        and m.service_month = a.service_month
+        and m.payer_id = x.payer_id
+        and x.month_type in (m.month_type, 'any')
 ),
 
 thresholds as (
@@ -32,6 +49,10 @@ thresholds as (
         and r.month_type = m.month_type
         and r.facility_type is not distinct from m.facility_type
         and r.service_month = m.service_month
+    anti join apcm_dropped as d
+        on d.enrollment_id = m.enrollment_id
+        and d.service_month = m.service_month
+        and d.code = r.code
 ),
 
 next_targets as (

@@ -1,9 +1,12 @@
 -- purpose: the evidence trail behind every patient-month (billed, unbilled or blocked): the outcome,
 --          each gate with pass or fail, the threshold row each code was earned under, and every
 --          time entry with its status and reason; `bhi explain` reads it
--- grain: patient_id, service_month, program, section, item (section: outcome | gate | threshold | entry)
+-- grain: patient_id, service_month, program, section, item (section: outcome | gate | threshold | scrub | entry)
 -- incremental: patient (a nightly run rebuilds only the patients in scope_patients)
--- upstream: fct_patient_months, int_billing_codes, int_time_entries_classified, stg_staff
+--          and, in a month with an APCM base code, why the APCM add-on was or was not billed
+--          and every claim scrub edit a claim line of the month fails (section scrub: held from the 837P)
+-- upstream: fct_patient_months, int_billing_codes, int_time_entries_classified, stg_staff, int_apcm_months,
+--           fct_claim_scrub_findings
 with months as (
     select * from fct_patient_months
 ),
@@ -54,6 +57,18 @@ gates as (
         case when measurement_ok then 'pass' when measurement_is_gate then 'fail' else 'warning' end, null,
         case when measurement_ok then 'validated scale on file' else 'no validated rating scale in the initial month and the look-back' end, 4
     from months
+    union all
+    select m.patient_id, m.service_month, m.program, 'gate', 'apcm',
+        case a.apcm_status when 'add_on' then 'add-on' else 'standalone' end, null,
+        'APCM base ' || a.apcm_code || ' billed by ' || a.apcm_provider_id || case a.apcm_status
+            when 'add_on' then ' (the billing practitioner): the standalone codes are billed as the APCM'
+                || ' behavioral-health add-ons G0568 / G0569 / G0570 (apcm_add_ons.csv)'
+            when 'other_practitioner' then ', not the billing practitioner ' || m.billing_provider_id
+                || ': an add-on needs the base by the same practitioner, so the standalone codes stay'
+            else ': the payer has no APCM add-on rows in force (apcm_add_ons.csv), so the standalone codes stay'
+        end, 4
+    from months as m
+    inner join int_apcm_months as a using (enrollment_id, service_month)
 ),
 
 thresholds as (
@@ -65,11 +80,20 @@ thresholds as (
             || coalesce(' to ' || c.max_minutes || ' min', '')
             || coalesce(', one unit per ' || c.unit_minutes || ' min', '')
             || '; ' || c.units || ' unit(s)'
-            || case when c.units_over_cap > 0 then ', ' || c.units_over_cap || ' over the payer cap' else '' end,
+            || case when c.units_over_cap > 0 then ', ' || c.units_over_cap || ' over the payer cap' else '' end
+            || case when c.code <> c.standalone_code then '; ' || c.standalone_code || ' earned, billed as the APCM add-on '
+                || c.code || ' (base ' || c.apcm_base_code || ' by the same practitioner)' else '' end,
         5
     from months as m
     inner join int_billing_codes as c using (enrollment_id, service_month)
     where c.scenario = 'actual'
+),
+
+scrub as (
+    select
+        patient_id, service_month, program, 'scrub', code || ' ' || edit || coalesce(' ' || nullif(other_code, ''), ''),
+        'held', units, detail || '; the claim is held back from the 837P (scrub_findings.csv)', 6
+    from fct_claim_scrub_findings
 ),
 
 entries as (
@@ -102,6 +126,8 @@ final as (
     select * from gates
     union all
     select * from thresholds
+    union all
+    select * from scrub
     union all
     select * from entries
 )

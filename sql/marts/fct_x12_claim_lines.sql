@@ -2,15 +2,25 @@
 --          (patient, program, service month, payer, facility: the same claim on every rerun), line
 --          number, charge (charge master, separate from the expected allowed amount), billing
 --          provider (facility), rendering provider, subscriber, payer, diagnosis, place of service;
---          missing_elements names every required element that is absent or malformed (a claim with
---          any such line is held back, never sent half-filled); no values are named
+--          missing_elements names every required element that is absent or malformed, and every claim
+--          scrub edit the line fails (fct_claim_scrub_findings: NCCI PTP / MUE, add-on, APCM): a claim with
+--          any such line is held back, never sent half-filled or with a line a scrubber rejects; no values
+--          are named
 -- grain: claim_line_id
 -- incremental: patient (a nightly run rebuilds only the patients in scope_patients: a new patients
 --              file puts its patients in scope; a new providers or facility_billing file forces a full build)
 -- upstream: fct_claims, stg_enrollments, stg_patients, stg_providers, stg_facility_billing,
---           ref_charge_master, ref_payer_edi
+--           ref_charge_master, ref_payer_edi, fct_claim_scrub_findings
 with claims as (
     select * from fct_claims
+),
+
+scrub as (
+    select
+        claim_line_id,
+        string_agg(edit || coalesce(' ' || nullif(other_code, ''), ''), ', ' order by edit, other_code) as scrub_edits
+    from fct_claim_scrub_findings
+    group by claim_line_id
 ),
 
 keyed as (
@@ -95,7 +105,8 @@ joined as (
         r.npi as rendering_npi,
         r.last_name as rendering_last_name,
         r.first_name as rendering_first_name,
-        r.taxonomy_code as rendering_taxonomy_code
+        r.taxonomy_code as rendering_taxonomy_code,
+        sc.scrub_edits
     from keyed as k
     left join charges as ch using (claim_line_id)
     left join payer_edi as pe using (claim_line_id)
@@ -103,6 +114,7 @@ joined as (
     left join stg_patients as p on p.patient_id = k.patient_id
     left join stg_facility_billing as f on f.facility_id = k.facility_id
     left join stg_providers as r on r.provider_id = k.billing_provider_id
+    left join scrub as sc using (claim_line_id)
 ),
 
 checked as (
@@ -152,7 +164,8 @@ checked as (
                 then 'rendering provider NPI' end,
             case when rendering_last_name is null then 'rendering provider name' end,
             case when rendering_taxonomy_code is null or length(rendering_taxonomy_code) <> 10
-                then 'rendering provider taxonomy' end
+                then 'rendering provider taxonomy' end,
+            'claim scrub (' || code || '): ' || scrub_edits
         ) as missing_elements
     from joined
 ),

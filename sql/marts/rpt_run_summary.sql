@@ -2,7 +2,7 @@
 -- grain: one row
 -- upstream: run_parameters, ingest_files, quarantine, field_warnings, fct_quarantine_share,
 --           fct_minutes_reconciliation, fct_claims, fct_revenue_gap, fct_unpriced_claim_lines, fct_run_health,
---           int_covered_periods
+--           int_covered_periods, fct_claim_scrub_findings
 with params as (
     select as_of, date_trunc('month', as_of)::date as open_month from run_parameters
 ),
@@ -36,6 +36,9 @@ final as (
             as minutes_quarantined,
         (select count(*) from fct_claims) as claim_lines,
         (select count(*) from fct_unpriced_claim_lines) as unpriced_claim_lines,
+        -- claim scrub (fct_claim_scrub_findings): lines failing an edit, held back from the 837P with their claim
+        (select count(distinct claim_line_id) from fct_claim_scrub_findings) as scrub_failed_lines,
+        (select count(*) from fct_claim_scrub_findings) as scrub_findings,
         round((select coalesce(sum(expected_amount), 0) from fct_claims), 2)::double as expected_revenue,
         round((select coalesce(sum(dollars), 0) from fct_revenue_gap), 2)::double as revenue_left_on_table,
         -- run health (fct_run_health): `bhi run` prints it and exits 3 on a stale extract
