@@ -333,3 +333,26 @@ def test_the_portfolio_marks_the_failed_and_the_rejecting_client_and_links_every
     later = dt.datetime.now(dt.UTC).replace(tzinfo=None) + dt.timedelta(hours=clients.portfolio.stale_after_hours + 1)
     rows_later = {r["client_id"]: r for r in read_portfolio(clients, now=later)}
     assert any(f.startswith("last published ") for f in rows_later[CLEAN]["flags"])
+
+
+def test_portfolio_of_clients_that_never_ran_or_never_finished(tmp_path):
+    """No rerun and no published marts needed: a client without any run status is 'no run'; a run
+    that started and wrote nothing since, longer ago than stale_after_hours, 'did not finish'."""
+    from pipelines.clients.portfolio import build_portfolio
+    from pipelines.clients.runner import STATUS_RUNNING, write_status
+
+    (tmp_path / "clients.yaml").write_text(
+        "portfolio: {stale_after_hours: 12}\n"
+        "clients:\n  - {id: a, name: A, extracts: d/a, output: o/a}\n  - {id: b, name: B, extracts: d/b, output: o/b}\n"
+    )
+    clients = load_clients(tmp_path / "clients.yaml")
+    started = dt.datetime(2026, 11, 2, 1, 0)
+    write_status(clients, clients.client("b"), STATUS_RUNNING, started)
+    during = {r["client_id"]: r for r in read_portfolio(clients, now=started + dt.timedelta(hours=1))}
+    assert during["a"]["state"] == "no run" and during["a"]["flags"] == ["no run recorded"]
+    assert during["b"]["state"] == "running" and during["b"]["flags"] == ["nothing published yet"]
+    later = build_portfolio(clients, now=started + dt.timedelta(hours=13))
+    b = {r["client_id"]: r for r in later.rows}["b"]
+    assert b["state"] == "did not finish"
+    assert "run started 2026-11-02 01:00 UTC never finished" in b["flags"]
+    assert len(later.flagged) == 2 and later.path.read_text().count('class="blocked"') == 2

@@ -74,12 +74,19 @@ class PortfolioPage:
     rows: list[dict]
 
 
-def _files(conn: duckdb.DuckDBPyConnection, uris: list[str]) -> list[str]:
-    return [u for u in uris if exists(conn, u)]
+def _files(conn: duckdb.DuckDBPyConnection, uris: list[str], unreachable: set[str]) -> list[str]:
+    found = []
+    for uri in uris:
+        try:
+            if exists(conn, uri):
+                found.append(uri)
+        except (duckdb.Error, OSError):  # object storage down or access denied: that client stands out
+            unreachable.add(uri)
+    return found
 
 
-def _load(conn: duckdb.DuckDBPyConnection, view: str, uris: list[str], columns: str) -> None:
-    found = _files(conn, uris)
+def _load(conn: duckdb.DuckDBPyConnection, view: str, uris: list[str], columns: str, unreachable: set[str]) -> None:
+    found = _files(conn, uris, unreachable)
     if found:
         listing = ", ".join(sql_string(u) for u in found)
         conn.execute(f"create temp view {view} as select * from read_parquet([{listing}], union_by_name = true)")
@@ -108,10 +115,12 @@ def read_portfolio(clients: ClientsFile, now: dt.datetime | None = None) -> list
             [[i, c.id, c.name, site_link(clients, c)] for i, c in enumerate(clients.clients)],
         )
         outputs = [clients.output_uri(c) for c in clients.clients]
-        _load(conn, "client_status", [join(o, STATUS_FILE) for o in outputs],
+        unreachable: set[str] = set()
+        _load(conn, "client_status", [join(o, STATUS_FILE) for o in outputs], unreachable=unreachable, columns=
               "null::varchar as client_id, null::varchar as status, null::varchar as error, null::varchar as problems,"
               " null::timestamp as started_at, null::varchar as site_url")
         _load(conn, "client_summaries", [join(o, MARTS_DIR, "client_summary.parquet") for o in outputs],
+              unreachable=unreachable, columns=
               "null::varchar as client_id, null::varchar as run_id, null::timestamp as published_at, null::date as as_of,"
               " null::decimal(14,2) as expected, null::bigint as claims_submitted, null::decimal(14,2) as paid,"
               " null::decimal(14,2) as denied, null::decimal(14,2) as left_on_table, null::double as collection_rate,"
@@ -119,7 +128,11 @@ def read_portfolio(clients: ClientsFile, now: dt.datetime | None = None) -> list
               " null::int as days_since_newest_entry, null::boolean as is_stale")
         rel = conn.execute(PORTFOLIO_QUERY, {"cutoff": cutoff, "hours": f"{clients.portfolio.stale_after_hours:g}"})
         columns = [d[0] for d in rel.description]
-        return [dict(zip(columns, row)) for row in rel.fetchall()]
+        rows = [dict(zip(columns, row)) for row in rel.fetchall()]
+    for row, output in zip(rows, outputs, strict=True):  # the query keeps the file's order
+        if any(u.startswith(output + "/") for u in unreachable):
+            row["flags"] = [f"its output {output} could not be read", *row["flags"]]
+    return rows
 
 
 def build_portfolio(clients: ClientsFile, out: Path | None = None, now: dt.datetime | None = None) -> PortfolioPage:

@@ -157,7 +157,12 @@ def run_client(clients: ClientsFile, client: Client, as_of: dt.date | None = Non
         return ClientResult(client.id, STATUS_FAILED, error, seconds=time.perf_counter() - started)
     problems = problems_of(outcome)
     summary = dict(outcome.summary)
-    published = publish_marts(clients, client)
+    try:
+        published = publish_marts(clients, client)
+    except (duckdb.Error, OSError) as exc:  # the pages are published; the marts could not be written
+        error = f"published, but its marts could not be written to {clients.output_uri(client)}: {str(exc).splitlines()[0]}"
+        write_status(clients, client, STATUS_FAILED, started_at, error=error, as_of=summary.get("as_of"))
+        return ClientResult(client.id, STATUS_FAILED, error, problems, summary, time.perf_counter() - started)
     write_status(
         clients, client, STATUS_PUBLISHED, started_at, problems=problems, run_id=published.get("run_id"),
         as_of=summary.get("as_of"),
