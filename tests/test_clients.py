@@ -356,3 +356,17 @@ def test_portfolio_of_clients_that_never_ran_or_never_finished(tmp_path):
     assert b["state"] == "did not finish"
     assert "run started 2026-11-02 01:00 UTC never finished" in b["flags"]
     assert len(later.flagged) == 2 and later.path.read_text().count('class="blocked"') == 2
+
+
+def test_a_clients_month_end_close_is_its_client_x_month_partition(scenario):
+    """`clients_month_end` for partition <client>|<month> closes that month on that client's
+    warehouse only: its month-end files join its published outputs, no other client's folder changes."""
+    clients = load_clients(scenario["config"])
+    job = build_clients_definitions(clients).resolve_job_def("clients_month_end")
+    result = job.execute_in_process(partition_key=f"{CLEAN}|2026-09", instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+    assert result.success
+    out = scenario["root"] / "out"
+    closed = out / CLEAN / "month_end" / "claims_2026-09.csv"
+    ids = _patient_ids(closed)
+    assert ids and all(i.startswith(CLEAN.upper() + "-") for i in ids)
+    assert not (out / REJECTING / "month_end").exists()

@@ -53,6 +53,7 @@ def bench_clients(count: int, entries: int, workdir: Path | None = None, paralle
             rss = [r.peak_rss_mb for r in runs if r.peak_rss_mb]
             memory = f"{statistics.median(rss):,.0f} / {max(rss):,.0f}" if rss else "—"
             failed = sum(not r.success for r in runs)
-            lines.append(f"  {parallel:>8}  {wall:>8.1f}  {first / wall:>7.2f}x  {failed:>6}  {memory:>36}")
+            load = os.getloadavg()[0]  # other work on the machine makes the speed-up meaningless
+            lines.append(f"  {parallel:>8}  {wall:>8.1f}  {first / wall:>7.2f}x  {failed:>6}  {memory:>36}   load average {load:.1f}")
         lines.append("  (speed-up: wall time of the first setting / this one; goal on 2 cores: >= 1.7x at --parallel 2)")
         return "\n".join(lines)
