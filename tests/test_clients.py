@@ -65,6 +65,20 @@ def test_a_bad_clients_file_fails_in_one_line_naming_the_client_and_setting(data
     assert "\n" not in str(exc.value)
 
 
+def test_run_all_and_portfolio_refuse_a_bad_clients_file_in_one_line_before_any_run(tmp_path, capsys):
+    from pipelines.cli import main
+
+    (tmp_path / "clients.yaml").write_text("clients:\n  - {id: a, name: A, extracts: d, output: o, close_day: 0}\n")
+    assert main(["run-all", "--clients", str(tmp_path / "clients.yaml")]) == 1
+    assert main(["portfolio", "--clients", str(tmp_path / "missing.yaml")]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        f"bhi run-all failed: clients file {tmp_path / 'clients.yaml'}: clients[0] (id a).close_day: Input should be greater than or equal to 1",
+        f"bhi portfolio failed: clients file {tmp_path / 'missing.yaml'} does not exist",
+    ]
+    assert not (tmp_path / "o").exists()
+
+
 def test_clients_file_defaults_paths_and_uris(tmp_path):
     (tmp_path / "clients.yaml").write_text(
         "defaults:\n  timezone: America/Chicago\n  nightly_time: 01:30\n"  # unquoted 01:30 (YAML reads 90)

@@ -36,13 +36,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from pipelines.safety import OperationalError
+
 CLIENTS_ENV = "BHI_CLIENTS"  # the clients.yaml a code location (dg dev, the daemon) loads
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,39}$"
 REMOTE_SCHEMES = ("s3", "gs", "gcs", "r2", "az", "abfss")  # object storage DuckDB's extensions write
 
 
-class ClientsConfigError(ValueError):
-    """clients.yaml is missing, unreadable or invalid; the message is one line."""
+class ClientsConfigError(OperationalError, ValueError):
+    """clients.yaml is missing, unreadable or invalid; the message is one line (`bhi` prints it as is)."""
 
 
 def is_remote(uri: str) -> bool:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import wait
 from pathlib import Path
 
-from pipelines.clients.config import ClientsFile, load_clients
+from pipelines.clients.config import ClientsConfigError, ClientsFile, load_clients
 from pipelines.clients.runner import STATUS_FAILED, STATUS_RUNNING, write_status
 
 WORKER_MODULE = "pipelines.clients.worker"
@@ -58,6 +58,9 @@ def run_all(
     """Run the clients (all, or `only`), `parallel` at a time; return one ClientRun per client in the
     file's order. `on_finish(run)` is called as each client ends."""
     clients = load_clients(clients_path)
+    unknown = sorted(set(only or ()) - set(clients.ids))
+    if unknown:
+        raise ClientsConfigError(f"no client {', '.join(unknown)} in {clients_path} (ids: {', '.join(clients.ids)})")
     ids = [i for i in clients.ids if not only or i in only]
     parallel = max(1, int(parallel))
     # each run gets its share of the cores unless the deployment says otherwise
