@@ -5,7 +5,7 @@ AS_OF ?= 2026-10-20
 OUT ?= out/sample
 ENTRIES ?= 1000000
 
-.PHONY: setup demo test lint sample bench dev clean
+.PHONY: setup demo demo-clients test lint sample bench dev clean
 
 $(UV):
 	$(PYTHON) -m venv .uv
@@ -20,6 +20,13 @@ setup: .venv/.installed
 # Main job on the bundled synthetic sample; October 2026 is the open (month-to-date) month.
 demo: setup
 	.venv/bin/bhi run --extracts data/sample --out $(OUT) --as-of $(AS_OF)
+
+# A billing company's three synthetic clients (sizes, payers and layouts differ), run side by side
+# through Dagster, then the portfolio page (docs/operations.md, Running many clients).
+CLIENTS_OUT ?= out/clients
+demo-clients: setup
+	.venv/bin/bhi sample --clients 3 --out $(CLIENTS_OUT) --claims-loop-as-of $(AS_OF)
+	.venv/bin/bhi run-all --clients $(CLIENTS_OUT)/clients.yaml --parallel 2 --as-of $(AS_OF)
 
 # Whole test suite, one worker per core, a test file per worker (installs Debian's chromium for the
 # browser tests when missing and possible).

@@ -413,6 +413,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--memory-limit", default="2.5GB", help="DuckDB memory_limit (default 2.5GB: keeps the process under 3 GB RSS)"
     )
     bench.set_defaults(func=_cmd_bench)
+
+    from pipelines.clients.cli import add_commands  # run-all, portfolio, sample/bench --clients
+
+    add_commands(sub, sample, bench)
     return parser
 
 

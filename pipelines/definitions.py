@@ -45,5 +45,10 @@ def build_definitions(deployment: Deployment) -> dg.Definitions:
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    """The code location of `dg dev` / the daemon: settings from BHI_* (.env.example)."""
-    return build_definitions(Deployment.from_environment())
+    """The code location of `dg dev` / the daemon: settings from BHI_* (.env.example); with
+    BHI_CLIENTS=clients.yaml also the clients' partitioned jobs (pipelines/clients/definitions.py)."""
+    from pipelines.clients.definitions import definitions_from_environment
+
+    single = build_definitions(Deployment.from_environment())
+    clients = definitions_from_environment()
+    return single if clients is None else dg.Definitions.merge(single, clients)

@@ -17,7 +17,8 @@ def nightly_job(deployment: Deployment):
     return dg.define_asset_job(
         NIGHTLY_JOB,
         # every asset except the monthly partitions of the month-end close (their own job and schedule)
-        selection=dg.AssetSelection.all() - dg.AssetSelection.groups("month_end"),
+        # and the clients' partitioned assets (pipelines/clients/definitions.py, with BHI_CLIENTS)
+        selection=dg.AssetSelection.all() - dg.AssetSelection.groups("month_end", "clients"),
         executor_def=dg.in_process_executor,
         description="Ingest the new extract files and rebuild what they change: models, exports, dashboards.",
         tags={WAREHOUSE_TAG: warehouse_tag(deployment.warehouse)},
