@@ -1,10 +1,10 @@
--- purpose: claims paid or denied by 835 remittances (CLP), the latest delivery of each payment (trace
---          number) wins as a whole; the payer mapped from its EDI id (ref_payer_edi)
--- grain: trace_number, claim_index
+-- purpose: claims paid or denied by 835 remittances (CLP); the latest delivery of each payment
+--          (payer + trace number) wins as a whole; the payer mapped from its EDI id (ref_payer_edi)
+-- grain: payer_identifier, trace_number, claim_index
 -- upstream: raw_remittance_claims, ref_payer_edi
 with source as (
-    select * from raw_remittance_claims
-    qualify delivery_seq = max(delivery_seq) over (partition by trace_number)
+    select *, coalesce(payer_identifier, '') as payer_key from raw_remittance_claims
+    qualify delivery_seq = max(delivery_seq) over (partition by payer_key, trace_number)
 ),
 
 payers as (
@@ -13,6 +13,7 @@ payers as (
 
 final as (
     select
+        s.payer_key as payer_identifier,
         s.trace_number,
         s.claim_index,
         p.payer_id,
@@ -29,7 +30,7 @@ final as (
         s.delivery_seq
     from source as s
     left join payers as p using (payer_edi_id)
-    qualify row_number() over (partition by s.trace_number, s.claim_index order by s.source_row desc) = 1
+    qualify row_number() over (partition by s.payer_key, s.trace_number, s.claim_index order by s.source_row desc) = 1
 )
 
 select * from final
