@@ -152,3 +152,48 @@ def test_unmatched_remittances_are_listed_with_their_dollars(shapes_run):
     rows = read_csv(out / "remittance_unmatched.csv")
     assert [(r["claim_id"], r["paid"], r["unmatched"]) for r in rows] == [("ACMECLAIM9", "100.00", "true")]
     assert "1 unmatched lines ($100.00)" in stdout
+
+
+def test_round_trip_on_the_sample_every_line_in_the_state_its_835_says_and_all_outputs_agree(sample_run):
+    """The bundled sample's 835s answer the claims the sample bills (pipelines/x12/sample_835.py draws
+    each claim's outcome from its stable claim id): every claim line ends in the state its 835 says,
+    and the 835 files' payment totals (BPR02), payments.csv, denials.csv, remittance_unmatched.csv, the
+    payments page and the run summary agree to the cent."""
+    from conftest import SAMPLE_DIR
+    from pipelines.x12.remittance_835 import interchanges
+    from pipelines.x12.sample_835 import outcome_lines
+
+    out, stdout = sample_run
+    with duckdb.connect(str(out / "warehouse.duckdb"), read_only=True) as conn:
+        months = [m for (m,) in conn.sql("select distinct strftime(service_month, '%Y-%m') from fct_x12_claim_lines"
+                                         " where service_month < date '2026-10-01' order by 1").fetchall()]
+        said = {}
+        for r in outcome_lines(conn, months):
+            if r["outcome"] == "paid":
+                said[r["claim_line_id"]] = ("paid with patient responsibility"
+                                            if any(a[0] == "PR" and a[2] for a in r["adjustments"]) else "paid")
+            else:  # unanswered: the sample run closed no month, so nothing was recorded as sent
+                said[r["claim_line_id"]] = {"unanswered": "not submitted"}.get(r["outcome"], r["outcome"])
+        states = dict(conn.sql("select claim_line_id, payment_status from fct_claim_payments").fetchall())
+        total = conn.sql("select paid, patient_responsibility, denied_lines, denied_expected_amount"
+                         " from rpt_payments_summary where grouping_level = 'total'").fetchall()[0]
+    assert len(said) == 720 and set(states) == set(said)
+    assert states == said
+    # the files: the sum of BPR02 over every 835 = the claims paid (no PLB in the sample)
+    bpr = sum(Decimal(seg.split(ic.element)[2]) for f in SAMPLE_DIR.glob("*.835")
+              for ic in interchanges(f.read_bytes()) for seg in ic.content.split(ic.terminator)
+              if seg.strip().startswith("BPR" + ic.element))
+    payments = read_csv(out / "payments.csv")
+    paid = sum(Decimal(r["paid"]) for r in payments)
+    patient = sum(Decimal(r["patient_responsibility"]) for r in payments)
+    assert paid == bpr == total[0] and patient == total[1]
+    denials = read_csv(out / "denials.csv")
+    assert len(denials) == total[2] == sum(1 for r in payments if r["payment_status"] == "denied")
+    assert sum(Decimal(r["expected_amount"]) for r in denials) == total[3]
+    assert read_csv(out / "remittance_unmatched.csv") == []
+    page = (out / "dashboards" / "payments.html").read_text()
+    for shown in (f"${paid:,.2f}", f"${patient:,.2f}", f"Denied ({len(denials)} lines)", f"${total[3]:,.2f}",
+                  f"of {len(denials)} denied lines", "Unmatched remittances (0 lines)"):
+        assert shown in page, shown
+    assert "20 payments, all balanced; 0 unmatched lines ($0.00)" in stdout
+    assert f"{len(denials)} denied lines ->" in stdout
