@@ -208,3 +208,26 @@ def test_the_reasons_of_denied_lines_are_listed_in_text_order_whatever_the_row_o
     assert conn.sql("select rarc_codes, rarc_descriptions from fct_remittance_denials where reason_code = '50'"
                     ).fetchall() == [("M76,N362", "Missing / incomplete / invalid diagnosis or condition"
                                       " | The number of days or units of service exceeds our acceptable maximum")]
+
+
+def test_other_separators_and_another_payers_trace_number_lose_no_payment(drop, build, tmp_path):
+    """Two 835s that lost payments: January's payment delivered again with `>` as the component
+    separator (ISA16) and `|` between elements (its service lines were split on a literal ':' and all
+    quarantined), and ACME's payment reusing Medicare's February trace number (TRN02) with its own
+    payer id (TRN03): it replaced Medicare's payment, whose claims fell back to "no answer"."""
+    from pathlib import Path
+
+    conn, files = scenario(drop, build, tmp_path, OUTCOMES)
+    states = "select claim_line_id, payment_status, paid from fct_claim_payments order by 1"
+    before = conn.sql(states).fetchall()
+    january = files[0].read_text().translate(str.maketrans({"*": "|", ":": ">"}))
+    files[0].write_text(january)
+    acme = (Path(__file__).parent / "fixtures" / "x12" / "c_acme_same_trace.835").read_text()
+    (drop.folder / "z_acme_remit.835").write_text(acme.replace("*TR0001*", "*EFT2026020002*"))
+    rebuild(conn, drop.folder, "2026-04-11")
+    assert conn.sql("select source_file, status from ingest_files where table_name = 'remittance_835'"
+                    " and source_file in ('remit_medicare_2026-01.835', 'z_acme_remit.835') order by delivery_seq").fetchall() == [
+        ("remit_medicare_2026-01.835", "loaded"), ("remit_medicare_2026-01.835", "loaded"), ("z_acme_remit.835", "loaded")]
+    assert conn.sql("select count(*) from quarantine").fetchall() == [(0,)]
+    assert conn.sql(states).fetchall() == before
+    assert conn.sql("select claim_id, paid from fct_remittance_unmatched").fetchall() == [("ACMECLAIM9", Decimal("100.00"))]
