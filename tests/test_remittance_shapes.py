@@ -197,3 +197,22 @@ def test_round_trip_on_the_sample_every_line_in_the_state_its_835_says_and_all_o
         assert shown in page, shown
     assert "20 payments, all balanced; 0 unmatched lines ($0.00)" in stdout
     assert f"{len(denials)} denied lines ->" in stdout
+
+
+def test_findings_on_contacts_and_addresses_are_warnings_and_the_others_reject_in_words():
+    """pyx12's findings in words (segment / element name and the 999 error code spelled out), never a
+    value; on PER / N3 / N4 (x12_835_warning_segments.csv) a warning, elsewhere a rejection."""
+    from pipelines.warehouse.reference import DEFAULT_REFERENCE_DIR
+    from pipelines.x12.remittance_835 import interchanges
+    from pipelines.x12.validate import validate_x12
+
+    warn = {r["segment"] for r in read_csv(DEFAULT_REFERENCE_DIR / "x12_835_warning_segments.csv")}
+    raw = (FIXTURES / "c_acme_same_trace.835").read_bytes()
+    bad_state = interchanges(raw.replace(b"N4*CARY*NC*27511", b"N4*CARY*QQ*27511"))[0].content
+    verdict = validate_x12(bad_state, warn)
+    assert verdict.valid and verdict.warnings == ["N402 (Payer State Code): invalid code value (error 7)"]
+    assert not validate_x12(bad_state).valid  # without the setting, the same finding rejects
+    bad_money = interchanges(raw.replace(b"CAS*CO*45*50~", b"CAS*CO*45*5O~"))[0].content
+    verdict = validate_x12(bad_money, warn)
+    assert not verdict.valid and verdict.warnings == []
+    assert any(f.startswith("CAS03 (") and "5O" not in f for f in verdict.safe), verdict.safe
