@@ -216,3 +216,46 @@ def test_findings_on_contacts_and_addresses_are_warnings_and_the_others_reject_i
     verdict = validate_x12(bad_money, warn)
     assert not verdict.valid and verdict.warnings == []
     assert any(f.startswith("CAS03 (") and "5O" not in f for f in verdict.safe), verdict.safe
+
+
+def test_round_trip_close_then_835_then_run_through_the_command_line(tmp_path):
+    """`bhi run`, `bhi close` (837P sent), an 835 per payer and month answering the close's claims with
+    known outcomes, `bhi run` again: every line in the state the 835 says (the unanswered claim, sent
+    at the close, is "no answer"), and payments.csv, denials.csv, the page and the summary agree."""
+    from pipelines.x12.sample_835 import write_sample_835s
+    from test_x12_835 import OUTCOMES
+
+    drop = Drop(tmp_path / "drop")
+    two_patients(drop)
+    demographics(drop, ["P1", "P2"])
+    drop.write()
+    out = tmp_path / "out"
+    run = ["run", "--extracts", str(drop.folder), "--out", str(out), "--as-of", AS_OF, "--allow-stale"]
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(run) == 0
+        assert main(["close", "--out", str(out), "--month", "2026-01", "--through", "2026-02"]) == 0
+    with duckdb.connect(str(out / "warehouse.duckdb")) as conn:
+        lines = conn.sql("select claim_line_id, patient_id, strftime(service_month, '%Y-%m') from fct_x12_claim_lines"
+                         ).fetchall()
+        forced = {cl: OUTCOMES[(p, m)] for cl, p, m in lines}
+        files = write_sample_835s(conn, drop.folder, ["2026-01", "2026-02"], forced=forced)
+    assert len(files) == 2
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        assert main(run) == 0
+    states = dict(query(out, "select patient_id || ' ' || strftime(service_month, '%Y-%m') || ' ' || code,"
+                             " payment_status from fct_claim_payments"))
+    assert states == {
+        "P1 2026-01 99492": "underpaid", "P2 2026-01 99492": "no answer",
+        "P1 2026-02 99493": "paid with patient responsibility", "P1 2026-02 99494": "paid with patient responsibility",
+        "P2 2026-02 99493": "denied", "P2 2026-02 99494": "denied",
+    }
+    payments = read_csv(out / "payments.csv")
+    paid = sum(Decimal(r["paid"]) for r in payments)
+    bpr = sum(Decimal(a) for (a,) in query(out, "select payment_amount from fct_remittance_payments where balanced"))
+    assert paid == bpr == Decimal("115.43") + Decimal("115.97") + Decimal("49.17")
+    assert len(read_csv(out / "denials.csv")) == 2
+    page = (out / "dashboards" / "payments.html").read_text()
+    assert f"${paid:,.2f}" in page and "Denied (2 lines)" in page and "of 2 denied lines" in page
+    assert "2 payments, all balanced; 0 unmatched lines ($0.00)" in stdout.getvalue()
+    assert "2 denied lines ->" in stdout.getvalue()
