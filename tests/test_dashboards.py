@@ -93,7 +93,7 @@ DDL = {
         claim_line_id varchar, claim_id varchar, patient_id varchar, payer_id varchar, service_month date,
         code varchar, expected_amount double, rarc_codes varchar, carc_codes varchar, reasons varchar,
         actions varchar, payer_claim_control_number varchar default null, rarc_descriptions varchar default null,
-        correctable boolean default true, days_since_denial integer default 30""",
+        correctable boolean default true, days_since_denial integer default 30, patient_name varchar default null""",
     "fct_remittance_payments": """
         payer_identifier varchar, trace_number varchar, payer_id varchar, payer_name varchar, payment_date date,
         payment_amount decimal(14,2), claims bigint, claims_paid decimal(14,2), provider_adjustment_amount decimal(14,2),

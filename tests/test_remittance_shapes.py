@@ -124,6 +124,7 @@ def test_a_claim_level_denial_is_on_the_worklist_with_its_codes_in_words(shapes_
                           " and service_month = '2026-01-01'")[0][0]
     assert (row["claim_id"], row["payer_claim_control_number"], row["carc_codes"], row["rarc_codes"]) == (
         claim_id, "MCRICN0002", "CO-50", "N362")
+    assert row["patient_name"] == "TEST2, PAT"  # the patients extract's name, for the biller
     assert "not deemed a medical necessity" in row["reasons"]
     assert row["rarc_descriptions"] == "The number of days or units of service exceeds our acceptable maximum"
     assert row["actions"].startswith("Add documentation of medical necessity")

@@ -3,9 +3,10 @@
 --          payer's claim control number (CLP07), the reason codes (CARC, group-code) and remark codes
 --          (RARC) with their text, what to do (ref_carc_codes action), whether resending a corrected
 --          claim can fix it (ref_carc_codes correctable: the corrected claim goes out at the next close
---          as a replacement, frequency code 7), the amount and the age of the denial
+--          as a replacement, frequency code 7), the amount and the age of the denial; the patient's
+--          name (patients extract) for the biller who calls or looks the patient up
 -- grain: claim_line_id
--- upstream: fct_claim_payments, ref_carc_codes, ref_rarc_codes, run_parameters
+-- upstream: fct_claim_payments, ref_carc_codes, ref_rarc_codes, run_parameters, stg_patients
 with denied as (
     select * from fct_claim_payments
     where payment_status = 'denied'
@@ -41,6 +42,7 @@ final as (
         d.claim_id,
         d.payer_claim_control_number,
         d.patient_id,
+        nullif(concat_ws(', ', n.last_name, n.first_name), '') as patient_name,
         d.payer_id,
         d.facility_id,
         d.service_month,
@@ -59,6 +61,7 @@ final as (
     cross join run_parameters as p
     left join reasons as r using (claim_line_id)
     left join rarcs as x using (claim_line_id)
+    left join stg_patients as n on n.patient_id = d.patient_id
 )
 
 select * from final
