@@ -231,3 +231,16 @@ def test_other_separators_and_another_payers_trace_number_lose_no_payment(drop, 
     assert conn.sql("select count(*) from quarantine").fetchall() == [(0,)]
     assert conn.sql(states).fetchall() == before
     assert conn.sql("select claim_id, paid from fct_remittance_unmatched").fetchall() == [("ACMECLAIM9", Decimal("100.00"))]
+    assert conn.sql("select count(*) from fct_remittance_provider_adjustments").fetchall() == [(2,)]
+    # ACME sends that payment again without its PLB (BPR02 = the claim paid): it replaces the first as a
+    # whole, the earlier PLB rows go with it, and nothing is counted twice
+    again = (acme.replace("*TR0001*", "*EFT2026020002*").replace("BPR*I*72.5*", "BPR*I*100*")
+             .replace("PLB*1234567893*20261231*WO:OVERPAY0001*30*L6:INTEREST0001*-2.5~\n", "").replace("SE*18*", "SE*17*"))
+    (drop.folder / "zz_acme_remit_again.835").write_text(again)
+    rebuild(conn, drop.folder, "2026-04-12")
+    assert conn.sql("select status from ingest_files where source_file = 'zz_acme_remit_again.835'").fetchall() == [
+        ("loaded",)]
+    assert conn.sql("select count(*) from fct_remittance_provider_adjustments").fetchall() == [(0,)]
+    assert conn.sql("select bool_and(balanced), count(*) from fct_remittance_payments").fetchall() == [(True, 3)]
+    assert conn.sql("select claim_id, paid from fct_remittance_unmatched").fetchall() == [("ACMECLAIM9", Decimal("100.00"))]
+    assert conn.sql(states).fetchall() == before

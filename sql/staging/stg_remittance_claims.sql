@@ -1,10 +1,22 @@
 -- purpose: claims paid or denied by 835 remittances (CLP); the latest delivery of each payment
 --          (payer + trace number) wins as a whole; the payer mapped from its EDI id (ref_payer_edi)
 -- grain: payer_identifier, trace_number, claim_index
--- upstream: raw_remittance_claims, ref_payer_edi
-with source as (
-    select *, coalesce(payer_identifier, '') as payer_key from raw_remittance_claims
-    qualify delivery_seq = max(delivery_seq) over (partition by payer_key, trace_number)
+-- upstream: raw_remittance_claims, raw_remittance_payments, ref_payer_edi
+with paid as (
+    -- the latest 835 delivery of each payment (BPR/TRN): a re-delivery replaces the payment as a whole,
+    -- one without PLB or CAS rows leaves none of the earlier ones (CSV extracts deliver each table in
+    -- its own file: without a payment row, the latest delivery of each table wins)
+    select coalesce(payer_identifier, '') as payer_key, trace_number, max(delivery_seq) as delivery_seq
+    from raw_remittance_payments
+    group by all
+),
+
+source as (
+    select r.*, coalesce(r.payer_identifier, '') as payer_key
+    from raw_remittance_claims as r
+    left join paid as p on p.payer_key = coalesce(r.payer_identifier, '') and p.trace_number = r.trace_number
+    qualify r.delivery_seq = max(r.delivery_seq) over (partition by payer_key, r.trace_number)
+        and r.delivery_seq >= coalesce(p.delivery_seq, 0)
 ),
 
 payers as (
