@@ -28,6 +28,7 @@ SITE_MARTS = (
     "fct_run_health_sources", "fct_month_completeness", "rpt_outcomes_summary", "fct_outcome_episodes",
     "fct_outcome_discharges", "rpt_payments_summary", "fct_remittance_denials", "fct_denial_worklist",
     "fct_remittance_aging", "fct_revenue_gap_post_submission", "rpt_outcome_measures", "fct_claim_scrub_findings",
+    "rpt_remittance_summary", "fct_remittance_payments", "fct_remittance_provider_adjustments", "fct_remittance_unmatched",
 )
 # the published outcome measures of all patients (rpt_outcome_measures), in the reference's order
 PUBLISHED_MEASURES = ("select * from rpt_outcome_measures where grouping_level = 'total' and published"
@@ -160,7 +161,7 @@ def payments(conn: duckdb.DuckDBPyConnection, limit: int) -> dict[str, Any]:
         "payers": rows(conn, "select * from rpt_payments_summary where grouping_level = 'payer'"
                              " order by payer_id nulls first"),
         "worklist": rows(conn, f"select * {worklist} order by expected_amount desc nulls first,"
-                               f" service_month desc nulls first, claim_line_id nulls first limit {int(limit)}"),
+                               f" days_since_denial desc nulls first, claim_line_id nulls first limit {int(limit)}"),
         "worklist_count": count(conn, worklist),
         "reasons": rows(conn, f"select * {reasons} order by amount desc nulls first, service_month desc nulls first,"
                               " payer_id nulls first, group_code nulls first, reason_code nulls first"
@@ -169,6 +170,16 @@ def payments(conn: duckdb.DuckDBPyConnection, limit: int) -> dict[str, Any]:
         "aging": rows(conn, f"select * {aging} order by days_without_answer desc nulls first, claim_id nulls first"
                             f" limit {int(limit)}"),
         "aging_count": count(conn, aging),
+        "r": one(conn, "select * from rpt_remittance_summary"),
+        "remits": rows(conn, "select * from fct_remittance_payments order by balanced, payment_date desc nulls first,"
+                             f" payer_identifier, trace_number limit {int(limit)}"),
+        "remits_count": count(conn, "from fct_remittance_payments"),
+        "plb": rows(conn, "select * from fct_remittance_provider_adjustments order by payment_date desc nulls first,"
+                          f" payer_identifier, trace_number, adjustment_index limit {int(limit)}"),
+        "plb_count": count(conn, "from fct_remittance_provider_adjustments"),
+        "unmatched": rows(conn, "select * from fct_remittance_unmatched order by paid desc nulls first, payer_identifier,"
+                                f" trace_number, claim_index, line_index limit {int(limit)}"),
+        "unmatched_count": count(conn, "from fct_remittance_unmatched"),
         "gap": rows(conn, "select * from fct_revenue_gap_post_submission"
                           " order by service_month desc nulls first, amount desc nulls first, payer_id nulls first,"
                           " reason nulls first"),

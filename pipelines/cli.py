@@ -79,6 +79,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         f"  worklist (open month)   {out / 'near_threshold.csv'}\n"
         f"  evidence trail          in the warehouse (table fct_claim_evidence): `bhi explain`, or a month's CSV"
         f" with `bhi evidence --out {out} --month YYYY-MM`\n"
+        f"  remittances (835)       {_remittance_line(s, out)}\n"
         f"  dashboards              {out / 'dashboards' / 'index.html'}\n"
         f"  run health              {_health_line(s)}"
     )
@@ -105,11 +106,34 @@ def _cmd_run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         status = 1
+    if s.get("remittance_unbalanced_payments"):
+        # the payer's total (BPR02) is not its claims less its provider-level adjustments (PLB)
+        print(
+            f"bhi run: {s['remittance_unbalanced_payments']:,} 835 payment(s) do not balance (BPR02 <> claims paid -"
+            f" PLB, ${s['remittance_unbalanced_difference']:,.2f} in all); see the payments page and ask the payer",
+            file=sys.stderr,
+        )
+        status = 1
     if outcome.unpriced:
         # every export was written, the unpriced lines marked; but claims without an amount: not a clean run
         print(_unpriced_message("bhi run", outcome.unpriced, out / "unpriced_claim_lines.csv"), file=sys.stderr)
         status = 1
     return status
+
+
+def _remittance_line(s: dict, out: Path) -> str:
+    """One line of the 835 side (rpt_remittance_summary via rpt_run_summary): payments, unbalanced
+    payments, unmatched answers and denied lines, with the files that list them."""
+    if not s.get("remittance_payments"):
+        return "no 835 payment loaded"
+    unbalanced = s.get("remittance_unbalanced_payments") or 0
+    return (
+        f"{s['remittance_payments']:,} payments"
+        + (f" ({unbalanced:,} NOT BALANCED, ${s['remittance_unbalanced_difference']:,.2f})" if unbalanced else ", all balanced")
+        + f"; {s.get('remittance_unmatched_lines') or 0:,} unmatched lines"
+        f" (${s.get('remittance_unmatched_paid') or 0:,.2f}) -> {out / 'remittance_unmatched.csv'};"
+        f" {s.get('remittance_denied_lines') or 0:,} denied lines -> {out / 'denials.csv'}"
+    )
 
 
 def _unpriced_message(command: str, rows: list[tuple], listing: Path) -> str:

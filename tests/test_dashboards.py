@@ -38,7 +38,8 @@ CHARTS = {"index.html": 1, "worklist.html": 1, "outreach.html": 2, "revenue_gap.
 # fct_outcome_episodes is hand-built here (its SQL reads the billing engine's tables)
 # the remittance marts too (theirs read the 835 tables): the page's totals are built from rpt_collection_rate
 HAND_BUILT = {"fct_outcome_episodes", "fct_outcome_measures", "fct_remittance_denials", "fct_denial_worklist", "fct_remittance_aging",
-              "fct_revenue_gap_post_submission", "fct_claim_scrub_findings"}
+              "fct_revenue_gap_post_submission", "fct_claim_scrub_findings", "fct_remittance_payments",
+              "fct_remittance_provider_adjustments", "fct_remittance_unmatched"}
 DASHBOARD_MARTS = set(site.SITE_MARTS) - {"rpt_run_summary"} - HAND_BUILT | {"fct_care_manager_capacity",
                                                                  "rpt_program_roi_break_even"}
 
@@ -91,7 +92,20 @@ DDL = {
     "fct_denial_worklist": """
         claim_line_id varchar, claim_id varchar, patient_id varchar, payer_id varchar, service_month date,
         code varchar, expected_amount double, rarc_codes varchar, carc_codes varchar, reasons varchar,
-        actions varchar""",
+        actions varchar, payer_claim_control_number varchar default null, rarc_descriptions varchar default null,
+        correctable boolean default true, days_since_denial integer default 30, patient_name varchar default null""",
+    "fct_remittance_payments": """
+        payer_identifier varchar, trace_number varchar, payer_id varchar, payer_name varchar, payment_date date,
+        payment_amount decimal(14,2), claims bigint, claims_paid decimal(14,2), provider_adjustment_amount decimal(14,2),
+        difference decimal(14,2), unmatched_paid decimal(14,2), balanced boolean""",
+    "fct_remittance_provider_adjustments": """
+        payer_identifier varchar, trace_number varchar, adjustment_index integer, payer_id varchar, payer_name varchar,
+        payment_date date, provider_id varchar, fiscal_period_date date, reason_code varchar,
+        reason_description varchar, reference_id varchar, amount decimal(12,2)""",
+    "fct_remittance_unmatched": """
+        payer_identifier varchar, trace_number varchar, claim_index integer, line_index integer, claim_id varchar,
+        payer_id varchar, payer_claim_control_number varchar, code varchar, service_date date, charge decimal(12,2),
+        paid decimal(12,2), unmatched boolean, unbalanced boolean, reason varchar""",
     "fct_remittance_aging": """
         claim_id varchar, patient_id varchar, payer_id varchar, service_month date, codes varchar,
         charge decimal(14,2), expected_amount decimal(14,2), payment_status varchar, first_submitted_on date,
@@ -284,6 +298,17 @@ ROWS = {
     "fct_denial_worklist": [
         ("L1", "C1", "PAT-DENIED", "medicare", D(2026, 8, 1), "99493", 100.0, "N362", "CO-50",
          "Not medically necessary", "Add documentation and resend"),
+    ],
+    "fct_remittance_payments": [  # $90 paid where claims 100 - PLB 20 = 80: $10 off
+        ("1MCR01", "TR1", "medicare", "MEDICARE PART B", D(2026, 9, 20), 90, 2, 100, 20, 10, 12.34, False),
+    ],
+    "fct_remittance_provider_adjustments": [
+        ("1MCR01", "TR1", 1, "medicare", "MEDICARE PART B", D(2026, 9, 20), "1234567893", D(2026, 12, 31), "WO",
+         "Overpayment recovery", "REF-WO-1", 20),
+    ],
+    "fct_remittance_unmatched": [
+        ("1MCR01", "TR1", 1, 1, "OTHERCLAIM", "medicare", "ICN-OTHER", "99484", D(2026, 8, 31), 80, 12.34, True, False,
+         "pays no claim line we sent"),
     ],
     "fct_remittance_aging": [
         ("C2", "PAT-WAITING", "medicare", D(2026, 8, 1), "99484", 80, 57.45, "no answer", D(2026, 9, 2), 48, True),
@@ -560,7 +585,8 @@ def test_long_payment_and_late_documentation_tables_show_the_first_rows_and_say_
         conn.execute("""insert into fct_remittance_aging select 'C' || i, 'PAT-' || lpad(i::varchar, 4, '0'),
             'medicare', date '2026-08-01', '99484', 80, 57.45, 'no answer', date '2026-09-02', 30 + i, true
             from range(250) as t(i)""")
-        conn.execute("""insert into fct_denial_worklist select 'L' || i, 'C' || i, 'PAT-D' || i, 'medicare',
+        conn.execute("""insert into fct_denial_worklist (claim_line_id, claim_id, patient_id, payer_id, service_month,
+            code, expected_amount, rarc_codes, carc_codes, reasons, actions) select 'L' || i, 'C' || i, 'PAT-D' || i, 'medicare',
             date '2026-08-01', '99493', 100.0 + i, 'N362', 'CO-50', 'Not medically necessary', 'Resend'
             from range(130) as t(i)""")
         conn.execute("""insert into fct_remittance_denials select 'medicare', date '2026-08-01', 'CO', 'Contractual',
@@ -575,7 +601,7 @@ def test_long_payment_and_late_documentation_tables_show_the_first_rows_and_say_
     aging = tbody_rows(payments, "payments-aging")
     assert len(aging) == 100 and "Showing 100 of 251, longest without an answer first." in payments
     assert "PAT-0249" in aging[0] and ">279<" in aging[0]  # 30 + 249 days: the longest first
-    assert len(tbody_rows(payments, "denial-worklist")) == 100 and "Showing 100 of 131, most dollars first;" in payments
+    assert len(tbody_rows(payments, "denial-worklist")) == 100 and "Showing 100 of 131 denied lines" in payments
     assert "PAT-D129" in tbody_rows(payments, "denial-worklist")[0]
     assert len(tbody_rows(payments, "denial-reasons")) == 100 and "Showing 100 of 121, most dollars first." in payments
     compliance = page(tmp_path / "site", "compliance.html")
@@ -1218,6 +1244,15 @@ def test_payments_page_totals_worklists_and_reasons(built_site: Path):
     assert len(worklist) == 1 and "PAT-DENIED" in worklist[0] and "CO-50" in worklist[0]
     assert "PAT-WAITING" in tbody_rows(text, "payments-aging")[0]
     assert "CO-50: Not medically necessary" in tbody_rows(text, "denial-reasons")[0]
+    # the 835 side: unmatched dollars and the unbalanced payment on cards and tables, PLB with its reason
+    for expected in ("Unmatched remittances (1 lines)", "$12.34", "Payments not balanced (of 1)"):
+        assert expected in text, expected
+    payment = tbody_rows(text, "remittance-payments")
+    assert len(payment) == 1 and "TR1" in payment[0] and "$10.00" in payment[0] and ">NO<" in payment[0]
+    plb = tbody_rows(text, "provider-adjustments")
+    assert len(plb) == 1 and "WO: Overpayment recovery" in plb[0] and "REF-WO-1" in plb[0]
+    unmatched = tbody_rows(text, "remittance-unmatched")
+    assert len(unmatched) == 1 and "OTHERCLAIM" in unmatched[0] and "$12.34" in unmatched[0]
 
 
 @pytest.mark.browser

@@ -162,6 +162,11 @@ def test_billing_critical_columns_are_declared_per_table():
         ("remittance_claims", "payer_edi_id"), ("remittance_claims", "payer_claim_control_number"),
         ("remittance_claims", "member_id"), ("remittance_lines", "modifiers"),
         ("remittance_lines", "line_control_number"), ("remittance_adjustments", "group_code"),
+        ("remittance_lines", "original_code"),
+        *((t, "payer_identifier") for t in ("remittance_payments", "remittance_claims", "remittance_lines",
+                                             "remittance_adjustments", "remittance_provider_adjustments")),
+        *(("remittance_payments", c) for c in ("payer_edi_id", "payer_name", "credit_debit", "payment_method")),
+        ("remittance_provider_adjustments", "provider_id"), ("remittance_provider_adjustments", "reference_id"),
     }
     assert all(c.critical for spec in TABLES.values() for c in spec.columns if c.required)
 

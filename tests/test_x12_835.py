@@ -44,11 +44,11 @@ def test_sample_835_passes_pyx12_and_reconciles_to_the_cent(drop, build, tmp_pat
         assert validate_x12(f.read_text()).valid
     # every remittance line matched (by claim id) and balanced: nothing unmatched
     assert conn.sql("select count(*) from fct_remittance_unmatched").fetchall() == [(0,)]
-    assert conn.sql("select count(*), count(*) filter (where matched_by = 'claim id and code')"
+    assert conn.sql("select count(*), count(*) filter (where matched_by = 'claim id and line control number')"
                     " from fct_remittance_lines").fetchall() == [(5, 5)]
     # paid + adjustments + patient responsibility = charge, to the cent, for every answered line
     rows = conn.sql("select charge, paid, patient_responsibility, contractual_adjustment, other_adjustment"
-                    " from fct_claim_payments where payment_status in ('paid', 'underpaid', 'denied')").fetchall()
+                    " from fct_claim_payments where payment_status not in ('no answer', 'not submitted')").fetchall()
     assert len(rows) == 5
     for charge, paid, pr, co, other in rows:
         assert Decimal(str(paid)) + Decimal(str(pr)) + Decimal(str(co)) + Decimal(str(other)) == Decimal(str(charge))
@@ -56,7 +56,8 @@ def test_sample_835_passes_pyx12_and_reconciles_to_the_cent(drop, build, tmp_pat
                            " payment_status from fct_claim_payments").fetchall())
     assert status == {
         "P1 2026-01 99492": "underpaid", "P2 2026-01 99492": "no answer",
-        "P1 2026-02 99493": "paid", "P1 2026-02 99494": "paid",
+        # Medicare's 20 % coinsurance: paid at the expected amount, part of it by the patient
+        "P1 2026-02 99493": "paid with patient responsibility", "P1 2026-02 99494": "paid with patient responsibility",
         "P2 2026-02 99493": "denied", "P2 2026-02 99494": "denied",
     }
 
@@ -96,7 +97,7 @@ def test_redelivered_835_is_not_counted_twice_and_a_bad_file_is_rejected(drop, b
     ledger = dict(conn.sql("select source_file, status from ingest_files where table_name = 'remittance_835'").fetchall())
     assert ledger["copy_of_remit.835"] == "duplicate" and ledger["broken.835"] == "rejected"
     detail = conn.sql("select detail from ingest_files where source_file = 'broken.835'").fetchall()[0][0]
-    assert "transaction error 4" in detail and "SE count" not in detail  # codes only, never the values
+    assert "number of segments in SE01 does not match" in detail and "SE count" not in detail  # words, never values
     # named in this load's rejected files: `bhi run` exits 1 and prints it
     assert conn.sql("select source_file from ingest_errors").fetchall() == [("broken.835",)]
     assert conn.sql("select count(*) from fct_remittance_lines").fetchall() == [(5,)]
@@ -122,7 +123,7 @@ def test_payment_under_an_unknown_claim_id_matches_by_patient_date_and_code_or_i
                   " where claim_id like 'OTHER%' group by all order by 1").fetchall()
     assert by == [("OTHERID1", "patient, date of service and code", 2), ("OTHERID2", None, 2)]
     unmatched = conn.sql("select claim_id, reason from fct_remittance_unmatched").fetchall()
-    assert len(unmatched) == 2 and all(r[0] == "OTHERID2" and r[1].startswith("no claim line") for r in unmatched)
+    assert len(unmatched) == 2 and all(r[0] == "OTHERID2" and r[1].startswith("pays no claim line") for r in unmatched)
 
 
 def paid_twice(drop, build, payments):
@@ -207,3 +208,39 @@ def test_the_reasons_of_denied_lines_are_listed_in_text_order_whatever_the_row_o
     assert conn.sql("select rarc_codes, rarc_descriptions from fct_remittance_denials where reason_code = '50'"
                     ).fetchall() == [("M76,N362", "Missing / incomplete / invalid diagnosis or condition"
                                       " | The number of days or units of service exceeds our acceptable maximum")]
+
+
+def test_other_separators_and_another_payers_trace_number_lose_no_payment(drop, build, tmp_path):
+    """Two 835s that lost payments: January's payment delivered again with `>` as the component
+    separator (ISA16) and `|` between elements (its service lines were split on a literal ':' and all
+    quarantined), and ACME's payment reusing Medicare's February trace number (TRN02) with its own
+    payer id (TRN03): it replaced Medicare's payment, whose claims fell back to "no answer"."""
+    from pathlib import Path
+
+    conn, files = scenario(drop, build, tmp_path, OUTCOMES)
+    states = "select claim_line_id, payment_status, paid from fct_claim_payments order by 1"
+    before = conn.sql(states).fetchall()
+    january = files[0].read_text().translate(str.maketrans({"*": "|", ":": ">"}))
+    files[0].write_text(january)
+    acme = (Path(__file__).parent / "fixtures" / "x12" / "c_acme_same_trace.835").read_text()
+    (drop.folder / "z_acme_remit.835").write_text(acme.replace("*TR0001*", "*EFT2026020002*"))
+    rebuild(conn, drop.folder, "2026-04-11")
+    assert conn.sql("select source_file, status from ingest_files where table_name = 'remittance_835'"
+                    " and source_file in ('remit_medicare_2026-01.835', 'z_acme_remit.835') order by delivery_seq").fetchall() == [
+        ("remit_medicare_2026-01.835", "loaded"), ("remit_medicare_2026-01.835", "loaded"), ("z_acme_remit.835", "loaded")]
+    assert conn.sql("select count(*) from quarantine").fetchall() == [(0,)]
+    assert conn.sql(states).fetchall() == before
+    assert conn.sql("select claim_id, paid from fct_remittance_unmatched").fetchall() == [("ACMECLAIM9", Decimal("100.00"))]
+    assert conn.sql("select count(*) from fct_remittance_provider_adjustments").fetchall() == [(2,)]
+    # ACME sends that payment again without its PLB (BPR02 = the claim paid): it replaces the first as a
+    # whole, the earlier PLB rows go with it, and nothing is counted twice
+    again = (acme.replace("*TR0001*", "*EFT2026020002*").replace("BPR*I*72.5*", "BPR*I*100*")
+             .replace("PLB*1234567893*20261231*WO:OVERPAY0001*30*L6:INTEREST0001*-2.5~\n", "").replace("SE*18*", "SE*17*"))
+    (drop.folder / "zz_acme_remit_again.835").write_text(again)
+    rebuild(conn, drop.folder, "2026-04-12")
+    assert conn.sql("select status from ingest_files where source_file = 'zz_acme_remit_again.835'").fetchall() == [
+        ("loaded",)]
+    assert conn.sql("select count(*) from fct_remittance_provider_adjustments").fetchall() == [(0,)]
+    assert conn.sql("select bool_and(balanced), count(*) from fct_remittance_payments").fetchall() == [(True, 3)]
+    assert conn.sql("select claim_id, paid from fct_remittance_unmatched").fetchall() == [("ACMECLAIM9", Decimal("100.00"))]
+    assert conn.sql(states).fetchall() == before

@@ -73,6 +73,8 @@ def extracts(context: dg.AssetExecutionContext, config: ExtractsConfig, warehous
             f"{remits['files']} 835 remittance files: {remits['loaded']} loaded, {remits['duplicates']} copies,"
             f" {remits['rejected']} rejected"
         )
+    for warning in remits.get("warnings", []):  # validator findings on contacts / addresses: loaded
+        context.log.warning(f"835 loaded with warnings: {warning}")
     for error in result.file_errors:
         context.log.warning(f"file rejected, the others loaded: {error}")
     context.log.info(

@@ -143,34 +143,55 @@ TABLES: dict[str, Table] = {
             required=False,
             key=("facility_id",),
         ),
-        # written by pipelines/x12/remittance_835.py from *.835 / *.x12 files (or delivered as CSV)
+        # written by pipelines/x12/remittance_835.py from 835 files (or delivered as CSV). A payment is
+        # payer_identifier (TRN03, else the payer's N1*PR id) + trace_number (TRN02): two payers may
+        # use one trace number (docs/claims-and-remittances.md)
+        Table(
+            "remittance_payments",
+            _cols(
+                "payer_identifier:text, trace_number:text*, payer_edi_id:text, payer_name:text,"
+                " payment_date:date!, payment_amount:decimal*, credit_debit:text, payment_method:text"
+            ),
+            required=False,
+            key=("trace_number", "payer_identifier"),
+        ),
         Table(
             "remittance_claims",
             _cols(
                 "trace_number:text*, claim_index:int*, payer_edi_id:text, payment_date:date!, claim_id:text*,"
                 " claim_status:text*, charge:decimal*, paid:decimal*, patient_responsibility:decimal!,"
-                " payer_claim_control_number:text, member_id:text"
+                " payer_claim_control_number:text, member_id:text, payer_identifier:text"
             ),
             required=False,
-            key=("trace_number", "claim_index"),
+            key=("trace_number", "claim_index", "payer_identifier"),
         ),
         Table(
             "remittance_lines",
             _cols(
                 "trace_number:text*, claim_index:int*, line_index:int*, code:text*, modifiers:text,"
-                " charge:decimal*, paid:decimal*, units:decimal!, service_date:date!, line_control_number:text"
+                " charge:decimal*, paid:decimal*, units:decimal!, service_date:date!, line_control_number:text,"
+                " payer_identifier:text, original_code:text"
             ),
             required=False,
-            key=("trace_number", "claim_index", "line_index"),
+            key=("trace_number", "claim_index", "line_index", "payer_identifier"),
         ),
         Table(
             "remittance_adjustments",
             _cols(
                 "trace_number:text*, claim_index:int*, line_index:int!, adjustment_index:int*, kind:text*,"
-                " group_code:text, reason_code:text*, amount:decimal!, quantity:decimal!"
+                " group_code:text, reason_code:text*, amount:decimal!, quantity:decimal!, payer_identifier:text"
             ),
             required=False,
-            key=("trace_number", "claim_index", "line_index", "adjustment_index"),
+            key=("trace_number", "claim_index", "adjustment_index", "payer_identifier"),
+        ),
+        Table(
+            "remittance_provider_adjustments",
+            _cols(
+                "payer_identifier:text, trace_number:text*, adjustment_index:int*, provider_id:text,"
+                " fiscal_period_date:date!, reason_code:text*, reference_id:text, amount:decimal*"
+            ),
+            required=False,
+            key=("trace_number", "adjustment_index", "payer_identifier"),
         ),
     )
 }

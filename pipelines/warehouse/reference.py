@@ -92,6 +92,8 @@ REFERENCE_KEYS = {
     "rule_sets": ("rule_set",),
     "settings": ("setting",),
     "x12_settings": ("setting",),
+    "x12_835_warning_segments": ("segment",),
+    "plb_reason_codes": ("code",),
 }
 KEY_PROBLEMS_SHOWN = 20
 

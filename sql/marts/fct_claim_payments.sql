@@ -1,6 +1,8 @@
--- purpose: every claim line of a closed month against what came back: paid, patient responsibility,
---          adjustments, denied or underpaid against the expected (allowed) amount (contract variance),
---          or no answer yet (days since submission); the basis of the reconciliation marts. Also
+-- purpose: every claim line of a closed month against what came back, net of reversals, in exactly
+--          one state: paid, paid with patient responsibility, underpaid (allowed below the expected
+--          amount: contract variance), denied (nothing allowed), reversed (CLP02 22 and not paid
+--          again), reversed and re-paid (net of the reversal), no answer (days since submission) or
+--          not submitted; the basis of the reconciliation marts. Also
 --          reads the close's submission ledger x12_claim_submissions (a table the close writes, not a
 --          model; created empty by the remittance load so it always exists)
 -- grain: claim_line_id
@@ -13,6 +15,9 @@ paid as (
     select
         claim_line_id,
         count(*) as remittance_lines,
+        count(*) filter (where is_reversal) as reversals,
+        count(*) filter (where not is_reversal) as answers,
+        max(payment_date) filter (where not is_reversal) as last_answer_date,
         max(payment_date) as last_payment_date,
         sum(charge) as remitted_charge,
         sum(paid) as paid,
@@ -25,7 +30,8 @@ paid as (
         -- then the later claim in the 835 (payment_date alone took either, by row order)
         arg_max(
             payer_claim_control_number, (payment_date, delivery_seq, trace_number, claim_index, line_index)
-        ) as payer_claim_control_number
+        ) as payer_claim_control_number,
+        string_agg(distinct matched_by, ', ' order by matched_by) as matched_by
     from fct_remittance_lines
     where claim_line_id is not null
     group by claim_line_id
@@ -71,11 +77,17 @@ final as (
         p.carc_codes,
         p.rarc_codes,
         p.payer_claim_control_number,
+        p.matched_by,
+        coalesce(p.reversals, 0) as reversals,
         case
             when p.claim_line_id is null and s.claim_id is null then 'not submitted'
             when p.claim_line_id is null then 'no answer'
+            -- a reversal (CLP02 22) cancels an earlier answer; a later answer pays again (net amounts)
+            when p.reversals > 0 and p.answers > p.reversals then 'reversed and re-paid'
+            when p.reversals > 0 then 'reversed'
             when p.paid + p.patient_responsibility = 0 then 'denied'
             when p.paid + p.patient_responsibility < l.expected_amount - (select amount from tolerance) then 'underpaid'
+            when p.patient_responsibility > 0 then 'paid with patient responsibility'
             else 'paid'
         end as payment_status,
         -- no answer yet: days since the claim was sent (the close), else since the month ended

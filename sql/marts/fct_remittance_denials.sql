@@ -1,14 +1,14 @@
 -- purpose: denied and adjusted dollars by payer, service month, adjustment group and reason code
 --          (CARC) in plain words, with the remark codes (RARC) that came with them; contractual
---          write-offs on paid lines (CO-45) are listed too, kind tells them apart
--- grain: payer_id, service_month, group_code, reason_code
--- upstream: fct_remittance_lines, stg_remittance_adjustments, fct_claim_payments,
+--          write-offs on paid lines (CO-45) are listed too, kind tells them apart; claim-level
+--          adjustments are counted once (their share per line, int_remittance_line_adjustments)
+-- grain: payer_id, service_month, group_code, reason_code, kind
+-- upstream: int_remittance_line_adjustments, fct_remittance_lines, fct_claim_payments,
 --           ref_adjustment_groups, ref_carc_codes, ref_rarc_codes
 with adjustments as (
     select a.*, l.claim_line_id, l.payer_id, l.rarc_codes
-    from stg_remittance_adjustments as a
-    inner join fct_remittance_lines as l using (trace_number, claim_index, line_index)
-    where a.kind = 'carc'
+    from int_remittance_line_adjustments as a
+    inner join fct_remittance_lines as l using (payer_identifier, trace_number, claim_index, line_index)
 ),
 
 final as (

@@ -12,7 +12,7 @@ final as (
         payer_id,
         service_month,
         count(*) as claim_lines,
-        count(*) filter (where payment_status in ('paid', 'underpaid', 'denied')) as answered_lines,
+        count(*) filter (where payment_status not in ('no answer', 'not submitted')) as answered_lines,
         count(*) filter (where payment_status = 'denied') as denied_lines,
         sum(charge)::decimal(14, 2) as charge,
         sum(expected_amount)::decimal(14, 2) as expected_amount,
@@ -22,9 +22,9 @@ final as (
         sum(-contract_variance) filter (where payment_status = 'underpaid')::decimal(14, 2) as underpaid_amount,
         sum(expected_amount) filter (where payment_status in ('no answer', 'not submitted'))::decimal(14, 2)
             as unanswered_expected_amount,
-        sum(paid + patient_responsibility) filter (where payment_status in ('paid', 'underpaid', 'denied'))
+        sum(paid + patient_responsibility) filter (where payment_status not in ('no answer', 'not submitted'))
             ::decimal(14, 2) as answered_collected,
-        sum(expected_amount) filter (where payment_status in ('paid', 'underpaid', 'denied'))::decimal(14, 2)
+        sum(expected_amount) filter (where payment_status not in ('no answer', 'not submitted'))::decimal(14, 2)
             as answered_expected_amount
     from lines
     group by all

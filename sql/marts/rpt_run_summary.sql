@@ -2,7 +2,7 @@
 -- grain: one row
 -- upstream: run_parameters, ingest_files, quarantine, field_warnings, fct_quarantine_share,
 --           fct_minutes_reconciliation, fct_claims, fct_revenue_gap, fct_unpriced_claim_lines, fct_run_health,
---           int_covered_periods, fct_claim_scrub_findings
+--           int_covered_periods, fct_claim_scrub_findings, rpt_remittance_summary
 with params as (
     select as_of, date_trunc('month', as_of)::date as open_month from run_parameters
 ),
@@ -57,9 +57,17 @@ final as (
             from int_covered_periods group by covered_from
         )) as covered_period,
         (select coalesce(sum(minutes), 0)::bigint from fct_minutes_reconciliation where reason = 'before_covered_period')
-            as minutes_before_covered_period
+            as minutes_before_covered_period,
+        -- the 835 side (rpt_remittance_summary): `bhi run` prints it
+        r.payments as remittance_payments,
+        r.unbalanced_payments as remittance_unbalanced_payments,
+        r.unbalanced_difference as remittance_unbalanced_difference,
+        r.unmatched_lines as remittance_unmatched_lines,
+        r.unmatched_paid as remittance_unmatched_paid,
+        r.denied_lines as remittance_denied_lines
     from params as p
     cross join fct_run_health as h
+    cross join rpt_remittance_summary as r
 )
 
 select * from final
