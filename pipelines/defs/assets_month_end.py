@@ -93,6 +93,7 @@ def month_end_definitions(deployment: Deployment):
         cron_schedule="0 3 1 * *",
         execution_timezone=deployment.timezone,
         name="month_end_close_schedule",
+        default_status=deployment.schedule_status(),
     )
     def month_end_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
         """On the 1st at 03:00 (after the 02:00 nightly run, whose as-of date closed the previous month):
