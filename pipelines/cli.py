@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import signal
 import sys
 import time
 from pathlib import Path
@@ -14,6 +15,8 @@ from pathlib import Path
 STALE_EXIT_CODE = 3
 # `bhi evidence` writes here by default (<out>/evidence/): files a user asked for, not published outputs
 EVIDENCE_DIR = "evidence"
+# commands that run a Dagster job: SIGINT/SIGTERM stop them at a step boundary (pipelines/interrupts.py)
+JOB_COMMANDS = ("run", "close")
 
 
 def _date(value: str) -> dt.date:
@@ -24,6 +27,7 @@ def _date(value: str) -> dt.date:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from pipelines import interrupts
     from pipelines.preflight import first_load_problem
     from pipelines.safety import DropError, check_drop
 
@@ -41,6 +45,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return 1
     from pipelines.run import run_pipeline  # the optional settings (DuckDB limits, ...) come from BHI_*
 
+    interrupts.watch(args.out)
     outcome = run_pipeline(
         extracts=args.extracts,
         out=args.out,
@@ -51,6 +56,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         profile=args.profile,
         full_refresh=args.full_refresh,
     )
+    interrupts.stop_if_interrupted("the summary")  # a signal Dagster took while the job ran (main says it)
     if not args.verbose:
         for warning in outcome.warnings:
             if not any(e in warning for e in outcome.file_errors):  # those are listed below
@@ -154,10 +160,13 @@ def _cmd_close(args: argparse.Namespace) -> int:
     if refused:  # before Dagster starts: one line, in a blink
         print(f"bhi close: {refused}", file=sys.stderr)
         return 1
+    from pipelines import interrupts
     from pipelines.run import close_months_run  # imports Dagster (seconds)
 
     started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    interrupts.watch(args.out)
     outcome = close_months_run(args.out, args.month, last, warehouse=args.warehouse, log_level="CRITICAL")
+    interrupts.stop_if_interrupted("the summary")
     if not outcome.success:
         print(f"bhi close failed: {outcome.error}", file=sys.stderr)
         return 1
@@ -474,12 +483,18 @@ def main(argv: list[str] | None = None) -> int:
     """Run one command. An expected failure (pipelines/safety.py: a locked or damaged warehouse, a
     full disk, a wrong --extracts) and any other error print one line, `bhi <command> failed: ...`,
     and exit 1; the stack trace only with --verbose."""
+    from pipelines import interrupts
+
     args = build_parser().parse_args(argv)
+    if args.command in JOB_COMMANDS and argv is None:  # the console command (a test calling main() keeps its handlers)
+        interrupts.install()
     try:
         return args.func(args)
-    except KeyboardInterrupt:
-        print(f"bhi {args.command}: interrupted", file=sys.stderr)
-        return 130
+    except (KeyboardInterrupt, interrupts.Interrupted):
+        # Ctrl-C or SIGTERM: the run stopped at a step boundary and published nothing after the signal
+        signum = interrupts.received() or signal.SIGINT
+        print(interrupts.message(f"bhi {args.command}", signum), file=sys.stderr)
+        return interrupts.EXIT_CODES[signum]
     except Exception as exc:
         if getattr(args, "verbose", False):
             raise
@@ -495,6 +510,8 @@ def main(argv: list[str] | None = None) -> int:
             text = f"{type(exc).__name__}: {first}" + (" (--verbose shows the stack trace)" if "verbose" in vars(args) else "")
         print(f"bhi {args.command} failed: {text}", file=sys.stderr)
         return 1
+    finally:
+        interrupts.finish()  # a signal after this point does not change the outcome printed
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from pipelines.safety import OPERATIONAL_ERRORS, OperationalError, check_drop, r
 from pipelines.warehouse.reference import DEFAULT_REFERENCE_DIR
 
 # errors whose message says what, which file and what to do: shown without their class name
-EXPECTED_ERRORS = OPERATIONAL_ERRORS | {"ExtractError"}
+EXPECTED_ERRORS = OPERATIONAL_ERRORS | {"ExtractError", "Interrupted"}
 
 
 @dataclass
