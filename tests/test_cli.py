@@ -9,11 +9,10 @@ import errno
 import pathlib
 import shutil
 import time
-from pathlib import Path
 
 import pytest
-from conftest import Drop
 
+from conftest import Drop
 from pipelines.cli import build_parser, main
 from pipelines.ingest.errors import ExtractError
 from pipelines.ingest.readers import iter_parts
@@ -163,3 +162,21 @@ def test_every_option_of_every_command_has_help():
         if action.option_strings and action.help in (None, "") and not isinstance(action, argparse._HelpAction)
     ]
     assert missing == []
+
+
+@pytest.mark.parametrize("error", [TimeoutError(), RuntimeError("Browser not found. You can use get_chrome()")])
+def test_the_png_export_says_why_it_failed(error, tmp_path, monkeypatch):
+    import plotly.graph_objects as go
+    import plotly.io as pio
+
+    from dashboards import pngs
+
+    def fail(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(pio, "write_images", fail)
+    with pytest.raises(RuntimeError) as caught:
+        pngs._render([(go.Figure(), tmp_path / "a.png")], 800, 1)
+    message = str(caught.value)
+    assert message.startswith("PNG export failed: ") and message != "PNG export failed: "
+    assert "install Debian's chromium" in message and "BROWSER_PATH" in message, message
