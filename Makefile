@@ -51,12 +51,16 @@ bench: setup
 	.venv/bin/bhi bench --entries $(ENTRIES) $(if $(WORKDIR),--workdir $(WORKDIR))
 
 # Dagster UI + daemon on the bundled sample (http://127.0.0.1:3000); launch the `nightly` job there.
-# DAGSTER_HOME=.dagster_home gets dagster.yaml (telemetry off, one run per warehouse in the run queue).
+# DAGSTER_HOME=.dagster_home gets config/dagster.yaml (telemetry and the first-visit pop-up off, one run
+# per warehouse in the run queue). The schedules and the extract-drop sensor run (AUTOMATION=off: stopped).
+# Ctrl-C stops it (docs/operations.md). `exec`: make waits for dg alone, nothing is left behind.
+AUTOMATION ?= on
 dev: setup
-	mkdir -p .dagster_home out/sample && cp dagster.yaml .dagster_home/dagster.yaml
-	DAGSTER_HOME=$(CURDIR)/.dagster_home BHI_EXTRACTS_DIR=$(CURDIR)/data/sample BHI_OUT_DIR=$(CURDIR)/$(OUT) \
+	mkdir -p .dagster_home out/sample && cp config/dagster.yaml .dagster_home/dagster.yaml
+	VIRTUAL_ENV=$(CURDIR)/.venv DAGSTER_HOME=$(CURDIR)/.dagster_home DAGSTER_DISABLE_TELEMETRY=yes BHI_AUTOMATION=$(AUTOMATION) \
+	BHI_EXTRACTS_DIR=$(CURDIR)/data/sample BHI_OUT_DIR=$(CURDIR)/$(OUT) \
 	BHI_WAREHOUSE=$(CURDIR)/$(OUT)/warehouse.duckdb BHI_REFERENCE_DIR=$(CURDIR)/data/reference \
-	.venv/bin/dg dev
+	exec .venv/bin/dg dev $(if $(PORT),--port $(PORT))
 
 clean:
 	rm -rf out .dagster_home .pytest_cache

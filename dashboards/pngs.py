@@ -153,6 +153,27 @@ def _link_or_copy(src: Path, target: Path) -> None:
         shutil.copy2(src, target)
 
 
+NO_BROWSER = (
+    "kaleido drives a Chromium browser: install Debian's chromium (apt-get install chromium;"
+    " scripts/ensure-chromium.sh) or set BROWSER_PATH to one"
+)
+
+
+def _why(exc: BaseException) -> str:
+    """Why the export failed, never empty: the first message in the exception's chain (a timeout or a
+    closed browser carry none), and what kaleido needs when the browser is missing or did not answer."""
+    seen: BaseException | None = exc
+    text = ""
+    while seen is not None and not text:
+        text = str(seen).strip().splitlines()[0] if str(seen).strip() else ""
+        seen = seen.__cause__ or seen.__context__
+    if not text:
+        return f"the browser did not answer or could not start; {NO_BROWSER}"
+    if "browser not found" in text.lower() or "chrome" in text.lower():
+        return f"no usable Chromium browser ({text[:120]}); {NO_BROWSER}"
+    return text
+
+
 def _render(figs: list[tuple[Any, Path]], width: int, scale: float) -> None:
     """Write each figure to its PNG through kaleido (one browser for all), each renamed into place."""
     try:
@@ -167,6 +188,6 @@ def _render(figs: list[tuple[Any, Path]], width: int, scale: float) -> None:
     except Exception as exc:
         for tmp in tmps:
             tmp.unlink(missing_ok=True)
-        raise RuntimeError(f"PNG export failed: {exc}") from exc
+        raise RuntimeError(f"PNG export failed: {_why(exc)}") from exc
     for tmp, (_, target) in zip(tmps, figs):
         os.replace(tmp, target)

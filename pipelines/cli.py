@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import signal
 import sys
 import time
 from pathlib import Path
@@ -14,6 +15,8 @@ from pathlib import Path
 STALE_EXIT_CODE = 3
 # `bhi evidence` writes here by default (<out>/evidence/): files a user asked for, not published outputs
 EVIDENCE_DIR = "evidence"
+# commands that run a Dagster job: SIGINT/SIGTERM stop them at a step boundary (pipelines/interrupts.py)
+JOB_COMMANDS = ("run", "close")
 
 
 def _date(value: str) -> dt.date:
@@ -24,6 +27,8 @@ def _date(value: str) -> dt.date:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from pipelines import interrupts
+    from pipelines.preflight import first_load_problem
     from pipelines.safety import DropError, check_drop
 
     started = time.perf_counter()
@@ -32,8 +37,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
     except DropError as exc:
         print(f"bhi run failed: {exc}", file=sys.stderr)
         return 1
+    # a drop a new warehouse cannot load (a bad header, a missing table): one line, nothing written
+    problem = first_load_problem(args.extracts, args.warehouse or args.out / "warehouse.duckdb", args.profile,
+                                 args.full_refresh)
+    if problem:
+        print(f"bhi run failed: {problem}", file=sys.stderr)
+        return 1
     from pipelines.run import run_pipeline  # the optional settings (DuckDB limits, ...) come from BHI_*
 
+    interrupts.watch(args.out)
     outcome = run_pipeline(
         extracts=args.extracts,
         out=args.out,
@@ -44,6 +56,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         profile=args.profile,
         full_refresh=args.full_refresh,
     )
+    interrupts.stop_if_interrupted("the summary")  # a signal Dagster took while the job ran (main says it)
     if not args.verbose:
         for warning in outcome.warnings:
             if not any(e in warning for e in outcome.file_errors):  # those are listed below
@@ -165,14 +178,21 @@ def _health_line(s: dict) -> str:
 
 
 def _cmd_close(args: argparse.Namespace) -> int:
-    from pipelines.run import close_months_run
-
     last = args.through or args.month
     if last < args.month:
         print(f"bhi close: --through {last} is before --month {args.month}", file=sys.stderr)
         return 2
+    refused = _open_month_refusal(args.warehouse or args.out / "warehouse.duckdb", last)
+    if refused:  # before Dagster starts: one line, in a blink
+        print(f"bhi close: {refused}", file=sys.stderr)
+        return 1
+    from pipelines import interrupts
+    from pipelines.run import close_months_run  # imports Dagster (seconds)
+
     started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    interrupts.watch(args.out)
     outcome = close_months_run(args.out, args.month, last, warehouse=args.warehouse, log_level="CRITICAL")
+    interrupts.stop_if_interrupted("the summary")
     if not outcome.success:
         print(f"bhi close failed: {outcome.error}", file=sys.stderr)
         return 1
@@ -196,6 +216,32 @@ def _cmd_close(args: argparse.Namespace) -> int:
         )
         return 1
     return 1 if held else 0
+
+
+def _open_month_refusal(warehouse: Path, last: str) -> str | None:
+    """Why `bhi close ... --through last` cannot close (the month is not closed as of the warehouse's
+    last run), read from the warehouse; None when it can, or when there is no as-of date to compare
+    with (the close itself then says what is wrong)."""
+    from pipelines.safety import reading_warehouse
+    from pipelines.warehouse.database import table_exists
+
+    if not warehouse.is_file():
+        return None
+    with reading_warehouse(warehouse, "bhi close"), _read_only(warehouse) as conn:
+        if not table_exists(conn, "run_parameters"):
+            return None
+        as_of = conn.sql("select any_value(as_of) from run_parameters").fetchall()[0][0]
+    if as_of is None or last < f"{as_of:%Y-%m}":
+        return None
+    return (
+        f"month {last} is not closed as of {as_of} (the warehouse's last run): its month {as_of:%Y-%m} is open"
+        f" and later months have not begun; close months up to {_month_before(as_of)}, or run `bhi run` with a"
+        " later --as-of first. Nothing was written"
+    )
+
+
+def _month_before(day: dt.date) -> str:
+    return f"{day.replace(day=1) - dt.timedelta(days=1):%Y-%m}"
 
 
 def _cmd_restore(args: argparse.Namespace) -> int:
@@ -285,15 +331,19 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _cmd_explain(args: argparse.Namespace) -> int:
-    from pipelines.outputs.explain import NotFound, explain
+    from pipelines.outputs.explain import NotFound, explain_with
     from pipelines.safety import reading_warehouse
 
-    if not args.warehouse.exists():
-        print(f"bhi explain: no warehouse at {args.warehouse}", file=sys.stderr)
+    if args.out is None and args.warehouse is None:
+        print("bhi explain: give --out (the output folder of `bhi run`) or --warehouse", file=sys.stderr)
+        return 2
+    warehouse = args.warehouse or args.out / "warehouse.duckdb"
+    if not warehouse.is_file():
+        print(f"bhi explain: no warehouse at {warehouse}: run `bhi run` first (or pass --warehouse)", file=sys.stderr)
         return 1
     try:
-        with reading_warehouse(args.warehouse, "bhi explain"):
-            text = explain(args.warehouse, args.patient, args.month)
+        with reading_warehouse(warehouse, "bhi explain"), _read_only(warehouse) as conn:
+            text = explain_with(conn, args.patient, args.month, where=str(warehouse))
         print(text)
     except NotFound as exc:
         print(f"bhi explain: {exc}", file=sys.stderr)
@@ -301,9 +351,25 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_only(warehouse: Path):
+    """The warehouse opened read-only; a file DuckDB cannot open is one line naming it and the copy
+    `bhi restore` would bring back (pipelines/safety.py), not DuckDB's IOException."""
+    import duckdb
+
+    from pipelines.safety import OperationalError, restore_hint
+
+    try:
+        return duckdb.connect(str(warehouse), read_only=True)
+    except duckdb.Error as exc:
+        if "lock" in str(exc).lower():
+            raise
+        raise OperationalError(
+            f"warehouse {warehouse} cannot be opened, it may be damaged: nothing was read; {restore_hint(warehouse)}"
+        ) from exc
+
+
 def _cmd_evidence(args: argparse.Namespace) -> int:
     """One service month's evidence trail from the warehouse (read-only) as CSV, like the close's file."""
-    import duckdb
 
     from pipelines.outputs.exports import NoEvidence, write_evidence_month
     from pipelines.safety import last_run_published, output_umask, reading_warehouse
@@ -313,7 +379,7 @@ def _cmd_evidence(args: argparse.Namespace) -> int:
     if not warehouse.is_file():
         print(f"bhi evidence: no warehouse at {warehouse}: run `bhi run` first (or pass --warehouse)", file=sys.stderr)
         return 1
-    with reading_warehouse(warehouse, "bhi evidence"), duckdb.connect(str(warehouse), read_only=True) as conn:
+    with reading_warehouse(warehouse, "bhi evidence"), _read_only(warehouse) as conn:
         as_of = None
         if table_exists(conn, "fct_claim_evidence") and table_exists(conn, "run_parameters"):
             as_of = conn.sql("select any_value(as_of) from run_parameters").fetchall()[0][0]
@@ -379,9 +445,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=_cmd_run)
 
     why = sub.add_parser("explain", help="why a patient-month billed what it billed (the evidence trail)")
-    why.add_argument("--warehouse", type=Path, required=True, help="DuckDB file written by bhi run")
-    why.add_argument("--patient", required=True)
-    why.add_argument("--month", type=_month, required=True, help="YYYY-MM")
+    why.add_argument("--out", type=Path, help="the output folder of `bhi run` (warehouse <out>/warehouse.duckdb)")
+    why.add_argument("--warehouse", type=Path, help="DuckDB file written by bhi run (default: <out>/warehouse.duckdb)")
+    why.add_argument("--patient", required=True, help="patient id as in the extracts (case does not matter)")
+    why.add_argument("--month", type=_month, required=True, help="service month, YYYY-MM")
     why.set_defaults(func=_cmd_explain)
 
     evidence = sub.add_parser(
@@ -417,11 +484,11 @@ def build_parser() -> argparse.ArgumentParser:
     restore.set_defaults(func=_cmd_restore)
 
     sample = sub.add_parser("sample", help="write a synthetic extract drop")
-    sample.add_argument("--out", type=Path, required=True)
-    sample.add_argument("--patients", type=int, default=300)
-    sample.add_argument("--months", type=int, default=6)
+    sample.add_argument("--out", type=Path, required=True, help="folder to write the extract files into")
+    sample.add_argument("--patients", type=int, default=300, help="enrolled patients (default 300)")
+    sample.add_argument("--months", type=int, default=6, help="service months of time entries (default 6)")
     sample.add_argument("--end-month", default="2026-10", help="last (open) month, YYYY-MM")
-    sample.add_argument("--seed", type=int, default=7)
+    sample.add_argument("--seed", type=int, default=7, help="random seed: the same seed writes the same files (default 7)")
     sample.add_argument(
         "--claims-loop-as-of", type=_date, default=None,
         help="YYYY-MM-DD: also write patients/providers/facility_billing and an X12 835 per payer and month"
@@ -448,24 +515,35 @@ def main(argv: list[str] | None = None) -> int:
     """Run one command. An expected failure (pipelines/safety.py: a locked or damaged warehouse, a
     full disk, a wrong --extracts) and any other error print one line, `bhi <command> failed: ...`,
     and exit 1; the stack trace only with --verbose."""
+    from pipelines import interrupts
+
     args = build_parser().parse_args(argv)
+    if args.command in JOB_COMMANDS and argv is None:  # the console command (a test calling main() keeps its handlers)
+        interrupts.install()
     try:
         return args.func(args)
-    except KeyboardInterrupt:
-        print(f"bhi {args.command}: interrupted", file=sys.stderr)
-        return 130
+    except (KeyboardInterrupt, interrupts.Interrupted):
+        # Ctrl-C or SIGTERM: the run stopped at a step boundary and published nothing after the signal
+        signum = interrupts.received() or signal.SIGINT
+        print(interrupts.message(f"bhi {args.command}", signum), file=sys.stderr)
+        return interrupts.EXIT_CODES[signum]
     except Exception as exc:
         if getattr(args, "verbose", False):
             raise
+        from pipelines.cli_errors import unwritable
         from pipelines.safety import OperationalError
 
         if isinstance(exc, OperationalError):
             text = str(exc)
+        elif unwritable(exc):  # a read-only or foreign out folder: the user's to fix, no class name
+            text = unwritable(exc)
         else:
             first = (str(exc).strip().splitlines() or [""])[0]
             text = f"{type(exc).__name__}: {first}" + (" (--verbose shows the stack trace)" if "verbose" in vars(args) else "")
         print(f"bhi {args.command} failed: {text}", file=sys.stderr)
         return 1
+    finally:
+        interrupts.finish()  # a signal after this point does not change the outcome printed
 
 
 if __name__ == "__main__":

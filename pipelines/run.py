@@ -12,10 +12,14 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
+from pipelines.cli_errors import unwritable
 from pipelines.defs.checks import UNPRICED_BY_PAYER_CODE_MONTH
 from pipelines.defs.deployment import Deployment
 from pipelines.safety import OPERATIONAL_ERRORS, OperationalError, check_drop, release_run_lock, secure
 from pipelines.warehouse.reference import DEFAULT_REFERENCE_DIR
+
+# errors whose message says what, which file and what to do: shown without their class name
+EXPECTED_ERRORS = OPERATIONAL_ERRORS | {"ExtractError", "Interrupted"}
 
 
 @dataclass
@@ -57,12 +61,12 @@ def _root_cause(result: dg.ExecuteInProcessResult) -> str:
             chain.append(chain[-1].cause)
         # an expected failure (pipelines/safety.py) says what, which file and what to do: show it,
         # not the exception that caused it
-        ours = next((e for e in chain if e.cls_name in OPERATIONAL_ERRORS), None)
+        ours = next((e for e in chain if e.cls_name in EXPECTED_ERRORS), None)
         err = ours or chain[-1]
         message = err.message.strip()
         if ours is not None:  # Dagster prefixes the qualified class name: the message says it all
             message = re.sub(rf"^[\w.]*{ours.cls_name}: ", "", message)
-        return message
+        return unwritable(message) or message
     return "run failed (see the Dagster logs)"
 
 

@@ -50,15 +50,21 @@ def defs() -> dg.Definitions:
 # definitions and schedule
 
 
-def test_definitions_register_job_schedule_and_a_stopped_sensor(defs):
+def test_definitions_register_job_schedules_and_a_sensor_running_unless_automation_is_off(defs):
     job = defs.resolve_job_def("nightly")
     assert WAREHOUSE_TAG in job.tags  # every run of the job is under the run-queue limit
     schedule = defs.resolve_schedule_def("nightly_schedule")
     assert schedule.job_name == "nightly"
     sensor = defs.resolve_sensor_def("extract_drop_sensor")
     assert sensor.job_name == "nightly"
-    assert sensor.default_status == dg.DefaultSensorStatus.STOPPED
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING  # `make dev` and a daemon: on at once
+    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+    assert defs.resolve_schedule_def("month_end_close_schedule").default_status == dg.DefaultScheduleStatus.RUNNING
     assert sensor.minimum_interval_seconds == 60
+    off = build_definitions(Deployment.from_environment({"BHI_AUTOMATION": "off"}))
+    assert off.resolve_sensor_def("extract_drop_sensor").default_status == dg.DefaultSensorStatus.STOPPED
+    assert {off.resolve_schedule_def(s).default_status for s in ("nightly_schedule", "month_end_close_schedule")} == {
+        dg.DefaultScheduleStatus.STOPPED}
 
 
 def test_schedule_request_has_run_key_as_of_config_and_warehouse_tag(tmp_path):
@@ -281,7 +287,7 @@ def test_sensor_rejects_a_bad_settle_setting():
 # one writer: the run queue
 
 def test_dagster_yaml_limits_each_warehouse_to_one_run_and_disables_telemetry(tmp_path):
-    config = yaml.safe_load((REPO_ROOT / "dagster.yaml").read_text())
+    config = yaml.safe_load((REPO_ROOT / "config" / "dagster.yaml").read_text())
     assert config["telemetry"]["enabled"] is False
     limits = config["concurrency"]["runs"]["tag_concurrency_limits"]
     (limit,) = [lim for lim in limits if lim["key"] == WAREHOUSE_TAG]
@@ -291,7 +297,7 @@ def test_dagster_yaml_limits_each_warehouse_to_one_run_and_disables_telemetry(tm
     # Dagster itself accepts it (a typo would make every `dg dev` / daemon start fail) ...
     home = tmp_path / "dagster_home"
     home.mkdir()
-    shutil.copy(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
+    shutil.copy(REPO_ROOT / "config" / "dagster.yaml", home / "dagster.yaml")
     with dg.DagsterInstance.from_config(str(home)) as instance:
         queue = instance.get_concurrency_config().run_queue_config
         assert queue is not None
@@ -313,7 +319,8 @@ def test_make_dev_starts_dagster_with_dagster_yaml_in_its_home(tmp_path):
     """`make dev` starts `dg dev` with DAGSTER_HOME holding the repository's dagster.yaml (one run per
     warehouse, telemetry off) and the BHI_* paths of the bundled sample. Run on a copy of the
     Makefile whose setup is done, with a stand-in `dg` that records what it was started with."""
-    for name in ("Makefile", "dagster.yaml", "pyproject.toml", "uv.lock"):
+    (tmp_path / "config").mkdir()
+    for name in ("Makefile", "config/dagster.yaml", "pyproject.toml", "uv.lock"):
         shutil.copy(REPO_ROOT / name, tmp_path / name)
         os.utime(tmp_path / name, (1_000_000_000, 1_000_000_000))  # older than .venv/.installed
     (tmp_path / ".uv" / "bin").mkdir(parents=True)
@@ -333,10 +340,16 @@ def test_make_dev_starts_dagster_with_dagster_yaml_in_its_home(tmp_path):
     env = dict(line.split("=", 1) for line in (tmp_path / "dg-env.txt").read_text().splitlines() if "=" in line)
     root = tmp_path.resolve()
     assert Path(env["DAGSTER_HOME"]) == root / ".dagster_home"
-    assert (tmp_path / "dg-saw-dagster.yaml").read_bytes() == (REPO_ROOT / "dagster.yaml").read_bytes()
+    assert (tmp_path / "dg-saw-dagster.yaml").read_bytes() == (REPO_ROOT / "config" / "dagster.yaml").read_bytes()
     assert Path(env["BHI_EXTRACTS_DIR"]) == root / "data" / "sample"
     assert Path(env["BHI_WAREHOUSE"]) == root / "out" / "sample" / "warehouse.duckdb"
     assert Path(env["BHI_REFERENCE_DIR"]) == root / "data" / "reference"
+    # schedules and sensor on, telemetry off; no dagster.yaml where dg starts (it would warn that the
+    # file "will not be used", which is true of that copy only)
+    assert env["BHI_AUTOMATION"] == "on" and env["DAGSTER_DISABLE_TELEMETRY"] == "yes"
+    assert Path(env["VIRTUAL_ENV"]) == root / ".venv"  # else dg warns the active venv does not match the project's
+    assert not (tmp_path / "dagster.yaml").exists() and not (REPO_ROOT / "dagster.yaml").exists()
+    assert yaml.safe_load((tmp_path / "dg-saw-dagster.yaml").read_text())["nux"] == {"enabled": False}
 
 
 # --------------------------------------------------------------------------------------------------

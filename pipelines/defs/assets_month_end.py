@@ -14,6 +14,7 @@ from dagster_duckdb import DuckDBResource
 
 from pipelines.defs.deployment import Deployment
 from pipelines.defs.resources import WAREHOUSE_TAG, RunPaths, warehouse_tag
+from pipelines.interrupts import stop_if_interrupted
 from pipelines.outputs.close import MONTH_END_DIR, close_months, send_claims
 from pipelines.outputs.publication import publish, staging_folder
 from pipelines.safety import disk_errors
@@ -32,6 +33,7 @@ def _close_partitions(context: dg.AssetExecutionContext, warehouse: DuckDBResour
             f"select count(*) from fct_x12_claims_held where service_month between '{first}-01' and '{last}-01'"
         ).fetchall()[0][0]
         as_of = conn.sql("select any_value(as_of)::varchar from run_parameters").fetchall()[0][0]
+        stop_if_interrupted("publishing the month-end files")  # never a publication after a Ctrl-C or SIGTERM
         publish(paths.out, context.run.run_id, as_of)
     for month, lines, amount, unpriced in closed:
         context.log.info(f"closed {month}: {lines} claim lines, ${amount:,.2f}")
@@ -93,6 +95,7 @@ def month_end_definitions(deployment: Deployment):
         cron_schedule="0 3 1 * *",
         execution_timezone=deployment.timezone,
         name="month_end_close_schedule",
+        default_status=deployment.schedule_status(),
     )
     def month_end_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
         """On the 1st at 03:00 (after the 02:00 nightly run, whose as-of date closed the previous month):

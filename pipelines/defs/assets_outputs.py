@@ -7,6 +7,7 @@ from dagster_duckdb import DuckDBResource
 from dashboards.marts import DRILLDOWN_TABLES  # the drill-down pages read the evidence trail as `bhi explain` does
 from dashboards.site import PNG_DIR, SITE_MARTS, render_site, write_leadership_pngs
 from pipelines.defs.resources import RunPaths
+from pipelines.interrupts import stop_if_interrupted
 from pipelines.outputs.exports import EXPORT_TABLES, write_exports
 from pipelines.outputs.publication import DASHBOARDS, current_folder, fresh_subfolder, publish, staging_folder
 from pipelines.safety import disk_errors, fault_point
@@ -65,6 +66,7 @@ def publication(context: dg.AssetExecutionContext, warehouse: DuckDBResource, pa
     A run killed between the two reports its changes again on the next run: never fewer."""
     with warehouse.get_connection() as conn:
         as_of = conn.sql("select any_value(as_of)::varchar from run_parameters").fetchall()[0][0]
+        stop_if_interrupted("publishing the outputs")  # never a publication after a Ctrl-C or SIGTERM
         folder = publish(paths.out, context.run.run_id, as_of)
         fault_point("publication:before-baseline")
         lines = snapshot_claims(conn, context.run.run_id)

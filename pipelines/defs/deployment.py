@@ -32,6 +32,9 @@ class Deployment:
     sensor_settle_seconds: float = 60.0  # BHI_SENSOR_SETTLE_SECONDS: a file this recent may be half-written
     sensor_interval_seconds: int = 60  # BHI_SENSOR_INTERVAL_SECONDS: how often the sensor looks
     leadership_pngs: bool = True  # BHI_LEADERSHIP_PNGS=off: no email PNGs (a headless browser; e.g. in tests)
+    # BHI_AUTOMATION=off: the schedules and the extract-drop sensor start stopped (turn them on in the UI);
+    # on (default): running as soon as a daemon loads the definitions. A toggle in the UI wins over it
+    automation: bool = True
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None, **overrides) -> Deployment:
@@ -62,6 +65,18 @@ class Deployment:
             if kind.startswith(("int", "float")) and values[f.name] < 0:
                 raise ValueError(f"{name} must be >= 0, got {raw!r}")
         return replace(cls(**values), **overrides)
+
+    def schedule_status(self):
+        """The schedules' status before anyone toggles them (BHI_AUTOMATION)."""
+        import dagster as dg  # here: the rest of this module needs no Dagster
+
+        return dg.DefaultScheduleStatus.RUNNING if self.automation else dg.DefaultScheduleStatus.STOPPED
+
+    def sensor_status(self):
+        """The extract-drop sensor's status before anyone toggles it (BHI_AUTOMATION)."""
+        import dagster as dg
+
+        return dg.DefaultSensorStatus.RUNNING if self.automation else dg.DefaultSensorStatus.STOPPED
 
     def duckdb_config(self) -> dict:
         """DuckDB connection settings: threads / memory_limit when set, else DuckDB's defaults."""

@@ -14,6 +14,7 @@ from dagster_duckdb import DuckDBResource
 from pydantic import PrivateAttr
 
 from pipelines.defs.deployment import Deployment
+from pipelines.interrupts import stop_if_interrupted
 from pipelines.safety import (  # noqa: F401  (WarehouseLockedError, lock_wait_seconds: imported from here by tests)
     LOCK_WAIT_ENV,
     WarehouseLockedError,
@@ -143,6 +144,7 @@ class Warehouse(DuckDBResource):
         database open for the whole run saved ~20 ms a step but kept DuckDB's buffer pool (up to its
         memory limit) alive under the Python-heavy steps: peak RSS 4.1-4.6 GB at 10M entries against
         2.9 GB (docs/performance.md)."""
+        stop_if_interrupted("the next step")  # a Ctrl-C Dagster's own flag lost (pipelines/interrupts.py)
         with disk_errors(self.database, "writing the warehouse (its last committed state is kept)"):
             conn = connect_warehouse(self.database, dict(self.connection_config))
             try:

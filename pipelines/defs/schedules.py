@@ -40,6 +40,7 @@ def nightly_schedule(deployment: Deployment) -> dg.ScheduleDefinition:
         cron_schedule="0 2 * * *",
         execution_timezone=deployment.timezone,
         name="nightly_schedule",
+        default_status=deployment.schedule_status(),
     )
     def _nightly(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
         """02:00 every night; the as-of date is the scheduled day, so last month closes on the 1st."""

@@ -15,8 +15,9 @@ in-progress uploads (`.part`, `.tmp`, `.filepart`, ...) are ignored.
   the run would ingest every file of the folder, half-written ones included.
 - as_of = today in BHI_TIMEZONE, passed like the schedule does; runs carry the `bhi/warehouse` tag.
 - Evaluated every BHI_SENSOR_INTERVAL_SECONDS (default 60).
-  Stopped by default: start it in the UI (Automation -> extract_drop_sensor) or with
-  `dagster sensor start extract_drop_sensor -m pipelines.definitions`.
+  Running by default once a daemon loads the definitions; BHI_AUTOMATION=off starts it stopped (then
+  start it in the UI, Automation -> extract_drop_sensor, or with
+  `dagster sensor start extract_drop_sensor -m pipelines.definitions`).
 """
 
 from __future__ import annotations
@@ -115,7 +116,7 @@ def extract_drop_sensor(deployment: Deployment) -> dg.SensorDefinition:
         name="extract_drop_sensor",
         job_name=NIGHTLY_JOB,
         minimum_interval_seconds=deployment.sensor_interval_seconds,
-        default_status=dg.DefaultSensorStatus.STOPPED,
+        default_status=deployment.sensor_status(),
         description=(
             "Requests a nightly run when extract files in BHI_EXTRACTS_DIR are added, replaced or removed "
             f"(after they have been quiet for {SETTLE_ENV} seconds, default 60)."

@@ -16,6 +16,7 @@ the row with a reason naming the original text.
 from __future__ import annotations
 
 import codecs
+import difflib
 import re
 from functools import partial
 from pathlib import Path
@@ -377,10 +378,27 @@ def known_columns(table: str, profile: Profile | None) -> set[str]:
     return known
 
 
-def describe_columns(columns: list[str], table: str, profile: Profile | None) -> str:
-    """The header names found, for a message: only names that are known column names are shown
-    (a file without a header row has data in its first row, which must not be echoed)."""
-    known = known_columns(table, profile)
+LOOKALIKE_CUTOFF = 0.8  # difflib ratio from which an unknown header name is taken for a misspelt column
+
+
+def lookalikes(columns: list[str], missing: list[str], table: str, profile: Profile | None) -> dict[str, str]:
+    """{header name found: the missing column it looks like} for header names that are not known
+    columns but close to a missing one (`minuets` for `minutes`, `patientid` for `patient_id`). Such a
+    name is shown in messages: it is a misspelt header, not a value of the file."""
+    unknown = [c for c in columns if c not in known_columns(table, profile)]
+    found: dict[str, str] = {}
+    for column in missing:
+        close = difflib.get_close_matches(column, [u for u in unknown if u not in found], n=1, cutoff=LOOKALIKE_CUTOFF)
+        if close:
+            found[close[0]] = column
+    return found
+
+
+def describe_columns(columns: list[str], table: str, profile: Profile | None, missing: list[str] = ()) -> str:
+    """The header names found, for a message: only names that are known column names, or that look
+    like one of the `missing` columns, are shown (a file without a header row has data in its first
+    row, which must not be echoed)."""
+    known = known_columns(table, profile) | set(lookalikes(columns, list(missing), table, profile))
     shown = [c for c in columns if c in known]
     others = len(columns) - len(shown)
     if not columns:

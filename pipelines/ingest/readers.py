@@ -43,6 +43,7 @@ from pipelines.ingest.profiles import (
     apply_profile,
     describe_columns,
     known_columns,
+    lookalikes,
     normalise_header,
     select_columns,
 )
@@ -200,9 +201,12 @@ def _canonical(
     missing = [c for c in TABLES[table].required_columns if c not in df.columns]
     if missing:
         mapped = f" (after the column mapping of profile {profile.name})" if profile else ""
+        alike = lookalikes(found, missing, table, profile)
+        hint = "".join(f"; found {name}, which looks like {column}" for name, column in alike.items())
         raise ExtractError(
-            f"{where}: missing required column(s) {', '.join(missing)} for table {table}{mapped}; "
-            f"columns found: {describe_columns(found, table, profile)}"
+            f"{where}: missing required column(s) {', '.join(missing)} for table {table}{mapped}{hint}"
+            f"{' (fix the header, or map the name in a source profile)' if alike else ''}; "
+            f"columns found: {describe_columns(found, table, profile, missing)}"
         )
     if rows is not None:
         return df.with_columns(pl.Series("source_row", rows, dtype=pl.Int64))

@@ -25,11 +25,44 @@ def explain(warehouse: Path, patient_id: str, month: str) -> str:
 
 
 def explain_with(conn: duckdb.DuckDBPyConnection, patient_id: str, month: str, where: str = "the warehouse") -> str:
-    """`explain` on an open connection."""
+    """`explain` on an open connection. The patient id is matched as written, else ignoring case
+    (`p000033` finds `P000033` when no other id differs from it only in case); a month without an
+    enrolled patient-month names the patient's months that have one."""
+    patient_id = _patient(conn, patient_id.strip())
     rows = next(iter(_fetch(conn, [(patient_id, month)]).values()), None)
     if rows is None:
-        raise NotFound(f"no enrolled patient-month for patient {patient_id} in {month} in {where}")
+        months = _month_ranges(conn, patient_id)
+        known = f"; enrolled patient-months of {patient_id}: {months}" if months else f"; {patient_id} has none in any month"
+        raise NotFound(f"no enrolled patient-month for patient {patient_id} in {month} in {where}{known}")
     return _account(patient_id, month, *rows)
+
+
+def _patient(conn: duckdb.DuckDBPyConnection, typed: str) -> str:
+    """The patient id as stored: `typed` itself when it has patient-months, else the one id equal to it
+    ignoring case (several such ids: `typed` is left as it is, and the message says it was not found)."""
+    ids = [r[0] for r in conn.execute(
+        "select distinct patient_id from fct_patient_months where lower(patient_id) = lower(?) order by 1", [typed]
+    ).fetchall()]
+    return typed if typed in ids or len(ids) != 1 else ids[0]
+
+
+def _month_ranges(conn: duckdb.DuckDBPyConnection, patient_id: str) -> str:
+    """The patient's enrolled service months as runs of consecutive months: `2026-01..2026-04, 2026-07`."""
+    runs = conn.execute(
+        """
+        with months as (
+            select distinct service_month,
+                   date_diff('month', date '2000-01-01', service_month) as n
+            from fct_patient_months where patient_id = ?
+        ), runs as (
+            select service_month, n - row_number() over (order by service_month) as run from months
+        )
+        select strftime(min(service_month), '%Y-%m'), strftime(max(service_month), '%Y-%m')
+        from runs group by run order by 1
+        """,
+        [patient_id],
+    ).fetchall()
+    return ", ".join(first if first == last else f"{first}..{last}" for first, last in runs)
 
 
 def explain_many(conn: duckdb.DuckDBPyConnection, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], str]:

@@ -66,8 +66,9 @@ def _neutralised(conn: duckdb.DuckDBPyConnection, query: str) -> str:
 def write_csv(conn: duckdb.DuckDBPyConnection, query: str, target: Path) -> int:
     """Write one query as CSV (formula cells neutralised), then rename it into place; return rows."""
     tmp = target.with_suffix(".csv.tmp")
-    # COPY answers with the number of rows it wrote: the query runs once
-    rows = conn.execute(f"copy ({_neutralised(conn, query)}) to '{tmp.as_posix()}' (header, delimiter ',')").fetchall()
+    # COPY answers with the number of rows it wrote: the query runs once. The path is a parameter, never
+    # SQL text: an out folder may hold quotes, semicolons, spaces or any letter
+    rows = conn.execute(f"copy ({_neutralised(conn, query)}) to ? (header, delimiter ',')", [tmp.as_posix()]).fetchall()
     tmp.replace(target)
     return rows[0][0]
 

@@ -385,12 +385,13 @@ def seed_reference(conn: duckdb.DuckDBPyConnection, reference_dir: Path = DEFAUL
     with transaction(conn):
         for path in sorted(Path(reference_dir).glob("*.csv")):
             table = f"ref_{path.stem}"
-            src = f"read_csv('{path.as_posix()}', header = true, all_varchar = true)"
-            names = [r[0] for r in conn.sql(f"select column_name from (describe select * from {src})").fetchall()]
+            src = "read_csv(?, header = true, all_varchar = true)"  # the path as a parameter, never SQL text
+            names = [r[0] for r in conn.execute(f"select column_name from (describe select * from {src})",
+                                                [path.as_posix()]).fetchall()]
             cols = ", ".join(
                 f"nullif(trim({n}), '')::{FORCED_TYPES.get(n, 'varchar')} as {n}" for n in names
             )
-            conn.execute(f"create or replace table {table} as select {cols} from {src}")
+            conn.execute(f"create or replace table {table} as select {cols} from {src}", [path.as_posix()])
             counts[table] = conn.sql(f"select count(*) from {table}").fetchall()[0][0]
             validate_keys(conn, path.stem, table)
         if "ref_fee_schedule" in counts:
