@@ -90,6 +90,20 @@ def resource_of(file_name: str) -> str | None:
     return next((r for r in RESOURCES if r.lower() == m.group(1).lower()), None)
 
 
+def misnamed_table(file_name: str) -> str | None:
+    """The table of an `.ndjson` file whose name is not a Bulk Data name (`<Resource>[_N].ndjson`)
+    but starts with a resource this ingest reads (`Encounter_zz.ndjson`, `Coverage final.ndjson`):
+    such a file is rejected naming it (read_resource_file), never ignored without a word. A context
+    resource (Coverage, Consent, Condition) belongs to enrollments. None for any other file."""
+    if not file_name.lower().endswith(".ndjson") or _FILE.match(file_name):
+        return None  # a Bulk Data name: a resource read, or another resource (ObservationDefinition) ignored
+    stem = re.sub(r"^\d+[._-]", "", file_name).lower()
+    for resource in sorted(RESOURCES, key=len, reverse=True):
+        if stem.startswith(resource.lower()) and resource != "Patient":
+            return TABLE_OF_RESOURCE.get(resource, "enrollments")
+    return None
+
+
 def read_ndjson(path: Path, resource: str) -> pl.DataFrame:
     """The resources of one NDJSON file (fields of SCHEMAS[resource]) with `source_row` (1 = first
     record); records of another resourceType or a skipped status are left out."""
@@ -320,6 +334,11 @@ def enrollments(df: pl.DataFrame, folder: Path) -> pl.DataFrame:
 def read_resource_file(path: Path, table: str, instruments: dict[str, str] | None = None) -> pl.DataFrame:
     """One Bulk Data NDJSON file of `table` -> canonical text columns plus source_row."""
     resource = resource_of(path.name)
+    if resource is None and misnamed_table(path.name) is not None:
+        raise ExtractError(
+            f"{path}: not a FHIR Bulk Data file name (expected <Resource>[_N].ndjson, e.g. Encounter_2.ndjson);"
+            " not read: rename it"
+        )
     if resource is None or TABLE_OF_RESOURCE.get(resource) != table:
         expected = next((r for r, t in TABLE_OF_RESOURCE.items() if t == table), None)
         raise ExtractError(

@@ -22,9 +22,10 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from pipelines.ingest import fhir, native_csv
+from pipelines.ingest import fhir, native_child, native_csv
 from pipelines.ingest.errors import ExtractError
 from pipelines.ingest.extract_format import ACCEPTED_VALUES, LOWER_CASE, TABLES, Column, Table
+from pipelines.ingest.limits import ReaderLimits, reader_limits
 from pipelines.ingest.profiles import load_profile
 from pipelines.ingest.readers import discover, iter_parts, outside_link
 from pipelines.warehouse.database import table_columns, transaction, typed_columns
@@ -291,7 +292,8 @@ def _load_table(conn: duckdb.DuckDBPyConnection, spec: Table) -> tuple[int, int,
 
 
 def _land(
-    conn: duckdb.DuckDBPyConnection, spec: Table, files: list[Path], seq: dict[Path, int], profile=None
+    conn: duckdb.DuckDBPyConnection, spec: Table, files: list[Path], seq: dict[Path, int], profile=None,
+    limits: ReaderLimits | None = None,
 ) -> list[str]:
     """Read every file of a table as canonical text into the temp table _landing_<table>. A plain,
     well-formed CSV file is read by DuckDB's own reader straight into it (native_csv: the same rows
@@ -312,7 +314,7 @@ def _land(
     rejected: set[Path] = set()  # files the plan found unreadable (an encoding error): not read again
     for path in files:
         try:
-            native = native_csv.plan(path, spec.name, profile)
+            native = native_csv.plan(path, spec.name, profile, limits)
         except ExtractError as exc:
             errors.append(str(exc))
             rejected.add(path)
@@ -327,7 +329,7 @@ def _land(
         if path in done or path in rejected:
             continue
         try:
-            for part in iter_parts(path, spec.name, profile, instruments):
+            for part in iter_parts(path, spec.name, profile, instruments, limits=limits):
                 _land_part(conn, spec, part, seq[path])
         except ExtractError as exc:
             # a problem found after some batches of the file landed: none of the file lands
@@ -562,7 +564,9 @@ def load_drop(
     the other files load. A table in full_refresh_tables is replaced by its newest file(s) instead
     of appended to. Everything is written in one transaction: a failure leaves the previous state."""
     drop_dir = Path(drop_dir)
-    profile = load_profile(profile, drop_dir)  # a name in profiles/, a YAML path, the drop's bhi-profile.yaml, or None
+    limits = reader_limits(conn)  # the reader limits of the settings (docs/operations.md "Reader limits")
+    # a name in profiles/, a YAML path, the drop's bhi-profile.yaml, or None
+    profile = load_profile(profile, drop_dir, max_bytes=limits.profile_max_bytes)
     if profile is not None:
         full_refresh_tables = frozenset(full_refresh_tables) | profile.full_refresh_tables
     # start again from the whole drop: asked for, or a warehouse written by another layout
@@ -576,8 +580,11 @@ def load_drop(
     seq = {Path(p): s for p, s in zip(new["path"], new["delivery_seq"])}
     # Read and check the new files (into temp tables) before touching the warehouse.
     errors: list[str] = []
-    for table in LOAD_ORDER:
-        errors += _land(conn, TABLES[table], [p for p in found[table] if p in seq], seq, profile)
+    try:
+        for table in LOAD_ORDER:
+            errors += _land(conn, TABLES[table], [p for p in found[table] if p in seq], seq, profile, limits)
+    finally:
+        native_child.stop()  # the child process that read this load's workbooks, if any
     failed = sorted(str(p) for p in seq if any(e.startswith((f"{p}:", f"{p}[")) for e in errors))
     failures = pl.DataFrame(  # noqa: F841  (read by DuckDB's replacement scan)
         {"path": failed, "error": [next(e for e in errors if e.startswith(p)) for p in failed]},

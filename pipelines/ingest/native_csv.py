@@ -44,6 +44,7 @@ from pathlib import Path
 import polars as pl
 
 from pipelines.ingest import readers
+from pipelines.ingest.limits import ReaderLimits, default_limits
 from pipelines.ingest.profiles import Profile, maps_values, normalise_header
 
 UTF8 = ("utf-8", "utf-8-sig")  # codecs' names of the encodings DuckDB reads as delivered
@@ -62,7 +63,7 @@ class NativeCsv:
     quoted: bool  # the file holds quote characters
 
 
-def plan(path: Path, table: str, profile: Profile | None = None) -> NativeCsv | None:
+def plan(path: Path, table: str, profile: Profile | None = None, limits: ReaderLimits | None = None) -> NativeCsv | None:
     """The way DuckDB reads this CSV file, or None when the file must be read by `iter_parts`
     (not a plain CSV file, a profile that maps values, a file that is not well-formed). Raises
     ExtractError for what `iter_parts` would reject (an encoding error, missing required columns)."""
@@ -74,11 +75,14 @@ def plan(path: Path, table: str, profile: Profile | None = None) -> NativeCsv | 
     except OSError:
         return None
     options = profile.csv_options(table) if profile else None
-    scan = readers._scan_csv(path, options.encoding if options else "auto")
+    limits = limits or default_limits()
+    scan = readers._scan_csv(path, options.encoding if options else "auto", limits)
     if scan.blank or not scan.even_quotes or scan.odd_lines:
         return None
     delimiter = readers.sniff_delimiter(scan.head, options.delimiter if options else "auto")
-    chunks = readers._record_chunks(readers._utf8_blocks(path, scan.encoding), readers.BATCH_BYTES)
+    chunks = readers._record_chunks(
+        readers._utf8_blocks(path, scan.encoding), readers.BATCH_BYTES, path, limits.csv_max_record_bytes
+    )
     header = next(chunks)
     if b"\n" in header.rstrip(b"\r\n"):
         return None  # a header record over several lines
@@ -89,6 +93,10 @@ def plan(path: Path, table: str, profile: Profile | None = None) -> NativeCsv | 
         names = pl.read_csv(io.BytesIO(header), separator=delimiter, infer_schema=False, quote_char='"').columns
     except Exception:  # noqa: BLE001  (the record reader says what is wrong with the header)
         return None
+    unquoted = readers.header_names(header, delimiter)  # polars keeps the "" of a quoted name
+    if unquoted is None or len(unquoted) != len(names):
+        return None
+    names = unquoted
     if readers.repeated_names(names):
         return None  # two columns with one name: the record reader rejects the file, naming it
     normalised = [normalise_header(n) for n in names]

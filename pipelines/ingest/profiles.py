@@ -53,8 +53,13 @@ _DIRECTIVES = set("aAbBcCdDeFgGhHIjklmMnpPrRsStTuUvVwWxXyYzZf%")
 
 
 def normalise_header(name: str) -> str:
-    """Header as matched: BOM and surrounding spaces removed, lower-case, runs of spaces -> '_'."""
-    return re.sub(r"\s+", "_", str(name).strip().lstrip("\ufeff").strip().lower())
+    """Header as matched: BOM and surrounding spaces removed, a name still in CSV quotes unquoted
+    (`"entry""id"` -> `entry"id`: an export quoted twice, or a profile key copied from the file as
+    written), lower-case, runs of spaces -> '_'."""
+    text = str(name).strip().lstrip("\ufeff").strip()
+    if len(text) >= 2 and text[0] == text[-1] == '"' and '"' not in text[1:-1].replace('""', ""):
+        text = text[1:-1].replace('""', '"').strip()
+    return re.sub(r"\s+", "_", text.lower())
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -76,11 +81,18 @@ def _strftime(fmt: str) -> str:
 
 
 def _encoding(name: str) -> str:
+    """auto, or a text encoding: a codec that turns bytes into text (not a bytes-to-bytes or
+    text-to-text codec such as zlib_codec, base64_codec or rot13, which cannot read a CSV file)."""
     if name != "auto":
         try:
             codecs.lookup(name)
         except LookupError as exc:
             raise ValueError(f"unknown encoding '{name}'") from exc
+        try:
+            b"".decode(name)
+            "".encode(name)
+        except LookupError:
+            raise ValueError(f"'{name}' is not a text encoding (e.g. utf-8, cp1252, latin-1, utf-16)") from None
     return name
 
 
@@ -293,13 +305,46 @@ def parse_profile(raw: Any, path: Path) -> Profile:
     return profile
 
 
-def read_profile_file(path: Path) -> Profile:
+class _NoAliasLoader(yaml.SafeLoader):
+    """YAML's safe loader without aliases (`*name`, also in `<<: *name` merges): a few hundred bytes
+    of nested aliases expand to billions of nodes. A profile writes each mapping out."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            raise _AliasRefused(f"line {mark.line + 1}: YAML aliases (*name) are not allowed in a profile;"
+                                " write the value out")
+        return super().compose_node(parent, index)
+
+
+class _AliasRefused(Exception):
+    pass
+
+
+def read_profile_file(path: Path, max_bytes: int | None = None) -> Profile:
+    """Read and check a profile file: at most max_bytes (setting profile_max_bytes), YAML without
+    aliases; every problem an ExtractError of one line naming the file."""
+    if max_bytes is None:
+        from pipelines.ingest.limits import default_limits
+
+        max_bytes = default_limits().profile_max_bytes
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        with path.open("rb") as fh:
+            data = fh.read(max_bytes + 1)
     except OSError as exc:
         raise ExtractError(f"profile {path}: cannot read file ({exc})") from exc
+    if len(data) > max_bytes:
+        raise ExtractError(
+            f"profile {path}: larger than {max_bytes:,} bytes, over the limit (setting profile_max_bytes); not read"
+        )
+    try:
+        raw = yaml.load(data.decode("utf-8"), Loader=_NoAliasLoader)  # noqa: S506  (a SafeLoader)
+    except UnicodeDecodeError as exc:
+        raise ExtractError(f"profile {path}: not UTF-8 text (byte {exc.start})") from None
+    except _AliasRefused as exc:
+        raise ExtractError(f"profile {path}: {exc}") from None
     except yaml.YAMLError as exc:
-        raise ExtractError(f"profile {path}: not valid YAML ({exc})") from exc
+        raise ExtractError(f"profile {path}: not valid YAML ({' '.join(str(exc).split())})") from None
     return parse_profile(raw, path)
 
 
@@ -308,10 +353,12 @@ def available_profiles(profiles_dir: Path = PROFILES_DIR) -> list[str]:
 
 
 def load_profile(
-    profile: str | Path | Profile | None, drop_dir: Path | None = None, profiles_dir: Path = PROFILES_DIR
+    profile: str | Path | Profile | None, drop_dir: Path | None = None, profiles_dir: Path = PROFILES_DIR,
+    max_bytes: int | None = None,
 ) -> Profile | None:
     """Resolve the profile of a load: the `profile` argument (a name in profiles/ or a path to a YAML
-    file), else `bhi-profile.yaml` in the drop folder, else None (the canonical format)."""
+    file), else `bhi-profile.yaml` in the drop folder, else None (the canonical format). A file over
+    max_bytes (default: the setting profile_max_bytes) is refused."""
     if isinstance(profile, Profile):
         return profile
     if profile is not None and str(profile).strip():
@@ -320,14 +367,14 @@ def load_profile(
         if as_path.suffix.lower() in (".yaml", ".yml") or "/" in text or "\\" in text:
             if not as_path.is_file():
                 raise ExtractError(f"profile {as_path}: no such file")
-            return read_profile_file(as_path)
+            return read_profile_file(as_path, max_bytes)
         named = profiles_dir / f"{text}.yaml"
         if not named.is_file():
             known = ", ".join(available_profiles(profiles_dir)) or "(none)"
             raise ExtractError(f"unknown profile '{text}': no file {named} (profiles available: {known})")
-        return read_profile_file(named)
+        return read_profile_file(named, max_bytes)
     if drop_dir is not None and (Path(drop_dir) / DROP_PROFILE_FILE).is_file():
-        return read_profile_file(Path(drop_dir) / DROP_PROFILE_FILE)
+        return read_profile_file(Path(drop_dir) / DROP_PROFILE_FILE, max_bytes)
     return None
 
 

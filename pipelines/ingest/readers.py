@@ -11,7 +11,11 @@ quarantine can name file, sheet and row. What cannot be converted is passed on a
 checks of the ingest quarantine the row with a reason. A CSV record that does not split into the
 header's fields is set aside as a malformed row (`Part.malformed`), the rest of the file is read.
 File-level problems raise ExtractError naming the file (and sheet) and the column, never quoting the
-file's content; a symbolic link leading outside the drop is refused unread.
+file's content; a symbolic link leading outside the drop is refused unread. Every reader is bounded
+before it allocates (limits.ReaderLimits, settings in data/reference/settings.csv): an XLSX sheet's
+span is read from the workbook's parts first (workbook.py) and the sheets are loaded in a child
+process under a memory limit (native_child.py); a Parquet file's columns and row groups from its
+footer; a CSV file's line and record sizes while it is scanned and cut into batches.
 
 Encodings (CSV): a UTF-8 or UTF-16 byte-order mark decides; otherwise UTF-8 if the bytes are valid
 UTF-8, else Windows-1252, else Latin-1 -- unless the profile sets `csv.encoding`. Delimiters: `,`
@@ -35,9 +39,10 @@ from pathlib import Path
 
 import polars as pl
 
-from pipelines.ingest import fhir
+from pipelines.ingest import fhir, native_child
 from pipelines.ingest.errors import ExtractError
 from pipelines.ingest.extract_format import TABLES
+from pipelines.ingest.limits import ReaderLimits, default_limits
 from pipelines.ingest.profiles import (
     Profile,
     apply_profile,
@@ -47,6 +52,7 @@ from pipelines.ingest.profiles import (
     normalise_header,
     select_columns,
 )
+from pipelines.ingest.workbook import Workbook
 
 SUFFIXES = (".csv", ".parquet", ".xlsx")  # canonical `<table>*` naming
 PROFILE_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".xlsx")  # files a profile pattern may name
@@ -91,6 +97,10 @@ def discover(
             if table:
                 found[table].append(path)
             continue  # context resources (Coverage, Consent, Condition, Patient) are read with their table
+        misnamed = fhir.misnamed_table(path.name)
+        if misnamed is not None:  # `Encounter_zz.ndjson`: rejected naming it, not ignored
+            found[misnamed].append(path)
+            continue
         suffix = path.suffix.lower()
         by_pattern = [t for t, pats in patterns.items() if suffix in PROFILE_SUFFIXES and _matches(path.name, pats)]
         if len(by_pattern) > 1:
@@ -321,10 +331,12 @@ def _line_ends(window: str, final: bool) -> tuple[bool, bool, bool]:
     return blank or lone, True, window.count("\n") != window.count("\r\n")
 
 
-def _decode_pass(path: Path, enc: str) -> _CsvScan:
-    """Decode the whole file block by block (raises _Undecodable with the byte's offset)."""
+def _decode_pass(path: Path, enc: str, max_line: int | None = None) -> _CsvScan:
+    """Decode the whole file block by block (raises _Undecodable with the byte's offset; an
+    ExtractError when a line is longer than max_line characters)."""
     decoder = codecs.getincrementaldecoder(enc)(errors="strict")
     head, blank, quotes, offset, tail = "", True, 0, 0, ""
+    line = 0  # characters of the line the block ends in
     odd = crs = bare = False
     blocks = _blocks(path)
     while True:
@@ -339,6 +351,8 @@ def _decode_pass(path: Path, enc: str) -> _CsvScan:
             head = (head + text).lstrip("\ufeff")[:HEAD_CHARS]
         blank = blank and (not text or text.lstrip("\ufeff").isspace())
         quotes += text.count('"') if '"' in text else 0
+        if max_line is not None:
+            line = _line_length(path, text, line, max_line)
         window = tail + text
         o, c, b = _line_ends(window, final)
         odd, crs, bare = odd or o, crs or c, bare or b
@@ -348,14 +362,31 @@ def _decode_pass(path: Path, enc: str) -> _CsvScan:
         offset += len(block)
 
 
-def _scan_csv(path: Path, encoding: str) -> _CsvScan:
+def _line_length(path: Path, text: str, line: int, max_line: int) -> int:
+    """The length of the line `text` ends in, given the length `line` of the one it starts in; an
+    ExtractError when a line is longer than max_line characters (setting csv_max_line_chars). Lines
+    are split only when the block could hold one that long."""
+    if line + len(text) > max_line:
+        lines = text.split("\n")
+        if line + len(lines[0]) > max_line or max(map(len, lines[1:]), default=0) > max_line:
+            raise ExtractError(
+                f"{path}: a line longer than {max_line:,} characters, over the limit (setting csv_max_line_chars);"
+                " not read"
+            )
+    cut = text.rfind("\n")
+    return line + len(text) if cut < 0 else len(text) - cut - 1
+
+
+def _scan_csv(path: Path, encoding: str, limits: ReaderLimits | None = None) -> _CsvScan:
     """The encoding as `decode` finds it (BOM, else UTF-8, else Windows-1252, else Latin-1, or the
-    configured one), each candidate tried over the whole file one block at a time."""
+    configured one), each candidate tried over the whole file one block at a time; a line longer
+    than the limit (csv_max_line_chars) is an ExtractError."""
+    limits = limits or default_limits()
     with path.open("rb") as fh:
         candidates = _candidates(fh.read(4), encoding)
     for i, enc in enumerate(candidates):
         try:
-            return _decode_pass(path, enc)
+            return _decode_pass(path, enc, limits.csv_max_line_chars)
         except _Undecodable as bad:
             if i == len(candidates) - 1:
                 raise _encoding_error(path, enc, bad.at, bad.byte) from None
@@ -406,10 +437,14 @@ def _last_record_end(buf: bytearray) -> int:
     return -1
 
 
-def _record_chunks(blocks: Iterator[bytes], batch_bytes: int) -> Iterator[bytes]:
+def _record_chunks(
+    blocks: Iterator[bytes], batch_bytes: int, path: Path | None = None, max_record: int | None = None
+) -> Iterator[bytes]:
     """UTF-8 bytes -> the header record, then chunks of whole records of at least batch_bytes (but
     the last). A chunk ends at a line end after an even number of quote characters, so the line
-    breaks of a quoted field stay inside their record (for a file with an even number of quotes)."""
+    breaks of a quoted field stay inside their record (for a file with an even number of quotes).
+    A record longer than max_record bytes (a quote that closes far on) is an ExtractError naming
+    `path` (setting csv_max_record_bytes): memory never holds more than a batch and one record."""
     buf = bytearray()
     header = False
     for block in blocks:
@@ -417,15 +452,29 @@ def _record_chunks(blocks: Iterator[bytes], batch_bytes: int) -> Iterator[bytes]
         if not header:
             cut = _first_record_end(buf)
             if cut < 0:
+                _record_limit(buf, path, max_record)
                 continue
             yield bytes(buf[: cut + 1])
             del buf[: cut + 1]
             header = True
-        if len(buf) >= batch_bytes and (cut := _last_record_end(buf)) >= 0:
-            yield bytes(buf[: cut + 1])
-            del buf[: cut + 1]
+        if len(buf) >= batch_bytes or (max_record is not None and len(buf) > max_record):
+            cut = _last_record_end(buf)
+            if cut < 0:
+                _record_limit(buf, path, max_record)
+            elif len(buf) >= batch_bytes:
+                yield bytes(buf[: cut + 1])
+                del buf[: cut + 1]
     if buf or not header:
         yield bytes(buf)
+
+
+def _record_limit(buf: bytearray, path: Path | None, max_record: int | None) -> None:
+    """An ExtractError when buf, which holds no record end, is longer than max_record bytes."""
+    if max_record is not None and len(buf) > max_record:
+        raise ExtractError(
+            f"{path}: a record (a quoted field over several lines) longer than {max_record:,} bytes, over the limit"
+            " (setting csv_max_record_bytes); not read"
+        )
 
 
 def sniff_delimiter(text: str, configured: str = "auto") -> str:
@@ -446,19 +495,26 @@ def sniff_delimiter(text: str, configured: str = "auto") -> str:
     return best if counts[best] else ","
 
 
-def _iter_csv(path: Path, table: str, profile: Profile | None, batch_bytes: int) -> Iterator[Part]:
+def _iter_csv(
+    path: Path, table: str, profile: Profile | None, batch_bytes: int, limits: ReaderLimits | None = None
+) -> Iterator[Part]:
     """A CSV file as parts of about batch_bytes each, with row numbers continuing across parts.
     A file with an odd number of quotes (an unterminated quote, which polars would read as one
     field running on to the next quote) is read record by record; so is a batch polars cannot
     read (a record with more fields than the header)."""
     options = profile.csv_options(table) if profile else None
-    scan = _scan_csv(path, options.encoding if options else "auto")
+    limits = limits or default_limits()
+    scan = _scan_csv(path, options.encoding if options else "auto", limits)
     if scan.blank:
         raise ExtractError(f"{path}: empty file (expected a header row)")
     delimiter = sniff_delimiter(scan.head, options.delimiter if options else "auto")
     blocks = _utf8_blocks(path, scan.encoding, min(BLOCK_BYTES, batch_bytes))
 
+    names: list[str] | None = None  # the header as the csv module reads it (polars keeps "" in a quoted name)
+
     def canonical(df: pl.DataFrame, first_row: int, rows: list[int] | None = None) -> pl.DataFrame:
+        if names is not None and len(names) == df.width:
+            df = df.rename(dict(zip(df.columns, names)))
         return _canonical(_headers(df, str(path), table, profile), table, profile, str(path), first_row, rows=rows)
 
     if not scan.even_quotes:
@@ -466,8 +522,9 @@ def _iter_csv(path: Path, table: str, profile: Profile | None, batch_bytes: int)
         for df, rows, malformed in reader:
             yield Part(path.name, canonical(df, 2, rows), malformed)
         return
-    chunks = _record_chunks(blocks, batch_bytes)
+    chunks = _record_chunks(blocks, batch_bytes, path, limits.csv_max_record_bytes)
     header = next(chunks)
+    names = header_names(header, delimiter)
     row = 2  # the first record's row number (the header is row 1)
     records = False
     for chunk in chunks:
@@ -488,6 +545,18 @@ def _iter_csv(path: Path, table: str, profile: Profile | None, batch_bytes: int)
     if not records:  # a header without records
         df = pl.read_csv(io.BytesIO(header), separator=delimiter, infer_schema=False, quote_char='"')
         yield Part(path.name, canonical(df, row))
+
+
+def header_names(header: bytes, delimiter: str) -> list[str] | None:
+    """The names of a UTF-8 header record as the csv module reads them (a quoted name unquoted, a
+    doubled quote inside it made one: `"entry""id"` -> `entry"id`, as the record reader and DuckDB
+    read it; polars keeps the doubled quote), made unique as polars makes them. None when the csv
+    module cannot read the record."""
+    try:
+        fields = next(csv.reader([header.decode("utf-8").rstrip("\r\n")], delimiter=delimiter, strict=True))
+    except (csv.Error, StopIteration, UnicodeDecodeError):
+        return None
+    return _unique(fields)
 
 
 def _lines(text: str) -> list[str]:
@@ -608,15 +677,24 @@ def _unique(names: list[str]) -> list[str]:
 # Parquet (read in batches of rows)
 
 
-def _iter_parquet(path: Path, table: str, profile: Profile | None, batch_bytes: int) -> Iterator[Part]:
-    """A Parquet file in batches of about batch_bytes of uncompressed data. Whether a float column
-    holds only whole numbers (written without `.0`) is decided over the whole file first."""
+def _iter_parquet(
+    path: Path, table: str, profile: Profile | None, batch_bytes: int, limits: ReaderLimits | None = None
+) -> Iterator[Part]:
+    """A Parquet file in batches of about batch_bytes of uncompressed data. Its metadata is checked
+    first (_parquet_columns: the column and row-group limits, nested columns). Whether a float column
+    holds only whole numbers (written without `.0`) is decided over the whole file first. Columns that
+    feed no canonical column are not read."""
     import pyarrow.parquet as pq
 
+    limits = limits or default_limits()
     try:
         file = pq.ParquetFile(path)
         meta = file.metadata
-        floats = [name for name, dtype in pl.read_parquet_schema(path).items() if dtype.is_float()]
+    except Exception as exc:
+        raise ExtractError(f"{path}: cannot read file ({type(exc).__name__})") from None
+    columns = _parquet_columns(path, file, table, profile, limits)
+    try:
+        floats = [name for name, dtype in pl.read_parquet_schema(path).items() if dtype.is_float() and name in columns]
         integral = (
             pl.scan_parquet(path).select(_is_integral(pl.col(c)).alias(c) for c in floats).collect().row(0, named=True)
             if floats else {}
@@ -624,20 +702,58 @@ def _iter_parquet(path: Path, table: str, profile: Profile | None, batch_bytes: 
         integral = _by_canonical({normalise_header(c): bool(v) for c, v in integral.items()}, file, table, profile)
         uncompressed = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
         rows_per_batch = max(1, int(meta.num_rows * batch_bytes / max(uncompressed, 1)))
-        batches = file.iter_batches(batch_size=rows_per_batch)
+        batches = file.iter_batches(batch_size=rows_per_batch, columns=columns)
         first = next(batches, None)
     except Exception as exc:
         raise ExtractError(f"{path}: cannot read file ({type(exc).__name__})") from None
     row = 1
     schema = file.schema_arrow
+    empty = pl.from_arrow(schema.empty_table().select(columns)) if first is None else None
     for batch in [first] if first is None else _chain(path, first, batches):
         try:
-            df = pl.from_arrow(batch) if batch is not None else pl.from_arrow(schema.empty_table())
+            df = pl.from_arrow(batch) if batch is not None else empty
         except Exception as exc:
             raise ExtractError(f"{path}: cannot read file ({type(exc).__name__})") from None
         yield Part(path.name, _canonical(_headers(df, str(path), table, profile), table, profile, str(path), row,
                                           integral=integral))
         row += df.height
+
+
+def _parquet_columns(path: Path, file, table: str, profile: Profile | None, limits: ReaderLimits) -> list[str]:
+    """The columns of a Parquet file to read, from its metadata: an ExtractError naming the file when
+    it has more columns than parquet_max_columns or a row group larger than parquet_max_row_group_mb
+    (a row group is read whole), or when a column with nested values (a list, a struct, a map) feeds a
+    canonical column (it has no text to give). Nested columns feeding nothing are left unread."""
+    import pyarrow as pa
+
+    meta = file.metadata
+    if meta.num_columns > limits.parquet_max_columns:
+        raise ExtractError(
+            f"{path}: {meta.num_columns:,} columns, over the limit of {limits.parquet_max_columns:,}"
+            " (setting parquet_max_columns); not read"
+        )
+    largest = max((meta.row_group(i).total_byte_size for i in range(meta.num_row_groups)), default=0)
+    if largest > limits.parquet_max_row_group_mb << 20:
+        raise ExtractError(
+            f"{path}: a row group of {largest >> 20:,} MB uncompressed, over the limit of"
+            f" {limits.parquet_max_row_group_mb:,} MB (setting parquet_max_row_group_mb); not read"
+        )
+    schema = file.schema_arrow
+    nested = {f.name for f in schema if pa.types.is_nested(f.type)}
+    if nested:
+        names = list(dict.fromkeys(normalise_header(c) for c in schema.names))
+        try:
+            sources = set(select_columns(pl.DataFrame({n: [n] for n in names}), table, profile).row(0, named=True).values())
+        except ExtractError:
+            sources = set()  # reported with the file's name when the first batch is read
+        feeding = [c for c in schema.names if c in nested and normalise_header(c) in sources]
+        if feeding:
+            kinds = ", ".join(f"{normalise_header(c)} ({str(schema.field(c).type).split('<')[0]})" for c in feeding)
+            raise ExtractError(
+                f"{path}: column(s) {kinds} hold nested values (a list, struct or map), not one value per"
+                f" row; write them as text or numbers; not read"
+            )
+    return [c for c in schema.names if c not in nested]
 
 
 def _chain(path: Path, first, rest) -> Iterator:
@@ -663,39 +779,47 @@ def _by_canonical(flags: dict[str, bool], file, table: str, profile: Profile | N
 # XLSX
 
 
-def _read_xlsx(path: Path, table: str, profile: Profile | None) -> list[Part]:
-    import fastexcel
-
-    try:
-        sheets = fastexcel.read_excel(path).sheet_names
-    except Exception as exc:
-        raise ExtractError(f"{path}: cannot read file ({type(exc).__name__})") from None
-    wanted = profile.sheet_for(table) if profile else None
+def choose_sheets(sheets: list[str], wanted: str | None) -> tuple[list[str], bool]:
+    """The sheets a table is read from (the first; a named one, exact else ignoring case; or every
+    sheet matching a pattern) and whether they are several (a pattern)."""
     if wanted is None:
-        chosen, several = sheets[:1], False
-    elif any(ch in wanted for ch in "*?["):
-        chosen, several = [s for s in sheets if fnmatch.fnmatchcase(s.lower(), wanted.lower())], True
-    else:
-        chosen = [s for s in sheets if s == wanted] or [s for s in sheets if s.lower() == wanted.lower()]
-        several = False
-    if not chosen:
+        return sheets[:1], False
+    if any(ch in wanted for ch in "*?["):
+        return [s for s in sheets if fnmatch.fnmatchcase(s.lower(), wanted.lower())], True
+    return [s for s in sheets if s == wanted] or [s for s in sheets if s.lower() == wanted.lower()], False
+
+
+def _read_xlsx(path: Path, table: str, profile: Profile | None, limits: ReaderLimits) -> list[Part]:
+    """The chosen sheets of a workbook. The sheet names and each chosen sheet's span come from the
+    workbook's parts first (workbook.Workbook: a sheet over the limits is rejected unread); the
+    sheets are then loaded by fastexcel in a child process under a memory limit (native_child), so
+    a reader that runs out of memory or crashes rejects this file and the run goes on."""
+    book = Workbook(path, limits)
+    try:
+        sheets = list(book.sheets)
+        wanted = profile.sheet_for(table) if profile else None
+        chosen, several = choose_sheets(sheets, wanted)
+        if not chosen:
+            raise ExtractError(
+                f"{path}: no sheet {'matching ' if several else ''}'{wanted}' for table {table}; "
+                f"sheets found: {', '.join(sheets) or '(none)'}"
+            )
+        for sheet in chosen:
+            book.check(sheet, f"{path}[{sheet}]")
+    finally:
+        book.close()
+    try:
+        read = native_child.read_workbook(path, chosen, limits.native_reader_memory_mb)
+    except native_child.ChildFailed:
         raise ExtractError(
-            f"{path}: no sheet {'matching ' if several else ''}'{wanted}' for table {table}; "
-            f"sheets found: {', '.join(sheets) or '(none)'}"
-        )
+            f"{path}: the XLSX reader failed (out of memory under the limit of"
+            f" {limits.native_reader_memory_mb:,} MB, setting native_reader_memory_mb, or a crash); not read"
+        ) from None
     parts = []
-    for sheet in chosen:
+    for sheet, df, as_text, error in read:
         where = f"{path}[{sheet}]"
-        as_text = False
-        try:
-            try:
-                df = pl.read_excel(path, sheet_name=sheet, raise_if_empty=False, infer_schema_length=None)
-            except fastexcel.UnsupportedColumnTypeCombinationError:
-                # a column mixes cell types (durations and numbers, dates and text): read it all as text
-                df = pl.read_excel(path, sheet_name=sheet, raise_if_empty=False, infer_schema_length=0)
-                as_text = True
-        except Exception as exc:
-            raise ExtractError(f"{where}: cannot read sheet ({type(exc).__name__})") from None
+        if error is not None:
+            raise ExtractError(f"{where}: cannot read sheet ({error})")
         if df.width == 0:
             if several:
                 continue  # an empty sheet among several (a blank tab) holds no records
@@ -721,13 +845,14 @@ def outside_link(path: Path) -> bool:
 
 
 def read_parts(
-    path: Path, table: str, profile: Profile | None = None, instruments: dict[str, str] | None = None
+    path: Path, table: str, profile: Profile | None = None, instruments: dict[str, str] | None = None,
+    limits: ReaderLimits | None = None,
 ) -> list[Part]:
     """Read one file of `table` as canonical text parts, each whole (the batches of `iter_parts`
     joined again per part). `instruments` maps LOINC codes to assessment instruments for FHIR
     Observations (default: data/reference/instruments.csv)."""
     joined: dict[str, list[Part]] = {}
-    for part in iter_parts(path, table, profile, instruments):
+    for part in iter_parts(path, table, profile, instruments, limits=limits):
         joined.setdefault(part.label, []).append(part)
     out = []
     for label, batches in joined.items():
@@ -742,13 +867,15 @@ def read_parts(
 
 def iter_parts(
     path: Path, table: str, profile: Profile | None = None, instruments: dict[str, str] | None = None,
-    batch_bytes: int | None = None,
+    batch_bytes: int | None = None, limits: ReaderLimits | None = None,
 ) -> Iterator[Part]:
     """Read one file of `table` as canonical text parts, a CSV or Parquet file in batches of about
     batch_bytes (several parts with the same label, row numbers continuing), so memory holds one
     batch of a large file. A file-level problem may be raised after some batches were yielded (a
-    caller that kept them drops them). batch_bytes defaults to BATCH_BYTES."""
+    caller that kept them drops them). batch_bytes defaults to BATCH_BYTES; `limits` (the reader
+    limits of the settings) to the shipped ones."""
     batch_bytes = batch_bytes or BATCH_BYTES
+    limits = limits or default_limits()
     suffix = path.suffix.lower()
     try:
         size = path.stat().st_size
@@ -763,8 +890,8 @@ def iter_parts(
         rows = df.get_column("source_row")
         yield Part(path.name, apply_profile(df.drop("source_row"), table, profile).with_columns(rows))
     elif suffix == ".xlsx":
-        yield from _read_xlsx(path, table, profile)
+        yield from _read_xlsx(path, table, profile, limits)
     elif suffix == ".parquet":
-        yield from _iter_parquet(path, table, profile, batch_bytes)
+        yield from _iter_parquet(path, table, profile, batch_bytes, limits)
     else:
-        yield from _iter_csv(path, table, profile, batch_bytes)
+        yield from _iter_csv(path, table, profile, batch_bytes, limits)
