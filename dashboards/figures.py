@@ -465,7 +465,7 @@ def outreach_dollars_by_care_manager(summary: pl.DataFrame) -> go.Figure:
                "<extra></extra>")
     )
     fig.add_trace(
-        go.Bar(name="Left out (no capacity left)", orientation="h", y=labels,
+        go.Bar(name="Left out (no capacity left, or no care manager)", orientation="h", y=labels,
                x=rows.get_column("unplanned_dollars").to_list(),
                customdata=rows.get_column("unplanned_patients").to_list(),
                marker_color=concept("left"), meta="left",
