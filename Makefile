@@ -5,7 +5,7 @@ AS_OF ?= 2026-10-20
 OUT ?= out/sample
 ENTRIES ?= 1000000
 
-.PHONY: setup demo demo-clients test lint sample bench dev clean
+.PHONY: setup demo demo-clients test lint sample bench dev clean screenshots
 
 $(UV):
 	$(PYTHON) -m venv .uv
@@ -41,6 +41,12 @@ lint: setup
 	.venv/bin/ruff check .
 	.venv/bin/sqlfluff lint sql
 	VIRTUAL_ENV=$(CURDIR)/.venv .venv/bin/dg check defs
+
+# 1440 px screenshots of every page of the sample's dashboards into docs/screenshots/ (headless Debian
+# chromium; runs `make demo` first when $(OUT) has no dashboards yet).
+screenshots: setup
+	test -f $(OUT)/dashboards/index.html || $(MAKE) demo
+	.venv/bin/python -m dashboards.screenshots $(OUT)/dashboards docs/screenshots --width 1440
 
 # Regenerate the committed sample (fixed seed).
 sample: setup

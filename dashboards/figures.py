@@ -11,7 +11,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import polars as pl
 
-from dashboards.theme import INK, MUTED, NEGATIVE, PALETTE, apply_theme, fmt_month
+from dashboards.theme import MUTED, apply_theme, concept, fmt_month, reason_concept
 
 # Human labels for fct_revenue_gap.reason; unknown reasons are shown as they are.
 REASON_LABELS: dict[str, str] = {
@@ -26,17 +26,11 @@ REASON_LABELS: dict[str, str] = {
     "missing_measurement": "No validated rating scale",
     "billed_under_other_program": "Billed under the other program",
 }
-# Stable colours for the known reasons so a reason keeps its colour across months/pages.
-REASON_COLORS: dict[str, str] = {
-    "near_miss": PALETTE[0],
-    "missing_consent": PALETTE[1],
-    "missing_psych_review": PALETTE[2],
-    "time_before_consent": PALETTE[3],
-    "over_add_on_cap": PALETTE[4],
-    "missing_consent_and_psych_review": PALETTE[5],
-}
-# after the palette runs out (more reasons than colours)
-EXTRA_COLORS: tuple[str, ...] = ("#8c564b", "#7f7f7f", "#17becf", "#bcbd22", "#9467bd")
+# Stable colours for the known reasons (the stylesheet's --c-reason-* variables) so a reason keeps its
+# colour across months and pages.
+REASON_COLORS: dict[str, str] = {reason: concept(reason_concept(reason)) for reason in REASON_LABELS}
+# for a reason the stylesheet does not know: colours no concept uses
+EXTRA_COLORS: tuple[str, ...] = ("#7F7F7F", "#17BECF", "#BCBD22", "#9467BD", "#E377C2", "#393B79")
 PROGRAM_LABELS = {"cocm": "CoCM", "bhi": "General BHI"}
 UNASSIGNED = "Unassigned"
 # charts with one bar or row per care manager or staff member show the top ones only (by the rank
@@ -73,7 +67,7 @@ def reason_colors(reasons: list) -> dict:
         if reason in REASON_COLORS and reason not in out:
             out[reason] = REASON_COLORS[reason]
             used.add(REASON_COLORS[reason])
-    spare = [c for c in (*PALETTE, *EXTRA_COLORS) if c not in used]
+    spare = [c for c in EXTRA_COLORS if c not in used]
     for reason in reasons:
         if reason not in out:
             out[reason] = spare.pop(0) if spare else MUTED
@@ -156,17 +150,43 @@ def _incomplete(monthly: pl.DataFrame) -> list[bool]:
     return [bool(v) for v in monthly.get_column("is_incomplete").to_list()]
 
 
-def _mark_incomplete(fig: go.Figure, labels: list[str], incomplete: list[bool]) -> None:
-    """Shade each incomplete month and write "incomplete data" over it, so a month with missing data
-    never reads as a $0 month."""
-    for i, (label, flag) in enumerate(zip(labels, incomplete)):
+def _reasons(monthly: pl.DataFrame) -> list[str | None]:
+    if "incomplete_reasons" not in monthly.columns:
+        return [None] * monthly.height
+    return monthly.get_column("incomplete_reasons").to_list()
+
+
+def _wrap(text: str, width: int = 22) -> str:
+    """A reason broken into short lines for an annotation (<br> between words)."""
+    lines: list[str] = []
+    for word in text.split():
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return "<br>".join(lines)
+
+
+def _gap(values: list, incomplete: list[bool]) -> list:
+    """The values with None for each incomplete month: a gap in the chart, never a $0 month."""
+    return [None if flag else v for v, flag in zip(values, incomplete)]
+
+
+def _mark_incomplete(fig: go.Figure, labels: list[str], incomplete: list[bool],
+                     reasons: list[str | None] | None = None) -> None:
+    """Shade each incomplete month and write "incomplete data" and its reason over it, so a month
+    with missing data reads as a gap with its reason, never as a $0 month (the traces draw nothing
+    there: _gap)."""
+    reasons = reasons or [None] * len(labels)
+    for i, (label, flag, reason) in enumerate(zip(labels, incomplete, reasons)):
         if not flag:
             continue
         # a category axis puts month i at position i: shade from i - 0.5 to i + 0.5
         fig.add_vrect(x0=i - 0.5, x1=i + 0.5, xref="x", fillcolor="#f0f2f5", line_width=0,
                       layer="below")
-        fig.add_annotation(x=label, xref="x", y=0.5, yref="paper", text="incomplete<br>data",
-                           showarrow=False, font=dict(color=NEGATIVE, size=13),
+        text = "incomplete data:<br>not drawn" + (f"<br>({_wrap(reason)})" if reason else "")
+        fig.add_annotation(x=label, xref="x", y=0.5, yref="paper", text=text,
+                           showarrow=False, font=dict(color=concept("alert"), size=12),
                            bgcolor="rgba(255,255,255,0.85)")
 
 
@@ -204,8 +224,9 @@ def revenue_gap_by_month_and_reason(monthly: pl.DataFrame, incomplete: frozenset
         fig.add_trace(
             go.Bar(
                 name=reason_label(reason),
+                meta=reason_concept(reason) if reason in REASON_COLORS else None,
                 x=month_labels,
-                y=[lookup.get((m, reason)) or 0.0 for m in months],
+                y=[None if m in incomplete else lookup.get((m, reason)) or 0.0 for m in months],
                 marker_color=color,
                 hovertemplate="%{x}<br>%{fullData.name}: %{y:$,.0f}<extra></extra>",
             )
@@ -243,7 +264,7 @@ def dollars_at_stake_by_care_manager(summary: pl.DataFrame) -> go.Figure:
             x=rows.get_column("reachable_dollars").to_list(),
             y=rows.get_column("label").to_list(),
             customdata=rows.get_column("reachable_patient_programs").to_list(),
-            marker_color=PALETTE[0],
+            marker_color=concept("expected"), meta="expected",
             hovertemplate="%{y}<br>%{x:$,.0f} across %{customdata} patient-programs"
             "<extra></extra>",
         )
@@ -257,12 +278,25 @@ def dollars_at_stake_by_care_manager(summary: pl.DataFrame) -> go.Figure:
     return apply_theme(fig, height=max(300, 120 + 28 * rows.height))
 
 
-def program_roi_by_month(monthly: pl.DataFrame) -> go.Figure:
-    """Grouped bars (expected revenue, total cost) with net and cumulative-net lines.
+# ROI page: the money of each month side by side (rpt_money_by_month): (trace name, column, concept)
+MONEY_BARS = (
+    ("Expected (fee schedule)", "expected_revenue", "expected"),
+    ("Submitted", "submitted", "submitted"),
+    ("Paid by payers", "paid", "paid"),
+    ("Patient responsibility", "patient_responsibility", "patient"),
+    ("Denied", "denied", "denied"),
+    ("Outstanding (no answer yet)", "outstanding", "outstanding"),
+    ("Program cost", "total_cost", "cost"),
+)
 
-    Input: rpt_program_roi_monthly (all facilities together; cumulative_net is the mart's running
-    total). Four traces in this order: revenue bars, cost bars, net line, cumulative net line. The
-    open month is labelled "(month to date)" because its numbers are still moving.
+
+def program_roi_by_month(monthly: pl.DataFrame) -> go.Figure:
+    """Grouped bars per month: expected, submitted, paid, patient responsibility, denied,
+    outstanding and cost (MONEY_BARS), with the net and cumulative-net lines and, for the open month,
+    its projected net (an open marker, "projected" in its name).
+
+    Input: rpt_money_by_month. The open month is labelled "(month to date)"; an incomplete month is
+    drawn as a gap with its reason (no bar, no point), never as $0.
     """
     if monthly.height == 0:
         return empty_figure(TITLE_ROI, "No program months yet.")
@@ -272,66 +306,61 @@ def program_roi_by_month(monthly: pl.DataFrame) -> go.Figure:
     incomplete = _incomplete(monthly)
     money_hover = "%{x}<br>%{fullData.name}: %{y:$,.0f}<extra></extra>"
     fig = go.Figure()
-    fig.add_trace(
-        go.Bar(name="Expected revenue", x=labels,
-               y=monthly.get_column("expected_revenue").to_list(),
-               marker_color=PALETTE[0],
-               marker_pattern_shape=["x" if i else "" for i in incomplete],
-               hovertemplate=money_hover)
-    )
-    fig.add_trace(
-        go.Bar(name="Total cost", x=labels, y=monthly.get_column("total_cost").to_list(),
-               marker_color="#9aa5b1", hovertemplate=money_hover)
-    )
-    fig.add_trace(
-        go.Scatter(name="Net", x=labels,
-                   # an incomplete month's net is not drawn: its revenue is missing, not $0
-                   y=[None if flag else v
-                      for v, flag in zip(monthly.get_column("net").to_list(), incomplete)],
-                   mode="lines+markers", line=dict(color=NEGATIVE, width=2),
-                   hovertemplate=money_hover)
-    )
-    fig.add_trace(
-        go.Scatter(name="Cumulative net", x=labels,
-                   y=monthly.get_column("cumulative_net").to_list(),
-                   mode="lines+markers", line=dict(color=INK, width=2, dash="dot"),
-                   hovertemplate=money_hover)
-    )
-    _mark_incomplete(fig, labels, incomplete)
+    for name, column, color in MONEY_BARS:
+        fig.add_trace(go.Bar(name=name, x=labels, y=_gap(monthly.get_column(column).to_list(), incomplete),
+                             marker_color=concept(color), meta=color, hovertemplate=money_hover))
+    fig.add_trace(go.Scatter(name="Net (revenue - cost)", x=labels, y=_gap(monthly.get_column("net").to_list(), incomplete),
+                             mode="lines+markers", line=dict(color=concept("net"), width=2), meta="net",
+                             hovertemplate=money_hover))
+    fig.add_trace(go.Scatter(name="Cumulative net", x=labels,
+                             y=_gap(monthly.get_column("cumulative_net").to_list(), incomplete),
+                             mode="lines+markers", line=dict(color=concept("net"), width=2, dash="dot"), meta="net",
+                             hovertemplate=money_hover))
+    if "projected_net" in monthly.columns and monthly.get_column("projected_net").is_not_null().any():
+        fig.add_trace(go.Scatter(name="Projected net, open month (at the month-to-date pace)", x=labels,
+                                 y=monthly.get_column("projected_net").to_list(), mode="markers", meta="net",
+                                 marker=dict(color="white", size=12, symbol="diamond-open",
+                                             line=dict(color=concept("net"), width=2)),
+                                 hovertemplate="%{x}<br>projected net at month end: %{y:$,.0f}<extra></extra>"))
+    _mark_incomplete(fig, labels, incomplete, _reasons(monthly))
     fig.update_layout(
         title=dict(text=TITLE_ROI),
         barmode="group",
         xaxis=dict(title=dict(text="Service month"), type="category"),
         yaxis=dict(title=dict(text="Dollars"), tickformat="$,.0f"),
     )
-    return apply_theme(fig)
+    return apply_theme(fig, height=480)
 
 
 TITLE_TREND = "Revenue, revenue left on the table and billing rate by month"
 
 
 def revenue_trend(monthly: pl.DataFrame) -> go.Figure:
-    """The overview's trend from rpt_program_roi_monthly: expected revenue and revenue left on the
-    table (stacked bars: together what the documented work could have billed) and the billing rate
-    (patient-months billed / enrolled, right axis); incomplete months are shaded and labelled."""
+    """The overview's trend from rpt_money_by_month: expected revenue and revenue left on the table
+    (stacked bars: together what the documented work could have billed) and the billing rate
+    (patient-months billed / enrolled, right axis) of the closed months; the open month shows its
+    revenue to date only (left on the table and billing rate are not known until it closes);
+    incomplete months are a gap with their reason, never 0."""
     if monthly.height == 0:
         return empty_figure(TITLE_TREND, "No program months yet.")
     monthly = monthly.sort("service_month")
     labels = month_labels(monthly)
     incomplete = _incomplete(monthly)
+    is_open = [s == "open" for s in monthly.get_column("month_status").to_list()]
     money_hover = "%{x}<br>%{fullData.name}: %{y:$,.0f}<extra></extra>"
     fig = go.Figure()
     fig.add_trace(go.Bar(name="Expected revenue", x=labels,
-                         y=monthly.get_column("expected_revenue").to_list(),
-                         marker_color=PALETTE[0], hovertemplate=money_hover))
+                         y=_gap(monthly.get_column("expected_revenue").to_list(), incomplete),
+                         marker_color=concept("expected"), meta="expected", hovertemplate=money_hover))
     fig.add_trace(go.Bar(name="Left on the table", x=labels,
-                         y=monthly.get_column("revenue_left_on_table").to_list(),
-                         marker_color=PALETTE[1], hovertemplate=money_hover))
-    fig.add_trace(go.Scatter(name="Billing rate", x=labels,
-                             y=monthly.get_column("billing_rate_pct").to_list(), yaxis="y2",
-                             mode="lines+markers", line=dict(color=INK, width=2),
+                         y=_gap(monthly.get_column("revenue_left_on_table").to_list(), incomplete),
+                         marker_color=concept("left"), meta="left", hovertemplate=money_hover))
+    fig.add_trace(go.Scatter(name="Billing rate (closed months)", x=labels,
+                             y=_gap(monthly.get_column("billing_rate_pct").to_list(),
+                                    [a or b for a, b in zip(incomplete, is_open)]), yaxis="y2",
+                             mode="lines+markers", line=dict(color=concept("rate"), width=2), meta="rate",
                              hovertemplate="%{x}<br>Billing rate: %{y:.1f}%<extra></extra>"))
-    _mark_incomplete(fig, labels, incomplete)
+    _mark_incomplete(fig, labels, incomplete, _reasons(monthly))
     fig.update_layout(
         title=dict(text=TITLE_TREND),
         barmode="stack",
@@ -362,12 +391,12 @@ def outcomes_trend(summary: pl.DataFrame) -> go.Figure:
 
     fig = go.Figure()
     for name, rate, n, total, color in (
-        ("Followed up (last 4 weeks)", "follow_up_rate", "follow_up_last_4_weeks", "active_patient_months", PALETTE[0]),
-        ("Response at 10-14 weeks", "early_response_rate", "early_responses", "early_judged", PALETTE[2]),
+        ("Followed up (last 4 weeks)", "follow_up_rate", "follow_up_last_4_weeks", "active_patient_months", "follow-up"),
+        ("Response at 10-14 weeks", "early_response_rate", "early_responses", "early_judged", "response"),
     ):
         counts = [f"{a:,} of {b:,}" for a, b in zip(monthly.get_column(n).to_list(), monthly.get_column(total).to_list())]
         fig.add_trace(go.Scatter(name=name, x=labels, y=pct(rate), mode="lines+markers", customdata=counts,
-                                 line=dict(color=color, width=2),
+                                 line=dict(color=concept(color), width=2), meta=color,
                                  hovertemplate="%{x}<br>%{fullData.name}: %{y:.1f}% (%{customdata})<extra></extra>"))
     fig.update_layout(
         title=dict(text=TITLE_OUTCOMES),
@@ -390,13 +419,13 @@ def payments_by_month(summary: pl.DataFrame) -> go.Figure:
     monthly = monthly.sort("service_month")
     labels = [fmt_month(m) for m in monthly.get_column("service_month").to_list()]
     fig = go.Figure()
-    for i, (name, column) in enumerate((
-        ("Paid", "paid"), ("Patient responsibility", "patient_responsibility"),
-        ("Denied", "denied_expected_amount"), ("Underpaid", "underpaid_amount"),
-        ("No answer yet", "unanswered_expected_amount"),
-    )):
+    for name, column, color in (
+        ("Paid", "paid", "paid"), ("Patient responsibility", "patient_responsibility", "patient"),
+        ("Denied", "denied_expected_amount", "denied"), ("Underpaid", "underpaid_amount", "underpaid"),
+        ("No answer yet", "unanswered_expected_amount", "outstanding"),
+    ):
         fig.add_trace(go.Bar(name=name, x=labels, y=[float(v or 0) for v in monthly.get_column(column).to_list()],
-                             marker_color=PALETTE[i % len(PALETTE)],
+                             marker_color=concept(color), meta=color,
                              hovertemplate="%{x}<br>%{fullData.name}: %{y:$,.2f}<extra></extra>"))
     fig.update_layout(
         title=dict(text=TITLE_PAYMENTS),
@@ -431,15 +460,15 @@ def outreach_dollars_by_care_manager(summary: pl.DataFrame) -> go.Figure:
         go.Bar(name="In the plan (fits the capacity left)", orientation="h", y=labels,
                x=rows.get_column("planned_dollars").to_list(),
                customdata=rows.get_column("planned_patients").to_list(),
-               marker_color=PALETTE[2],
+               marker_color=concept("expected"), meta="expected",
                hovertemplate="%{y}<br>In plan: %{x:$,.0f} from %{customdata} patients"
                "<extra></extra>")
     )
     fig.add_trace(
-        go.Bar(name="Left out (no capacity left)", orientation="h", y=labels,
+        go.Bar(name="Left out (no capacity left, or no care manager)", orientation="h", y=labels,
                x=rows.get_column("unplanned_dollars").to_list(),
                customdata=rows.get_column("unplanned_patients").to_list(),
-               marker_color="#9aa5b1",
+               marker_color=concept("left"), meta="left",
                hovertemplate="%{y}<br>Left out: %{x:$,.0f} from %{customdata} patients"
                "<extra></extra>")
     )
@@ -463,13 +492,13 @@ def outreach_minutes_by_care_manager(summary: pl.DataFrame) -> go.Figure:
     minutes_hover = "%{y}<br>%{fullData.name}: %{x:,} min<extra></extra>"
     fig = go.Figure()
     for name, column, color in (
-        ("Capacity left this month", "capacity_minutes", PALETTE[0]),
-        ("Minutes in the plan", "planned_minutes", PALETTE[2]),
-        ("Minutes all candidates need", "candidate_minutes", "#9aa5b1"),
+        ("Capacity left this month", "capacity_minutes", "capacity"),
+        ("Minutes in the plan", "planned_minutes", "expected"),
+        ("Minutes all candidates need", "candidate_minutes", "needed"),
     ):
         fig.add_trace(
             go.Bar(name=name, orientation="h", y=labels, x=rows.get_column(column).to_list(),
-                   marker_color=color, hovertemplate=minutes_hover)
+                   marker_color=concept(color), meta=color, hovertemplate=minutes_hover)
         )
     fig.update_layout(
         title=dict(text=_of_total(TITLE_OUTREACH_MINUTES, rows.height, total)),
@@ -505,8 +534,9 @@ def blocked_months_by_month(blocked: pl.DataFrame, incomplete: frozenset | set |
             go.Bar(
                 name=f"{reason_label(reason)} · {program_label(program)}",
                 x=labels,
-                y=[lookup.get((m, reason, program)) or 0 for m in months],
+                y=[None if m in incomplete else lookup.get((m, reason, program)) or 0 for m in months],
                 marker_color=colors[reason],
+                meta=reason_concept(reason) if reason in REASON_COLORS else None,
                 marker_pattern_shape="/" if program == "bhi" else "",
                 hovertemplate="%{x}<br>%{fullData.name}: %{y} patient-months<extra></extra>",
             )
@@ -553,7 +583,7 @@ def documentation_lag_heatmap(lag: pl.DataFrame) -> go.Figure:
             y=staff,
             z=z,
             text=text,
-            colorscale=[[0.0, "#f7f8fa"], [0.001, "#fde0c5"], [1.0, NEGATIVE]],
+            colorscale=[[0.0, "#f7f8fa"], [0.001, "#fde0c5"], [1.0, concept("alert")]],
             colorbar=dict(title=dict(text="Late min")),
             hoverongaps=False,
             xgap=1,
@@ -582,7 +612,7 @@ def quarantine_by_reason(quarantine: pl.DataFrame) -> go.Figure:
             orientation="h",
             y=labels,
             x=rows.get_column("rows_quarantined").to_list(),
-            marker_color=PALETTE[3],
+            marker_color=concept("alert"), meta="alert",
             hovertemplate="%{y}<br>%{x} rows<extra></extra>",
         )
     )
@@ -598,7 +628,7 @@ def quarantine_by_reason(quarantine: pl.DataFrame) -> go.Figure:
 # The figures leadership gets as PNG for email: (file stem, builder, mart it is drawn from); a
 # builder with an `incomplete` parameter also gets the incomplete months (fct_month_completeness).
 LEADERSHIP_FIGURES = (
-    ("program_roi_by_month", program_roi_by_month, "rpt_program_roi_monthly"),
+    ("program_roi_by_month", program_roi_by_month, "rpt_money_by_month"),
     ("revenue_gap_by_month", revenue_gap_by_month_and_reason, "rpt_revenue_gap_monthly"),
     ("outreach_by_care_manager", outreach_dollars_by_care_manager, "rpt_outreach_summary"),
 )

@@ -21,7 +21,7 @@ from pipelines.outputs.explain import explain_many
 SITE_MARTS = (
     "rpt_run_summary", "rpt_dashboard_headlines", "rpt_worklist_pace", "rpt_outreach_summary",
     "fct_outreach_plan", "rpt_revenue_gap_monthly", "rpt_revenue_gap_by_reason",
-    "rpt_revenue_gap_patient_months", "rpt_revenue_gap_patient_months_ranked", "rpt_program_roi_monthly",
+    "rpt_revenue_gap_patient_months", "rpt_revenue_gap_patient_months_ranked", "rpt_program_roi_monthly", "rpt_money_by_month",
     "rpt_program_roi_facility",
     "fct_compliance_blocked_months", "fct_compliance_documentation_lag",
     "fct_compliance_quarantine", "rpt_program_roi_assumptions", "fct_run_health",
@@ -29,10 +29,26 @@ SITE_MARTS = (
     "fct_outcome_discharges", "rpt_payments_summary", "fct_remittance_denials", "fct_denial_worklist",
     "fct_remittance_aging", "fct_revenue_gap_post_submission", "rpt_outcome_measures", "fct_claim_scrub_findings",
     "rpt_remittance_summary", "fct_remittance_payments", "fct_remittance_provider_adjustments", "fct_remittance_unmatched",
+    "dim_patient_labels", "dim_payer_names",
 )
 # the published outcome measures of all patients (rpt_outcome_measures), in the reference's order
 PUBLISHED_MEASURES = ("select * from rpt_outcome_measures where grouping_level = 'total' and published"
                       " order by display_order nulls last, measure")
+# the names a page shows beside a patient-month row: the patient's (dim_patient_labels) and the payer's
+# (dim_payer_names); `{t}` is the alias of the table the row comes from
+PATIENT_NAMES = "left join dim_patient_labels as names_p on names_p.patient_id = {t}.patient_id"
+NAMES = PATIENT_NAMES + " left join dim_payer_names as names_y on names_y.payer_id = {t}.payer_id"
+NAME_COLUMNS = "names_p.patient_label, coalesce(names_y.payer_name, {t}.payer_id) as payer_name"
+STAFF_NAMES = ("left join (select staff_id, any_value(name) as staff_name from stg_staff group by all) as names_s"
+               " on names_s.staff_id = {t}.{column}")
+
+
+def with_names(source: str, alias: str = "t") -> str:
+    """`select` of every column of `source` (a table) with the patient's label and the payer's name."""
+    return (f"select {alias}.*, {NAME_COLUMNS.format(t=alias)} from {source} as {alias} "
+            + NAMES.format(t=alias))
+
+
 # the drill-down pages (explain/) read the evidence trail as `bhi explain` does
 DRILLDOWN_TABLES = ("fct_patient_months", "fct_claim_evidence", "int_time_entries_classified")
 
@@ -81,7 +97,8 @@ def index(conn: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     return {
         "row": one(conn, "select * from rpt_run_summary"),
         "h": one(conn, "select * from rpt_dashboard_headlines"),
-        "monthly": frame(conn, "select * from rpt_program_roi_monthly"),
+        "monthly": frame(conn, "select * from rpt_money_by_month"),
+        "months": rows(conn, "select * from rpt_money_by_month order by service_month desc nulls first"),
         "pay": one(conn, "select * from rpt_payments_summary where grouping_level = 'total'"),
         "o": one(conn, "select * from rpt_outcomes_summary where grouping_level = 'total'"),
         "published": rows(conn, PUBLISHED_MEASURES),
@@ -89,20 +106,28 @@ def index(conn: duckdb.DuckDBPyConnection) -> dict[str, Any]:
 
 
 def worklist(conn: duckdb.DuckDBPyConnection, limit: int) -> dict[str, Any]:
-    """The top `limit` rows of the open month's worklist by worklist_rank: the active ones, the ones
-    folded away, the care managers of the active ones; the patients not improving."""
+    """The first `limit` rows of the open month's worklist by worklist_rank (every enrolled
+    patient-program: state first, then dollars), the care managers of the rows and of the patients
+    not improving (one filter for every table of the page); the patients not improving."""
     top = f"from rpt_worklist_pace where worklist_rank <= {int(limit)}"
+    not_improving = ("select t.*, names_p.patient_label, names_s.staff_name as care_manager_name"
+                     " from fct_outcome_episodes as t "
+                     + PATIENT_NAMES.format(t="t") + " "
+                     + STAFF_NAMES.format(t="t", column="care_manager_id")
+                     + " where t.not_improving_without_review")
     return {
         "open_month": one(conn, "select open_month from rpt_run_summary")["open_month"],
         "h": one(conn, "select * from rpt_dashboard_headlines"),
         "care_managers": frame(conn, "select * from rpt_outreach_summary"),
-        "shown": count(conn, top),
-        "active": rows(conn, f"select * {top} and fold_reason is null order by worklist_rank"),
-        "folded": rows(conn, f"select * {top} and fold_reason is not null order by worklist_rank"),
+        "total": count(conn, "from rpt_worklist_pace"),
+        "rows": rows(conn, f"select * {top} order by worklist_rank"),
+        "states": rows(conn, "select state_order, count(*) as patients from rpt_worklist_pace"
+                             " group by all order by state_order"),
         "cm_options": rows(conn, f"select distinct care_manager_id, care_manager_name {top}"
-                                 " and fold_reason is null order by care_manager_id nulls last"),
-        "not_improving": rows(conn, "select * from fct_outcome_episodes where not_improving_without_review"
-                                    " order by care_manager_id nulls last, baseline_date, patient_id, program, episode_number"),
+                                 " union select care_manager_id, care_manager_name from (" + not_improving + ")"
+                                 " order by care_manager_id nulls last"),
+        "not_improving": rows(conn, not_improving + " order by t.care_manager_id nulls last, t.baseline_date,"
+                                    " t.patient_id, t.program, t.episode_number"),
     }
 
 
@@ -111,7 +136,7 @@ def outreach(conn: duckdb.DuckDBPyConnection, limit: int, care_managers: int, pl
     and the plans of the first `plans` of them, `limit` rows each by rank."""
     shown = rows(conn, "select * from rpt_outreach_summary where candidates > 0"
                        f" and plan_rank <= {int(care_managers)} order by plan_rank")
-    plan = frame(conn, f"select * from fct_outreach_plan where rank <= {int(limit)} order by rank")
+    plan = frame(conn, with_names("fct_outreach_plan") + f" where t.rank <= {int(limit)} order by t.rank")
     return {
         "h": one(conn, "select * from rpt_dashboard_headlines"),
         "summary": frame(conn, "select * from rpt_outreach_summary"),
@@ -131,16 +156,16 @@ def revenue_gap(conn: duckdb.DuckDBPyConnection, limit: int) -> dict[str, Any]:
         "h": one(conn, "select * from rpt_dashboard_headlines"),
         "monthly": frame(conn, "select * from rpt_revenue_gap_monthly"),
         "by_reason": rows(conn, "select * from rpt_revenue_gap_by_reason order by reason_order nulls first"),
-        "top": rows(conn, "select * from rpt_revenue_gap_patient_months_ranked"
-                          f" where dollar_rank <= {int(limit)} order by dollar_rank"),
+        "top": rows(conn, with_names("rpt_revenue_gap_patient_months_ranked")
+                          + f" where t.dollar_rank <= {int(limit)} order by t.dollar_rank"),
     }
 
 
 def roi(conn: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     return {
         "h": one(conn, "select * from rpt_dashboard_headlines"),
-        "monthly": frame(conn, "select * from rpt_program_roi_monthly"),
-        "months": rows(conn, "select * from rpt_program_roi_monthly order by service_month desc nulls first"),
+        "monthly": frame(conn, "select * from rpt_money_by_month"),
+        "months": rows(conn, "select * from rpt_money_by_month order by service_month desc nulls first"),
         "facilities": rows(conn, "select * from rpt_program_roi_facility"
                                  " order by is_total nulls last, facility_id nulls last"),
         "assumptions": rows(conn, "select * from rpt_program_roi_assumptions order by sort_order nulls first"),
@@ -217,8 +242,10 @@ def compliance(conn: duckdb.DuckDBPyConnection, limit: int) -> dict[str, Any]:
         "blocked_rows": rows(conn, "select * from fct_compliance_blocked_months order by"
                                    " service_month desc nulls first, program nulls first, blocked_reason nulls first"),
         "lag": frame(conn, "select * from fct_compliance_documentation_lag"),
-        "late": rows(conn, f"select * {late} order by late_minutes desc nulls first, week_start desc nulls first,"
-                           f" staff_id nulls first limit {int(limit)}"),
+        "late": rows(conn, "select t.*, names_s.staff_name from fct_compliance_documentation_lag as t "
+                           + STAFF_NAMES.format(t="t", column="staff_id")
+                           + " where t.late_entries > 0 order by t.late_minutes desc nulls first,"
+                           f" t.week_start desc nulls first, t.staff_id nulls first limit {int(limit)}"),
         "late_count": count(conn, late),
         "quarantine": frame(conn, "select * from fct_compliance_quarantine"),
         "quarantine_rows": rows(conn, "select * from fct_compliance_quarantine order by"
@@ -230,16 +257,29 @@ def compliance(conn: duckdb.DuckDBPyConnection, limit: int) -> dict[str, Any]:
 
 
 def drilldown_pairs(conn: duckdb.DuckDBPyConnection, worklist_limit: int, gap_limit: int,
-                    limit: int) -> list[tuple[Any, Any]]:
-    """The patient-months the worklist and revenue-gap pages list, the worklist's (open month) first,
-    at most `limit`."""
+                    outreach_limit: int) -> list[tuple[Any, Any]]:
+    """Every patient-month the pages list: the worklist's rows (open month), the outreach plans', the
+    open month of the patients not improving, the revenue gap's top rows; each once, in that order."""
     pairs = [
         *frame(conn, "select patient_id, service_month from rpt_worklist_pace"
                      f" where worklist_rank <= {int(worklist_limit)} order by worklist_rank").rows(),
+        *frame(conn, "select patient_id, service_month from fct_outreach_plan"
+                     f" where rank <= {int(outreach_limit)} order by rank, care_manager_id, patient_id").rows(),
+        *frame(conn, "select e.patient_id, r.open_month from fct_outcome_episodes as e, rpt_run_summary as r"
+                     " where e.not_improving_without_review order by e.patient_id").rows(),
         *frame(conn, "select patient_id, service_month from rpt_revenue_gap_patient_months_ranked"
                      f" where dollar_rank <= {int(gap_limit)} order by dollar_rank").rows(),
     ]
-    return list(dict.fromkeys(pairs))[:limit]
+    return list(dict.fromkeys(pairs))
+
+
+def patient_labels(conn: duckdb.DuckDBPyConnection, patient_ids: list[Any]) -> dict[Any, str]:
+    """The page label (dim_patient_labels) of each patient id."""
+    if not patient_ids:
+        return {}
+    found = conn.sql("select patient_id, patient_label from dim_patient_labels"
+                     " where list_contains($ids, patient_id)", params={"ids": list(set(patient_ids))}).fetchall()
+    return dict(found)
 
 
 def drilldown_texts(conn: duckdb.DuckDBPyConnection,

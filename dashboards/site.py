@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -43,7 +44,7 @@ from dashboards.render import (
 )
 from dashboards.theme import fmt_month
 
-__all__ = ["PAGES", "PNG_DIR", "SITE_MARTS", "drilldown_href", "png_subtitle", "render_site",
+__all__ = ["PAGES", "PNG_DIR", "SITE_MARTS", "drilldown_href", "drilldown_key", "png_subtitle", "render_site",
            "write_leadership_pngs"]
 
 PAGES = (INDEX_PAGE, WORKLIST_PAGE, OUTREACH_PAGE, REVENUE_GAP_PAGE, PAYMENTS_PAGE, ROI_PAGE, OUTCOMES_PAGE,
@@ -55,16 +56,43 @@ OUTREACH_LIMIT = 60  # plan rows shown per care manager
 OUTREACH_CARE_MANAGERS = 100  # rows of the by-care-manager table
 OUTREACH_PLANS = 20  # care managers whose plan is listed on the page (all are in outreach_plan.csv)
 LATE_TABLE_LIMIT = 50
-# Drill-down pages (`bhi explain` for one patient-month) under the site folder, only for the
-# patient-months the worklist and revenue-gap pages list, at most this many (worklist order first)
-DRILLDOWN_LIMIT = 150
+# The secret the drill-down page names are keyed with, in a file beside the warehouse (owner-only);
+# a warehouse that is not a file (or a folder that cannot be written) gets a fresh key per render.
+DRILLDOWN_KEY_SUFFIX = ".page-key"
+DRILLDOWN_KEY_BYTES = 32
 
 
-def drilldown_href(patient_id: Any, service_month: dt.date | None) -> str:
-    """The drill-down page of a patient-month: a hash of patient and month for a file name (no
-    patient identifier in a file name, any character in an id is safe)."""
-    key = hashlib.sha256(f"{patient_id}\x1f{fmt_month(service_month)}".encode()).hexdigest()[:20]
-    return f"{DRILLDOWN_DIR}/{key}.html"
+def drilldown_key(conn: duckdb.DuckDBPyConnection) -> bytes:
+    """The per-warehouse secret of the drill-down page names: read from <warehouse>.page-key, created
+    (32 random bytes, mode 0600) the first time. Without it nobody can tell from a page's name which
+    patient-month it explains, even knowing every patient id and month (the names used to be an
+    unsalted hash of id and month: all reversed by trying ids and months)."""
+    found = conn.sql("select path from duckdb_databases() where database_name = current_database()").fetchall()
+    path = Path(found[0][0]) if found and found[0][0] else None
+    if path is None or not path.is_file():
+        return os.urandom(DRILLDOWN_KEY_BYTES)
+    key_file = path.with_name(path.name + DRILLDOWN_KEY_SUFFIX)
+    try:
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        key = key_file.read_bytes()
+        if len(key) >= DRILLDOWN_KEY_BYTES:
+            return key
+        return hashlib.sha256(key).digest() if key else os.urandom(DRILLDOWN_KEY_BYTES)
+    except OSError:  # a read-only folder: names change with each render, never guessable
+        return os.urandom(DRILLDOWN_KEY_BYTES)
+    key = os.urandom(DRILLDOWN_KEY_BYTES)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(key)
+    return key
+
+
+def drilldown_href(patient_id: Any, service_month: dt.date | None, key: bytes) -> str:
+    """The drill-down page of a patient-month: an HMAC-SHA256 of patient and month keyed with the
+    warehouse's secret (drilldown_key) for a file name, so no patient identifier is in a file name
+    and the name cannot be computed from the id and month alone."""
+    digest = hmac.new(key, f"{patient_id}\x1f{fmt_month(service_month)}".encode(), hashlib.sha256)
+    return f"{DRILLDOWN_DIR}/{digest.hexdigest()[:32]}.html"
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -74,13 +102,14 @@ def _write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def write_drilldown_pages(conn: duckdb.DuckDBPyConnection, out: Path,
-                          pairs: Sequence[tuple[Any, dt.date]], common: dict[str, Any]) -> set[tuple[Any, dt.date]]:
+def write_drilldown_pages(conn: duckdb.DuckDBPyConnection, out: Path, pairs: Sequence[tuple[Any, dt.date]],
+                          common: dict[str, Any], key: bytes) -> set[tuple[Any, dt.date]]:
     """Write a drill-down page for each (patient_id, service_month) in `pairs` (already bounded);
     remove the pages of patient-months no longer listed; return the pairs written (a warehouse
     without the evidence tables gets none)."""
     folder = out / DRILLDOWN_DIR
     texts = marts.drilldown_texts(conn, [(patient_id, fmt_month(month)) for patient_id, month in pairs])
+    labels = marts.patient_labels(conn, [patient_id for patient_id, _ in pairs])
     written: set[tuple[Any, dt.date]] = set()
     if texts is not None:
         folder.mkdir(parents=True, exist_ok=True)
@@ -88,11 +117,12 @@ def write_drilldown_pages(conn: duckdb.DuckDBPyConnection, out: Path,
         text = (texts or {}).get((patient_id, fmt_month(month)))
         if text is None:
             continue
-        _write_text(out / drilldown_href(patient_id, month),
-                    render("explain.html.j2", text=text, patient_id=patient_id, service_month=month, **common))
+        _write_text(out / drilldown_href(patient_id, month, key),
+                    render("explain.html.j2", text=text, patient_id=patient_id, service_month=month,
+                           patient_label=labels.get(patient_id) or patient_id, **common))
         written.add((patient_id, month))
     if folder.exists():
-        keep = {Path(drilldown_href(*p)).name for p in written}
+        keep = {Path(drilldown_href(*p, key)).name for p in written}
         for old in folder.glob("*.html"):
             if old.name not in keep:
                 old.unlink()
@@ -106,14 +136,13 @@ def render_site(
     worklist_limit: int = WORKLIST_LIMIT,
     gap_table_limit: int = GAP_TABLE_LIMIT,
     outreach_limit: int = OUTREACH_LIMIT,
-    drilldown_limit: int = DRILLDOWN_LIMIT,
 ) -> Path:
     """Read the marts (SITE_MARTS) from `conn` and write the static site into `out_dir`; return
     index.html.
 
     Writes the eight pages (PAGES), one shared plotly.min.js and the drill-down pages (explain/, the
-    `bhi explain` account of at most `drilldown_limit` patient-months listed on the worklist and
-    revenue-gap pages; never linked from a leadership page). Long tables are cut in SQL (the
+    `bhi explain` account of every patient-month the worklist, outreach and revenue-gap pages list,
+    named by a keyed hash (drilldown_key); never linked from a leadership page). Long tables are cut in SQL (the
     worklist, the outreach plan and the top patient-months), so the page size does not grow
     with the number of patients. Only reads, so a read-only connection is enough.
     """
@@ -125,13 +154,15 @@ def render_site(
     common = {"as_of": health["as_of"], "health": banner}
 
     _write_text(out / PLOTLY_JS, plotly.offline.get_plotlyjs())
-    pairs = marts.drilldown_pairs(conn, worklist_limit, gap_table_limit, drilldown_limit)
-    linked = {(p, m): drilldown_href(p, m) for p, m in write_drilldown_pages(conn, out, pairs, common)}
+    pairs = marts.drilldown_pairs(conn, worklist_limit, gap_table_limit, outreach_limit)
+    key = drilldown_key(conn)
+    linked = {(p, m): drilldown_href(p, m, key) for p, m in write_drilldown_pages(conn, out, pairs, common, key)}
 
     data = marts.worklist(conn, worklist_limit)
     data["figure"] = figure_html(figures.dollars_at_stake_by_care_manager(data["care_managers"]),
                                  "fig-care-manager")
-    _write_text(out / WORKLIST_PAGE, render("worklist.html.j2", **data, **common, linked=linked))
+    _write_text(out / WORKLIST_PAGE, render("worklist.html.j2", **data, **common, linked=linked,
+                                            limit=worklist_limit))
 
     data = marts.payments(conn, PAYMENTS_TABLE_LIMIT)
     data["figure"] = figure_html(figures.payments_by_month(data["summary"]), "fig-payments")
@@ -152,7 +183,7 @@ def render_site(
     data["figure"] = figure_html(figures.revenue_gap_by_month_and_reason(data["monthly"], incomplete),
                                  "fig-revenue-gap")
     _write_text(out / REVENUE_GAP_PAGE, render("revenue_gap.html.j2", **data, **common, linked=linked,
-                                               incomplete=incomplete))
+                                               incomplete=incomplete, limit=gap_table_limit))
 
     data = marts.roi(conn)
     data["figure"] = figure_html(figures.program_roi_by_month(data["monthly"]), "fig-roi")

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from decimal import ROUND_HALF_UP, Decimal
+from functools import cache
+from pathlib import Path
 
 import plotly.graph_objects as go
 import plotly.io as pio
@@ -35,6 +38,34 @@ MUTED = "#6b7785"
 GRID = "#e4e7eb"
 POSITIVE = "#009E73"
 NEGATIVE = "#D55E00"
+
+SITE_CSS = Path(__file__).parent / "static" / "site.css"
+_VARIABLE = re.compile(r"--c-([a-z0-9-]+)\s*:\s*([^;]+);")
+
+
+@cache
+def concept_colors() -> dict[str, str]:
+    """The colour of each concept (expected, paid, denied, reason-near-miss ...), as the stylesheet's
+    :root writes them (`--c-paid: #009E73;`), an alias (`var(--c-denied)`) resolved: the one place a
+    colour's meaning is written down, shared by the pages and the figures."""
+    raw = {name: value.strip() for name, value in _VARIABLE.findall(SITE_CSS.read_text(encoding="utf-8"))}
+
+    def resolve(value: str, depth: int = 0) -> str:
+        alias = re.fullmatch(r"var\(--c-([a-z0-9-]+)\)", value)
+        return resolve(raw[alias.group(1)], depth + 1) if alias and depth < 5 else value.upper()
+
+    return {name: resolve(value) for name, value in raw.items()}
+
+
+def concept(name: str) -> str:
+    """The colour of one concept (see concept_colors); a KeyError names a concept the stylesheet lacks."""
+    return concept_colors()[name]
+
+
+def reason_concept(reason: str) -> str:
+    """The stylesheet concept of a revenue-gap reason: "missing_consent" -> "reason-missing-consent"."""
+    return "reason-" + reason.replace("_", "-")
+
 
 TEMPLATE_NAME = "bhi"
 

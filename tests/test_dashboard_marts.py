@@ -315,10 +315,11 @@ def test_rejected_month_file_marks_the_month_incomplete(tmp_path: Path):
     assert "1 incomplete left out" in roi_text
     # drill-down: the worklist's open-month patient links to its `bhi explain` page; leadership
     # pages link to none
-    href = site.drilldown_href("P1", dt.date(2026, 10, 1))
-    assert f'<a href="{href}">P1</a>' in (out / "dashboards" / "worklist.html").read_text()
+    key = (tmp_path / ("w.duckdb" + site.DRILLDOWN_KEY_SUFFIX)).read_bytes()  # beside the warehouse
+    href = site.drilldown_href("P1", dt.date(2026, 10, 1), key)
+    assert f'<a class="drill" href="{href}">P1</a>' in (out / "dashboards" / "worklist.html").read_text()
     explained = (out / "dashboards" / href).read_text()
-    assert "Patient P1, 2026-10" in explained and "entries:" in explained and 'id="run-health"' in explained
+    assert "P1, 2026-10" in explained and "entries:" in explained and 'id="run-health"' in explained
     assert 'src="../plotly.min.js"' in explained and 'href="../roi.html"' in explained
     for name in ("roi.html", "index.html", "compliance.html"):
         assert "explain/" not in (out / "dashboards" / name).read_text(), name

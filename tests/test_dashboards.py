@@ -73,7 +73,14 @@ DDL = {
         consentable_minutes integer, current_amount double, if_consented_amount double""",
     "int_time_entries_classified": """
         staff_id varchar, role varchar, service_date date, documented_at date, minutes integer,
-        version_rank bigint default 1, exclusion_reason varchar default null""",
+        version_rank bigint default 1, exclusion_reason varchar default null, patient_id varchar default null,
+        program varchar default 'cocm', service_month date default '2026-10-01', enrollment_id varchar default 'E',
+        counted_minutes integer default null, overlap_reason varchar default null""",
+    "stg_patients": "patient_id varchar, last_name varchar, first_name varchar, birth_date date",
+    "stg_payers": "payer_id varchar, name varchar, effective_from date",
+    "fct_claim_payments": """
+        service_month date, payer_id varchar, expected_amount double, paid decimal(14,2),
+        patient_responsibility decimal(14,2), contract_variance decimal(14,2), payment_status varchar""",
     "quarantine": """
         table_name varchar, source_file varchar, source_row bigint, columns varchar,
         reason varchar, record varchar""",
@@ -207,6 +214,28 @@ ENTRIES = [
     ("CM-1", "care_manager", D(2026, 10, 6), D(2026, 10, 6), 30),
     ("CM-2", "care_manager", D(2026, 10, 7), D(2026, 10, 19), 25),  # 12 days: late
     ("PC-1", "psychiatric_consultant", D(2026, 10, 8), None, 10),  # undated
+    # the open month of the patient blocked by consent: 106 minutes logged, none counted
+    ("CM-1", "care_manager", D(2026, 10, 3), D(2026, 10, 3), 54, 1, "no_consent_on_file", EVIL_PATIENT, "cocm",
+     D(2026, 10, 1), "E", 0),
+    ("CM-1", "care_manager", D(2026, 10, 4), D(2026, 10, 4), 52, 1, "before_consent", EVIL_PATIENT, "cocm",
+     D(2026, 10, 1), "E", 0),
+]
+# names: two patients share one (the pages add the date of birth); a payer without a name shows its id
+PATIENTS = [
+    ("PAT-0001", "DOE", "JANE", D(1960, 1, 24)),
+    ("PAT-0005", "DOE", "JANE", D(1971, 3, 2)),
+    ("PAT-0003", "ROE", "RICHARD", D(1985, 5, 5)),
+    (EVIL_PATIENT, "EVIL<B>", "EVE", D(1990, 1, 1)),
+    ("PAT-0004", "POE", "ED", D(1950, 2, 2)),
+    ("PAT-STUCK", "STUCK", "SAM", D(1970, 7, 7)),
+]
+PAYERS = [("MCR", "Medicare Part B", D(2017, 1, 1)), ("MCD", "Old Medicaid name", D(2017, 1, 1)),
+          ("MCD", "State Medicaid", D(2025, 1, 1)), ("medicare", "Medicare Part B", D(2017, 1, 1))]
+CLAIM_PAYMENTS = [
+    (D(2026, 8, 1), "medicare", 820.0, 640, 160, -20, "underpaid"),
+    (D(2026, 8, 1), "medicare", 100.0, 0, 0, 0, "denied"),
+    (D(2026, 8, 1), "medicare", 80.0, 0, 0, 0, "no answer"),
+    (D(2026, 9, 1), "acme", 500.0, 400, 100, 0, "paid"),
 ]
 
 QUARANTINE = [
@@ -282,6 +311,9 @@ ROWS = {
     "fct_program_roi": ROI,
     "fct_patient_months": PATIENT_MONTHS,
     "int_time_entries_classified": ENTRIES,
+    "stg_patients": PATIENTS,
+    "stg_payers": PAYERS,
+    "fct_claim_payments": CLAIM_PAYMENTS,
     "quarantine": QUARANTINE,
     "stg_staff": STAFF,
     "field_warnings": [("time_entries", "time_entries_2026-08.csv", 7, "documented_at",
@@ -446,10 +478,11 @@ def test_index_shows_headline_numbers_and_links(built_site: Path):
 
 def test_patient_id_is_escaped_on_every_page(built_site: Path):
     worklist = page(built_site, "worklist.html")
-    assert "PAT-EVIL&lt;script&gt;alert(1)&lt;/script&gt;" in worklist
+    assert "EVIL&lt;B&gt;, EVE" in worklist  # the name, escaped
+    assert 'data-cm="CM-&lt;script&gt;alert(1)&lt;/script&gt;"' in worklist
     for name in PAGES:
-        assert EVIL not in page(built_site, name), name
-    assert "PAT-EVIL&lt;script&gt;" in page(built_site, "revenue_gap.html")
+        assert EVIL not in page(built_site, name) and "EVIL<B>" not in page(built_site, name), name
+    assert "EVIL&lt;B&gt;, EVE" in page(built_site, "revenue_gap.html")
 
 
 @pytest.mark.parametrize("name", ["roi.html", "compliance.html", "index.html", "outcomes.html"])
@@ -463,26 +496,30 @@ def test_leadership_pages_have_no_patient_identifiers(built_site: Path, name: st
     assert "PAT-" not in text
 
 
-def test_worklist_sorted_by_dollars_with_filter_box_and_pace(built_site: Path):
+def test_worklist_lists_every_patient_by_state_then_dollars_with_names(built_site: Path):
     text = page(built_site, "worklist.html")
-    assert 'id="filter"' in text and "#worklist tbody tr" in text
+    assert 'id="filter"' in text and "table.filterable" in text
     rows = tbody_rows(text, "worklist")
-    assert len(rows) == len(NEAR) - 1
-    order = [re.findall(r"PAT-\d{4}|PAT-EVIL", r)[0] for r in rows]
-    # 160, 66, 65 (evil), 45.5; the row with nothing more to earn is folded away below
-    assert order == ["PAT-0001", "PAT-0005", "PAT-EVIL", "PAT-0003"]
-    folded = tbody_rows(text, "worklist-folded")
-    assert len(folded) == 1 and "PAT-0004" in folded[0]
-    assert "Care Manager 1 (CM-1)" in rows[0]  # names from the staff extract
-    assert "Showing all 5 rows" in text
+    assert len(rows) == len(NEAR)  # every enrolled patient-program, none folded away
+    assert "worklist-folded" not in text
+    # blocked first (most dollars first: 65 evil, 45.5), then on pace (160, 66), then the highest code
+    names = ["EVIL&lt;B&gt;, EVE", "ROE, RICHARD", "DOE, JANE (born 1960-01-24)", "DOE, JANE (born 1971-03-02)",
+             "POE, ED"]
+    assert [next(n for n in names if n in r) for r in rows] == names
+    assert "blocked by consent" in rows[0] and "blocked by consent, psychiatric review" in rows[1]
+    # the blocked patient's logged minutes and why they do not count
+    assert "106 logged, 106 excluded: 54 no consent on file; 52 before consent" in rows[0]
+    assert "at the highest code" in rows[4]
+    assert "Care Manager 1 (CM-1)" in rows[2]  # names from the staff extract
+    assert "Medicare Part B" in rows[2] and "State Medicaid" in rows[3]  # payers.csv names, latest
+    assert ">COM<" in rows[1]  # a payer without a name shows its id
+    assert "All 5 patient-programs enrolled this month" in text
     assert "../near_threshold.csv" in text
     assert "Unassigned" in text  # null care manager
-    assert 'class="blocked"' in text
     # as of Oct 20: 20 of 31 days elapsed; 62 min -> 96 projected >= 70: on pace
-    assert "on pace (96 of 70)" in rows[0]
-    # 50 min -> 78 projected >= 60; 12 min -> 19 < 20: behind
-    assert "on pace (78 of 60)" in rows[1]
-    assert "behind pace (19 of 20)" in rows[3]
+    assert "on pace (96 of 70)" in rows[2]
+    assert "on pace (78 of 60)" in rows[3]
+    assert "behind pace (19 of 20)" in rows[1]
     cards = re.search(r'<div class="card-grid">(.*?)</div>\s*<div class="figure">', text, re.S).group(1)
     assert "$337" in cards  # 160 + 65 + 45.5 + 66 = 336.5, half up
     assert "Behind pace" in cards
@@ -502,7 +539,7 @@ def test_worklist_caps_at_500_rows(tmp_path: Path):
     text = page(tmp_path / "site", "worklist.html")
     rows = tbody_rows(text, "worklist")
     assert len(rows) == 500
-    assert "Showing top 500 of 600 rows" in text
+    assert "The first 500 of 600 patient-programs" in text
     assert 'href="../near_threshold.csv"' in text
     assert "PAT-000600" in rows[0]  # most dollars first
     assert "PAT-000101" in rows[-1]
@@ -534,7 +571,7 @@ def test_100000_patients_and_3000_care_managers_do_not_make_huge_pages(tmp_path:
     db = build_warehouse(tmp_path / "w.duckdb", {**ROWS, "fct_near_threshold": []}, setup=many)
     render(db, tmp_path / "site")
     worklist = page(tmp_path / "site", "worklist.html")
-    assert "Showing top 500 of 100,000 rows" in worklist
+    assert "The first 500 of 100,000 patient-programs" in worklist
     assert len(tbody_rows(worklist, "worklist")) == 500
     for name in PAGES:
         size = (tmp_path / "site" / name).stat().st_size
@@ -634,7 +671,8 @@ def test_outreach_page_plan_per_care_manager(built_site: Path):
     assert "CM-1" in summary[0] and "1,920 min" in summary[0] and "$160" in summary[0]
     assert "CM-2" in summary[1] and "960 min" in summary[1] and "$66" in summary[1]
     plan1 = tbody_rows(text, "plan-1")
-    assert len(plan1) == 1 and "PAT-0001" in plan1[0] and "yes" in plan1[0]
+    assert len(plan1) == 1 and "DOE, JANE (born 1960-01-24)" in plan1[0] and "yes" in plan1[0]
+    assert "Medicare Part B" in plan1[0]  # payers.csv name, not the id
     assert "$20.00" in plan1[0]  # 160 / 8 per minute
     cards = re.search(r'<div class="card-grid">(.*?)</div>\s*<div class="figure">', text, re.S).group(1)
     assert "$226" in cards  # expected revenue gained if followed
@@ -655,7 +693,7 @@ def test_compliance_page_tables(built_site: Path):
     assert len(quarantine) == 2
     assert "time_entries" in quarantine[0] and ">2<" in quarantine[0]
     assert "more than 7 days" in text
-    assert "2 of 5" in text  # entries documented late
+    assert "2 of 7" in text  # entries documented late
     scrub = tbody_rows(text, "claim-scrub")
     assert len(scrub) == 1 and "ncci_mue" in scrub[0] and "more than the MUE value 2" in scrub[0]
 
@@ -667,7 +705,8 @@ def test_revenue_gap_page_tables(built_site: Path):
     assert "$600" in by_reason[-1]  # 150+80+120.25+40+150+60 = 600.25
     top = tbody_rows(text, "top-patient-months")
     assert len(top) == 4  # patient-months, not reason rows
-    assert "PAT-0001" in top[0] and "$230" in top[0]  # 150 + 80 beats 210 and 120.25
+    assert "DOE, JANE (born 1960-01-24)" in top[0] and "$230" in top[0]  # 150 + 80 beats 210 and 120.25
+    assert "Medicare Part B" in top[0]
     assert "Near miss (short of a threshold) $150 (65 min); No psychiatric review $80" in top[0]
     assert "Showing top 4 of 4 patient-months" in text
 
@@ -695,9 +734,10 @@ def test_roi_page_facility_table(built_site: Path):
     cards = re.search(r'<div class="card-grid">(.*?)</div>\s*<p', text, re.S).group(1)
     assert "$5,000" in cards and "$500" in cards and "11.1%" in cards
     assert "1 incomplete left out" in cards
-    monthly = tbody_rows(text, "monthly-roi")
-    assert 'class="incomplete"' in monthly[1] and "2026-09" in monthly[1]
-    assert "incomplete data: rejected file time_entries_2026-09.csv" in monthly[1]
+    monthly = tbody_rows(text, "monthly-roi")  # the open month, its projection, September, August
+    assert 'class="projected"' in monthly[1] and "projected month end" in monthly[1]
+    assert 'class="incomplete"' in monthly[2] and "2026-09" in monthly[2]
+    assert "incomplete data: rejected file time_entries_2026-09.csv" in monthly[2]
 
 
 def test_empty_marts_render_no_rows_pages(empty_warehouse: Path, tmp_path: Path):
@@ -749,13 +789,14 @@ def test_pages_are_autoescaped_templates_with_the_theme_css():
     page = env.from_string("{{ v }}|{{ n }}")
     assert all(env.autoescape(name) for name in env.list_templates())
     evil = env.get_template("explain.html.j2").render(
-        text=EVIL, patient_id=EVIL_PATIENT, service_month=D(2026, 10, 1), as_of=None, health="")
+        text=EVIL, patient_id=EVIL_PATIENT, patient_label=EVIL_PATIENT, service_month=D(2026, 10, 1), as_of=None,
+        health="")
     assert EVIL not in evil and "&lt;script&gt;alert(1)&lt;/script&gt;" in evil
     assert page.render(v="a\"b'c", n=None) == "a&quot;b&#x27;c|"
     css = (page_render.STATIC_DIR / "site.css").read_text(encoding="utf-8")
     for colour in (theme.INK, theme.MUTED, theme.GRID, theme.POSITIVE, theme.NEGATIVE, theme.PALETTE[0],
                    theme.PALETTE[1], theme.FONT_STACK):
-        assert colour in css, colour
+        assert colour.lower() in css.lower(), colour
 
 
 # --------------------------------------------------------------------------- figures
@@ -796,17 +837,24 @@ def test_care_manager_figure_shows_reachable_dollars(warehouse: Path):
 
 
 def test_roi_figure_sums_facilities_and_accumulates_net(warehouse: Path):
-    fig = figures.program_roi_by_month(read_mart(warehouse, "rpt_program_roi_monthly"))
-    assert [t.type for t in fig.data] == ["bar", "bar", "scatter", "scatter"]
-    revenue, cost, net, cum = fig.data
+    fig = figures.program_roi_by_month(read_mart(warehouse, "rpt_money_by_month"))
+    assert [t.type for t in fig.data] == ["bar"] * 7 + ["scatter"] * 3
+    revenue, submitted, paid, patient, denied, outstanding, cost, net, cum, projected = fig.data
     assert list(revenue.x) == ["2026-08", "2026-09 (incomplete data)", "2026-10 (month to date)"]
-    assert list(revenue.y) == pytest.approx([5000.0, 8200.0, 3000.0])
-    assert list(revenue.marker.pattern.shape) == ["", "x", ""]  # the incomplete month is hatched
-    assert list(cost.y) == pytest.approx([4500.0, 8300.0, 8300.0])
-    # an incomplete month's net is not drawn, and the running net skips it
+    # an incomplete month is a gap (nothing drawn, never $0), with its reason written over it
+    assert list(revenue.y) == pytest.approx([5000.0, None, 3000.0])
+    assert list(cost.y) == pytest.approx([4500.0, None, 8300.0])
+    # August's remittances (CLAIM_PAYMENTS): sent 1,000, paid 640, patient 160, denied 100, no answer 80;
+    # the open month has nothing sent yet
+    assert list(submitted.y) == pytest.approx([1000.0, None, None])
+    assert list(paid.y) == pytest.approx([640.0, None, None])
+    assert list(patient.y) == pytest.approx([160.0, None, None])
+    assert list(denied.y) == pytest.approx([100.0, None, None]) and list(outstanding.y) == pytest.approx([80.0, None, None])
     assert list(net.y) == [500.0, None, -5300.0]
-    assert list(cum.y) == pytest.approx([500.0, 500.0, -4800.0])
-    assert any("incomplete" in a.text for a in fig.layout.annotations)
+    assert list(cum.y) == pytest.approx([500.0, None, -4800.0])
+    # the open month's projection, marked as such: 3,000 and 8,300 to date at a cost share of 1 (fixture)
+    assert "Projected" in projected.name and list(projected.y) == pytest.approx([None, None, -5300.0])
+    assert any("rejected file" in a.text for a in fig.layout.annotations)
 
 
 def test_outreach_figures(warehouse: Path):
@@ -844,7 +892,7 @@ def test_compliance_figures(warehouse: Path):
     [
         (figures.revenue_gap_by_month_and_reason, "rpt_revenue_gap_monthly"),
         (figures.dollars_at_stake_by_care_manager, "rpt_outreach_summary"),
-        (figures.program_roi_by_month, "rpt_program_roi_monthly"),
+        (figures.program_roi_by_month, "rpt_money_by_month"),
         (figures.outreach_dollars_by_care_manager, "rpt_outreach_summary"),
         (figures.outreach_minutes_by_care_manager, "rpt_outreach_summary"),
         (figures.blocked_months_by_month, "fct_compliance_blocked_months"),
@@ -960,11 +1008,11 @@ def test_leadership_png_subtitle_carries_as_of_headlines_and_warnings(warehouse:
 
 def test_money_axes_put_the_minus_before_the_dollar_sign(warehouse: Path):
     """d3's "$,.0f" draws -50000 as "−$50,000"; a tickprefix "$" drew "$-50,000"."""
-    fig = figures.program_roi_by_month(read_mart(warehouse, "rpt_program_roi_monthly"))
+    fig = figures.program_roi_by_month(read_mart(warehouse, "rpt_money_by_month"))
     assert fig.layout.yaxis.tickformat == "$,.0f" and fig.layout.yaxis.tickprefix is None
     for builder, table in ((figures.revenue_gap_by_month_and_reason, "rpt_revenue_gap_monthly"),
                            (figures.dollars_at_stake_by_care_manager, "rpt_outreach_summary"),
-                           (figures.revenue_trend, "rpt_program_roi_monthly")):
+                           (figures.revenue_trend, "rpt_money_by_month")):
         fig = builder(read_mart(warehouse, table))
         assert "tickprefix" not in fig.layout.to_plotly_json().get("yaxis", {}), builder
         assert all("$%{" not in (t.hovertemplate or "") for t in fig.data), builder
@@ -994,7 +1042,7 @@ def test_formatters():
 
 
 def test_figures_use_the_theme(warehouse: Path):
-    fig = figures.program_roi_by_month(read_mart(warehouse, "rpt_program_roi_monthly"))
+    fig = figures.program_roi_by_month(read_mart(warehouse, "rpt_money_by_month"))
     assert fig.layout.template.layout.font.family == theme.FONT_STACK
     assert fig.layout.height
 
@@ -1137,29 +1185,26 @@ def test_site_in_chromium_at_desktop_and_phone_sizes(built_site: Path, tmp_path:
             shots.append(shot)
         if size == "desktop":
             pg.goto((built_site / "worklist.html").as_uri())
-            assert pg.locator("#filter-count").text_content() == "4 of 4 rows shown"
+            assert pg.locator('[data-count-for="worklist"]').text_content() == "Showing all 5 rows."
             pg.select_option("#cm-filter", "CM-2")
-            assert pg.locator("#worklist tbody tr:visible").count() == 1
-            pg.select_option("#cm-filter", "")
-            pg.fill("#filter", "missing consent")
             assert pg.locator("#worklist tbody tr:visible").count() == 2
+            pg.select_option("#cm-filter", "")
+            pg.fill("#filter", "consent")
+            assert pg.locator("#worklist tbody tr:visible").count() == 2
+            assert pg.locator('[data-count-for="worklist"]').text_content() == "Showing 2 of 5 rows (filtered)."
             pg.fill("#filter", "behind pace")
             assert pg.locator("#worklist tbody tr:visible").count() == 1
             pg.fill("#filter", "")
-            assert pg.locator("#worklist tbody tr:visible").count() == 4
-            # blockers visible without scrolling sideways at 1440 px
-            right = pg.evaluate("document.querySelector('#worklist th:nth-child(3)')"
+            assert pg.locator("#worklist tbody tr:visible").count() == 5
+            # the state visible without scrolling sideways at 1440 px
+            right = pg.evaluate("document.querySelector('#worklist th:nth-child(2)')"
                                 ".getBoundingClientRect().right")
             assert right < 1440
-            # sort by minutes needed, smallest first (data-sort holds the number)
-            pg.click("#worklist th:nth-child(5)")
-            needed = pg.evaluate("Array.from(document.querySelectorAll('#worklist tbody "
-                                 "td:nth-child(5)')).map(td => +td.dataset.sort)")
-            assert needed == sorted(needed)
-            # the folded rows are there, behind a disclosure
-            assert not pg.locator("#worklist-folded").is_visible()
-            pg.click("#folded summary")
-            assert pg.locator("#worklist-folded").is_visible()
+            # sort by dollars gained, smallest first (data-sort holds the number)
+            pg.click("#worklist th:nth-child(6)")
+            gained = pg.evaluate("Array.from(document.querySelectorAll('#worklist tbody "
+                                 "td:nth-child(6)')).map(td => td.dataset.sort).filter(v => v !== '').map(Number)")
+            assert gained == sorted(gained) and len(gained) == 4
         assert errors == [], size
         ctx.close()
     assert len(shots) == len(PAGES) * len(VIEWPORTS)
@@ -1195,7 +1240,7 @@ def test_outcomes_page_shows_the_counts_behind_every_rate(built_site: Path):
 
 def test_worklist_lists_patients_not_improving_without_review(built_site: Path):
     rows = tbody_rows(page(built_site, "worklist.html"), "not-improving-table")
-    assert len(rows) == 1 and "PAT-STUCK" in rows[0] and "none in the episode" in rows[0]
+    assert len(rows) == 1 and "STUCK, SAM" in rows[0] and "none in the episode" in rows[0]
 
 
 def test_roi_page_shows_outcomes_beside_money(built_site: Path):
@@ -1279,3 +1324,35 @@ def test_sample_site_in_chromium(sample_run, tmp_path: Path, browser):
     assert errors == []
     assert all(shot.read_bytes()[:4] == b"\x89PNG" for shot in shots) and len(shots) == len(PAGES)
     _keep_artifacts(shots, "sample-screenshots")
+
+
+def test_drilldown_page_names_cannot_be_derived_from_patient_id_and_month(warehouse: Path, tmp_path: Path):
+    """A drill-down page's name is an HMAC keyed with a per-warehouse secret (<warehouse>.page-key,
+    owner-only), not a hash of patient id and month anyone can recompute: the same patient-month gets
+    another name under another warehouse's key, the name is stable across renders of one warehouse,
+    and none of the unsalted digests of id + month (the old names) appears."""
+    import hashlib
+
+    key_file = warehouse.with_name(warehouse.name + site.DRILLDOWN_KEY_SUFFIX)
+    first = render(warehouse, tmp_path / "a").parent
+    assert key_file.stat().st_mode & 0o777 == 0o600 and len(key_file.read_bytes()) == 32
+    again = render(warehouse, tmp_path / "b").parent
+    month = D(2026, 10, 1)
+    name = site.drilldown_href("PAT-0001", month, key_file.read_bytes())
+    assert name == site.drilldown_href("PAT-0001", month, key_file.read_bytes())
+    assert name != site.drilldown_href("PAT-0001", month, b"another warehouse's key".ljust(32, b"."))
+    assert sorted(p.name for p in (first / "explain").glob("*.html")) == \
+        sorted(p.name for p in (again / "explain").glob("*.html"))
+    # a guess from id and month alone (the old scheme, any prefix length) names no page
+    for pid in {r[1] for r in NEAR} | {r[1] for r in GAP}:
+        for m in ("2026-08", "2026-09", "2026-10"):
+            guess = hashlib.sha256(f"{pid}\x1f{m}".encode()).hexdigest()
+            for text in (page(first, n) for n in PAGES):
+                assert guess[:16] not in text, (pid, m)
+    # another warehouse (its own key) names the same patient-months differently
+    other = build_warehouse(tmp_path / "other.duckdb")
+    conn = duckdb.connect(str(other), read_only=True)
+    try:
+        assert site.drilldown_key(conn) != key_file.read_bytes()
+    finally:
+        conn.close()

@@ -18,8 +18,10 @@
         }
         rows.sort(function (a, b) {
           var x = key(a), y = key(b);
-          var c = (typeof x === "number" && typeof y === "number") ? x - y
-                  : String(x).localeCompare(String(y));
+          var nx = typeof x === "number", ny = typeof y === "number";
+          // a cell with a number (data-sort) and one without ("—"): the number first, either way
+          if (nx !== ny) { return nx ? -1 : 1; }
+          var c = nx ? x - y : String(x).localeCompare(String(y));
           return asc ? c : -c;
         });
         rows.forEach(function (tr) { body.appendChild(tr); });
