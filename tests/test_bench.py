@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 from pipelines.bench import FLOOR_LABEL, LEDGER_LABEL, RERUN_LABEL, RssSampler, format_result, run_bench
-from pipelines.cli import _cmd_bench, build_parser, main
+from pipelines.cli import build_parser, main
 from pipelines.definitions import build_definitions
 from pipelines.defs.deployment import Deployment
 from pipelines.warehouse.models import MODELS
@@ -15,7 +15,9 @@ from pipelines.warehouse.models import MODELS
 
 def test_bench_command_line():
     args = build_parser().parse_args(["bench", "--entries", "3000", "--threads", "1", "--memory-limit", "1GB"])
-    assert (args.func, args.entries, args.threads, args.memory_limit, args.workdir) == (_cmd_bench, 3000, 1, "1GB", None)
+    assert (args.entries, args.threads, args.memory_limit, args.workdir, args.clients) == (3000, 1, "1GB", None, None)
+    many = build_parser().parse_args(["bench", "--entries", "3000", "--clients", "3", "--parallel", "1", "2"])
+    assert (many.clients, many.parallel) == (3, [1, 2])
     assert main(["bench", "--entries", "0"]) == 2
 
 

@@ -25,10 +25,9 @@ def conn(sample_run):
     """A warehouse with every table the exports read (from the session's run of the bundled sample)."""
     conn = duckdb.connect()
     conn.execute(f"attach '{sample_run[0] / 'warehouse.duckdb'}' as sample (read_only)")
-    for table in {"fct_claims", "fct_unpriced_claim_lines", "fct_near_threshold", "fct_outreach_plan", "fct_revenue_gap",
-                  "fct_claim_changes", "quarantine", "field_warnings", "fct_minutes_reconciliation",
-                  "fct_rule_set_what_if", "fct_modifier_advisories", "fct_month_completeness", "fct_claim_evidence",
-                  "fct_outcome_measures", "ref_outcome_measures", "fct_claim_scrub_findings", "fct_x12_claim_lines"}:
+    # every table of the run: the exports read marts, reference tables and the remittance side
+    tables = conn.sql("select table_name from duckdb_tables() where database_name = 'sample'").fetchall()
+    for (table,) in tables:
         conn.execute(f"create table {table} as select * from sample.{table}")
     return conn
 

@@ -56,7 +56,7 @@ def test_close_a_month_range_writes_each_months_claims_and_evidence(closed_quart
     # no demographics in this drop: the 837P holds every claim back and says so (docs/claims-and-remittances.md)
     assert [line for line in printed if line.startswith("837P")] == [
         "837P: nothing new, changed or removed since the last close: no file written",
-        "837P: 3 claims held back for missing elements (table fct_x12_claims_held)",
+        "837P: 3 claims held back for missing elements or claim scrub edits (table fct_x12_claims_held; scrub_findings.csv)",
     ]
     assert _rows(out, "select strftime(service_month, '%Y-%m'), code, units from month_end_claims order by 1") == [
         ("2026-01", "99492", 1), ("2026-02", "99493", 1), ("2026-03", "99493", 1)
