@@ -320,8 +320,9 @@ ROWS = {
                         "documented_at: cannot read the value as a date-time", 3)],
     "rpt_outcomes_monthly": OUTCOMES_MONTHLY,
     "rpt_collection_rate": [
-        ("medicare", D(2026, 8, 1), 10, 9, 1, 1500, 1000, 640, 160, 100, 20, 80, 800, 900, 0.8889),
-        ("acme", D(2026, 9, 1), 5, 5, 0, 700, 500, 400, 100, 0, 0, 0, 500, 500, 1.0),
+        # answered_collected is what the payer paid on answered lines (patient responsibility is not collected)
+        ("medicare", D(2026, 8, 1), 10, 9, 1, 1500, 1000, 640, 160, 100, 20, 80, 640, 900, 0.7111),
+        ("acme", D(2026, 9, 1), 5, 5, 0, 700, 500, 400, 100, 0, 0, 0, 400, 500, 0.8),
     ],
     "fct_remittance_denials": [
         ("medicare", D(2026, 8, 1), "CO", "Contractual obligation", "50", "Not medically necessary", "denial", 1,
@@ -1280,11 +1281,12 @@ def test_outcomes_page_lists_discharges_by_reason(built_site: Path):
 
 def test_payments_page_totals_worklists_and_reasons(built_site: Path):
     text = page(built_site, "payments.html")
-    # collected 800 + 500 of 900 + 500 expected over answered lines = 92.9%; paid 640 + 400
-    for expected in ("92.9%", "$1,040", "$260", "Denied (1 lines)", "$100"):
+    # the payers paid 640 + 400 of 900 + 500 expected over answered lines = 74.3% (the patients' 160 + 100 is
+    # owed, not collected)
+    for expected in ("74.3%", "$1,040", "$260", "Denied (1 lines)", "$100"):
         assert expected in text, expected
     payers = tbody_rows(text, "payments-by-payer")
-    assert [("acme" in payers[0]), ("medicare" in payers[1])] == [True, True] and "88.9%" in payers[1]
+    assert [("acme" in payers[0]), ("medicare" in payers[1])] == [True, True] and "71.1%" in payers[1]
     worklist = tbody_rows(text, "denial-worklist")
     assert len(worklist) == 1 and "PAT-DENIED" in worklist[0] and "CO-50" in worklist[0]
     assert "PAT-WAITING" in tbody_rows(text, "payments-aging")[0]

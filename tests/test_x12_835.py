@@ -83,8 +83,10 @@ def test_payments_marts(drop, build, tmp_path):
     assert "medical necessity" in worklist[0][2]
     rate = conn.sql("select service_month::varchar, claim_lines, answered_lines, denied_lines, collection_rate"
                     " from rpt_collection_rate order by 1").fetchall()
-    # February: P1 paid in full (133.59 + 55.96), P2 denied (133.59 + 55.96) -> 50 %
-    assert rate == [("2026-01-01", 2, 1, 0, 0.9), ("2026-02-01", 4, 4, 2, 0.5)]
+    # the rate counts what the payer paid, never the patient's share (issue: patient responsibility is owed,
+    # not collected). January: 115.43 paid of the 160.32 expected on the one answered line -> 72 %;
+    # February: P1 paid in full less the 20 % coinsurance, P2 denied, equal expected amounts -> 80 % / 2 = 40 %
+    assert rate == [("2026-01-01", 2, 1, 0, 0.72), ("2026-02-01", 4, 4, 2, 0.4)]
     gap = conn.sql("select reason, claim_lines, amount from fct_revenue_gap_post_submission order by 1").fetchall()
     assert gap == [("denied", 2, Decimal("206.42")), ("underpaid", 1, Decimal("16.03"))]  # 2026 rates: 144.96 + 61.46
 

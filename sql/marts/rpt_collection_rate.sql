@@ -1,6 +1,7 @@
 -- purpose: collection by payer and service month: expected (allowed) amount, charges, paid, patient
---          responsibility, denied / underpaid / unanswered dollars and the collection rate
---          (paid + patient responsibility) / expected over the lines that were answered
+--          responsibility, denied / underpaid / unanswered dollars and the collection rate: what the
+--          payer paid / expected, over the lines that were answered. Patient responsibility is owed by
+--          the patient, not collected: it is shown beside the rate, never inside it
 -- grain: payer_id, service_month
 -- upstream: fct_claim_payments
 with lines as (
@@ -22,8 +23,8 @@ final as (
         sum(-contract_variance) filter (where payment_status = 'underpaid')::decimal(14, 2) as underpaid_amount,
         sum(expected_amount) filter (where payment_status in ('no answer', 'not submitted'))::decimal(14, 2)
             as unanswered_expected_amount,
-        sum(paid + patient_responsibility) filter (where payment_status not in ('no answer', 'not submitted'))
-            ::decimal(14, 2) as answered_collected,
+        sum(paid) filter (where payment_status not in ('no answer', 'not submitted'))::decimal(14, 2)
+            as answered_collected,
         sum(expected_amount) filter (where payment_status not in ('no answer', 'not submitted'))::decimal(14, 2)
             as answered_expected_amount
     from lines
