@@ -245,6 +245,7 @@ def _month_before(day: dt.date) -> str:
 
 
 def _cmd_restore(args: argparse.Namespace) -> int:
+    from pipelines.ledgers import folder_of as ledger_folder
     from pipelines.safety import copies_dir, list_copies, restore
 
     warehouse = args.warehouse or args.out / "warehouse.duckdb"
@@ -258,8 +259,10 @@ def _cmd_restore(args: argparse.Namespace) -> int:
     chosen, replaced = restore(warehouse, args.copy)
     kept = f"; the file it replaced is kept as {replaced}" if replaced else ""
     print(
-        f"restored {warehouse} from {chosen.label}{kept}. The next `bhi run` loads again the files"
-        " delivered since, and reports their claim changes."
+        f"restored {warehouse} from {chosen.label}{kept}. The next `bhi run` loads again the files delivered"
+        f" since the copy if the drop still holds them (the file ledger {ledger_folder(warehouse)} lists them;"
+        " if it does not, the run names the files to re-deliver and stops), and reports their claim changes;"
+        " the 837P submissions and closes made since are re-read from that ledger, so none is sent again."
     )
     return 0
 
@@ -285,6 +288,10 @@ def _print_837(args: argparse.Namespace, folder: Path, first: str, last: str, st
             [f"{first}-01", f"{last}-01"],
         ).fetchall()
         in_use = conn.sql("select count(*) > 0 from raw_patients").fetchall()[0][0]
+        waiting = conn.execute(
+            "select reason, count(*) from x12_claims_waiting where service_month between ?::date and ?::date"
+            " group by 1 order by 1", [f"{first}-01", f"{last}-01"],
+        ).fetchall() if conn.sql("select count(*) from duckdb_tables() where table_name = 'x12_claims_waiting'").fetchall()[0][0] else []
     for file_name, claims, codes in sent:
         print(f"837P {claims:,} claims (frequency codes {codes}) -> {folder / X837_DIR / file_name}")
     if not sent:
@@ -292,6 +299,8 @@ def _print_837(args: argparse.Namespace, folder: Path, first: str, last: str, st
     if held:
         print(f"837P: {sum(n for _, n in held):,} claims held back for missing elements or claim scrub edits"
               " (table fct_x12_claims_held; scrub_findings.csv)")
+    for reason, n in waiting:  # replacements and voids with no payer control number yet, voids of reversed claims
+        print(f"837P: {n:,} replacement(s)/void(s) not sent: {reason} (table x12_claims_waiting)")
     if held and not in_use:  # the claims loop is not in use yet: the line above says so, not a failure
         return 0
     if held:

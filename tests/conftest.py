@@ -32,6 +32,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("BHI_LEADERSHIP_PNGS", "off")
 # One DuckDB thread per pipeline run: test drops are tiny, and the suite runs a worker per core.
 os.environ.setdefault("BHI_DUCKDB_THREADS", "1")
+# The 837P control-number counters (one per submitter, shared by the warehouses of a machine): the
+# session's own folder, not the user's state folder
+os.environ.setdefault("BHI_X12_COUNTER_DIR", tempfile.mkdtemp(prefix="bhi-test-x12-counters-"))
 SAMPLE_DIR = REPO_ROOT / "data" / "sample"
 
 

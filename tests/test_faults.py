@@ -377,3 +377,83 @@ def test_a_wrong_extracts_folder_fails_in_one_line_before_dagster_starts(tmp_pat
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("bhi run failed: ") and str(folder) in lines[0], lines
     assert not (tmp_path / "out").exists()
+
+
+# --------------------------------------------------------------------------------------------------
+# ledgers that outlive the warehouse: a restore never forgets a submission, a delivery or a correction
+
+
+def _claims_drop(folder: Path) -> Path:
+    from test_x12_837 import demographics, two_patients
+
+    drop = Drop(folder)
+    two_patients(drop)
+    demographics(drop, ["P1", "P2"])
+    return drop.write()
+
+
+def test_restore_then_close_does_not_send_the_claims_again(tmp_path, capsys):
+    """`bhi close` sends the claims (the close keeps a copy of the warehouse from before it), `bhi
+    restore` brings that copy back: the next close re-reads the submission ledger kept beside the
+    warehouse and sends nothing, and the published 837P (a hard link to it here) keeps its bytes."""
+    folder = _claims_drop(tmp_path / "drop")
+    out = tmp_path / "out"
+    assert main(["run", "--extracts", str(folder), "--out", str(out), "--as-of", "2026-03-15", "--allow-stale"]) == 0
+    assert main(["close", "--out", str(out), "--month", "2026-01", "--through", "2026-02"]) == 0
+    sent = sorted((out / "month_end" / "837p").glob("*.x12"))
+    assert len(sent) == 2
+    links = {}
+    for path in sent:
+        links[path.name] = (tmp_path / f"link-{path.name}", path.read_bytes())
+        os.link(path.resolve(), links[path.name][0])
+
+    capsys.readouterr()
+    assert main(["restore", "--out", str(out)]) == 0
+    said = capsys.readouterr().out  # (checked last: the message is the smaller fault)
+    with duckdb.connect(str(out / "warehouse.duckdb"), read_only=True) as conn:  # the copy predates the close
+        assert conn.sql("select count(*) from x12_claim_submissions").fetchall() == [(0,)]
+
+    assert main(["close", "--out", str(out), "--month", "2026-01", "--through", "2026-02"]) == 0
+    assert "837P: nothing new, changed or removed since the last close: no file written" in capsys.readouterr().out
+    assert sorted(p.name for p in (out / "month_end" / "837p").glob("*.x12")) == sorted(links)
+    for link, content in links.values():
+        assert link.read_bytes() == content
+    with duckdb.connect(str(out / "warehouse.duckdb"), read_only=True) as conn:
+        assert conn.sql("select frequency_code, count(*) from x12_claim_submissions group by 1").fetchall() == [("1", 4)]
+        assert conn.sql("select count(*) from month_end_close").fetchall() == [(2,)]
+    # the restore no longer promises what it cannot do
+    assert "loads again the files delivered since the copy if the drop still holds them" in said
+    assert "the 837P submissions and closes made since are re-read" in said
+
+
+def test_restore_then_run_with_a_tonight_only_drop_names_the_files_to_redeliver(tmp_path, capsys):
+    """The drop holds only tonight's files. After a restore to a copy from before last night's
+    correction, the run stops (exit 1) and names the file to re-deliver in one line; re-delivered,
+    it loads and the correction is back."""
+    first = _first_night(Drop(tmp_path / "night1"))
+    out = tmp_path / "out"
+    assert _run(first, out) == 0
+    night2 = tmp_path / "night2"
+    night2.mkdir()
+    _deliver_correction(night2)  # time_entries_late.csv only
+    assert _run(night2, out) == 0  # keeps a copy of the first night's warehouse
+    assert _changes(out) == ["added:99493", "removed:G2214"]
+
+    night3 = tmp_path / "night3"
+    night3.mkdir()
+    write_csv(night3 / "time_entries_night3.csv", [{
+        "entry_id": "N3", "patient_id": "P1", "staff_id": "CM1", "service_date": "2026-03-09", "minutes": "5",
+        "activity": "follow_up"}])
+    assert main(["restore", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert _run(night3, out) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert err[0].startswith("bhi run failed: 1 file(s) loaded before are neither in the warehouse")
+    assert "re-deliver them into the drop" in err[0] and err[0].endswith("Files: time_entries_late.csv")
+    assert "P1" not in err[0]
+
+    shutil.copy(night2 / "time_entries_late.csv", night3 / "time_entries_late.csv")  # re-delivered
+    assert _run(night3, out) == 0
+    with duckdb.connect(str(out / "warehouse.duckdb"), read_only=True) as conn:
+        assert conn.sql("select code from fct_claims where service_month = '2026-02-01'").fetchall() == [("99493",)]

@@ -279,3 +279,27 @@ def test_a_changed_fhir_coverage_file_re_reads_the_enrollments(tmp_path):
     ).fetchall()
     assert latest == [("medicare",)]
     conn.close()
+
+
+def test_a_correction_put_back_to_earlier_bytes_is_a_new_delivery_and_its_rows_win(nightly):
+    """A file's identity is its name and content: a correction changed under the same name, then put
+    back to its first bytes, is delivered again (a new ledger row), and the claims follow the bytes
+    put back, not the superseded version."""
+    drop, folder, out = nightly
+    name = "time_entries_2026-03-09.csv"
+    _deliver(folder, name, [_entry(drop, "E00001") | {"minutes": 26}])  # January 116 min: 99494 x2
+    first_bytes = (folder / name).read_bytes()
+    assert _run(folder, out) == 0
+    assert ("2026-01", "99494", 2, pytest.approx(122.92)) in _claims(out)
+    _deliver(folder, name, [_entry(drop, "E00001") | {"minutes": 21}])  # changed under the same name: 111 min
+    assert _run(folder, out) == 0
+    (folder / name).write_bytes(first_bytes)  # put back
+    assert _run(folder, out) == 0
+    rows = _sql(out, f"select status, detail from ingest_files where source_file = '{name}' order by loaded_at, delivery_seq")
+    assert [r[0] for r in rows] == ["loaded", "loaded", "loaded"]
+    assert rows[2][1].startswith("put back to the content of an earlier delivery")
+    assert _sql(out, "select minutes from int_time_entries_classified where entry_id = 'E00001'"
+                     " and exclusion_reason is null") == [(26,)]  # the bytes put back are the latest version
+    assert ("2026-01", "99494", 2, pytest.approx(122.92)) in _claims(out)
+    assert _run(folder, out) == 0  # and the next night it is unchanged: not delivered a fourth time
+    assert _sql(out, f"select count(*) from ingest_files where source_file = '{name}'") == [(3,)]

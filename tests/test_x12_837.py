@@ -3,6 +3,7 @@ missing element held back with the element named, replacements (frequency 7) and
 
 from __future__ import annotations
 
+import os
 import shutil
 import stat
 from pathlib import Path
@@ -158,6 +159,27 @@ def test_invalid_npi_check_digit_is_named(drop, build):
     assert rows == [("rendering provider NPI",)]
 
 
+def _answer(drop: Drop, claim_ids: dict[str, tuple[str, str]], name: str, payment_date: str = "2026-03-20") -> None:
+    """An 835 (as the remittance_claims CSV extract) answering claims: claim id -> (CLP02 status,
+    CLP07 payer claim control number)."""
+    write_csv(drop.folder / name, [
+        {"trace_number": f"T{name}", "claim_index": n, "payer_edi_id": "MCR01", "payment_date": payment_date,
+         "claim_id": claim_id, "claim_status": status, "charge": "275", "paid": "0" if status == "22" else "200",
+         "patient_responsibility": "0", "payer_claim_control_number": icn, "member_id": "1EG4TE5MK01"}
+        for n, (claim_id, (status, icn)) in enumerate(sorted(claim_ids.items()), start=1)])
+
+
+def _correct_p1_and_void_p2(drop: Drop) -> None:
+    """A late entry: P1's February grows to 110 minutes (99494 x2): a replacement; P2's February
+    entries are deleted at the source: the claim is no longer billable: a void."""
+    drop.log("P1", "2026-02-27", 30)
+    p2_feb = [e for e in drop.entries if e["patient_id"] == "P2" and e["service_date"].startswith("2026-02")]
+    write_csv(drop.folder / "time_entries_zz_late.csv",
+              [{**e, "deleted": "true"} for e in p2_feb]
+              + [e for e in drop.entries if e["service_date"] == "2026-02-27"],
+              ["entry_id", "patient_id", "staff_id", "service_date", "minutes", "activity", "deleted"])
+
+
 def test_rerun_sends_nothing_then_correction_is_a_replacement_and_removal_a_void(drop, build, tmp_path):
     two_patients(drop)
     demographics(drop, ["P1", "P2"])
@@ -169,27 +191,64 @@ def test_rerun_sends_nothing_then_correction_is_a_replacement_and_removal_a_void
     original = {r[0]: r[1] for r in conn.sql(
         "select patient_id, claim_id from fct_x12_claim_lines where service_month = '2026-02-01'").fetchall()}
 
-    # a late entry: P1's February grows to 110 minutes (99494 stays 1 unit? 106+ -> 2 units): a replacement
-    drop.log("P1", "2026-02-27", 30)
-    # P2's February entries are deleted at the source: the claim is no longer billable -> a void
-    p2_feb = [e for e in drop.entries if e["patient_id"] == "P2" and e["service_date"].startswith("2026-02")]
-    write_csv(drop.folder / "time_entries_zz_late.csv",
-              [{**e, "deleted": "true"} for e in p2_feb]
-              + [e for e in drop.entries if e["service_date"] == "2026-02-27"],
-              ["entry_id", "patient_id", "staff_id", "service_date", "minutes", "activity", "deleted"])
+    _correct_p1_and_void_p2(drop)
     rebuild(conn, drop.folder, "2026-03-16")
+    # no 835 has come back: REF*F8 has no payer control number to carry, so both wait, with the reason
+    # (005010X222A1 2300 REF*F8, required for CLM05-3 = 7 or 8, is the payer's claim control number)
+    assert submit_month(conn, out, "2026-02") == []
+    assert conn.sql("select claim_id, frequency_code, reason from x12_claims_waiting order by 1").fetchall() == sorted([
+        (original["P1"], "7", "waits for the payer's claim control number (835 CLP07) for REF*F8"),
+        (original["P2"], "8", "waits for the payer's claim control number (835 CLP07) for REF*F8"),
+    ])
+
+    _answer(drop, {original["P1"]: ("1", "ICN-P1"), original["P2"]: ("1", "ICN-P2")}, "remittance_claims_a.csv")
+    rebuild(conn, drop.folder, "2026-03-21")
     second = submit_month(conn, out, "2026-02")
     assert len(second) == 1
     content = second[0].content
     assert validate_x12(content).valid
     assert claims_in(content) == {original["P1"]: "7", original["P2"]: "8"}
-    # both reference the original claim (no payer claim control number has come back yet)
-    assert f"REF*F8*{original['P1']}~" in content and f"REF*F8*{original['P2']}~" in content
-    assert "SV1*HC:99494*170*UN*2***1~" in content  # the corrected units
+    # both reference the payer's claim control number (CLP07), never our own claim id
+    assert "REF*F8*ICN-P1~" in content and "REF*F8*ICN-P2~" in content
+    assert f"REF*F8*{original['P1']}~" not in content
+    assert "SV1*HC:99494*170*UN*1***1~" not in content and "SV1*HC:99494*170*UN*2***1~" in content  # corrected
     assert "SV1*HC:99493*190*UN*1***1~" in content  # the void repeats the lines sent
     ledger = conn.sql("select frequency_code, count(*) from x12_claim_submissions group by 1 order by 1").fetchall()
     assert ledger == [("1", 2), ("7", 1), ("8", 1)]
+    assert conn.sql("select count(*) from x12_claims_waiting").fetchall() == [(0,)]
     assert submit_month(conn, out, "2026-02") == []  # the void is not sent twice
+
+
+def test_a_claim_the_payer_reversed_is_sent_again_as_an_original_and_not_voided(drop, build, tmp_path):
+    """The payer reversed both February claims (835 CLP02 = 22) and paid neither again: a changed
+    claim goes out as a new original (frequency 1, no REF*F8: there is no claim at the payer to
+    replace); a void of a reversed claim is not sent (nothing to void), and says so."""
+    two_patients(drop)
+    demographics(drop, ["P1", "P2"])
+    conn = build(drop, "2026-03-15", every_model=True)
+    out = tmp_path / "out" / "month_end"
+    submit_month(conn, out, "2026-02")
+    original = {r[0]: r[1] for r in conn.sql(
+        "select patient_id, claim_id from fct_x12_claim_lines where service_month = '2026-02-01'").fetchall()}
+    _answer(drop, {original["P1"]: ("1", "ICN-P1"), original["P2"]: ("1", "ICN-P2")}, "remittance_claims_a.csv")
+    _answer(drop, {original["P1"]: ("22", "ICN-P1"), original["P2"]: ("22", "ICN-P2")}, "remittance_claims_b.csv",
+            "2026-03-25")
+    _correct_p1_and_void_p2(drop)
+    rebuild(conn, drop.folder, "2026-03-26")
+    (sent,) = submit_month(conn, out, "2026-02")
+    assert validate_x12(sent.content).valid
+    assert claims_in(sent.content) == {original["P1"]: "1"}
+    assert "REF*F8" not in sent.content
+    assert conn.sql("select claim_id, frequency_code, reason from x12_claims_waiting").fetchall() == [
+        (original["P2"], "8", "void not sent: the payer reversed the claim (835 CLP02 = 22), nothing to void")]
+
+    # a reversal followed by a corrected payment: the correction's control number is referenced
+    _answer(drop, {original["P1"]: ("1", "ICN-P1-NEW")}, "remittance_claims_c.csv", "2026-03-30")
+    late = next(e for e in drop.entries if e["service_date"] == "2026-02-27")  # voided: 80 minutes, 99494 x1
+    write_csv(drop.folder / "time_entries_zzz_void.csv", [{**late, "deleted": "true"}], [*late, "deleted"])
+    rebuild(conn, drop.folder, "2026-03-31")
+    (sent,) = submit_month(conn, out, "2026-02")
+    assert claims_in(sent.content) == {original["P1"]: "7"} and "REF*F8*ICN-P1-NEW~" in sent.content
 
 
 @pytest.mark.parametrize("traces, files, icn", [
@@ -275,3 +334,46 @@ def test_bhi_close_exits_1_naming_the_missing_elements_of_held_claims(drop, tmp_
     err = capsys.readouterr().err
     assert "2 claim(s) held back from the 837P" in err and "2 missing member id" in err
     assert "P1" not in err and "P2" not in err
+
+
+def _control_numbers(content: str) -> tuple[str, str, str]:
+    """(ISA13, GS06, ST02) of an interchange."""
+    segs = {s.strip().split("*")[0]: s.strip().split("*") for s in content.split("~") if s.strip()}
+    return segs["ISA"][13], segs["GS"][6], segs["ST"][2]
+
+
+def test_two_warehouses_of_one_submitter_never_write_the_same_control_number_or_file_name(tmp_path):
+    """A persisted counter per submitter id (BHI_X12_COUNTER_DIR): a second warehouse, and a
+    rebuilt one, continue where the first stopped; ISA13, GS06 and ST02 carry the one number."""
+    from conftest import build_warehouse
+
+    sent = []
+    for n in range(2):
+        d = Drop(tmp_path / f"d{n}")
+        two_patients(d)
+        demographics(d, ["P1", "P2"])
+        conn = build_warehouse(tmp_path / f"w{n}.duckdb", d.write(), "2026-03-15", every_model=True)
+        try:
+            sent += submit_month(conn, tmp_path / f"out{n}", "2026-02")
+        finally:
+            conn.close()
+    assert len(sent) == 2
+    assert len({x.control_number for x in sent}) == 2 and len({x.file_name for x in sent}) == 2
+    for x in sent:
+        icn = f"{x.control_number:09d}"
+        assert _control_numbers(x.content) == (icn, str(x.control_number), icn)
+        assert validate_x12(x.content).valid
+
+
+def test_a_published_837p_is_never_written_in_place(tmp_path):
+    """A file written again under the same name is a new inode renamed into place: a hard link to
+    the published one keeps its bytes."""
+    from pipelines.x12.claims_837 import _write_private
+
+    path = tmp_path / "837p_2026-02_medicare_000000001.x12"
+    _write_private(path, "ISA*first~")
+    link = tmp_path / "published.x12"
+    os.link(path, link)
+    _write_private(path, "ISA*second~")
+    assert link.read_text() == "ISA*first~" and path.read_text() == "ISA*second~"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600

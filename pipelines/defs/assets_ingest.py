@@ -5,6 +5,7 @@ import datetime as dt
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from pipelines import ledgers
 from pipelines.defs.resources import RunPaths
 from pipelines.ingest.extract_format import RAW_TABLES, TABLES
 from pipelines.ingest.load import load_drop
@@ -68,6 +69,10 @@ def extracts(context: dg.AssetExecutionContext, config: ExtractsConfig, warehous
     with warehouse.get_connection() as conn:
         result = load_drop(conn, paths.extracts, profile=config.profile, full_refresh=config.full_refresh)
         remits = load_remittances(conn, paths.extracts)  # X12 835 files of the drop (pipelines/x12)
+        # the ledgers outside the warehouse (pipelines/ledgers.py): the 835 files' rows, and what a
+        # restored copy lacks of what was sent and closed after it
+        ledgers.mirror_files(conn)
+        ledgers.restore_into(conn)
     if remits["files"]:
         context.log.info(
             f"{remits['files']} 835 remittance files: {remits['loaded']} loaded, {remits['duplicates']} copies,"

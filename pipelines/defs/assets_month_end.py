@@ -32,6 +32,10 @@ def _close_partitions(context: dg.AssetExecutionContext, warehouse: DuckDBResour
         held = conn.sql(
             f"select count(*) from fct_x12_claims_held where service_month between '{first}-01' and '{last}-01'"
         ).fetchall()[0][0]
+        waiting = conn.execute(
+            "select reason, count(*) from x12_claims_waiting where service_month between ?::date and ?::date"
+            " group by 1 order by 1", [f"{first}-01", f"{last}-01"],
+        ).fetchall()
         as_of = conn.sql("select any_value(as_of)::varchar from run_parameters").fetchall()[0][0]
         stop_if_interrupted("publishing the month-end files")  # never a publication after a Ctrl-C or SIGTERM
         publish(paths.out, context.run.run_id, as_of)
@@ -46,6 +50,8 @@ def _close_partitions(context: dg.AssetExecutionContext, warehouse: DuckDBResour
         context.log.info(f"837P {x.file_name}: {x.claims} claims, {x.lines} lines, frequency codes {x.frequency_codes}")
     if held:
         context.log.warning(f"{held} claims held back from the 837P for missing elements or claim scrub edits (fct_x12_claims_held)")
+    for reason, n in waiting:  # counts and reasons only
+        context.log.info(f"837P: {n} replacement(s)/void(s) not sent: {reason} (x12_claims_waiting)")
     return dg.MaterializeResult(
         metadata={
             "months": len(closed),
@@ -55,6 +61,7 @@ def _close_partitions(context: dg.AssetExecutionContext, warehouse: DuckDBResour
             "x12_837p_files": len(sent),
             "x12_claims_sent": sum(x.claims for x in sent),
             "x12_claims_held": held,
+            "x12_claims_waiting": sum(n for _, n in waiting),
         }
     )
 

@@ -22,12 +22,14 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from pipelines import ledgers
 from pipelines.ingest import fhir, native_child, native_csv
 from pipelines.ingest.errors import ExtractError
 from pipelines.ingest.extract_format import ACCEPTED_VALUES, LOWER_CASE, TABLES, Column, Table
 from pipelines.ingest.limits import ReaderLimits, reader_limits
 from pipelines.ingest.profiles import load_profile
 from pipelines.ingest.readers import discover, iter_parts, outside_link
+from pipelines.safety import OperationalError
 from pipelines.warehouse.database import table_columns, transaction, typed_columns
 
 META_COLUMNS = ("source_file", "source_row", "delivery_seq")
@@ -496,7 +498,8 @@ CONTEXT_OF_ENROLLMENTS = ("Coverage", "Consent", "Condition")
 
 def _plan(conn: duckdb.DuckDBPyConnection, found: dict[str, list[Path]], fresh: bool) -> pl.DataFrame:
     """Every file of the drop, in delivery order (by name), with what this load does with it:
-    `new` (read it; it gets the next delivery_seq), `unchanged` (this file was loaded before), or
+    `new` (read it; it gets the next delivery_seq; also a file put back to bytes its name delivered
+    before, `reverted`), `unchanged` (the latest delivery of this name had these bytes), or
     `duplicate` (same bytes as another file loaded before or earlier in this drop: a re-delivered
     file is recorded, never counted twice)."""
     files = sorted(((p, t) for t, paths in found.items() for p in paths), key=lambda pt: pt[0].name)
@@ -512,10 +515,10 @@ def _plan(conn: duckdb.DuckDBPyConnection, found: dict[str, list[Path]], fresh: 
                 "bytes": pl.Int64},
     )
     ledger = (
-        "(select source_file, table_name, delivery_seq, sha256, status from ingest_files)"
+        "(select source_file, table_name, delivery_seq, sha256, status, loaded_at from ingest_files)"
         if _columns(conn, "ingest_files") and not fresh
         else "(select null::varchar as source_file, null::varchar as table_name, null::bigint as delivery_seq,"
-        " null::varchar as sha256, null::varchar as status where false)"
+        " null::varchar as sha256, null::varchar as status, null::timestamp as loaded_at where false)"
     )
     return conn.sql(
         f"""
@@ -527,19 +530,32 @@ def _plan(conn: duckdb.DuckDBPyConnection, found: dict[str, list[Path]], fresh: 
                    list(distinct source_file) as file_names
             from ledger where status = 'loaded' group by all
         ),
+        -- a file's identity is its name and content: the content of its latest delivery, and every
+        -- content delivered under its name before
+        named as (
+            select table_name, source_file,
+                   arg_max(sha256, (loaded_at, coalesce(delivery_seq, 0))) as latest_sha256,
+                   list(distinct sha256) as sha256s
+            from ledger where status in ('loaded', 'duplicate') group by all
+        ),
         marked as (
             select d.*,
                    case
-                       when list_contains(l.file_names, d.source_file) then 'unchanged'
+                       when n.latest_sha256 = d.sha256 then 'unchanged'
+                       -- put back to bytes this name delivered before (a correction reverted): a new
+                       -- delivery, so its rows are the latest again
+                       when list_contains(n.sha256s, d.sha256) then 'new'
                        when l.sha256 is not null then 'duplicate'
                        -- the same bytes twice in one drop: the first file by name loads
                        when row_number() over (partition by d.table_name, d.sha256 order by d._order) > 1
                            then 'duplicate'
                        else 'new'
                    end as action,
+                   coalesce(n.latest_sha256 <> d.sha256 and list_contains(n.sha256s, d.sha256), false) as reverted,
                    coalesce(l.first_file, first_value(d.source_file) over (
                        partition by d.table_name, d.sha256 order by d._order)) as duplicate_of
             from d left join loaded as l using (table_name, sha256)
+            left join named as n using (table_name, source_file)
         )
         select * exclude (_order),
                case when action = 'new'
@@ -549,6 +565,64 @@ def _plan(conn: duckdb.DuckDBPyConnection, found: dict[str, list[Path]], fresh: 
         from marked order by _order
         """
     ).pl()
+
+
+MISSING_NAMES_SHOWN = 20  # file names in the one-line message of check_deliveries
+
+
+def check_deliveries(
+    conn: duckdb.DuckDBPyConnection, drop_dir: Path, plan: pl.DataFrame, fresh: bool,
+    full_refresh_tables: frozenset[str] = frozenset(),
+) -> None:
+    """Raise OperationalError naming the files that must be re-delivered: the ledger outside the
+    warehouse says they were loaded (since the last --full-refresh), the warehouse does not hold them
+    (a copy from before them was restored, or the warehouse was rebuilt), and the drop no longer has
+    their bytes (under any name). A full-refresh table whose newer file is in the drop is not
+    expected. Names and a count only: no file content."""
+    source = ledgers.relation(conn, ledgers.FILES)
+    if source is None:
+        return
+    inside = (
+        "(select table_name, source_file, sha256 from ingest_files where status in ('loaded', 'replaced'))"
+        if _columns(conn, "ingest_files") and not fresh
+        else "(select null::varchar as table_name, null::varchar as source_file, null::varchar as sha256 where false)"
+    )
+    drop_files = plan.select("table_name", "sha256")  # noqa: F841 (read by DuckDB)
+    candidates = conn.sql(
+        f"""
+        with outside as (select table_name, source_file, sha256, status, loaded_at from {source}),
+        reset as (select coalesce(max(loaded_at), '-infinity'::timestamp) as at from outside where status = 'reset'),
+        expected as (
+            select distinct o.table_name, o.source_file, o.sha256
+            from outside as o, reset as r where o.status = 'loaded' and o.loaded_at >= r.at
+            -- a full-refresh table's file replaced by a later one is not expected again
+            and not exists (select 1 from outside as x where x.status = 'replaced' and x.table_name = o.table_name
+                            and x.source_file = o.source_file and x.sha256 = o.sha256)
+        )
+        select e.table_name, e.source_file, e.sha256 from expected as e
+        where not exists (select 1 from {inside} as i where i.table_name = e.table_name
+                          and i.source_file = e.source_file and i.sha256 = e.sha256)
+          and not exists (select 1 from drop_files as d where d.sha256 = e.sha256)
+        order by e.source_file
+        """
+    ).fetchall()
+    tables_in_drop = set(plan["table_name"].to_list())
+    missing = []
+    for table, name, sha in candidates:
+        if table in full_refresh_tables and table in tables_in_drop:
+            continue  # replaced by the newer file of the drop
+        path = Path(drop_dir) / name
+        if path.is_file() and _sha256(path) == sha:  # e.g. an 835, found by its own reader
+            continue
+        missing.append(name)
+    if missing:
+        names = ", ".join(missing[:MISSING_NAMES_SHOWN]) + (
+            f" and {len(missing) - MISSING_NAMES_SHOWN} more" if len(missing) > MISSING_NAMES_SHOWN else "")
+        raise OperationalError(
+            f"{len(missing)} file(s) loaded before are neither in the warehouse (restored or rebuilt from before"
+            f" them) nor in the drop {drop_dir}: re-deliver them into the drop and run again (or restore a copy"
+            f" that has them, `bhi restore --list`); nothing was loaded. Files: {names}"
+        )
 
 
 def load_drop(
@@ -576,6 +650,10 @@ def load_drop(
     }
     found = discover(drop_dir, profile, loaded_before)
     plan = _plan(conn, found, fresh)  # noqa: F841 (read by DuckDB below)
+    if not full_refresh:
+        # a restored or rebuilt warehouse: every file the ledger outside it says was loaded is in
+        # the warehouse or in the drop, or the run stops and names what to re-deliver
+        check_deliveries(conn, drop_dir, plan, fresh, full_refresh_tables)
     new = plan.filter(pl.col("action") == "new")
     seq = {Path(p): s for p, s in zip(new["path"], new["delivery_seq"])}
     # Read and check the new files (into temp tables) before touching the warehouse.
@@ -630,6 +708,8 @@ def load_drop(
                             when p.action = 'duplicate' then 'duplicate' else 'loaded' end,
                        case when f.path is not null then f.error
                             when p.action = 'duplicate' then 'same content as ' || p.duplicate_of || ': not loaded again'
+                            when p.reverted then 'put back to the content of an earlier delivery of this file:'
+                                 || ' delivered again, its rows are the latest'
                        end,
                        coalesce(r.rows_read, 0), coalesce(r.rows_read, 0) - coalesce(q.n, 0), coalesce(q.n, 0),
                        current_timestamp
@@ -645,6 +725,11 @@ def load_drop(
                        where i.sha256 = p.sha256 and i.source_file = p.source_file and i.status = 'duplicate'))
                 """
             )
+            # the ledger outside the warehouse, before this load commits (pipelines/ledgers.py)
+            if full_refresh:
+                ledgers.append(conn, ledgers.FILES, "select 'reset' as status, current_timestamp as loaded_at,"
+                               " 'bhi run --full-refresh: the files before are not expected again' as detail")
+            ledgers.mirror_files(conn)
             # this load's rejected files, for the run summary (`bhi run` exits non-zero when there are any)
             conn.execute(
                 "create or replace table ingest_errors as"

@@ -6,6 +6,11 @@ The close also sends the month's claims as X12 837P (`month_end/837p/*.x12`, pip
 originals, then on a later close only replacements (changed claims) and voids (claims no longer
 billable), recorded in the warehouse's submission ledger.
 
+The close records (month_end_close) and the submission ledger are also kept outside the warehouse,
+append-only, in `<warehouse>.ledger/` (pipelines/ledgers.py), written before the files: a restored
+or rebuilt warehouse re-reads them first, so a close after `bhi restore` never sends again what was
+sent after the copy.
+
 Closing a month again (a rerun, or after a late entry re-opened it) replaces that month's rows and
 files (delete-then-insert), so a backfill over a range of months can run any number of times.
 """
@@ -17,6 +22,7 @@ from pathlib import Path
 
 import duckdb
 
+from pipelines import ledgers
 from pipelines.outputs.exports import EXPORTS, evidence_month_query, write_csv
 from pipelines.warehouse.database import transaction
 from pipelines.x12.claims_837 import Interchange, submit_month
@@ -60,6 +66,7 @@ def close_months(conn: duckdb.DuckDBPyConnection, out_dir: Path, first: str, las
             f" {open_month}, or run the nightly job with a later --as-of first"
         )
     month_list = ", ".join(f"'{m}-01'::date" for m in months)
+    ledgers.restore_into(conn)  # what was sent or closed after a restored copy was taken
     with transaction(conn):
         conn.execute(
             "create table if not exists month_end_claims as"
@@ -91,6 +98,8 @@ def close_months(conn: duckdb.DuckDBPyConnection, out_dir: Path, first: str, las
             group by m.month
             """
         )
+        # outside the warehouse too, before the month's files are written
+        ledgers.append(conn, ledgers.CLOSES, f"select * from month_end_close where service_month in ({month_list})")
     folder = Path(out_dir) / MONTH_END_DIR
     folder.mkdir(parents=True, exist_ok=True)
     for month in months:

@@ -6,9 +6,25 @@ asks for it). Claim ids are stable (fct_x12_claim_lines), and a ledger in the wa
 again sends only what changed:
 
 - a claim never sent (or voided before and billable again): an original, frequency code 1;
-- a claim sent before whose content changed: a replacement, frequency code 7, referencing it;
-- a claim sent before that is no longer billable: a void, frequency code 8, repeating the lines sent;
+- a claim sent before whose content changed: a replacement, frequency code 7, with REF*F8 = the
+  payer's claim control number (835 CLP07);
+- a claim sent before that is no longer billable: a void, frequency code 8, repeating the lines sent,
+  with REF*F8 likewise;
 - a claim sent before and unchanged: nothing is sent.
+
+REF*F8 carries only a payer's control number (005010X222A1 2300 REF*F8 "Payer Claim Control Number",
+required when CLM05-3 is 7 or 8): a replacement or void of a claim no 835 has answered yet waits
+(x12_claims_waiting, with the reason) and goes out at a close after the 835 came back. A claim whose
+latest answer is a reversal (835 CLP02 = 22) with no later payment no longer exists at the payer: a
+changed claim is sent as a new original (frequency 1, no REF*F8), a void of it is not sent (there
+is nothing to void); a reversal followed by a corrected payment is referenced by the correction's
+control number.
+
+Control numbers (ISA13 = GS06 = ST02 = BHT03) come from a counter per submitter id
+(`reserve_control_numbers`, a file under BHI_X12_COUNTER_DIR shared by every warehouse of that
+submitter on the machine), never below the largest number this warehouse's ledger holds: a rerun, a
+restored or a rebuilt warehouse, or a second warehouse of the same submitter never reuses one.
+The ledger rows are also written outside the warehouse before any file is (pipelines/ledgers.py).
 
 A claim with a missing required element is held back (fct_x12_claims_held) and never sent, and a
 claim already sent that is now held is left alone (neither replaced nor voided). Every interchange is
@@ -19,18 +35,29 @@ owner-readable only (0600). Nothing identifying goes to the log or an error mess
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
+import hashlib
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 import polars as pl
 
+from pipelines import ledgers
 from pipelines.warehouse.database import table_exists, transaction
 from pipelines.x12.segments import amount, date8, isa, segment, text
 
 X837_DIR = "837p"
 IMPLEMENTATION = "005010X222A1"
+COUNTER_DIR_ENV = "BHI_X12_COUNTER_DIR"
+MAX_CONTROL_NUMBER = 999_999_999  # ISA13 is nine digits
+REVERSAL = "22"  # 835 CLP02: reversal of previous payment
+WAITING_DDL = (
+    "create table if not exists x12_claims_waiting (service_month date, claim_id varchar, frequency_code varchar,"
+    " reason varchar, decided_at timestamp)"
+)
 
 LEDGER_DDL = (
     "create table if not exists x12_claim_submissions (claim_id varchar, service_month date, payer_id varchar,"
@@ -86,17 +113,22 @@ class Interchange:
 
 
 def pending_claims(conn: duckdb.DuckDBPyConnection, month: str) -> pl.DataFrame:
-    """Claims of one service month to send: (claim_id, frequency_code, original_reference,
-    source_icn) where source_icn is the interchange whose lines a void repeats."""
+    """Claims of one service month to send or to hold: (claim_id, frequency_code, content_hash,
+    source_icn, original_reference, waiting_reason) where source_icn is the interchange whose lines
+    a void repeats; a row with a waiting_reason is not sent (module docstring: REF*F8 rules)."""
     ensure_ledger(conn)
     has_remits = table_exists(conn, "stg_remittance_claims")
+    order = "(payment_date, delivery_seq, trace_number, claim_index)"
     payer_ref = (
-        # the payer's control number of the latest payment: on one payment date the latest delivery,
-        # then the later claim in the 835 (the rule of fct_claim_payments; payment_date alone took either)
-        "(select claim_id, arg_max(payer_claim_control_number, (payment_date, delivery_seq, trace_number, claim_index))"
-        " as icn from stg_remittance_claims where payer_claim_control_number is not null group by claim_id)"
+        # the payer's latest answer (on one payment date the latest delivery, then the later claim in
+        # the 835: the rule of fct_claim_payments) and the control number of its latest answer that
+        # is not a reversal
+        f"(select claim_id, arg_max(claim_status, {order}) as last_status,"
+        f" arg_max(payer_claim_control_number, {order}) filter (where payer_claim_control_number is not null"
+        f" and claim_status is distinct from '{REVERSAL}') as icn"
+        " from stg_remittance_claims where claim_id is not null group by claim_id)"
         if has_remits
-        else "(select null::varchar as claim_id, null::varchar as icn where false)"
+        else "(select null::varchar as claim_id, null::varchar as last_status, null::varchar as icn where false)"
     )
     return conn.sql(
         f"""
@@ -123,14 +155,64 @@ def pending_claims(conn: duckdb.DuckDBPyConnection, month: str) -> pl.DataFrame:
                    c.content_hash,
                    l.interchange_control_number as source_icn
             from cur as c full join last as l using (claim_id)
+        ),
+        answered as (
+            -- reversed: the payer's latest answer is a reversal, no corrected payment after it
+            select a.*, r.icn, r.last_status = '{REVERSAL}' as reversed
+            from actions as a left join {payer_ref} as r using (claim_id)
+            where a.frequency_code is not null
         )
-        select a.claim_id, a.frequency_code, a.content_hash, a.source_icn,
-               case when a.frequency_code in ('7', '8') then coalesce(r.icn, a.claim_id) end as original_reference
-        from actions as a left join {payer_ref} as r using (claim_id)
-        where a.frequency_code is not null
-        order by a.claim_id
+        select claim_id,
+               -- a changed claim the payer reversed (and did not pay again) is sent as a new original
+               case when frequency_code = '7' and coalesce(reversed, false) then '1' else frequency_code end
+                   as frequency_code,
+               content_hash, source_icn,
+               case when frequency_code in ('7', '8') and not coalesce(reversed, false) then icn end
+                   as original_reference,
+               case
+                   when frequency_code = '8' and coalesce(reversed, false)
+                       then 'void not sent: the payer reversed the claim (835 CLP02 = 22), nothing to void'
+                   when frequency_code in ('7', '8') and not coalesce(reversed, false) and icn is null
+                       then 'waits for the payer''s claim control number (835 CLP07) for REF*F8'
+               end as waiting_reason
+        from answered
+        order by claim_id
         """
     ).pl()
+
+
+def counter_dir() -> Path:
+    """Where the control-number counters live: BHI_X12_COUNTER_DIR, else the user's state folder
+    ($XDG_STATE_HOME or ~/.local/state)/bhi-revenue/x12-control-numbers."""
+    raw = os.environ.get(COUNTER_DIR_ENV, "").strip()
+    if raw:
+        return Path(raw)
+    state = os.environ.get("XDG_STATE_HOME", "").strip() or str(Path.home() / ".local" / "state")
+    return Path(state) / "bhi-revenue" / "x12-control-numbers"
+
+
+def reserve_control_numbers(submitter_id: str, count: int, floor: int = 0) -> int:
+    """Reserve `count` interchange control numbers for a submitter: returns the first; the counter
+    file (one per submitter id, flock'ed, fsynced) then points past them, and never goes below
+    `floor` + 1 (the largest number the warehouse's ledger holds). Numbers of a close that fails
+    later are not reused: gaps, never repeats."""
+    folder = counter_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    safe = re.sub(r"[^A-Za-z0-9_-]", "_", submitter_id.strip())[:40]
+    path = folder / f"{safe}-{hashlib.sha256(submitter_id.strip().encode()).hexdigest()[:8]}.next"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        text_ = os.pread(fd, 64, 0).decode().strip()
+        first = max(int(text_) if text_.isdigit() else 1, floor + 1)
+        if first + count - 1 > MAX_CONTROL_NUMBER:
+            raise RuntimeError(f"interchange control numbers of submitter {safe} are used up ({path})")
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{first + count}\n".encode(), 0)
+        os.fsync(fd)
+    finally:
+        os.close(fd)  # closing the descriptor releases the flock
+    return first
 
 
 def _lines(conn: duckdb.DuckDBPyConnection, month: str) -> pl.DataFrame:
@@ -161,7 +243,7 @@ def build_interchange(lines: list[dict], cfg: dict[str, str], control_number: in
     """One ISA/GS/ST 837P interchange for the given claim lines (all of one payer), grouped into
     billing provider (2000A), subscriber (2000B; the patient is the subscriber) and claim (2300)
     loops. `lines` are rows of fct_x12_claim_lines plus frequency_code and original_reference."""
-    icn = f"{control_number:09d}"
+    icn = f"{control_number:09d}"  # ISA13, GS06, ST02 and BHT03: one number, unique per submitter
     body = [
         segment("BHT", "0019", "00", icn, date8(when), when.strftime("%H%M"), "CH"),
         segment("NM1", "41", "2", text(cfg["submitter_name"], 60, "submitter name"), "", "", "", "", "46",
@@ -233,9 +315,9 @@ def build_interchange(lines: list[dict], cfg: dict[str, str], control_number: in
                         segment("DTP", "472", "D8", date8(x["date_of_service"])),
                         segment("REF", "6R", x["line_control_number"]),
                     ]
-    st = [segment("ST", "837", "0001", IMPLEMENTATION)]
+    st = [segment("ST", "837", icn, IMPLEMENTATION)]
     transaction = st + body
-    transaction.append(segment("SE", len(transaction) + 1, "0001"))
+    transaction.append(segment("SE", len(transaction) + 1, icn))
     return "\n".join([
         isa(cfg["submitter_id"], cfg["receiver_id"], control_number, when, cfg["usage_indicator"]),
         segment("GS", "HC", cfg["submitter_id"], cfg["receiver_id"], date8(when), when.strftime("%H%M"),
@@ -255,39 +337,60 @@ class InvalidInterchange(RuntimeError):
 
 
 def _write_private(path: Path, content: str) -> None:
-    """Write a file readable by its owner only (0600), also when it existed with other modes."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", newline="") as fh:
-        fh.write(content)
-    os.chmod(path, 0o600)
+    """Write a file readable by its owner only (0600) as a new inode renamed into place: a published
+    file (hard-linked into this run's folder) is never written in place."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "w", newline="") as fh:
+            fh.write(content)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def submit_month(
     conn: duckdb.DuckDBPyConnection, out_dir: Path, month: str, when: dt.datetime | None = None
 ) -> list[Interchange]:
     """Write the 837P interchanges of one closed service month (YYYY-MM) into <out>/month_end/837p/
-    and record them in the ledger. Returns the interchanges written (none when nothing changed)."""
+    and record them in the ledger (in the warehouse, and outside it first: pipelines/ledgers.py).
+    Replacements and voids that wait for a payer's control number are recorded in
+    x12_claims_waiting. Returns the interchanges written (none when nothing changed)."""
     from pipelines.x12.validate import validate_x12
 
     when = when or dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    ensure_ledger(conn)
+    ledgers.restore_into(conn)  # a restored or rebuilt warehouse re-reads what was sent after its copy
     _ensure_line_ledger(conn)
     pending = pending_claims(conn, month)  # noqa: F841 (read by DuckDB)
-    conn.execute("create or replace temp table _pending as select * from pending")
+    with transaction(conn):
+        conn.execute(WAITING_DDL)
+        conn.execute("delete from x12_claims_waiting where service_month = ?::date", [f"{month}-01"])
+        conn.execute(
+            "insert into x12_claims_waiting select ?::date, claim_id, frequency_code, waiting_reason, ?::timestamp"
+            " from pending where waiting_reason is not null",
+            [f"{month}-01", when],
+        )
+    conn.execute("create or replace temp table _pending as select * from pending where waiting_reason is null")
     lines = _lines(conn, month)
     cfg = settings(conn)
-    next_icn = conn.sql("select coalesce(max(interchange_control_number), 0) + 1 from x12_claim_submissions").fetchall()[0][0]
     if lines.is_empty():
+        conn.execute("drop table if exists _pending")
         return []
     keys = lines.select(
         "payer_id",
         pl.when(pl.col("interchange_per_billing_provider")).then(pl.col("facility_id")).alias("split_facility"),
     )
     lines = lines.with_columns(split_facility=keys["split_facility"])
+    groups = list(lines.group_by(["payer_id", "split_facility"], maintain_order=True))
+    floor = conn.sql("select coalesce(max(interchange_control_number), 0) from x12_claim_submissions").fetchall()[0][0]
+    first_icn = reserve_control_numbers(cfg["submitter_id"], len(groups), floor)
     written: list[Interchange] = []
-    for (payer_id, split_facility), group in lines.group_by(["payer_id", "split_facility"], maintain_order=True):
+    for (payer_id, split_facility), group in groups:
         rows = group.to_dicts()
-        icn = next_icn + len(written)
+        icn = first_icn + len(written)
         content = build_interchange(rows, cfg, icn, when)
         verdict = validate_x12(content)
         if not verdict.valid:
@@ -308,6 +411,7 @@ def submit_month(
                 "file_name": pl.String},
     )
     sent = lines  # noqa: F841 (read by DuckDB)
+    icns = [i.control_number for i in written]
     try:
         with transaction(conn):
             conn.execute(
@@ -334,6 +438,13 @@ def submit_month(
                 "insert into x12_claim_submission_lines by name"
                 " select * exclude (split_facility, file_name) from _sent"
             )
+            # outside the warehouse, before any file is written: a restore never forgets these
+            ledgers.append(conn, ledgers.SUBMISSIONS,
+                           "select * from x12_claim_submissions where interchange_control_number in"
+                           " (select unnest(?::bigint[]))", [icns])
+            ledgers.append(conn, ledgers.SUBMISSION_LINES,
+                           "select * from x12_claim_submission_lines where interchange_control_number in"
+                           " (select unnest(?::bigint[]))", [icns])
             for interchange in written:
                 _write_private(folder / interchange.file_name, interchange.content)
     finally:
