@@ -197,7 +197,7 @@ def test_every_patient_row_links_to_its_drill_down_page(desktop, sample_site: Pa
             assert None not in rows, (name, selector)
             assert all((sample_site / href).is_file() for href in rows), (name, selector)
     _open(desktop, sample_site / "revenue_gap.html")
-    assert "of 356 patient-months" in desktop.locator("#top-note").inner_text()
+    assert "of 339 patient-months" in desktop.locator("#top-note").inner_text()
 
 
 def test_one_colour_per_concept_on_every_page(facts):
