@@ -3,21 +3,12 @@
 --          payment replaces it as a whole, another payer's payment with the same trace number never does
 -- grain: payer_identifier, trace_number
 -- upstream: raw_remittance_payments, ref_payer_edi
-with paid as (
-    -- the latest 835 delivery of each payment (BPR/TRN): a re-delivery replaces the payment as a whole,
-    -- one without PLB or CAS rows leaves none of the earlier ones (CSV extracts deliver each table in
-    -- its own file: without a payment row, the latest delivery of each table wins)
-    select coalesce(payer_identifier, '') as payer_key, trace_number, max(delivery_seq) as delivery_seq
+with source as (
+    -- the latest 835 delivery of each payment (BPR/TRN): a re-delivery replaces the payment as a whole
+    -- (the other remittance staging models keep only the rows of that delivery)
+    select *, coalesce(payer_identifier, '') as payer_key
     from raw_remittance_payments
-    group by all
-),
-
-source as (
-    select r.*, coalesce(r.payer_identifier, '') as payer_key
-    from raw_remittance_payments as r
-    left join paid as p on p.payer_key = coalesce(r.payer_identifier, '') and p.trace_number = r.trace_number
-    qualify r.delivery_seq = max(r.delivery_seq) over (partition by payer_key, r.trace_number)
-        and r.delivery_seq >= coalesce(p.delivery_seq, 0)
+    qualify delivery_seq = max(delivery_seq) over (partition by coalesce(payer_identifier, ''), trace_number)
 ),
 
 payers as (
