@@ -34,7 +34,7 @@ def take(site: Path, out: Path, width: int = 1440, height: int = 900) -> list[Pa
             ctx = browser.new_context(offline=True, viewport={"width": width, "height": height})
             pg = ctx.new_page()
             for name, path in pages:
-                pg.goto(path.as_uri())
+                pg.goto(path.resolve().as_uri())  # a relative folder (make screenshots passes one) has no file URI
                 charts = pg.locator(".figure").count()
                 if charts:
                     pg.wait_for_function(
